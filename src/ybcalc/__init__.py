@@ -1,0 +1,13 @@
+"""ybcalc: itemized Chinese hospital bills → what basic medical insurance really pays.
+
+    import ybcalc
+    policy = ybcalc.load_policy("北京", insutype="职工", on="2025-06-01")
+    result = ybcalc.settle(bill_lines, policy)
+    print(result.explain())
+"""
+from .api import (Policy, Settlement, SettlementError, load_policy, load_tables, settle,  # noqa: F401
+                  tables_version)
+from .inputs import BillError  # noqa: F401
+from .policy.schema import TableError  # noqa: F401
+
+__version__ = "0.1.0"

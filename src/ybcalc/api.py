@@ -1,0 +1,232 @@
+"""The library interface: load policies, settle bills, read the result."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import codes
+from .engine.settle import settle_prepared
+from .inputs import BillError, prepare
+from .labels import SETTLEMENT_FIELDS, relabel_columns
+from .money import fen_to_yuan
+from .policy.loader import PolicyBook, load_book
+from .policy.model import SchemeTable
+
+SETTLEMENT_COLUMNS = list(SETTLEMENT_FIELDS)
+ID_COLUMNS = ["mdtrt_id", "psn_no", "setl_time", "insuplc", "insutype", "med_type"]
+
+
+@lru_cache(maxsize=8)
+def _cached_book(root: str | None) -> PolicyBook:
+    return load_book(root)
+
+
+def load_tables(path: str | Path | None = None) -> PolicyBook:
+    """All policy tables, validated (raises ``TableError`` listing every problem)."""
+    return _cached_book(str(path) if path else None)
+
+
+@dataclass
+class Policy:
+    """One region × scheme, optionally pinned to a date (``on``) instead of each bill's own date."""
+    book: PolicyBook
+    table: SchemeTable
+    on: dt.date | None = None
+
+    @property
+    def region(self) -> str:
+        return self.table.region
+
+    @property
+    def scheme(self) -> str:
+        return self.table.scheme
+
+    def __repr__(self) -> str:
+        on = f" on {self.on}" if self.on else ""
+        return f"<Policy {self.table.title} ({self.table.key}){on}>"
+
+
+def load_policy(region: str, insutype: str = "职工", on=None, tables: str | Path | None = None) -> Policy:
+    """``load_policy("北京", insutype="职工", on="2025-06-01")``.
+
+    ``region`` is an id, Chinese name, alias or 6-digit code; ``insutype`` is 职工/居民 or 310/390.
+    """
+    book = load_tables(tables)
+    rid = book.region_id(region)
+    if rid is None:
+        raise KeyError(f"unknown region {region!r}; known: {', '.join(r.short for r in book.regions.values())}")
+    scheme = codes.parse_insutype(insutype)
+    if scheme is None:
+        raise ValueError(f"unknown insutype {insutype!r}: use 职工/居民 or 310/390")
+    table = book.table(rid, scheme)
+    on_date = pd.Timestamp(on).date() if on is not None else None
+    return Policy(book, table, on_date)
+
+
+def tables_version(book: PolicyBook) -> str:
+    """Short hash of the table files' contents: identifies the exact policy data used."""
+    h = hashlib.sha256()
+    for p in sorted(Path(book.root).rglob("*.yaml")):
+        h.update(p.relative_to(book.root).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:8]
+
+
+class Settlement:
+    """The result of settling bills: one row per bill (``bills``), the lines, and explanations."""
+
+    def __init__(self, bills: pd.DataFrame, lines: pd.DataFrame, book: PolicyBook, rejects: pd.DataFrame,
+                 errors: pd.Series):
+        self.raw = bills          # fen amounts and every intermediate column
+        self.lines_raw = lines
+        self.book = book
+        self.rejects = rejects
+        self.errors = errors
+
+    # ---- tables for people ------------------------------------------------------------------
+    def bills(self, lang: str = "en", intermediate: bool = False) -> pd.DataFrame:
+        """One row per bill: ids, the settlement fields in yuan (Decimal), policy version, warnings."""
+        b = self.raw
+        out = pd.DataFrame({
+            "mdtrt_id": b["mdtrt_id"], "psn_no": b["psn_no"],
+            "setl_time": pd.to_datetime(b["setl_date"]).dt.strftime("%Y-%m-%d"),
+            "insuplc": [self.book.region_label(r) for r in b["region"]],
+            "insutype": [codes.SCHEME_LABEL[s][0] for s in b["scheme"]],
+            "med_type": b["med_type"], "benefit": b["benefit"],
+        })
+        for c in SETTLEMENT_COLUMNS:
+            out[c] = [fen_to_yuan(v) for v in b[c].to_numpy()]
+        out["policy_version"] = self.policy_versions()
+        out["warnings"] = b["warnings"].to_numpy()
+        if intermediate:
+            extra = [c for c in b.columns if c not in out.columns and c not in ("setl_date",)]
+            out = pd.concat([out, b[extra]], axis=1)
+        if lang == "zh":
+            out.columns = relabel_columns(out.columns, "zh")
+        return out
+
+    def policy_versions(self) -> list[str]:
+        b = self.raw
+        version = tables_version(self.book)
+        latest = np.full(len(b), "", dtype=object)
+        cols = [c for c in b.columns if c.endswith("_entry")]
+        starts = {}
+        for i in range(len(b)):
+            best = None
+            for c in cols:
+                uid = int(b[c].iat[i])
+                if uid >= 0:
+                    s = starts.setdefault(uid, self.book.entries[uid].start)
+                    best = s if best is None or s > best else best
+            latest[i] = f"{b['table'].iat[i]}@{best}#{version}" if best else f"{b['table'].iat[i]}#{version}"
+        return list(latest)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def totals(self) -> dict:
+        return {c: fen_to_yuan(self.raw[c].sum()) for c in SETTLEMENT_COLUMNS}
+
+    def __getitem__(self, field: str):
+        """``result["hifp_pay"]``: the field for a one-bill settlement (Decimal yuan)."""
+        if len(self.raw) != 1:
+            raise ValueError("indexing by field needs a one-bill settlement; use .bills()")
+        return fen_to_yuan(self.raw[field].iat[0])
+
+    def explain(self, mdtrt_id: str | None = None, lang: str = "zh"):
+        """Step-by-step explanation of one bill (the only bill when ``mdtrt_id`` is None)."""
+        from .explain import explain_bill
+        if mdtrt_id is None:
+            if len(self.raw) != 1:
+                raise ValueError(f"{len(self.raw)} bills settled: name one with mdtrt_id=")
+            mdtrt_id = self.raw["mdtrt_id"].iat[0]
+        return explain_bill(self, str(mdtrt_id), lang)
+
+    def _repr_html_(self):
+        return self.bills(lang="zh").to_html(index=False)
+
+    def __repr__(self) -> str:
+        return f"<Settlement of {len(self.raw)} bill(s); totals {self.totals()}>"
+
+
+def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, state=None, on=None,
+           source: str = "<lines>", strict: bool = True) -> Settlement:
+    """Settle itemized lines (a DataFrame, or a list of dicts) — one bill or many.
+
+    ``policy``: a ``Policy`` (its region/scheme fill lines that do not name them; its ``on`` date pins
+    the rules) or the whole ``PolicyBook`` (lines name their region and scheme). ``accounts``: personal
+    account balances, a mapping psn_no -> yuan or a number for a one-member batch. ``state``: a frame
+    of year-to-date amounts per member (see ``ybcalc.batch``). ``strict``: raise on any bad line or
+    missing parameter; otherwise they are returned in ``Settlement.rejects`` / ``.errors``.
+    """
+    if isinstance(lines, (list, tuple)):
+        lines = pd.DataFrame(list(lines))
+    elif isinstance(lines, dict):
+        lines = pd.DataFrame(lines)
+    if policy is None:
+        policy = load_tables()
+    book = policy.book if isinstance(policy, Policy) else policy
+    default_region = policy.region if isinstance(policy, Policy) else None
+    default_scheme = policy.scheme if isinstance(policy, Policy) else None
+    if on is None and isinstance(policy, Policy) and policy.on is not None:
+        on = policy.on
+    prepared = prepare(lines, source=source, book=book, default_region=default_region,
+                       default_scheme=default_scheme, require_date=on is None)
+    if strict and len(prepared.rejects):
+        raise BillError(prepared.rejects, source)
+    if isinstance(policy, Policy):
+        other = prepared.lines[(prepared.lines["region"] != policy.region) |
+                               (prepared.lines["scheme"] != policy.scheme)]
+        if len(other):
+            raise ValueError(f"{source}: {len(other)} line(s) belong to another region/scheme than {policy!r} "
+                             f"(first: mdtrt_id {other['mdtrt_id'].iat[0]}); pass ybcalc.load_tables() instead")
+    st = _state_frame(accounts, state, prepared.lines)
+    bills, out_lines, errors = settle_prepared(prepared.lines, book, on=on, state=st)
+    if strict and len(errors):
+        raise SettlementError(errors)
+    return Settlement(bills, out_lines, book, prepared.rejects, errors)
+
+
+class SettlementError(ValueError):
+    """Bills could not be settled (e.g. a parameter the bill needs has no sourced value)."""
+
+    def __init__(self, errors: pd.Series):
+        self.errors = errors
+        lines = [f"  bill {k}: {v}" for k, v in list(errors.items())[:20]]
+        more = f"\n  … and {len(errors) - 20} more" if len(errors) > 20 else ""
+        super().__init__(f"{len(errors)} bill(s) cannot be settled:\n" + "\n".join(lines) + more)
+
+
+def _state_frame(accounts, state, lines: pd.DataFrame) -> pd.DataFrame | None:
+    """Merge account balances and year-to-date state into one frame of fen, keyed by psn_no."""
+    frames = []
+    if accounts is not None:
+        if isinstance(accounts, (int, float, str)) or hasattr(accounts, "as_tuple"):
+            members = pd.unique(lines["psn_no"])
+            accounts = {m: accounts for m in members}
+        if isinstance(accounts, dict):
+            accounts = pd.DataFrame({"psn_no": list(accounts), "acct_balance": list(accounts.values())})
+        frames.append(accounts)
+    if state is not None:
+        frames.append(state)
+    if not frames:
+        return None
+    from .money import yuan_to_fen
+    out = None
+    for f in frames:
+        f = f.copy()
+        f["psn_no"] = f["psn_no"].astype(str)
+        for c in f.columns:
+            if c != "psn_no" and c != "year":
+                if c.endswith("admissions"):
+                    f[c] = f[c].astype(np.int64)
+                else:
+                    f[c] = [yuan_to_fen(v) for v in f[c]]
+        out = f if out is None else out.merge(f, on="psn_no", how="outer")
+    return out.fillna(0)

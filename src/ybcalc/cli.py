@@ -1,0 +1,179 @@
+"""Command line: ``ybcalc score | explain | tables``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from . import codes
+from .policy.schema import GRADE_LABEL
+
+
+def _book(args):
+    from .policy.loader import load_book
+    return load_book(args.tables)
+
+
+def cmd_score(args) -> int:
+    from .batch import read_bills, score_frame, write_table
+    book = _book(args)
+    df, rows = read_bills(args.file, args.encoding)
+    accounts = _read_accounts(args.accounts) if args.accounts else None
+    res = score_frame(df, book, row_numbers=rows, source=str(args.file), on=args.on, state=accounts)
+    write_table(res.settlement.bills(lang=args.lang), args.output)
+    if args.rejects:
+        rej = res.rejects.copy()
+        if args.lang == "zh":
+            rej.columns = ["行号", "就诊ID", "列", "值", "原因"]
+        write_table(rej, args.rejects)
+    if not args.quiet:
+        print(res.summary(), file=sys.stderr)
+        print(f"wrote {args.output}" + (f", rejects to {args.rejects}" if args.rejects else ""), file=sys.stderr)
+    if len(res.rejects):
+        if not args.rejects and not args.quiet:
+            for r in res.rejects.head(10).itertuples():
+                print(f"  rejected: {args.file}, row {r.row}, column {r.column}: {r.reason}", file=sys.stderr)
+            if len(res.rejects) > 10:
+                print(f"  … {len(res.rejects) - 10} more (write them with --rejects FILE)", file=sys.stderr)
+        return 0 if args.allow_rejects else 3
+    return 0
+
+
+def _read_accounts(path) -> pd.DataFrame:
+    from .batch import read_bills
+    df, _ = read_bills(path)
+    rename = {"个人账户余额": "acct_balance", "账户余额": "acct_balance", "人员编号": "psn_no"}
+    df = df.rename(columns=rename)
+    if "psn_no" not in df.columns:
+        raise SystemExit(f"{path}: needs a psn_no column")
+    for c in df.columns:
+        if c != "psn_no":
+            df[c] = pd.to_numeric(df[c].astype(str).str.replace(",", ""), errors="raise")
+    return df
+
+
+def cmd_explain(args) -> int:
+    from .api import Settlement
+    from .batch import read_bills, score_frame
+    book = _book(args)
+    df, rows = read_bills(args.file, args.encoding)
+    accounts = _read_accounts(args.accounts) if args.accounts else None
+    res = score_frame(df, book, row_numbers=rows, source=str(args.file), on=args.on, state=accounts)
+    settlement: Settlement = res.settlement
+    mid = str(args.mdtrt_id)
+    if mid in settlement.errors.index:
+        print(f"bill {mid} cannot be settled: {settlement.errors[mid]}", file=sys.stderr)
+        return 2
+    bad = res.rejects[res.rejects["mdtrt_id"].astype(str) == mid]
+    if len(bad):
+        for r in bad.itertuples():
+            print(f"bill {mid} rejected: {args.file}, row {r.row}, column {r.column}: {r.reason}", file=sys.stderr)
+        return 2
+    try:
+        ex = settlement.explain(mid, lang=args.lang)
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    if args.format == "csv":
+        ex.frame.to_csv(sys.stdout, index=False)
+    else:
+        print(ex)
+    return 0
+
+
+def cmd_tables(args) -> int:
+    from .policy.loader import load_book
+    if args.action == "validate":
+        book = load_book(args.tables, strict=False)
+        n_files = len(book.tables)
+        if book.problems:
+            for p in book.problems:
+                print(p)
+            print(f"{len(book.problems)} problem(s) in {book.root}", file=sys.stderr)
+            return 1
+        print(f"ok: {n_files} region×scheme tables, {len(book.entries)} dated entries, "
+              f"{len(book.exclusions)} exclusion rules in {book.root}")
+        return 0
+    book = load_book(args.tables)
+    if args.action == "list":
+        rows = []
+        for (rid, scheme), t in sorted(book.tables.items()):
+            n_missing = sum(1 for p in t.all_params() for e in p.entries if e.missing)
+            n_values = sum(1 for p in t.all_params() for e in p.entries if not e.missing)
+            grades = sorted({s.grade for s in t.sources.values()})
+            rows.append((book.regions[rid].short, rid, codes.SCHEME_LABEL[scheme][0], n_values, n_missing,
+                         ",".join(GRADE_LABEL[g][0] for g in grades), "extends " + t.extends if t.extends else ""))
+        print(pd.DataFrame(rows, columns=["地区", "id", "险种", "已核实条目", "缺失条目", "来源等级", "基线"]).to_string(index=False))
+        return 0
+    if args.action == "show":
+        if not args.region:
+            print("tables show REGION [--scheme 职工|居民]", file=sys.stderr)
+            return 2
+        rid = book.region_id(args.region)
+        if rid is None:
+            print(f"unknown region {args.region!r}", file=sys.stderr)
+            return 2
+        schemes = [codes.parse_insutype(args.scheme)] if args.scheme else ["employee", "resident"]
+        for scheme in schemes:
+            t = book.tables.get((rid, scheme))
+            if t is None:
+                continue
+            print(f"== {t.title} ({t.key})" + (f", extends {t.extends}" if t.extends else ""))
+            for p in t.all_params():
+                for e in p.entries:
+                    if e.missing:
+                        print(f"  {p.path} from {e.start}: MISSING — {e.missing}")
+                        continue
+                    vals = {k: v for k, v in e.raw.items() if k not in ("from", "source", "note")}
+                    print(f"  {p.path} from {e.start}: {vals}")
+                    print(f"      source: {e.source.cite()}")
+            print()
+        return 0
+    return 2
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="ybcalc", description="Settle itemized Chinese medical bills (基本医疗保险结算)")
+    ap.add_argument("--tables", help="policy tables folder (default: the bundled tables)")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("score", help="settle every bill of a CSV/Parquet file: one row per bill")
+    s.add_argument("file")
+    s.add_argument("-o", "--output", required=True, help="output .csv or .parquet")
+    s.add_argument("--rejects", help="write rejected rows (row, column, reason) to this file")
+    s.add_argument("--lang", choices=["en", "zh"], default="en", help="header labels (en: national field names)")
+    s.add_argument("--on", help="settle under the rules in force on this date instead of each bill's date")
+    s.add_argument("--accounts", help="CSV of psn_no, acct_balance (个人账户余额) and year-to-date state")
+    s.add_argument("--encoding", help="input encoding (default: detect UTF-8/UTF-8-BOM/GB18030)")
+    s.add_argument("--allow-rejects", action="store_true", help="exit 0 even when rows were rejected")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(func=cmd_score)
+
+    e = sub.add_parser("explain", help="explain one bill step by step")
+    e.add_argument("file")
+    e.add_argument("--mdtrt-id", required=True)
+    e.add_argument("--lang", choices=["en", "zh"], default="zh")
+    e.add_argument("--on")
+    e.add_argument("--accounts")
+    e.add_argument("--encoding")
+    e.add_argument("--format", choices=["text", "csv"], default="text")
+    e.set_defaults(func=cmd_explain)
+
+    t = sub.add_parser("tables", help="list, show or validate the policy tables")
+    t.add_argument("action", choices=["list", "show", "validate"])
+    t.add_argument("region", nargs="?")
+    t.add_argument("--scheme")
+    t.set_defaults(func=cmd_tables)
+
+    args = ap.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"ybcalc: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

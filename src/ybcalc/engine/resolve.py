@@ -1,0 +1,137 @@
+"""Picking, for each bill, the table entry in force on its date and evaluating its fields.
+
+Works per (table, parameter, entry) over arrays of bills, never per bill. Bills for which a needed
+parameter is missing collect an error naming the region, scheme, parameter and date; the engine
+rejects those bills before computing anything.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..money import INF_FEN
+from ..policy.model import Param, apply_adjustments
+
+
+class Errors:
+    """Per-bill error messages (first one wins) and warnings (all kept)."""
+
+    def __init__(self, n: int):
+        self.error = np.full(n, None, dtype=object)
+        self.warnings: list[set] = [set() for _ in range(n)]
+
+    def fail(self, idx, message) -> None:
+        idx = np.asarray(idx)
+        if np.ndim(message) == 0:
+            message = np.full(len(idx), message, dtype=object)
+        cur = self.error[idx]
+        self.error[idx] = np.where(cur == None, message, cur)  # noqa: E711 (elementwise)
+
+    def warn(self, idx, message: str) -> None:
+        for i in np.asarray(idx):
+            self.warnings[i].add(message)
+
+
+def subset(attrs: dict, idx: np.ndarray) -> dict:
+    return {k: v[idx] for k, v in attrs.items()}
+
+
+def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict, errors: Errors,
+            label: str, fields: dict, width: int = 0, required: bool = True, warn_if_missing: bool = False):
+    """Evaluate ``fields`` ({name: default}) of ``param`` for bills ``idx``.
+
+    ``warn_if_missing``: a missing value is not applied and the bill carries a warning naming it
+    (used for caps and 大病 terms, which bind only on large costs) instead of failing.
+
+    Returns dict name -> array over ``idx`` (2-D for rate lists, padded to ``width``), plus
+    ``_entry`` (uid, -1 where unresolved), ``_rule_<name>`` and ``_adjust`` (bitmask of applied
+    adjustments). ``label`` names the parameter in errors ("北京 职工 住院 起付线 …").
+    """
+    n = len(idx)
+    out: dict[str, np.ndarray] = {"_entry": np.full(n, -1, np.int64), "_adjust": np.zeros(n, np.int64)}
+    for name, default in fields.items():
+        if name in ("rates", "segments"):
+            out[name] = np.zeros((n, max(width, 1)), np.int64)
+        elif isinstance(default, str):
+            out[name] = np.full(n, default, dtype=object)
+        else:
+            out[name] = np.full(n, default, dtype=np.int64)
+        out[f"_rule_{name}"] = np.full(n, -1, np.int64)
+    if n == 0:
+        return out
+    if param is None:
+        if warn_if_missing:
+            errors.warn(idx, f"{label}: 无已核实参数，未计入")
+        elif required:
+            errors.fail(idx, f"{label}: parameter not in the table (no sourced value)")
+        return out
+    which = param.entry_index(dates[idx])
+    for e_i in np.unique(which):
+        pos = np.flatnonzero(which == e_i)
+        rows = idx[pos]
+        if e_i < 0:
+            first = param.entries[0].start
+            errors.fail(rows, f"{label}: no value in force before {first} ({param.path})")
+            continue
+        entry = param.entries[e_i]
+        if entry.missing:
+            if warn_if_missing:
+                errors.warn(rows, f"{label}: {entry.start} 起无已核实数值，未计入（{entry.key}）")
+            elif required:
+                errors.fail(rows, f"{label}: missing from {entry.start} — {entry.missing} ({entry.key})")
+            continue
+        out["_entry"][pos] = entry.uid
+        sub = subset(attrs, rows)
+        for name, default in fields.items():
+            if name not in entry.raw:
+                if name == "segments" and "rates" in entry.raw:
+                    out[name][pos, 0] = 0
+                    out[name][pos, 1:] = INF_FEN
+                continue
+            fv = entry.fields.get(name, entry.raw[name])
+            if hasattr(fv, "evaluate"):
+                vals, rule = fv.evaluate(sub, len(rows))
+                unmatched = rule < 0
+                if unmatched.any():
+                    bad = rows[unmatched]
+                    desc = _describe_attrs(sub, np.flatnonzero(unmatched)[0])
+                    errors.fail(bad, f"{label}: no rule of {entry.key}.{name} matches this bill ({desc})")
+                if name == "rates":
+                    vals2 = np.zeros((len(rows), out[name].shape[1]), np.int64)
+                    vals2[:, : vals.shape[1]] = vals
+                    vals = vals2
+                out[name][pos] = vals
+                out[f"_rule_{name}"][pos] = rule
+            elif name == "segments":
+                seg = np.full(out[name].shape[1], INF_FEN, np.int64)
+                seg[: len(fv)] = [round(float(x) * 100) for x in fv]
+                out[name][pos] = seg
+            elif isinstance(fv, (list, dict, tuple)):
+                # list-valued fields (nth_factor, base, applies_to, pays …): one object per row
+                col = np.empty(len(pos), dtype=object)
+                for j in range(len(pos)):
+                    col[j] = fv
+                out[name][pos] = col
+            else:
+                out[name][pos] = fv
+        if entry.adjust:
+            target = "ratio" if "rates" in fields else "amount"
+            key = "rates" if "rates" in fields else next(iter(k for k in fields if k == "amount"), None)
+            if key is not None:
+                vals, applied = apply_adjustments(out[key][pos], entry.adjust, sub, len(rows), target)
+                out[key][pos] = vals
+                mask = np.zeros(len(rows), np.int64)
+                for j, m in enumerate(applied):
+                    mask |= m.astype(np.int64) << j
+                out["_adjust"][pos] = mask
+    return out
+
+
+def _describe_attrs(attrs: dict, i: int) -> str:
+    parts = []
+    for k in ("psn_type", "hosp_lv", "age", "psn_idet_type", "med_type", "fil_type", "hosp_type"):
+        if k in attrs:
+            v = attrs[k][i]
+            if isinstance(v, float) and np.isnan(v):
+                v = "unknown"
+            parts.append(f"{k}={v}")
+    return ", ".join(parts)

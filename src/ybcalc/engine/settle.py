@@ -1,0 +1,707 @@
+"""The settlement engine: many lines, many bills, many members at once.
+
+Line level (费用明细): exclusions → 超限价 → 乙类先行自付 → 政策范围内.
+Bill level (结算), carrying each member's year state:
+    起付线 → 分段比例 → 封顶线 → 大病保险/大额补助 → 医疗救助 → 个人账户 → 现金.
+
+Year state without a loop over bills. Bills are sorted by member, region, scheme, policy year and
+date. Whatever a member's k-th bill gets depends only on cumulative sums up to k:
+  * fund paid by bill k = G(S_k) − G(S_{k−1}), where S is the cumulative uncapped payment and
+    G(x) = min(x, cap) — a grouped cumsum and two evaluations;
+  * a yearly deductible with running maximum Dm: used_k = C_k + min(0, min_{j≤k}(Dm_j − C_j)), C the
+    cumulative eligible cost (the closed form of ``used_k = min(used_{k−1} + E_k, Dm_k)``);
+  * segments climbed across a year: the bill occupies the interval [A_{k−1}, A_k] of the member's
+    cumulative axis, and pays Σ_s rate_s × |interval ∩ segment_s|.
+Money is integer fen; fund amounts are fen × ppm until the cumulative total is rounded half up to
+the fen, so the bills of a year add up exactly to the rounded year total.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..money import INF_FEN, PPM, div_half_up, mul_ratio
+from ..policy.loader import PolicyBook
+from .resolve import Errors, resolve
+
+BASE_COMPONENTS = ("deductible", "preselfpay", "coinsurance", "above_cap")
+PAYER_ORDER = ("hifob", "hifmi")  # 大额补助 first; either consumes the same personal burden
+
+
+# ---------------------------------------------------------------------------------------------
+# grouped cumulative helpers (rows already sorted within groups)
+def gcumsum(values: np.ndarray, gid: np.ndarray) -> np.ndarray:
+    return pd.Series(values).groupby(gid, sort=False).cumsum().to_numpy()
+
+
+def gcummax(values: np.ndarray, gid: np.ndarray) -> np.ndarray:
+    return pd.Series(values).groupby(gid, sort=False).cummax().to_numpy()
+
+
+def gcummin(values: np.ndarray, gid: np.ndarray) -> np.ndarray:
+    return pd.Series(values).groupby(gid, sort=False).cummin().to_numpy()
+
+
+def gshift(values: np.ndarray, gid: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """Previous row's value within the group; ``fill`` (per row) for the first row."""
+    s = pd.Series(values).groupby(gid, sort=False).shift(1)
+    out = s.to_numpy(dtype=float, na_value=np.nan)
+    first = np.isnan(out)
+    res = np.where(first, 0, np.nan_to_num(out)).astype(np.int64)
+    res[first] = np.asarray(fill)[first] if np.ndim(fill) else fill
+    # values are int64 but may exceed float precision: recompute exactly by index
+    idx = np.arange(len(values))
+    prev_idx = pd.Series(idx).groupby(gid, sort=False).shift(1).to_numpy(dtype=float, na_value=np.nan)
+    has = ~np.isnan(prev_idx)
+    res[has] = np.asarray(values)[prev_idx[has].astype(np.int64)]
+    return res
+
+
+def group_ids(*keys) -> np.ndarray:
+    return pd.MultiIndex.from_arrays([np.asarray(k) for k in keys]).factorize()[0] if len(keys) > 1 \
+        else pd.factorize(np.asarray(keys[0]))[0]
+
+
+def overlap(lo, hi, seg_lo, seg_hi):
+    """|[lo, hi] ∩ [seg_lo, seg_hi]| for bills × segments."""
+    return np.clip(np.minimum(hi[:, None], seg_hi) - np.maximum(lo[:, None], seg_lo), 0, None)
+
+
+def seg_upper(seg_lo: np.ndarray) -> np.ndarray:
+    up = np.empty_like(seg_lo)
+    up[:, :-1] = seg_lo[:, 1:]
+    up[:, -1] = INF_FEN
+    return up
+
+
+# ---------------------------------------------------------------------------------------------
+def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd.DataFrame | None = None):
+    """Settle canonical lines (see ``inputs.prepare``). Returns (bills, lines, errors).
+
+    ``bills`` has one row per bill with every intermediate amount; ``errors`` is a Series of
+    messages for bills that could not be settled (missing parameters, no table …), which are left
+    out of the year state of their member.
+    """
+    lines = lines.reset_index(drop=True)
+    bills = _bill_frame(lines, on)
+    errors = Errors(len(bills))
+    _assign_tables(bills, book, errors)
+    # Parameters that every later step needs; bills failing here are rejected before computing.
+    line_rates = _line_rules(lines, bills, book, errors)
+    params = _resolve_bill_params(bills, book, errors)
+    bad = errors.error != None  # noqa: E711
+    if bad.any():
+        err = pd.Series(errors.error[bad], index=bills.loc[bad, "mdtrt_id"].to_numpy())
+        keep_bills = ~bad
+        bills = bills[keep_bills].reset_index(drop=True)
+        params = {k: v[keep_bills] if isinstance(v, np.ndarray) and len(v) == len(keep_bills) else v
+                  for k, v in params.items()}
+        warnings = [w for w, k in zip(errors.warnings, keep_bills) if k]
+        line_keep = lines["mdtrt_id"].isin(set(bills["mdtrt_id"])).to_numpy()
+        lines = lines[line_keep].reset_index(drop=True)
+        line_rates = {k: v[line_keep] for k, v in line_rates.items()}
+    else:
+        err = pd.Series([], dtype=object)
+        warnings = errors.warnings
+    _line_amounts(lines, line_rates)
+    _bill_amounts(bills, lines)
+    _compute(bills, params, state)
+    bills["warnings"] = ["; ".join(sorted(w | set(extra))) for w, extra in zip(warnings, params["_warn"])]
+    return bills, lines, err
+
+
+def _bill_frame(lines: pd.DataFrame, on) -> pd.DataFrame:
+    g = lines.groupby("mdtrt_id", sort=False)
+    bills = g[["psn_no", "setl_date", "region", "scheme", "psn_type", "psn_idet_type", "age", "med_type",
+               "hosp_lv", "hosp_type", "mdtrt_area", "fil_type"]].first().reset_index()
+    bills["first_row"] = g["_row"].min().to_numpy()
+    bills["n_lines"] = g.size().to_numpy()
+    if on is not None:
+        bills["policy_date"] = np.datetime64(pd.Timestamp(on).date(), "D")
+    else:
+        bills["policy_date"] = bills["setl_date"].to_numpy("datetime64[D]")
+    bills.loc[bills["setl_date"].isna(), "setl_date"] = bills["policy_date"]
+    # Order that carries the year state: member, region, scheme, date, then input order.
+    bills = bills.sort_values(["psn_no", "region", "scheme", "setl_date", "first_row"], kind="stable")
+    return bills.reset_index(drop=True)
+
+
+def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> None:
+    n = len(bills)
+    tkey = np.full(n, "", dtype=object)
+    benefit = np.full(n, "", dtype=object)
+    year = np.zeros(n, np.int64)
+    dates = bills["policy_date"].to_numpy("datetime64[D]")
+    setl = pd.to_datetime(bills["setl_date"])
+    for (region, scheme), idx in bills.groupby(["region", "scheme"], sort=False).indices.items():
+        t = book.tables.get((region, scheme))
+        if t is None:
+            errors.fail(idx, f"no policy table for {book.region_label(region)} {scheme} "
+                             f"(tables/{region}/{scheme}.yaml)")
+            continue
+        tkey[idx] = t.key
+        mt = bills["med_type"].to_numpy()[idx]
+        for m in np.unique(mt):
+            b = t.benefit_for(m)
+            sel = idx[mt == m]
+            if b is None:
+                errors.fail(sel, f"{book.region_label(region)} {scheme}: no benefit settles visit type {m} "
+                                 f"(benefits.*.med_types)")
+            else:
+                benefit[sel] = b
+        mo, dd = t.policy_year_start
+        s = setl.iloc[idx]
+        before = (s.dt.month < mo) | ((s.dt.month == mo) & (s.dt.day < dd))
+        year[idx] = (s.dt.year - before.astype(int)).to_numpy()
+    del dates
+    bills["table"] = tkey
+    bills["benefit"] = benefit
+    bills["policy_year"] = year
+    # Out-of-area category: local care, or how the member's care elsewhere was filed.
+    local = bills["mdtrt_area"].to_numpy() == bills["region"].to_numpy()
+    fil = bills["fil_type"].to_numpy().astype(object)
+    emerg = bills["med_type"].to_numpy() == "13"
+    cat = np.where(local, "local", np.where(np.isin(fil, ["none", "unfiled"]),
+                                            np.where(emerg, "emergency", "unfiled"), fil))
+    bills["ooa"] = cat
+    unknown_area = np.array([str(a).startswith("?") for a in bills["mdtrt_area"]])
+    errors.warn(np.flatnonzero(unknown_area), "就医地不在 regions.yaml 中，按异地就医处理")
+    # admission counter of the year, per benefit (1-based): tables may key on `admission`
+    gid = group_ids(bills["psn_no"], bills["region"], bills["scheme"], bills["policy_year"], bills["benefit"])
+    bills["admission"] = pd.Series(np.ones(len(bills), np.int64)).groupby(gid).cumsum().to_numpy()
+
+
+def _attrs(bills: pd.DataFrame, hosp_lv=None) -> dict:
+    return {
+        "psn_type": bills["psn_type"].to_numpy().astype(str),
+        "hosp_lv": (hosp_lv if hosp_lv is not None else bills["hosp_lv"].to_numpy()).astype(np.int64),
+        "hosp_type": bills["hosp_type"].to_numpy().astype(str),
+        "age": bills["age"].to_numpy(float),
+        "psn_idet_type": bills["psn_idet_type"].to_numpy().astype(str),
+        "med_type": bills["med_type"].to_numpy().astype(str),
+        "fil_type": bills["ooa"].to_numpy().astype(str),
+        "admission": bills["admission"].to_numpy(np.int64),
+    }
+
+
+def _label(book: PolicyBook, region, scheme, what) -> str:
+    return f"{book.region_label(region)} {'职工' if scheme == 'employee' else '居民'} {what}"
+
+
+def _line_rules(lines, bills, book, errors: Errors) -> dict:
+    """Per line: exclusion reason and the 乙类先行自付 rate (with its provenance)."""
+    n = len(lines)
+    bill_pos = pd.Series(np.arange(len(bills)), index=bills["mdtrt_id"]).reindex(lines["mdtrt_id"]).to_numpy()
+    reason = np.full(n, "", dtype=object)
+    lv = lines["chrgitm_lv"].to_numpy()
+    reason[lv == 3] = "chrgitm_lv"
+    names = lines["item_name"].astype(str)
+    codes_ = lines["item_code"].astype(str)
+    cats = lines["med_chrgitm_type"].astype(str).to_numpy()
+    bill_mt = bills["med_type"].to_numpy()[bill_pos]
+    line_dates = bills["policy_date"].to_numpy("datetime64[D]")[bill_pos]
+    child = lines["chld_medc_flag"].astype(str).to_numpy() if "chld_medc_flag" in lines.columns else np.full(n, "")
+    warn_rule = np.full(n, "", dtype=object)
+    for rule in book.exclusions:
+        m = np.ones(n, bool)
+        if rule.name_contains:
+            m &= names.str.contains("|".join(map(_re_escape, rule.name_contains)), regex=True).to_numpy()
+        if rule.name_excludes:
+            m &= ~names.str.contains("|".join(map(_re_escape, rule.name_excludes)), regex=True).to_numpy()
+        if rule.med_chrgitm_type:
+            m &= np.isin(cats, rule.med_chrgitm_type)
+        if rule.code_prefix:
+            m &= codes_.str.startswith(tuple(rule.code_prefix)).to_numpy()
+        if "med_type" in rule.except_when:
+            m &= ~np.isin(bill_mt, rule.except_when["med_type"])
+        if "chld_medc_flag" in rule.except_when:
+            m &= ~np.isin(child, rule.except_when["chld_medc_flag"])
+        if rule.start is not None:
+            m &= line_dates >= np.datetime64(rule.start, "D")
+        if rule.until is not None:
+            m &= line_dates <= np.datetime64(rule.until, "D")
+        m &= (reason == "") & (lv != 3)
+        if rule.enforce == "warn":
+            warn_rule[m & (warn_rule == "")] = rule.id
+            continue
+        reason[m] = "exclusion:" + rule.id
+    for rid in np.unique(warn_rule[warn_rule != ""]):
+        rule = next(r for r in book.exclusions if r.id == rid)
+        for bp in np.unique(bill_pos[warn_rule == rid]):
+            errors.warn([bp], f"可能不予支付: {rule.label_zh}（{rule.id}，按所标甲乙类计算，请核对）")
+    rate = np.zeros(n, np.int64)
+    entry = np.full(n, -1, np.int64)
+    rule_i = np.full(n, -1, np.int64)
+    own = lines["selfpay_prop"].to_numpy(float)
+    has_own = ~np.isnan(own)
+    rate[has_own] = np.round(own[has_own] * PPM).astype(np.int64)
+    need = (lv == 2) & ~has_own & (reason == "")
+    if need.any():
+        lattrs = _attrs(bills)
+        lattrs = {k: v[bill_pos] for k, v in lattrs.items()}
+        lattrs["med_chrgitm_type"] = cats.astype(str)
+        lattrs["chrgitm_lv"] = lv.astype(np.int64)
+        dates = bills["policy_date"].to_numpy("datetime64[D]")[bill_pos]
+        line_err = Errors(n)
+        tables = bills["table"].to_numpy()[bill_pos]
+        for tk in np.unique(tables[need]):
+            idx = np.flatnonzero(need & (tables == tk))
+            if not tk:
+                continue
+            t = book.tables[tuple(tk.split("/"))]
+            r = resolve(t.params.get("selfpay_prop"), idx, dates, lattrs, line_err,
+                        _label(book, t.region, t.scheme, "乙类先行自付比例"), {"rate": 0})
+            rate[idx] = r["rate"]
+            entry[idx] = r["_entry"]
+            rule_i[idx] = r["_rule_rate"]
+            for w in ("secondary",):
+                del w
+        bad = line_err.error != None  # noqa: E711
+        if bad.any():
+            msgs = line_err.error[bad]
+            errors.fail(bill_pos[bad], np.array([m + " — or give the line's selfpay_prop" for m in msgs], dtype=object))
+    return {"exclusion": reason, "exclusion_warn": warn_rule, "rate": rate, "rate_entry": entry, "rate_rule": rule_i,
+            "rate_from_line": has_own, "bill_pos": bill_pos}
+
+
+def _re_escape(s: str) -> str:
+    import re
+    return re.escape(s)
+
+
+def _line_amounts(lines: pd.DataFrame, r: dict) -> None:
+    amount = lines["amount"].to_numpy(np.int64)
+    excluded = r["exclusion"] != ""
+    lim = lines["limit"].to_numpy(np.int64)
+    cnt = lines["cnt"].to_numpy(float)
+    has_lim = (lim >= 0) & ~excluded & (amount > 0)
+    allowed_cap = np.where(has_lim, np.round(lim * cnt).astype(np.int64), INF_FEN)
+    over = np.where(has_lim, np.clip(amount - allowed_cap, 0, None), 0)
+    allowed = np.where(excluded, 0, amount - over)
+    is_b = lines["chrgitm_lv"].to_numpy() == 2
+    pre = np.where(is_b & ~excluded, mul_ratio(allowed, r["rate"]), 0)
+    lines["exclusion"] = r["exclusion"]
+    lines["exclusion_warn"] = r["exclusion_warn"]
+    lines["fulamt_ownpay_amt"] = np.where(excluded, amount, 0)
+    lines["overlmt_selfpay"] = over
+    lines["selfpay_rate"] = np.where(is_b & ~excluded, r["rate"], 0)
+    lines["selfpay_entry"] = r["rate_entry"]
+    lines["selfpay_rule"] = r["rate_rule"]
+    lines["selfpay_from_line"] = r["rate_from_line"]
+    lines["preselfpay_amt"] = pre
+    lines["inscp_scp_amt"] = allowed - pre
+
+
+def _bill_amounts(bills: pd.DataFrame, lines: pd.DataFrame) -> None:
+    cols = ["amount", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt"]
+    sums = lines.groupby("mdtrt_id", sort=False)[cols].sum().reindex(bills["mdtrt_id"])
+    bills["medfee_sumamt"] = sums["amount"].to_numpy(np.int64)
+    for c in cols[1:]:
+        bills[c] = sums[c].to_numpy(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> dict:
+    """Every table value each bill needs, as arrays aligned with ``bills``."""
+    n = len(bills)
+    dates = bills["policy_date"].to_numpy("datetime64[D]")
+    P: dict = {"_warn": [set() for _ in range(n)]}
+    width = 1
+    for t in book.tables.values():
+        for p in t.all_params():
+            for e in p.entries:
+                if "segments" in e.raw:
+                    width = max(width, len(e.raw["segments"]))
+    P["_width"] = width
+
+    def put(name, arr_shape, dtype, default):
+        if name not in P:
+            P[name] = np.full(arr_shape, default, dtype=dtype)
+
+    # 异地就医 first: it can change the hospital level used for the local tables.
+    ooa = bills["ooa"].to_numpy()
+    hosp_lv = bills["hosp_lv"].to_numpy().astype(np.int64).copy()
+    put("ooa_add", n, np.int64, 0)
+    put("ooa_ded_factor", n, np.int64, PPM)
+    put("ooa_entry", n, np.int64, -1)
+    put("ooa_rule_add", n, np.int64, -1)
+    base_attrs = _attrs(bills)
+    groups = bills.groupby(["table", "benefit"], sort=False).indices
+    for (tk, bname), idx in groups.items():
+        if not tk:
+            continue
+        t = book.tables[tuple(tk.split("/"))]
+        away = idx[ooa[idx] != "local"]
+        if len(away):
+            r = resolve(t.params.get("out_of_area"), away, dates, base_attrs, errors,
+                        _label(book, t.region, t.scheme, "异地就医调整"),
+                        {"ratio_add": 0, "deductible_factor": PPM, "hosp_lv_as": -1},
+                        required=not np.all(ooa[away] == "long_term"))
+            P["ooa_add"][away] = r["ratio_add"]
+            P["ooa_ded_factor"][away] = r["deductible_factor"]
+            P["ooa_entry"][away] = r["_entry"]
+            P["ooa_rule_add"][away] = r["_rule_ratio_add"]
+            as_lv = r["hosp_lv_as"]
+            hosp_lv[away] = np.where(as_lv >= 0, as_lv, hosp_lv[away])
+    bills["hosp_lv_used"] = hosp_lv
+    attrs = _attrs(bills, hosp_lv)
+
+    specs = {
+        "deductible": {"basis": "per_admission", "amount": 0, "nth_factor": "", "nth_decrement": 0, "min": 0},
+        "ratio": {"basis": "above_deductible", "accumulate": "per_bill", "segments": 0, "rates": 0},
+        "cap": {"basis": "fund", "group": "", "amount": int(INF_FEN)},
+    }
+    what = {"deductible": "起付线", "ratio": "支付比例", "cap": "最高支付限额"}
+    for pname, fields in specs.items():
+        for f, d in fields.items():
+            if f in ("rates", "segments"):
+                put(f"{pname}_{f}", (n, width), np.int64, 0)
+            else:
+                put(f"{pname}_{f}", n, object if isinstance(d, str) else np.int64, d)
+            put(f"{pname}_rule_{f}", n, np.int64, -1)
+        put(f"{pname}_entry", n, np.int64, -1)
+        put(f"{pname}_adjust", n, np.int64, 0)
+    for (tk, bname), idx in groups.items():
+        if not tk:
+            continue
+        t = book.tables[tuple(tk.split("/"))]
+        b = t.benefits[bname]
+        for pname, fields in specs.items():
+            r = resolve(b.params.get(pname), idx, dates, attrs, errors,
+                        _label(book, t.region, t.scheme, f"{b.label} {what[pname]}"), fields, width,
+                        warn_if_missing=pname == "cap")
+            for f in fields:
+                P[f"{pname}_{f}"][idx] = r[f]
+                P[f"{pname}_rule_{f}"][idx] = r[f"_rule_{f}"]
+            P[f"{pname}_entry"][idx] = r["_entry"]
+            P[f"{pname}_adjust"][idx] = r["_adjust"]
+    P["cap_group"] = np.where(P["cap_group"] == "", bills["benefit"].to_numpy(), P["cap_group"])
+    # Unmentioned segments/rates: a plain ratio without segments is one segment from 0.
+    seg = P["ratio_segments"]
+    no_seg = (seg == 0).all(axis=1)
+    seg[no_seg, 1:] = INF_FEN
+
+    # 大病保险 / 大额补助 and 医疗救助, per payer.
+    P["programs"] = []
+    for payer in PAYER_ORDER + ("maf",):
+        fields = {"threshold": 0, "segments": 0, "rates": 0, "cap": int(INF_FEN), "base": "",
+                  "applies_to": "", "out_of_area_reduction_excluded": ""}
+        arrs = {f: (np.zeros((n, width), np.int64) if f in ("segments", "rates") else
+                    np.full(n, d, dtype=object if isinstance(d, str) else np.int64)) for f, d in fields.items()}
+        arrs["entry"] = np.full(n, -1, np.int64)
+        for f in ("threshold", "rates", "cap"):
+            arrs[f"rule_{f}"] = np.full(n, -1, np.int64)
+        arrs["active"] = np.zeros(n, bool)
+        any_table = False
+        for tk, idx in bills.groupby("table", sort=False).indices.items():
+            if not tk:
+                continue
+            t = book.tables[tuple(tk.split("/"))]
+            param = t.critical.get(payer) if payer != "maf" else t.params.get("medical_assistance")
+            if param is None:
+                if payer == "maf":
+                    flagged = idx[bills["psn_idet_type"].to_numpy()[idx] != ""]
+                    for i in flagged:
+                        P["_warn"][i].add("医疗救助: 本地区无已核实参数，未计算")
+                continue
+            any_table = True
+            label = {"hifmi": "大病保险", "hifob": "大额医疗补助", "maf": "医疗救助"}[payer]
+            sub_err = Errors(n)
+            r = resolve(param, idx, dates, attrs, sub_err, _label(book, t.region, t.scheme, label), fields, width,
+                        warn_if_missing=payer != "maf", required=payer != "maf")
+            for i in idx:
+                errors.warnings[i] |= sub_err.warnings[i]
+            failed = sub_err.error[idx] != None  # noqa: E711
+            # 医疗救助 applies to the members a rule names; others get nothing (not an error).
+            if payer == "maf":
+                ok_rows = idx[~failed]
+            else:
+                ok_rows = idx
+                if failed.any():
+                    errors.fail(idx[failed], sub_err.error[idx][failed])
+            pos = np.isin(idx, ok_rows)
+            for f in fields:
+                arrs[f][ok_rows] = r[f][pos]
+            arrs["entry"][ok_rows] = r["_entry"][pos]
+            for f in ("threshold", "rates", "cap"):
+                arrs[f"rule_{f}"][ok_rows] = r[f"_rule_{f}"][pos]
+            applies = np.array([(not a) or (bn in a) for a, bn in zip(arrs["applies_to"][ok_rows],
+                                                                       bills["benefit"].to_numpy()[ok_rows])])
+            arrs["active"][ok_rows] = (arrs["entry"][ok_rows] >= 0) & applies
+        if any_table:
+            seg = arrs["segments"]
+            no_seg = (seg == 0).all(axis=1)
+            seg[no_seg, 1:] = INF_FEN
+            P["programs"].append((payer, arrs))
+
+    # 个人账户: which parts of the personal burden it may pay, and for which visits.
+    P["acct_pays"] = np.full(n, "", dtype=object)
+    P["acct_entry"] = np.full(n, -1, np.int64)
+    for tk, idx in bills.groupby("table", sort=False).indices.items():
+        if not tk:
+            continue
+        t = book.tables[tuple(tk.split("/"))]
+        param = t.params.get("personal_account")
+        if param is None:
+            continue
+        r = resolve(param, idx, dates, attrs, Errors(n), "个人账户", {"pays": "", "med_types": ""}, required=False)
+        mts = r["med_types"]
+        ok = np.array([bool(m) and (mt in [str(x) for x in m]) for m, mt in zip(mts, bills["med_type"].to_numpy()[idx])])
+        P["acct_pays"][idx] = np.where(ok, r["pays"], "")
+        P["acct_entry"][idx] = np.where(ok, r["_entry"], -1)
+
+    # Secondary-grade values used by each bill become warnings.
+    entries = book.entries
+    for key in ("deductible_entry", "ratio_entry", "cap_entry", "ooa_entry"):
+        arr = P[key]
+        for uid in np.unique(arr[arr >= 0]):
+            e = entries[uid]
+            if e.source is not None and e.source.grade == "secondary":
+                for i in np.flatnonzero(arr == uid):
+                    P["_warn"][i].add(f"二手来源: {e.key}")
+    for payer, arrs in P["programs"]:
+        arr = arrs["entry"]
+        for uid in np.unique(arr[arr >= 0]):
+            e = entries[uid]
+            if e.source is not None and e.source.grade == "secondary":
+                for i in np.flatnonzero((arr == uid) & arrs["active"]):
+                    P["_warn"][i].add(f"二手来源: {e.key}")
+    return P
+
+
+# ---------------------------------------------------------------------------------------------
+def _state_col(bills: pd.DataFrame, state: pd.DataFrame | None, col: str, first_mask: np.ndarray) -> np.ndarray:
+    """Year-to-date amount (fen) from the member state, applied to the member's first year in the batch."""
+    n = len(bills)
+    if state is None or col not in state.columns:
+        return np.zeros(n, np.int64)
+    s = state.set_index("psn_no")[col]
+    vals = s.reindex(bills["psn_no"]).fillna(0).to_numpy(np.int64)
+    return np.where(first_mask, vals, 0)
+
+
+def _compute(bills: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> None:
+    n = len(bills)
+    psn, reg, sch, yr = (bills[c].to_numpy() for c in ("psn_no", "region", "scheme", "policy_year"))
+    first_year = yr == pd.Series(yr).groupby(psn).transform("min").to_numpy()
+    benefit = bills["benefit"].to_numpy()
+    gid_b = group_ids(psn, reg, sch, yr, benefit)
+    E = np.maximum(bills["inscp_scp_amt"].to_numpy(np.int64), 0)
+
+    # --- 起付线 -------------------------------------------------------------------------------
+    adm0 = np.array([_state_col(bills, state, f"{b}_admissions", first_year)[i] if state is not None else 0
+                     for i, b in enumerate(benefit)], dtype=np.int64) if state is not None else np.zeros(n, np.int64)
+    adm = bills["admission"].to_numpy(np.int64) + adm0
+    d = P["deductible_amount"].copy()
+    nth = P["deductible_nth_factor"]
+    for i in np.flatnonzero(np.array([bool(x) for x in nth])):
+        fac = nth[i][min(adm[i] - 1, len(nth[i]) - 1)]
+        d[i] = int((d[i] * round(fac * PPM) + PPM // 2) // PPM)
+    dec = P["deductible_nth_decrement"]
+    has_dec = dec > 0
+    d = np.where(has_dec, np.maximum(d - dec * (adm - 1), P["deductible_min"]), d)
+    d = div_half_up(d * P["ooa_ded_factor"], PPM)
+    bills["deductible_due"] = d
+    per_year = P["deductible_basis"] == "per_year"
+    u = np.minimum(E, d)
+    if per_year.any():
+        U0 = _ytd(bills, state, "deductible_used", first_year)
+        Dm = gcummax(np.where(per_year, d, 0), gid_b)
+        C = U0 + gcumsum(E, gid_b)
+        U = C + np.minimum(0, gcummin(Dm - C, gid_b))
+        U = np.maximum(U, U0)
+        U_prev = gshift(U, gid_b, U0)
+        u = np.where(per_year, U - U_prev, u)
+        bills["deductible_used_before"] = np.where(per_year, U_prev, 0)
+    else:
+        bills["deductible_used_before"] = 0
+    a = E - u
+    bills["act_pay_dedc"] = u
+    bills["above_deductible"] = a
+
+    # --- 分段比例 -------------------------------------------------------------------------------
+    L = P["ratio_segments"].copy()
+    R_local = P["ratio_rates"]
+    R = np.clip(R_local + P["ooa_add"][:, None], 0, PPM)
+    basis = P["ratio_basis"]
+    acc_year = P["ratio_accumulate"] == "per_year"
+    fund_basis = basis == "fund_paid"
+    if fund_basis.any():
+        # Bounds on what the fund has paid become bounds on cost at this bill's rates.
+        Lf = L[fund_basis]
+        Rf = R[fund_basis]
+        lengths = np.diff(Lf, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cost_len = np.where((Rf[:, :-1] > 0) & (lengths < INF_FEN // 2),
+                                (lengths * PPM + Rf[:, :-1] - 1) // np.maximum(Rf[:, :-1], 1), INF_FEN)
+        Lc = np.zeros_like(Lf)
+        Lc[:, 1:] = np.minimum(np.cumsum(np.minimum(cost_len, INF_FEN // 8), axis=1), INF_FEN)
+        L[fund_basis] = Lc
+    cum_cost = basis == "cumulative_cost"
+    C_b = _ytd(bills, state, "eligible", first_year) + gcumsum(E, gid_b)
+    A_b = _ytd(bills, state, "above_deductible", first_year) + gcumsum(a, gid_b)
+    lo = np.where(acc_year, np.where(cum_cost, C_b - a, A_b - a), np.where(cum_cost, u, 0))
+    hi = lo + a
+    # cost-basis cap: eligible cost above the cap amount (yearly, per cap group) is not paid
+    cap_group = P["cap_group"]
+    gid_c = group_ids(psn, reg, sch, yr, cap_group)
+    cap_amt = P["cap_amount"]
+    cost_cap = P["cap_basis"] == "cost"
+    C_c = _ytd(bills, state, "eligible", first_year) + gcumsum(E, gid_c)
+    above_cost = np.where(cost_cap, np.clip(C_c - np.maximum(C_c - a, cap_amt), 0, None), 0)
+    above_cost = np.minimum(above_cost, a)
+    hi_eff = hi - above_cost
+    U_seg = seg_upper(L)
+    O = overlap(lo, hi_eff, L, U_seg)
+    pay_seg = O * R                       # fen × ppm per segment
+    P_exact = pay_seg.sum(axis=1)
+    reduction_exact = (O * R_local).sum(axis=1) - P_exact
+    # fund-basis cap: cumulative within the cap group
+    fund_cap = ~cost_cap & (cap_amt < INF_FEN)
+    S0 = _ytd(bills, state, "fund_paid", first_year) * PPM
+    S = S0 + gcumsum(P_exact, gid_c)
+    capP = np.where(fund_cap, np.minimum(cap_amt, INF_FEN // PPM) * PPM, np.iinfo(np.int64).max)
+    Q = gcummax(np.minimum(S, capP), gid_c)
+    Q_prev = gshift(Q, gid_c, np.minimum(S0, capP))
+    hifp = div_half_up(Q, PPM) - div_half_up(Q_prev, PPM)
+    c_exact = Q - Q_prev
+    # cost covered before the fund cap bit (exact inversion within the bill's segments)
+    capped = c_exact < P_exact
+    covered = hi_eff - lo
+    if capped.any():
+        cf = np.cumsum(pay_seg[capped], axis=1)
+        ce = c_exact[capped]
+        t = np.argmax(cf >= ce[:, None], axis=1)
+        rows = np.arange(capped.sum())
+        before_cost = np.where(t > 0, np.cumsum(O[capped], axis=1)[rows, np.maximum(t - 1, 0)], 0)
+        before_fund = np.where(t > 0, cf[rows, np.maximum(t - 1, 0)], 0)
+        rate_t = np.maximum(R[capped][rows, t], 1)
+        covered_c = before_cost + div_half_up(ce - before_fund, 1) // rate_t
+        covered[capped] = np.minimum(covered_c, covered[capped])
+    hifp = np.minimum(hifp, covered)
+    above_cap = a - covered
+    coins = covered - hifp
+    bills["segment_lo"] = lo
+    bills["segment_hi"] = hi_eff
+    bills["fund_before"] = div_half_up(Q_prev, PPM)
+    bills["cap_amount"] = cap_amt
+    bills["hifp_uncapped"] = div_half_up(P_exact, PPM)
+    bills["hifp_pay"] = hifp
+    bills["above_cap"] = above_cap
+    bills["coinsurance"] = coins
+    bills["ooa_reduction"] = div_half_up(reduction_exact, PPM)
+    bills["ooa_rate_add"] = P["ooa_add"]
+    for s in range(L.shape[1]):
+        bills[f"seg{s}_lo"] = L[:, s]
+        bills[f"seg{s}_rate"] = R[:, s]
+        bills[f"seg{s}_rate_local"] = R_local[:, s]
+        bills[f"seg{s}_amount"] = O[:, s]
+    for k in ("deductible", "ratio", "cap", "ooa"):
+        bills[f"{k}_entry"] = P[f"{k}_entry"]
+    for k in ("deductible_rule_amount", "ratio_rule_rates", "cap_rule_amount", "ooa_rule_add",
+              "deductible_adjust", "ratio_adjust"):
+        bills[k] = P[k]
+    bills["deductible_basis"] = P["deductible_basis"]
+    bills["ratio_basis"] = basis
+    bills["ratio_accumulate"] = P["ratio_accumulate"]
+    bills["cap_basis"] = P["cap_basis"]
+    bills["cap_group"] = cap_group
+    bills["admission_no"] = adm
+
+    # --- 大病保险 / 大额补助 / 医疗救助 ---------------------------------------------------------------
+    pre = bills["preselfpay_amt"].to_numpy(np.int64)
+    comps = {"deductible": u, "preselfpay": pre, "coinsurance": coins, "above_cap": above_cap}
+    inscope_burden = u + pre + coins + above_cap
+    paid_so_far = np.zeros(n, np.int64)
+    bills["hifmi_pay"] = 0
+    bills["hifob_pay"] = 0
+    bills["maf_pay"] = 0
+    for payer, arrs in P["programs"]:
+        active = arrs["active"]
+        base = np.zeros(n, np.int64)
+        for i in np.flatnonzero(active):
+            base[i] = sum(comps[c][i] for c in arrs["base"][i])
+        excl = np.array([bool(x) for x in arrs["out_of_area_reduction_excluded"]])
+        base = np.where(excl, base - np.minimum(bills["ooa_reduction"].to_numpy(), base), base)
+        if payer == "maf":
+            base = np.maximum(base - paid_so_far, 0)
+        base = np.where(active, base, 0)
+        gid_p = group_ids(psn, reg, sch, yr, np.where(active, payer, ""))
+        B0 = _ytd(bills, state, f"{payer}_base", first_year)
+        B = B0 + gcumsum(base, gid_p)
+        T = arrs["threshold"]
+        lo_p = np.maximum(B - base - T, 0)
+        hi_p = np.maximum(B - T, 0)
+        Lp = arrs["segments"]
+        Op = overlap(lo_p, hi_p, Lp, seg_upper(Lp))
+        Pp = (Op * arrs["rates"]).sum(axis=1)
+        Pp = np.where(active, Pp, 0)
+        capp = np.where(arrs["cap"] < INF_FEN, np.minimum(arrs["cap"], INF_FEN // PPM) * PPM,
+                        np.iinfo(np.int64).max)
+        S0p = _ytd(bills, state, f"{payer}_paid", first_year) * PPM
+        Sp = S0p + gcumsum(Pp, gid_p)
+        Qp = gcummax(np.minimum(Sp, capp), gid_p)
+        Qp_prev = gshift(Qp, gid_p, np.minimum(S0p, capp))
+        pay = div_half_up(Qp, PPM) - div_half_up(Qp_prev, PPM)
+        pay = np.clip(np.minimum(pay, inscope_burden - paid_so_far), 0, None)
+        pay = np.where(active, pay, 0)
+        paid_so_far += pay
+        col = {"hifmi": "hifmi_pay", "hifob": "hifob_pay", "maf": "maf_pay"}[payer]
+        bills[col] = bills[col].to_numpy() + pay
+        bills[f"{payer}_base"] = base
+        bills[f"{payer}_base_before"] = B - base
+        bills[f"{payer}_threshold"] = T
+        bills[f"{payer}_cap"] = arrs["cap"]
+        bills[f"{payer}_paid_before"] = div_half_up(Qp_prev, PPM)
+        bills[f"{payer}_entry"] = np.where(active, arrs["entry"], -1)
+        bills[f"{payer}_rule_rates"] = arrs["rule_rates"]
+        bills[f"{payer}_rule_threshold"] = arrs["rule_threshold"]
+        for s in range(Lp.shape[1]):
+            bills[f"{payer}_seg{s}_lo"] = Lp[:, s]
+            bills[f"{payer}_seg{s}_rate"] = arrs["rates"][:, s]
+            bills[f"{payer}_seg{s}_amount"] = Op[:, s]
+
+    # --- totals -----------------------------------------------------------------------------
+    fund = hifp + bills["hifmi_pay"].to_numpy() + bills["hifob_pay"].to_numpy() + bills["maf_pay"].to_numpy()
+    medfee = bills["medfee_sumamt"].to_numpy(np.int64)
+    bills["fund_pay_sumamt"] = fund
+    bills["psn_part_amt"] = medfee - fund
+
+    # --- 个人账户: each member's balance pays, bill by bill in date order ------------------------
+    pays = P["acct_pays"]
+    selfpay_part = inscope_burden - paid_so_far
+    ownpay_part = bills["fulamt_ownpay_amt"].to_numpy(np.int64) + bills["overlmt_selfpay"].to_numpy(np.int64)
+    has_self = np.array(["selfpay" in (p or []) for p in pays])
+    has_own = np.array(["ownpay" in (p or []) for p in pays])
+    eligible = np.where(has_self, selfpay_part, 0) + np.where(has_own, ownpay_part, 0)
+    eligible = np.clip(np.minimum(eligible, medfee - fund), 0, None)
+    balance = np.zeros(n, np.int64)
+    if state is not None and "acct_balance" in state.columns:
+        balance = state.set_index("psn_no")["acct_balance"].reindex(bills["psn_no"]).fillna(0).to_numpy(np.int64)
+    order = np.lexsort((bills["first_row"].to_numpy(), bills["setl_date"].to_numpy("datetime64[D]"), psn))
+    gid_m = group_ids(psn[order])
+    cum = gcumsum(eligible[order], gid_m)
+    used = np.minimum(cum, balance[order])
+    used_prev = gshift(used, gid_m, 0)
+    acct = np.empty(n, np.int64)
+    acct[order] = used - used_prev
+    bal_before = np.empty(n, np.int64)
+    bal_before[order] = balance[order] - used_prev
+    bills["acct_balance_before"] = bal_before
+    bills["acct_eligible"] = eligible
+    bills["acct_pay"] = acct
+    bills["acct_entry"] = P["acct_entry"]
+    bills["psn_cash_pay"] = medfee - fund - acct
+
+
+def _ytd(bills, state, name, first_year) -> np.ndarray:
+    """Year-to-date state per bill: a ``<benefit>_<name>`` column of the member state, else ``name``."""
+    if state is None:
+        return np.zeros(len(bills), np.int64)
+    out = _state_col(bills, state, name, first_year)
+    for b in pd.unique(bills["benefit"]):
+        col = f"{b}_{name}"
+        if col in state.columns:
+            m = bills["benefit"].to_numpy() == b
+            out = np.where(m, _state_col(bills, state, col, first_year), out)
+    return out

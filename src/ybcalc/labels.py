@@ -1,0 +1,68 @@
+"""Field names of the national medical-insurance platform (国家医保信息平台) and their labels."""
+from __future__ import annotations
+
+# Settlement (结算) fields, in the order a settlement record lists them.
+SETTLEMENT_FIELDS = {
+    "medfee_sumamt": ("医疗费总额", "total medical cost"),
+    "fulamt_ownpay_amt": ("全自费金额", "fully self-paid (excluded) amount"),
+    "overlmt_selfpay": ("超限价自费", "self-paid above price limit"),
+    "preselfpay_amt": ("先行自付金额", "class-B co-payment (先行自付)"),
+    "inscp_scp_amt": ("符合政策范围金额", "policy-eligible amount"),
+    "act_pay_dedc": ("实际支付起付线", "deductible applied"),
+    "hifp_pay": ("统筹基金支出", "pooled fund payment"),
+    "hifmi_pay": ("居民大病保险资金支出", "resident critical-illness insurance"),
+    "hifob_pay": ("职工大额医疗费用补助", "employee large-expense supplement"),
+    "maf_pay": ("医疗救助基金支出", "medical assistance"),
+    "fund_pay_sumamt": ("基金支付总额", "total fund payment"),
+    "psn_part_amt": ("个人负担总金额", "patient's total share"),
+    "acct_pay": ("个人账户支出", "personal account payment"),
+    "psn_cash_pay": ("个人现金支出", "patient's cash payment"),
+}
+
+# Input line (费用明细) fields.
+LINE_FIELDS = {
+    "mdtrt_id": ("就诊ID", "visit id"),
+    "psn_no": ("人员编号", "member id"),
+    "setl_time": ("结算时间", "settlement date"),
+    "insuplc": ("参保地", "insured region"),
+    "insutype": ("险种类型", "scheme"),
+    "psn_type": ("人员类别", "member group"),
+    "psn_idet_type": ("人员身份类别", "member status (低保/特困 …)"),
+    "age": ("年龄", "age"),
+    "med_type": ("医疗类别", "visit type"),
+    "hosp_lv": ("医院等级", "hospital level"),
+    "hosp_type": ("医院类别", "hospital category"),
+    "mdtrt_area": ("就医地", "place of care"),
+    "fil_type": ("异地备案类型", "out-of-area filing"),
+    "med_chrgitm_type": ("医疗收费项目类别", "fee category"),
+    "item_code": ("医疗目录编码", "catalogue code"),
+    "item_name": ("项目名称", "item name"),
+    "chrgitm_lv": ("收费项目等级", "catalogue class (甲/乙/丙)"),
+    "selfpay_prop": ("自付比例", "class-B co-payment share"),
+    "pric_uplmt_amt": ("最高限价", "price limit"),
+    "cnt": ("数量", "quantity"),
+    "pric": ("单价", "unit price"),
+    "det_item_fee_sumamt": ("明细项目费用总额", "line amount"),
+}
+
+OTHER_FIELDS = {
+    "policy_version": ("政策版本", "policy version"),
+    "warnings": ("提示", "warnings"),
+    "benefit": ("待遇类别", "benefit"),
+    "policy_date": ("政策日期", "policy date"),
+}
+
+
+def label(field: str, lang: str = "zh") -> str:
+    for table in (SETTLEMENT_FIELDS, LINE_FIELDS, OTHER_FIELDS):
+        if field in table:
+            zh, en = table[field]
+            return zh if lang == "zh" else en
+    return field
+
+
+def relabel_columns(columns, lang: str):
+    """Header names for output: national field names (en) or Chinese labels (zh)."""
+    if lang != "zh":
+        return list(columns)
+    return [label(c, "zh") for c in columns]

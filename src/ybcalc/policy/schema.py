@@ -1,0 +1,185 @@
+"""What a policy table may contain, and the checks every table passes on load.
+
+The checks collect *every* problem with its file and key path (``benefits.inpatient.ratio[1].rates``)
+instead of stopping at the first, so ``ybcalc tables validate`` can list them all.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+GRADES = ("official", "institution", "secondary")
+GRADE_LABEL = {"official": ("官方", "official"), "institution": ("机构转载", "institution"),
+               "secondary": ("二手", "secondary")}
+SCHEMES = ("employee", "resident")
+MED_TYPES = ("11", "12", "13", "14", "21", "41")
+FIL_TYPES = ("long_term", "referral", "emergency", "temporary", "unfiled")
+BASE_COMPONENTS = ("deductible", "preselfpay", "coinsurance", "above_cap")
+WHEN_KEYS = ("psn_type", "hosp_lv", "hosp_type", "age", "psn_idet_type", "med_type", "fil_type",
+             "admission", "med_chrgitm_type", "chrgitm_lv")
+COMMON_ENTRY_KEYS = ("from", "source", "missing", "note")
+
+# Field kinds: how a field's value is read.
+#   amount  – yuan, >= 0 (decision table allowed);  amount_or_unlimited – same, or "unlimited"
+#   ratio   – 0..1 (decision table allowed);        signed_ratio – -1..1 (decision table allowed)
+#   rates   – list of ratios, one per segment (decision table allowed)
+#   factor  – >= 0 multiplier (decision table allowed)
+#   level   – hospital level 0..3 (decision table allowed)
+#   segments – ascending list of yuan starting at 0
+#   factors  – list of 0..1 multipliers;  enum:<a|b> – one word;  list:<a|b> – list of words
+#   adjust  – adjustment rules;  bool;  str;  med_types – list of visit codes
+PARAM_FIELDS: dict[str, dict[str, str]] = {
+    "deductible": {"basis": "enum:per_admission|per_year", "amount": "amount", "nth_factor": "factors",
+                   "nth_decrement": "amount", "min": "amount", "adjust": "adjust:amount"},
+    "ratio": {"basis": "enum:cumulative_cost|above_deductible|fund_paid", "accumulate": "enum:per_bill|per_year",
+              "segments": "segments", "rates": "rates", "adjust": "adjust:ratio"},
+    "cap": {"basis": "enum:fund|cost", "group": "str", "amount": "amount_or_unlimited"},
+    "selfpay_prop": {"rate": "ratio"},
+    "out_of_area": {"ratio_add": "signed_ratio", "deductible_factor": "factor", "hosp_lv_as": "level"},
+    "critical_illness": {"applies_to": "list:*", "base": "list:" + "|".join(BASE_COMPONENTS),
+                         "out_of_area_reduction_excluded": "bool", "threshold": "amount",
+                         "segments": "segments", "rates": "rates", "cap": "amount_or_unlimited"},
+    "medical_assistance": {"applies_to": "list:*", "base": "list:" + "|".join(BASE_COMPONENTS),
+                           "threshold": "amount", "segments": "segments", "rates": "rates",
+                           "cap": "amount_or_unlimited"},
+    "personal_account": {"pays": "list:selfpay|ownpay", "med_types": "med_types"},
+}
+REQUIRED_FIELDS = {
+    "deductible": ("basis", "amount"), "ratio": ("rates",), "cap": ("amount",), "selfpay_prop": ("rate",),
+    "out_of_area": (), "critical_illness": ("base", "threshold", "rates"),
+    "medical_assistance": ("base", "threshold", "rates"), "personal_account": ("pays", "med_types"),
+}
+ADJUST_OPS = {"ratio": ("add", "max", "min", "share_factor"), "amount": ("subtract", "factor", "min", "max")}
+TOP_KEYS = ("region", "scheme", "title", "extends", "psn_types", "policy_year_start", "sources", "benefits",
+            "selfpay_prop", "out_of_area", "critical_illness", "medical_assistance", "personal_account", "notes")
+BENEFIT_KEYS = ("label", "med_types", "deductible", "ratio", "cap", "settle_as", "note")
+SOURCE_KEYS = ("title", "issuer", "url", "date", "grade", "note", "quote")
+CRITICAL_PAYERS = ("hifmi", "hifob")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}: {self.message}"
+
+
+class TableError(ValueError):
+    """A policy table failed validation; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        head = "\n".join(f"  {p}" for p in self.problems[:50])
+        more = f"\n  … and {len(self.problems) - 50} more" if len(self.problems) > 50 else ""
+        super().__init__(f"{len(self.problems)} problem(s) in policy tables:\n{head}{more}")
+
+
+def as_date(value) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+class Checker:
+    """Collects problems for one file."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(self.file, path, message))
+
+    # ---- scalar kinds -------------------------------------------------------------------------
+    def number(self, path, value, kind) -> None:
+        if kind == "amount_or_unlimited" and value == "unlimited":
+            return
+        if not is_number(value):
+            self.add(path, f"expected a number, got {value!r}")
+            return
+        v = float(value)
+        if kind in ("amount", "amount_or_unlimited") and v < 0:
+            self.add(path, f"amount must be >= 0, got {value}")
+        elif kind == "ratio" and not 0 <= v <= 1:
+            self.add(path, f"ratio must be within 0..1, got {value}")
+        elif kind == "signed_ratio" and not -1 <= v <= 1:
+            self.add(path, f"ratio change must be within -1..1, got {value}")
+        elif kind == "factor" and v < 0:
+            self.add(path, f"factor must be >= 0, got {value}")
+        elif kind == "level" and v not in (0, 1, 2, 3):
+            self.add(path, f"hospital level must be 0..3, got {value}")
+        if kind in ("ratio", "signed_ratio") and Decimal(str(value)).as_tuple().exponent < -6:
+            self.add(path, f"ratio has more than 6 decimals: {value}")
+
+    def rates(self, path, value, n_segments) -> None:
+        if not isinstance(value, list) or not value:
+            self.add(path, f"expected a list of ratios (one per segment), got {value!r}")
+            return
+        if n_segments is not None and len(value) != n_segments:
+            self.add(path, f"{len(value)} rate(s) for {n_segments} segment(s)")
+        for i, r in enumerate(value):
+            self.number(f"{path}[{i}]", r, "ratio")
+
+    def when(self, path, cond) -> None:
+        if not isinstance(cond, dict):
+            self.add(path, f"`when` must be a mapping, got {cond!r}")
+            return
+        for key, val in cond.items():
+            if key not in WHEN_KEYS:
+                self.add(f"{path}.{key}", f"unknown condition key (known: {', '.join(WHEN_KEYS)})")
+            elif key == "age":
+                if not (isinstance(val, list) and len(val) == 2 and all(v is None or is_number(v) for v in val)):
+                    self.add(f"{path}.age", f"age must be [lo, hi] with numbers or null, got {val!r}")
+                elif val[0] is not None and val[1] is not None and val[0] >= val[1]:
+                    self.add(f"{path}.age", f"age band is empty: {val!r}")
+            elif key == "fil_type":
+                for v in val if isinstance(val, list) else [val]:
+                    if v not in FIL_TYPES:
+                        self.add(f"{path}.fil_type", f"unknown fil_type {v!r} (known: {', '.join(FIL_TYPES)})")
+            elif key == "med_type":
+                for v in val if isinstance(val, list) else [val]:
+                    if str(v) not in MED_TYPES:
+                        self.add(f"{path}.med_type", f"unknown med_type {v!r}")
+
+    def table(self, path, value, kind, n_segments=None, sources=None) -> None:
+        """A field that is a plain value or a decision table of rules."""
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            has_default = False
+            for i, rule in enumerate(value):
+                rp = f"{path}[{i}]"
+                if not isinstance(rule, dict):
+                    self.add(rp, "a rule must be a mapping with `when` and `value`")
+                    continue
+                for key in rule:
+                    if key not in ("when", "value", "source", "note"):
+                        self.add(f"{rp}.{key}", "unknown key in rule (when, value, source, note)")
+                if "value" not in rule:
+                    self.add(rp, "rule has no `value`")
+                    continue
+                if "when" in rule:
+                    self.when(f"{rp}.when", rule["when"])
+                else:
+                    has_default = True
+                    if i != len(value) - 1:
+                        self.add(rp, "a rule without `when` must come last (rules after it never apply)")
+                if "source" in rule and sources is not None and rule["source"] not in sources:
+                    self.add(f"{rp}.source", f"unknown source id {rule['source']!r}")
+                self.table(f"{rp}.value", rule["value"], kind, n_segments, sources)
+            del has_default  # a table without default is allowed; unmatched bills fail loudly
+        elif kind == "rates":
+            self.rates(path, value, n_segments)
+        else:
+            self.number(path, value, kind)
