@@ -210,7 +210,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         out["med_chrgitm_type"] = mc.where(~mc.str.fullmatch(r"\d"), mc.str.zfill(2))
 
     if "age" in df.columns:
-        age = pd.to_numeric(df["age"], errors="coerce")
+        age = pd.to_numeric(df["age"].astype(object), errors="coerce").astype(float)
         reject(age.isna() & df["age"].notna() & (df["age"].astype("string").str.strip() != ""), "age", "unreadable age")
         reject((age < 0) | (age > 130), "age", "age out of range 0..130")
         out["age"] = age.astype(float)
@@ -234,7 +234,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     if "selfpay_prop" in df.columns:
         sp_text = df["selfpay_prop"].astype("string").str.strip()
         pct = sp_text.str.endswith("%").fillna(False)
-        sp = pd.to_numeric(sp_text.str.rstrip("%"), errors="coerce")
+        sp = pd.to_numeric(sp_text.str.rstrip("%").astype(object), errors="coerce").astype(float)
         sp = sp.where(~pct, sp / 100)
         reject(sp.isna() & sp_text.notna() & (sp_text != ""), "selfpay_prop", "unreadable co-payment share")
         reject((sp < 0) | (sp > 1), "selfpay_prop", "co-payment share must be within 0..1 (or 0%..100%)")
@@ -250,7 +250,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     else:
         out["limit"] = np.int64(-1)
     if "cnt" in df.columns:
-        cnt = pd.to_numeric(df["cnt"], errors="coerce")
+        cnt = pd.to_numeric(df["cnt"].astype(object), errors="coerce").astype(float)
         out["cnt"] = cnt.fillna(1.0).astype(float)
     else:
         out["cnt"] = 1.0

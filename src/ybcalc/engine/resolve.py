@@ -70,7 +70,10 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
         rows = idx[pos]
         if e_i < 0:
             first = param.entries[0].start
-            errors.fail(rows, f"{label}: no value in force before {first} ({param.path})")
+            if warn_if_missing:
+                errors.warn(rows, f"{label}: {first} 之前无已核实数值，未计入（{param.path}）")
+            elif required:
+                errors.fail(rows, f"{label}: no value in force before {first} ({param.path})")
             continue
         entry = param.entries[e_i]
         if entry.missing:

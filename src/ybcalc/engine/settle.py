@@ -94,8 +94,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
         err = pd.Series(errors.error[bad], index=bills.loc[bad, "mdtrt_id"].to_numpy())
         keep_bills = ~bad
         bills = bills[keep_bills].reset_index(drop=True)
-        params = {k: v[keep_bills] if isinstance(v, np.ndarray) and len(v) == len(keep_bills) else v
-                  for k, v in params.items()}
+        params = _filter_params(params, keep_bills)
         warnings = [w for w, k in zip(errors.warnings, keep_bills) if k]
         line_keep = lines["mdtrt_id"].isin(set(bills["mdtrt_id"])).to_numpy()
         lines = lines[line_keep].reset_index(drop=True)
@@ -108,6 +107,21 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _compute(bills, params, state)
     bills["warnings"] = ["; ".join(sorted(w | set(extra))) for w, extra in zip(warnings, params["_warn"])]
     return bills, lines, err
+
+
+def _filter_params(P: dict, keep: np.ndarray) -> dict:
+    """Keep the rows of every per-bill array (including each program's arrays) for kept bills."""
+    out = {}
+    for k, v in P.items():
+        if isinstance(v, np.ndarray) and len(v) == len(keep):
+            out[k] = v[keep]
+        elif k == "_warn":
+            out[k] = [w for w, ok in zip(v, keep) if ok]
+        elif k == "programs":
+            out[k] = [(payer, _filter_params(arrs, keep)) for payer, arrs in v]
+        else:
+            out[k] = v
+    return out
 
 
 def _bill_frame(lines: pd.DataFrame, on) -> pd.DataFrame:
@@ -426,7 +440,8 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors) 
             for f in ("threshold", "rates", "cap"):
                 arrs[f"rule_{f}"][ok_rows] = r[f"_rule_{f}"][pos]
             applies = np.array([(not a) or (bn in a) for a, bn in zip(arrs["applies_to"][ok_rows],
-                                                                       bills["benefit"].to_numpy()[ok_rows])])
+                                                                       bills["benefit"].to_numpy()[ok_rows])],
+                               dtype=bool)
             arrs["active"][ok_rows] = (arrs["entry"][ok_rows] >= 0) & applies
         if any_table:
             seg = arrs["segments"]
