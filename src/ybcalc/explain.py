@@ -140,7 +140,7 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
                                                         "selfpay_from_line"], sort=False):
         base = grp["amount"].sum() - grp["overlmt_selfpay"].sum()
         if own:
-            src, txt = "", "明细自带自付比例" if zh else "line's own co-payment share"
+            src, txt = "", (f"明细自带自付比例 {pct(rate)}" if zh else f"line's own co-payment share {pct(rate)}")
         else:
             e, src = _entry_source(book, entry, rule_i, "rate", lang)
             txt = (f"乙类先行自付 {pct(rate)} {_rule_text(e, 'rate', rule_i)}" if zh

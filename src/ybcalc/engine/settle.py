@@ -104,7 +104,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
         warnings = errors.warnings
     _line_amounts(lines, line_rates)
     _bill_amounts(bills, lines)
-    _compute(bills, params, state)
+    bills = _compute(bills, params, state)
     bills["warnings"] = ["; ".join(sorted(w | set(extra))) for w, extra in zip(warnings, params["_warn"])]
     return bills, lines, err
 
@@ -495,7 +495,35 @@ def _state_col(bills: pd.DataFrame, state: pd.DataFrame | None, col: str, first_
     return np.where(first_mask, vals, 0)
 
 
-def _compute(bills: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> None:
+class _Columns:
+    """New per-bill columns, collected and joined once (adding ~100 columns one by one fragments pandas)."""
+
+    def __init__(self, base: pd.DataFrame):
+        self.base = base
+        self.new: dict[str, np.ndarray] = {}
+
+    def __setitem__(self, k, v):
+        self.new[k] = np.asarray(v) if not np.isscalar(v) else np.full(len(self.base), v)
+
+    def __getitem__(self, k):
+        if k in self.new:
+            return pd.Series(self.new[k])
+        return self.base[k]
+
+    @property
+    def columns(self):
+        return list(self.base.columns) + list(self.new)
+
+    def __len__(self):
+        return len(self.base)
+
+    def frame(self) -> pd.DataFrame:
+        keep = self.base.drop(columns=[c for c in self.new if c in self.base.columns])
+        return pd.concat([keep, pd.DataFrame(self.new, index=self.base.index)], axis=1)
+
+
+def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.DataFrame:
+    bills = _Columns(base)
     n = len(bills)
     psn, reg, sch, yr = (bills[c].to_numpy() for c in ("psn_no", "region", "scheme", "policy_year"))
     first_year = yr == pd.Series(yr).groupby(psn).transform("min").to_numpy()
@@ -707,6 +735,7 @@ def _compute(bills: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> None:
     bills["acct_pay"] = acct
     bills["acct_entry"] = P["acct_entry"]
     bills["psn_cash_pay"] = medfee - fund - acct
+    return bills.frame()
 
 
 def _ytd(bills, state, name, first_year) -> np.ndarray:

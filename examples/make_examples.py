@@ -1,0 +1,98 @@
+"""Generate the bundled example bills (deterministic). Run: python examples/make_examples.py
+
+Itemized lines (费用明细) in the national platform's field names, for members of the regions whose
+tables can settle them, with realistic items: 甲/乙/自费 lines, 乙类 lines carrying the hospital's
+自付比例 as real exports do, items the catalogue excludes, a price-limited item, a second admission,
+out-of-area care and a low-income (低保) resident.
+"""
+import csv
+import random
+from pathlib import Path
+
+HERE = Path(__file__).parent
+rng = random.Random(20250601)
+
+ITEMS = {  # name, med_chrgitm_type, chrgitm_lv, selfpay_prop for 乙类
+    "bed": ("床位费", "01", 1, None), "nursing": ("护理费", "07", 1, None), "exam": ("CT检查费", "03", 1, None),
+    "lab": ("血常规化验费", "04", 1, None), "surgery": ("腹腔镜胆囊切除术", "06", 1, None),
+    "drug_a": ("阿莫西林胶囊", "09", 1, None), "drug_b": ("头孢曲松钠注射液", "09", 2, "0.10"),
+    "tcm_b": ("复方丹参滴丸", "10", 2, "0.05"), "material_b": ("一次性使用吻合器", "08", 2, "0.20"),
+    "own": ("进口靶向药（目录外）", "09", 3, None), "ambulance": ("救护车费", "14", 1, None),
+    "albumin": ("人血白蛋白注射液", "09", 2, "0.10"), "consult": ("普通门诊诊察费", "05", 1, None),
+    "ointment": ("红霉素软膏", "09", 1, None),
+}
+
+MEMBERS = [  # psn_no, insuplc, insutype, psn_type, age, psn_idet_type
+    ("BJ001", "北京", "310", "在职", 45, ""), ("BJ002", "北京", "310", "退休", 68, ""),
+    ("BJ003", "北京", "390", "成年", 36, ""), ("SH001", "上海", "310", "在职", 39, ""),
+    ("SH002", "上海", "310", "退休", 72, ""), ("SH003", "上海", "390", "成年", 52, ""),
+    ("HZ001", "杭州", "310", "在职", 31, ""), ("HZ002", "杭州", "310", "退休", 66, ""),
+    ("HZ003", "杭州", "390", "城乡居民", 58, ""), ("SZ001", "深圳", "310", "在职", 42, ""),
+    ("SZ002", "深圳", "390", "成年", 63, ""),
+]
+
+
+def inpatient(total_scale):
+    lines = [("bed", 80 * rng.randint(5, 15)), ("nursing", 40 * rng.randint(5, 15)), ("exam", 480),
+             ("lab", rng.choice([120, 260, 380])), ("drug_a", rng.randint(200, 800)),
+             ("drug_b", rng.randint(800, 3000) * total_scale), ("tcm_b", rng.randint(100, 600))]
+    if total_scale > 1:
+        lines += [("surgery", 6800 * total_scale), ("material_b", 2400 * total_scale)]
+    if rng.random() < 0.5:
+        lines.append(("own", rng.randint(1000, 6000) * total_scale))
+    if rng.random() < 0.3:
+        lines.append(("ambulance", 300))
+    return lines
+
+
+def outpatient():
+    lines = [("consult", 25), ("lab", rng.choice([45, 120])), ("drug_a", rng.randint(30, 200))]
+    if rng.random() < 0.6:
+        lines.append(("drug_b", rng.randint(60, 400)))
+    return lines
+
+
+def main():
+    rows, n = [], 0
+    for psn, region, insutype, psn_type, age, idet in MEMBERS:
+        dates = sorted(f"2025-{m:02d}-{d:02d}" for m, d in
+                       {(rng.randint(1, 11), rng.randint(1, 28)) for _ in range(3)})
+        plan = ["11", "21", "11"] if rng.random() < 0.5 else ["11", "11", "21"]
+        if psn in ("BJ002", "SH002"):
+            plan = ["21", "11", "21"]          # a second admission in the year
+        if region == "深圳":
+            plan = ["21", "21", "21"]          # 深圳 outpatient deductibles are not sourced yet
+        for date, med_type in zip(dates, plan):
+            n += 1
+            mdtrt = f"{psn}-{date.replace('-', '')}"
+            hosp_lv = rng.choice([1, 2, 3, 3]) if med_type == "21" else rng.choice([0, 2, 3])
+            scale = 3 if (med_type == "21" and rng.random() < 0.5) else 1
+            items = inpatient(scale) if med_type == "21" else outpatient()
+            area, fil = "", ""
+            if psn == "HZ001" and med_type == "21":
+                area, fil = "上海", "长期居住"        # lives in Shanghai, filed as long-term residence
+            for key, amount in items:
+                name, cat, lv, prop = ITEMS[key]
+                row = {"mdtrt_id": mdtrt, "psn_no": psn, "setl_time": date, "insuplc": region,
+                       "insutype": insutype, "psn_type": psn_type, "psn_idet_type": idet, "age": age,
+                       "med_type": med_type, "hosp_lv": hosp_lv, "mdtrt_area": area, "fil_type": fil,
+                       "med_chrgitm_type": cat, "item_name": name, "chrgitm_lv": lv,
+                       "selfpay_prop": prop or "", "pric_uplmt_amt": "", "cnt": 1,
+                       "det_item_fee_sumamt": f"{amount:.2f}"}
+                if key == "exam" and region == "北京":
+                    row["pric_uplmt_amt"], row["det_item_fee_sumamt"] = "420.00", "480.00"
+                rows.append(row)
+    with open(HERE / "bills.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with open(HERE / "accounts.csv", "w", newline="", encoding="utf-8") as fh:
+        fh.write("psn_no,acct_balance\n")
+        for psn, _, insutype, *_ in MEMBERS:
+            if insutype == "310":
+                fh.write(f"{psn},{rng.choice([800, 2500, 6000])}.00\n")
+    print(f"wrote {len(rows)} lines of {n} bills")
+
+
+if __name__ == "__main__":
+    main()
