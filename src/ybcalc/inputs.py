@@ -259,13 +259,16 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     # line for the same item at least as large.
     neg = out["amount"] < 0
     if neg.any():
-        key = out["mdtrt_id"] + "\x1f" + np.where(out["item_code"] != "", out["item_code"], out["item_name"])
+        item = pd.Series(np.where(out["item_code"] != "", out["item_code"], out["item_name"]), index=out.index)
+        key = out["mdtrt_id"] + "\x1f" + item
         pos_total = out.loc[~neg].groupby(key[~neg])["amount"].sum()
         neg_total = (-out.loc[neg, "amount"]).groupby(key[neg]).sum()
         covered = key[neg].map(pos_total).fillna(0).to_numpy() >= key[neg].map(neg_total).to_numpy()
+        covered &= (item[neg] != "").to_numpy()   # a refund must name the item it refunds
         bad_neg = np.zeros(n, bool)
         bad_neg[np.flatnonzero(neg.to_numpy())[~covered]] = True
-        reject(bad_neg, "det_item_fee_sumamt", "negative amount that is not a refund of a line of the same item in this bill")
+        reject(bad_neg, "det_item_fee_sumamt", "negative amount that is not a refund of a line of the same item "
+                                               "(item_code/item_name) in this bill")
 
     rejects = pd.concat(problems, ignore_index=True) if problems else pd.DataFrame(columns=REJECT_COLUMNS)
     bad_rows = np.isin(rows, rejects["row"].to_numpy()) if len(rejects) else np.zeros(n, bool)

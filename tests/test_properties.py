@@ -1,0 +1,116 @@
+"""Properties every settlement keeps, on random bills for the regions whose tables settle them."""
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ybcalc
+
+BOOK = ybcalc.load_tables()
+# region, scheme, visit types the sourced tables settle, member groups, earliest date with values
+SETTLEABLE = [
+    ("beijing", "employee", ["11", "14", "21"], ["在职", "退休"], "2023-01-01"),
+    ("beijing", "resident", ["11", "21"], ["学生儿童", "老年人", "劳动年龄内居民"], "2023-01-01"),
+    ("shanghai", "employee", ["11", "21"], ["在职", "退休", "退休2000前"], "2023-07-01"),
+    ("shanghai", "resident", ["11", "21"], ["老年", "成年", "学生儿童", "重残"], "2023-01-01"),
+    ("hangzhou", "employee", ["11", "21"], ["在职", "退休"], "2023-01-01"),
+    ("hangzhou", "resident", ["11", "21"], ["少儿", "大学生", "城乡一档", "城乡二档"], "2023-01-01"),
+    ("shenzhen", "employee", ["21"], ["在职", "退休"], "2024-01-01"),
+    ("shenzhen", "resident", ["21"], ["居民"], "2024-01-01"),
+]
+FIELDS = ["medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt",
+          "hifp_pay", "hifmi_pay", "hifob_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay",
+          "psn_cash_pay"]
+
+line_st = st.tuples(st.sampled_from([1, 1, 2, 3]), st.integers(1, 30_000_000),
+                    st.sampled_from(["0.05", "0.10", "0.20"]))
+
+
+@st.composite
+def member_year(draw):
+    region, scheme, mts, groups, start = draw(st.sampled_from(SETTLEABLE))
+    psn_type = draw(st.sampled_from(groups))
+    age = draw(st.integers(1, 95))
+    n_bills = draw(st.integers(1, 4))
+    days = sorted(draw(st.lists(st.integers(0, 300), min_size=n_bills, max_size=n_bills, unique=True)))
+    base = pd.Timestamp(start) + pd.Timedelta(days=draw(st.integers(0, 300)))
+    rows = []
+    for b, d in enumerate(days):
+        mt = draw(st.sampled_from(mts))
+        lv = draw(st.sampled_from([0, 1, 2, 3]))
+        for lv_c, fen, prop in draw(st.lists(line_st, min_size=1, max_size=4)):
+            rows.append({"mdtrt_id": f"b{b}", "psn_no": "m", "setl_time": (base + pd.Timedelta(days=d)).date(),
+                         "insuplc": region, "insutype": scheme, "psn_type": psn_type, "age": age,
+                         "med_type": mt, "hosp_lv": lv, "chrgitm_lv": lv_c, "selfpay_prop": prop if lv_c == 2 else "",
+                         "det_item_fee_sumamt": f"{fen / 100:.2f}"})
+    return pd.DataFrame(rows)
+
+
+def settle(df, **kw):
+    return ybcalc.settle(df, BOOK, **kw).raw.set_index("mdtrt_id")
+
+
+PROPS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPS
+@given(member_year(), st.integers(0, 2_000_000))
+def test_every_settlement_balances_to_the_fen(df, balance_fen):
+    b = settle(df, accounts={"m": balance_fen / 100})
+    assert (b.medfee_sumamt == b.fulamt_ownpay_amt + b.overlmt_selfpay + b.preselfpay_amt + b.inscp_scp_amt).all()
+    assert (b.medfee_sumamt == b.fund_pay_sumamt + b.psn_part_amt).all()
+    assert (b.fund_pay_sumamt == b.hifp_pay + b.hifmi_pay + b.hifob_pay + b.maf_pay).all()
+    assert (b.psn_part_amt == b.acct_pay + b.psn_cash_pay).all()
+    assert (b[FIELDS] >= 0).all().all()
+    assert b.acct_pay.sum() <= balance_fen
+
+
+@PROPS
+@given(member_year(), st.data())
+def test_more_cost_never_lowers_fund_or_patient_payment(df, data):
+    i = data.draw(st.integers(0, len(df) - 1))
+    extra = data.draw(st.integers(100, 5_000_000))            # at least 1 yuan more
+    more = df.copy()
+    more.loc[i, "det_item_fee_sumamt"] = f"{float(df.loc[i, 'det_item_fee_sumamt']) + extra / 100:.2f}"
+    a, b = settle(df).sum(numeric_only=True), settle(more).sum(numeric_only=True)
+    assert b.fund_pay_sumamt >= a.fund_pay_sumamt
+    assert b.psn_part_amt >= a.psn_part_amt
+    assert b.hifp_pay >= a.hifp_pay
+
+
+@PROPS
+@given(member_year())
+def test_fund_never_pays_past_its_cap(df):
+    b = settle(df)
+    for (group, year), g in b.groupby(["cap_group", "policy_year"]):
+        cap = g["cap_amount"].max()
+        fund = g.loc[g["cap_basis"] == "fund", "hifp_pay"].sum()
+        assert fund <= cap
+        # a cost-basis cap: the fund pays nothing on eligible cost beyond it
+        cost = g.loc[g["cap_basis"] == "cost"]
+        if len(cost):
+            assert (cost["hifp_pay"] <= cost["segment_hi"] - cost["segment_lo"]).all()
+    for payer in ("hifob", "hifmi"):
+        if f"{payer}_cap" in b.columns:
+            assert (b.groupby("policy_year")[f"{payer}_pay"].sum() <= b.groupby("policy_year")[f"{payer}_cap"].max()).all()
+
+
+RETIREE_TABLES = [("beijing", "在职", "退休"), ("shanghai", "在职", "退休"), ("hangzhou", "在职", "退休"),
+                  ("shenzhen", "在职", "退休")]
+
+
+@PROPS
+@given(member_year(), st.sampled_from(RETIREE_TABLES))
+def test_retiree_never_pays_more_than_an_employee(df, table):
+    """In these regions every retiree term is at least as good as the employee's (checked below)."""
+    region, employed, retired = table
+    df = df.assign(insuplc=region, insutype="employee", age=66)
+    start = {"shanghai": "2023-07-01", "shenzhen": "2024-01-01"}.get(region)
+    if start:
+        df["setl_time"] = [max(pd.Timestamp(d), pd.Timestamp(start)).date() for d in df["setl_time"]]
+    if region == "shenzhen":
+        df["med_type"] = "21"
+    if region in ("hangzhou", "shanghai"):
+        df["med_type"] = df["med_type"].replace("14", "21")
+    a = settle(df.assign(psn_type=employed)).sum(numeric_only=True)
+    b = settle(df.assign(psn_type=retired)).sum(numeric_only=True)
+    assert b.psn_part_amt <= a.psn_part_amt
