@@ -12,6 +12,9 @@ from .policy.schema import GRADE_LABEL
 
 def _book(args):
     from .policy.loader import load_book
+    if getattr(args, "draft", None):
+        from .diff import book_with_drafts
+        return book_with_drafts(args.draft, args.tables)
     return load_book(args.tables)
 
 
@@ -96,6 +99,15 @@ def cmd_tables(args) -> int:
               f"{len(book.exclusions)} exclusion rules in {book.root}")
         return 0
     book = load_book(args.tables)
+    if args.action == "coverage":
+        from .policy.coverage import coverage_markdown, coverage_matrix
+        if args.format == "md":
+            print(coverage_markdown(book))
+        else:
+            print(coverage_matrix(book).to_string(index=False))
+            from .policy.coverage import LEGEND
+            print("\n" + LEGEND)
+        return 0
     if args.action == "list":
         rows = []
         for (rid, scheme), t in sorted(book.tables.items()):
@@ -133,6 +145,34 @@ def cmd_tables(args) -> int:
     return 2
 
 
+def cmd_diff(args) -> int:
+    from .batch import read_bills
+    from .diff import book_with_drafts, compare_policies
+    from .policy.loader import load_book
+    if not (args.a or args.b or args.draft_b or args.tables_b):
+        print("diff needs --a/--b dates and/or --draft-b FILE / --tables-b DIR", file=sys.stderr)
+        return 2
+    book_a = load_book(args.tables)
+    if args.draft_b:
+        book_b = book_with_drafts(args.draft_b, args.tables)
+    elif args.tables_b:
+        book_b = load_book(args.tables_b)
+    else:
+        book_b = book_a
+    df, rows = read_bills(args.file, args.encoding)
+    label_a = f"{args.tables or 'shipped tables'}" + (f" on {args.a}" if args.a else " (bill dates)")
+    label_b = (f"{', '.join(args.draft_b)} (draft)" if args.draft_b else args.tables_b or "shipped tables") + \
+        (f" on {args.b}" if args.b else " (bill dates)")
+    d = compare_policies(df, book_a=book_a, book_b=book_b, on_a=args.a, on_b=args.b, label_a=label_a,
+                         label_b=label_b, row_numbers=rows)
+    print(d.report())
+    if args.output:
+        from .batch import write_table
+        write_table(d.table(), args.output)
+        print(f"\nwrote per-bill comparison to {args.output}", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="ybcalc", description="Settle itemized Chinese medical bills (基本医疗保险结算)")
     ap.add_argument("--tables", help="policy tables folder (default: the bundled tables)")
@@ -146,6 +186,7 @@ def main(argv=None) -> int:
     s.add_argument("--on", help="settle under the rules in force on this date instead of each bill's date")
     s.add_argument("--accounts", help="CSV of psn_no, acct_balance (个人账户余额) and year-to-date state")
     s.add_argument("--encoding", help="input encoding (default: detect UTF-8/UTF-8-BOM/GB18030)")
+    s.add_argument("--draft", action="append", help="a draft table (edited copy of a tables/ file) to use instead")
     s.add_argument("--allow-rejects", action="store_true", help="exit 0 even when rows were rejected")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_score)
@@ -160,11 +201,22 @@ def main(argv=None) -> int:
     e.add_argument("--format", choices=["text", "csv"], default="text")
     e.set_defaults(func=cmd_explain)
 
-    t = sub.add_parser("tables", help="list, show or validate the policy tables")
-    t.add_argument("action", choices=["list", "show", "validate"])
+    t = sub.add_parser("tables", help="list, show, validate the policy tables, or their coverage matrix")
+    t.add_argument("action", choices=["list", "show", "validate", "coverage"])
     t.add_argument("region", nargs="?")
     t.add_argument("--scheme")
+    t.add_argument("--format", choices=["text", "md"], default="text")
     t.set_defaults(func=cmd_tables)
+
+    d = sub.add_parser("diff", help="compare two policies (dates or a draft table) on the same bills")
+    d.add_argument("file")
+    d.add_argument("--a", help="policy date A (default: each bill's date)")
+    d.add_argument("--b", help="policy date B (default: each bill's date)")
+    d.add_argument("--draft-b", action="append", help="draft table file(s) replacing shipped ones for B")
+    d.add_argument("--tables-b", help="a whole tables folder for B")
+    d.add_argument("-o", "--output", help="per-bill comparison CSV/Parquet")
+    d.add_argument("--encoding")
+    d.set_defaults(func=cmd_diff)
 
     args = ap.parse_args(argv)
     try:

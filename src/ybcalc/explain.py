@@ -191,10 +191,12 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
                   f"按 {int(r['hosp_lv_used'])} 级医院标准") if zh else f"{r['ooa']}: rate change {pct(r['ooa_rate_add'])}",
             source=osrc)
     ce, csrc = _entry_source(book, r["cap_entry"], r["cap_rule_amount"], "amount", lang)
-    cap_txt = ((f"年度最高支付限额 {yuan(r['cap_amount'])}（{'按基金支付额' if r['cap_basis'] == 'fund' else '按费用'}，"
+    cap_known = int(r["cap_entry"]) >= 0
+    cap_txt = ((f"年度最高支付限额 {yuan(r['cap_amount']) if cap_known else '无已核实数值（未计入）'}（{'按基金支付额' if r['cap_basis'] == 'fund' else '按费用'}，"
                 f"组 {r['cap_group']}），本年此前统筹已付 {fmt_yuan(r['fund_before'])}；未封顶应付 "
                 f"{fmt_yuan(r['hifp_uncapped'])}") if zh else
-               f"yearly cap {yuan(r['cap_amount'])} ({r['cap_basis']}), fund paid before {fmt_yuan(r['fund_before'])}")
+               f"yearly cap {yuan(r['cap_amount']) if cap_known else 'unknown (not applied)'} ({r['cap_basis']}), "
+               f"fund paid before {fmt_yuan(r['fund_before'])}")
     add("统筹基金支付" if zh else "pooled fund pays", fmt_yuan(r["hifp_pay"]), base=fmt_yuan(r["above_deductible"]),
         rule=cap_txt, source=csrc)
     add("按比例自付" if zh else "coinsurance (patient)", fmt_yuan(r["coinsurance"]),

@@ -154,6 +154,13 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
                              f"(tables/{region}/{scheme}.yaml)")
             continue
         tkey[idx] = t.key
+        if t.psn_types:
+            pt = bills["psn_type"].to_numpy()[idx].astype(str)
+            odd = idx[~np.isin(pt, t.psn_types)]
+            for v in np.unique(bills["psn_type"].to_numpy()[odd]):
+                errors.warn(odd[bills["psn_type"].to_numpy()[odd] == v],
+                            f"人员类别 {v or '(空)'} 不是{book.region_label(region)}"
+                            f"{'职工' if scheme == 'employee' else '居民'}的类别（{'/'.join(t.psn_types)}），按默认规则计算")
         mt = bills["med_type"].to_numpy()[idx]
         for m in np.unique(mt):
             b = t.benefit_for(m)
@@ -342,7 +349,7 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors) 
     base_attrs = _attrs(bills)
     groups = bills.groupby(["table", "benefit"], sort=False).indices
     for (tk, bname), idx in groups.items():
-        if not tk:
+        if not tk or not bname:        # already failed: no table, or no benefit for the visit type
             continue
         t = book.tables[tuple(tk.split("/"))]
         away = idx[ooa[idx] != "local"]
@@ -376,7 +383,7 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors) 
         put(f"{pname}_entry", n, np.int64, -1)
         put(f"{pname}_adjust", n, np.int64, 0)
     for (tk, bname), idx in groups.items():
-        if not tk:
+        if not tk or not bname:        # already failed: no table, or no benefit for the visit type
             continue
         t = book.tables[tuple(tk.split("/"))]
         b = t.benefits[bname]
@@ -465,22 +472,31 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors) 
         P["acct_pays"][idx] = np.where(ok, r["pays"], "")
         P["acct_entry"][idx] = np.where(ok, r["_entry"], -1)
 
-    # Secondary-grade values used by each bill become warnings.
+    # Secondary-grade values used by each bill become warnings: the entry's source, the matched
+    # rule's own source, and the sources of adjustments applied.
     entries = book.entries
-    for key in ("deductible_entry", "ratio_entry", "cap_entry", "ooa_entry"):
-        arr = P[key]
-        for uid in np.unique(arr[arr >= 0]):
+
+    def flag(entry_arr, rule_arr, field, adjust_arr=None, active=None):
+        keys = np.stack([entry_arr, rule_arr, adjust_arr if adjust_arr is not None else np.zeros_like(entry_arr)], 1)
+        ok = entry_arr >= 0 if active is None else (entry_arr >= 0) & active
+        for uid, ri, adj in np.unique(keys[ok], axis=0):
             e = entries[uid]
-            if e.source is not None and e.source.grade == "secondary":
-                for i in np.flatnonzero(arr == uid):
+            srcs = [e.source]
+            fv = e.fields.get(field)
+            if fv is not None and hasattr(fv, "rule_source"):
+                srcs.append(fv.rule_source(int(ri), e.source))
+            srcs += [a.source for j, a in enumerate(e.adjust) if adj >> j & 1]
+            if any(sr is not None and sr.grade == "secondary" for sr in srcs):
+                for i in np.flatnonzero(ok & (entry_arr == uid) & (rule_arr == ri) &
+                                        ((adjust_arr == adj) if adjust_arr is not None else True)):
                     P["_warn"][i].add(f"二手来源: {e.key}")
+
+    flag(P["deductible_entry"], P["deductible_rule_amount"], "amount", P["deductible_adjust"])
+    flag(P["ratio_entry"], P["ratio_rule_rates"], "rates", P["ratio_adjust"])
+    flag(P["cap_entry"], P["cap_rule_amount"], "amount")
+    flag(P["ooa_entry"], P["ooa_rule_add"], "ratio_add")
     for payer, arrs in P["programs"]:
-        arr = arrs["entry"]
-        for uid in np.unique(arr[arr >= 0]):
-            e = entries[uid]
-            if e.source is not None and e.source.grade == "secondary":
-                for i in np.flatnonzero((arr == uid) & arrs["active"]):
-                    P["_warn"][i].add(f"二手来源: {e.key}")
+        flag(arrs["entry"], arrs["rule_rates"], "rates", active=arrs["active"])
     return P
 
 

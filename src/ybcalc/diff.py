@@ -1,0 +1,123 @@
+"""Comparing two policies on the same bills: a reform, a year's change, or a user's draft table.
+
+``compare_policies`` scores the bills twice (A and B: two dates, or two table sets such as the
+shipped tables and a draft) and reports how fund outlay (统筹), critical-illness outlay (大病/大额)
+and members' out-of-pocket (个人负担) change, in total and by region, scheme, member group and visit
+type, with the bills that change most.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from . import codes
+from .batch import score_frame
+from .money import fen_to_yuan
+from .policy.loader import PolicyBook, default_tables_dir, load_book
+
+MEASURES = {"hifp_pay": "统筹基金", "critical": "大病/大额", "maf_pay": "医疗救助", "psn_part_amt": "个人负担"}
+
+
+def book_with_drafts(drafts, base: str | Path | None = None) -> PolicyBook:
+    """The shipped tables (or ``base``) with draft region × scheme files put in place of the originals.
+
+    A draft is a copy of a table with changed values; its ``region`` and ``scheme`` say which table it
+    replaces. The shipped tables are never touched: the overlay is built in a temporary folder.
+    """
+    src = Path(base) if base else default_tables_dir()
+    tmp = Path(tempfile.mkdtemp(prefix="ybcalc-draft-"))
+    root = tmp / "tables"
+    shutil.copytree(src, root)
+    for d in drafts:
+        raw = yaml.safe_load(Path(d).read_text(encoding="utf-8"))
+        if not isinstance(raw, dict) or "region" not in raw or "scheme" not in raw:
+            raise ValueError(f"{d}: a draft table needs `region` and `scheme` (copy a file from tables/)")
+        target = root / raw["region"] / f"{raw['scheme']}.yaml"
+        target.parent.mkdir(exist_ok=True)
+        shutil.copy(d, target)
+    return load_book(root)
+
+
+@dataclass
+class PolicyDiff:
+    bills: pd.DataFrame          # one row per bill settled under both: A, B and Δ of each measure (yuan)
+    only_a: list
+    only_b: list
+    label_a: str
+    label_b: str
+
+    def _money_cols(self):
+        return [c for c in self.bills.columns if c.endswith(("_a", "_b", "_delta")) or c == "medfee_sumamt"]
+
+    def by(self, *keys) -> pd.DataFrame:
+        """Sums (Decimal yuan) of A, B and Δ of each measure, grouped by ``keys`` (none: the total)."""
+        cols = [c for c in self._money_cols() if c != "medfee_sumamt"]
+        g = self.bills.groupby(list(keys), dropna=False)[cols].sum() if keys else self.bills[cols].sum().to_frame().T
+        g = g.map(fen_to_yuan)
+        g.insert(0, "bills", self.bills.groupby(list(keys)).size() if keys else len(self.bills))
+        return g
+
+    def table(self) -> pd.DataFrame:
+        """Every bill with A, B and Δ in Decimal yuan."""
+        out = self.bills.copy()
+        for c in self._money_cols():
+            out[c] = out[c].map(fen_to_yuan)
+        return out
+
+    def top(self, n: int = 10) -> pd.DataFrame:
+        t = self.table()
+        d = t.reindex(self.bills["psn_part_amt_delta"].abs().sort_values(ascending=False, kind="stable").index)
+        d = d[d["psn_part_amt_delta"] != 0]
+        return d.head(n)[["mdtrt_id", "psn_no", "region", "scheme", "psn_type", "med_type", "medfee_sumamt",
+                          "hifp_pay_delta", "critical_delta", "psn_part_amt_a", "psn_part_amt_b", "psn_part_amt_delta"]]
+
+    def report(self) -> str:
+        out = [f"A = {self.label_a}    B = {self.label_b}    bills compared: {len(self.bills)}"]
+        if self.only_a or self.only_b:
+            out.append(f"settled only under A: {len(self.only_a)}; only under B: {len(self.only_b)} (not compared)")
+        tot = self.by()
+        out.append("\nTotal (yuan):")
+        for m, label in MEASURES.items():
+            a, b, d = (tot[f"{m}_{s}"].iat[0] for s in ("a", "b", "delta"))
+            out.append(f"  {label:<6} A {a:>14,}   B {b:>14,}   Δ {d:>+14,}")
+        for keys, title in ((["region"], "by region"), (["scheme"], "by scheme"), (["psn_type"], "by member group"),
+                            (["med_type"], "by visit type")):
+            t = self.by(*keys)[["bills"] + [f"{m}_delta" for m in MEASURES]]
+            t.columns = ["bills"] + [f"Δ{label}" for label in MEASURES.values()]
+            out.append(f"\nChange {title}:\n" + t.to_string())
+        top = self.top()
+        out.append("\nBills whose out-of-pocket changes most:\n" + top.to_string(index=False))
+        return "\n".join(out)
+
+
+def _measures(settlement) -> pd.DataFrame:
+    raw = settlement.raw
+    df = pd.DataFrame({
+        "mdtrt_id": raw["mdtrt_id"], "psn_no": raw["psn_no"], "region": raw["region"], "scheme": raw["scheme"],
+        "psn_type": raw["psn_type"], "med_type": raw["med_type"].map(lambda m: codes.MED_TYPE_LABEL.get(m, (m,))[0]),
+        "medfee_sumamt": raw["medfee_sumamt"],
+        "hifp_pay": raw["hifp_pay"], "critical": raw["hifmi_pay"] + raw["hifob_pay"],
+        "maf_pay": raw["maf_pay"], "psn_part_amt": raw["psn_part_amt"],
+    })                                  # integer fen; converted to yuan only for output
+    return df
+
+
+def compare_policies(df: pd.DataFrame, *, book_a: PolicyBook, book_b: PolicyBook, on_a=None, on_b=None,
+                     label_a="A", label_b="B", row_numbers=None, state=None) -> PolicyDiff:
+    ra = score_frame(df, book_a, on=on_a, row_numbers=row_numbers, state=state)
+    rb = score_frame(df, book_b, on=on_b, row_numbers=row_numbers, state=state)
+    a, b = _measures(ra.settlement), _measures(rb.settlement)
+    keys = ["mdtrt_id", "psn_no", "region", "scheme", "psn_type", "med_type", "medfee_sumamt"]
+    m = a.merge(b, on=keys, suffixes=("_a", "_b"))
+    for k in MEASURES:
+        m[f"{k}_delta"] = m[f"{k}_b"] - m[f"{k}_a"]
+    m["region"] = m["region"].map(lambda r: book_a.region_label(r))
+    m["scheme"] = m["scheme"].map({"employee": "职工", "resident": "居民"})
+    only_a = sorted(set(a["mdtrt_id"]) - set(b["mdtrt_id"]))
+    only_b = sorted(set(b["mdtrt_id"]) - set(a["mdtrt_id"]))
+    return PolicyDiff(m, only_a, only_b, label_a, label_b)
