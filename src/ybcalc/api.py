@@ -14,7 +14,7 @@ from . import codes
 from .engine.settle import settle_prepared
 from .inputs import BillError, prepare
 from .labels import SETTLEMENT_FIELDS, relabel_columns
-from .money import fen_to_yuan
+from .money import fen_text, fen_to_yuan
 from .policy.loader import PolicyBook, load_book
 from .policy.model import SchemeTable
 
@@ -90,18 +90,24 @@ class Settlement:
         self.errors = errors
 
     # ---- tables for people ------------------------------------------------------------------
-    def bills(self, lang: str = "en", intermediate: bool = False) -> pd.DataFrame:
-        """One row per bill: ids, the settlement fields in yuan (Decimal), policy version, warnings."""
+    def bills(self, lang: str = "en", intermediate: bool = False, money: str = "decimal") -> pd.DataFrame:
+        """One row per bill: ids, the settlement fields in yuan, policy version, warnings.
+
+        ``money``: "decimal" (Decimal objects, exact), "text" ("1234.50", for CSV) or "fen" (int64).
+        """
         b = self.raw
+        region_label = {r: self.book.region_label(r) for r in pd.unique(b["region"])}
         out = pd.DataFrame({
             "mdtrt_id": b["mdtrt_id"], "psn_no": b["psn_no"],
-            "setl_time": pd.to_datetime(b["setl_date"]).dt.strftime("%Y-%m-%d"),
-            "insuplc": [self.book.region_label(r) for r in b["region"]],
-            "insutype": [codes.SCHEME_LABEL[s][0] for s in b["scheme"]],
+            "setl_time": pd.Series(np.datetime_as_string(b["setl_date"].to_numpy("datetime64[D]"), unit="D")),
+            "insuplc": b["region"].map(region_label),
+            "insutype": b["scheme"].map({k: v[0] for k, v in codes.SCHEME_LABEL.items()}),
             "med_type": b["med_type"], "benefit": b["benefit"],
         })
         for c in SETTLEMENT_COLUMNS:
-            out[c] = [fen_to_yuan(v) for v in b[c].to_numpy()]
+            fen = b[c].to_numpy(np.int64)
+            out[c] = (fen if money == "fen" else fen_text(fen) if money == "text"
+                      else [fen_to_yuan(v) for v in fen])
         out["policy_version"] = self.policy_versions()
         out["warnings"] = b["warnings"].to_numpy()
         if intermediate:
@@ -112,20 +118,19 @@ class Settlement:
         return out
 
     def policy_versions(self) -> list[str]:
+        """``<table>@<latest entry date used>#<tables hash>`` per bill, e.g. beijing/employee@2023-01-01#7b5a5d91."""
         b = self.raw
         version = tables_version(self.book)
-        latest = np.full(len(b), "", dtype=object)
-        cols = [c for c in b.columns if c.endswith("_entry")]
-        starts = {}
-        for i in range(len(b)):
-            best = None
-            for c in cols:
-                uid = int(b[c].iat[i])
-                if uid >= 0:
-                    s = starts.setdefault(uid, self.book.entries[uid].start)
-                    best = s if best is None or s > best else best
-            latest[i] = f"{b['table'].iat[i]}@{best}#{version}" if best else f"{b['table'].iat[i]}#{version}"
-        return list(latest)
+        starts = np.array([np.datetime64(e.start, "D") for e in self.book.entries] + [np.datetime64("NaT")],
+                          dtype="datetime64[D]")
+        latest = np.full(len(b), np.datetime64("NaT"), dtype="datetime64[D]")
+        for c in (c for c in b.columns if c.endswith("_entry")):
+            uid = b[c].to_numpy(np.int64)
+            d = starts[np.where(uid >= 0, uid, len(starts) - 1)]
+            latest = np.where(np.isnat(latest) | (d > latest), d, latest)
+        day = pd.Series(np.datetime_as_string(latest, unit="D"))
+        tail = np.where(np.isnat(latest), "", "@" + day)
+        return list(b["table"].astype(str).to_numpy() + tail + "#" + version)
 
     def __len__(self) -> int:
         return len(self.raw)

@@ -15,6 +15,7 @@ import pandas as pd
 from .api import Policy, Settlement, _state_frame, load_tables
 from .engine.settle import settle_prepared
 from .inputs import REJECT_COLUMNS, prepare
+from .money import fen_to_arrow_decimal
 from .policy.loader import PolicyBook
 
 ENCODINGS = ("utf-8-sig", "gb18030")
@@ -106,13 +107,27 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    """CSV (formula-neutralised, UTF-8 with BOM when headers are Chinese) or Parquet.
+
+    Money columns given as int64 fen are written to Parquet as exact decimal128(18, 2).
+    """
     path = Path(path)
     if path.suffix.lower() in (".parquet", ".pq"):
-        conv = df.copy()
-        for c in conv.columns:
-            if len(conv) and conv[c].map(lambda v: hasattr(v, "as_tuple")).all():
-                conv[c] = conv[c].astype(str)
-        conv.to_parquet(path, index=False)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from .labels import SETTLEMENT_FIELDS, label
+        money = set(SETTLEMENT_FIELDS) | {label(f, "zh") for f in SETTLEMENT_FIELDS}
+        arrays, names = [], []
+        for c in df.columns:
+            col = df[c]
+            if c in money and pd.api.types.is_integer_dtype(col):
+                arrays.append(fen_to_arrow_decimal(col.to_numpy()))
+            elif col.dtype == object and len(col) and hasattr(col.iat[0], "as_tuple"):
+                arrays.append(pa.array(col.astype(str)))
+            else:
+                arrays.append(pa.array(col))
+            names.append(str(c))
+        pq.write_table(pa.table(arrays, names=names), path)
     else:
         neutralise_formulas(df).to_csv(path, index=False, encoding="utf-8-sig" if _has_cjk(df) else "utf-8")
 

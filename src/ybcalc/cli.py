@@ -24,7 +24,8 @@ def cmd_score(args) -> int:
     df, rows = read_bills(args.file, args.encoding)
     accounts = _read_accounts(args.accounts) if args.accounts else None
     res = score_frame(df, book, row_numbers=rows, source=str(args.file), on=args.on, state=accounts)
-    write_table(res.settlement.bills(lang=args.lang), args.output)
+    out_money = "fen" if str(args.output).lower().endswith((".parquet", ".pq")) else "text"
+    write_table(res.settlement.bills(lang=args.lang, money=out_money), args.output)
     if args.rejects:
         rej = res.rejects.copy()
         if args.lang == "zh":

@@ -61,3 +61,23 @@ def parse_yuan_text(text: str) -> int:
         return yuan_to_fen(Decimal(s))
     except (InvalidOperation, ValueError) as exc:
         raise ValueError(f"not an amount: {text!r}") from exc
+
+
+def fen_text(fen) -> np.ndarray:
+    """Integer fen -> exact yuan text ('-12.05'), vectorized (no floats involved)."""
+    fen = np.asarray(fen, dtype=np.int64)
+    neg = fen < 0
+    a = np.abs(fen)
+    yuan = (a // 100).astype(str)
+    cents = np.char.zfill((a % 100).astype(str), 2)
+    return np.where(neg, "-", "") + yuan + "." + cents
+
+
+def fen_to_arrow_decimal(fen):
+    """Integer fen -> pyarrow decimal128(18, 2) array, exact (the fen are the unscaled integers)."""
+    import pyarrow as pa
+    fen = np.asarray(fen, dtype=np.int64)
+    words = np.empty(len(fen) * 2, dtype=np.int64)
+    words[0::2] = fen
+    words[1::2] = np.where(fen < 0, -1, 0)          # sign extension to 128 bits (little endian)
+    return pa.Array.from_buffers(pa.decimal128(18, 2), len(fen), [None, pa.py_buffer(words.tobytes())])

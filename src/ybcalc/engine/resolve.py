@@ -12,12 +12,43 @@ from ..money import INF_FEN
 from ..policy.model import Param, apply_adjustments
 
 
+class WarnMasks:
+    """Warnings as one boolean mask per distinct message (a batch has few messages, many bills)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.masks: dict[str, np.ndarray] = {}
+
+    def add(self, idx, message: str) -> None:
+        m = self.masks.get(message)
+        if m is None:
+            m = self.masks[message] = np.zeros(self.n, bool)
+        m[np.asarray(idx, dtype=np.int64)] = True
+
+    def merge(self, other: "WarnMasks") -> None:
+        for msg, m in other.masks.items():
+            self.add(np.flatnonzero(m), msg)
+
+    def filter(self, keep: np.ndarray) -> "WarnMasks":
+        out = WarnMasks(int(keep.sum()))
+        out.masks = {msg: m[keep] for msg, m in self.masks.items() if m[keep].any()}
+        return out
+
+    def strings(self) -> np.ndarray:
+        """'; '-joined messages per row, in sorted message order."""
+        out = np.full(self.n, "", dtype=object)
+        for msg in sorted(self.masks):
+            m = self.masks[msg]
+            out[m] = np.where(out[m] == "", msg, out[m] + "; " + msg)
+        return out
+
+
 class Errors:
-    """Per-bill error messages (first one wins) and warnings (all kept)."""
+    """Per-bill error messages (first one wins) and warnings."""
 
     def __init__(self, n: int):
         self.error = np.full(n, None, dtype=object)
-        self.warnings: list[set] = [set() for _ in range(n)]
+        self.warnings = WarnMasks(n)
 
     def fail(self, idx, message) -> None:
         idx = np.asarray(idx)
@@ -27,8 +58,7 @@ class Errors:
         self.error[idx] = np.where(cur == None, message, cur)  # noqa: E711 (elementwise)
 
     def warn(self, idx, message: str) -> None:
-        for i in np.asarray(idx):
-            self.warnings[i].add(message)
+        self.warnings.add(idx, message)
 
 
 def subset(attrs: dict, idx: np.ndarray) -> dict:

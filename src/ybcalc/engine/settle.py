@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..money import INF_FEN, PPM, div_half_up, mul_ratio
 from ..policy.loader import PolicyBook
-from .resolve import Errors, resolve
+from .resolve import Errors, WarnMasks, resolve
 
 BASE_COMPONENTS = ("deductible", "preselfpay", "coinsurance", "above_cap")
 PAYER_ORDER = ("hifob", "hifmi")  # 大额补助 first; either consumes the same personal burden
@@ -95,7 +95,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
         keep_bills = ~bad
         bills = bills[keep_bills].reset_index(drop=True)
         params = _filter_params(params, keep_bills)
-        warnings = [w for w, k in zip(errors.warnings, keep_bills) if k]
+        warnings = errors.warnings.filter(keep_bills)
         line_keep = lines["mdtrt_id"].isin(set(bills["mdtrt_id"])).to_numpy()
         lines = lines[line_keep].reset_index(drop=True)
         line_rates = {k: v[line_keep] for k, v in line_rates.items()}
@@ -105,7 +105,8 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _line_amounts(lines, line_rates)
     _bill_amounts(bills, lines)
     bills = _compute(bills, params, state)
-    bills["warnings"] = ["; ".join(sorted(w | set(extra))) for w, extra in zip(warnings, params["_warn"])]
+    warnings.merge(params["_warn"])
+    bills["warnings"] = warnings.strings()
     return bills, lines, err
 
 
@@ -116,7 +117,7 @@ def _filter_params(P: dict, keep: np.ndarray) -> dict:
         if isinstance(v, np.ndarray) and len(v) == len(keep):
             out[k] = v[keep]
         elif k == "_warn":
-            out[k] = [w for w, ok in zip(v, keep) if ok]
+            out[k] = v.filter(keep)
         elif k == "programs":
             out[k] = [(payer, _filter_params(arrs, keep)) for payer, arrs in v]
         else:
@@ -326,7 +327,7 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors) 
     """Every table value each bill needs, as arrays aligned with ``bills``."""
     n = len(bills)
     dates = bills["policy_date"].to_numpy("datetime64[D]")
-    P: dict = {"_warn": [set() for _ in range(n)]}
+    P: dict = {"_warn": WarnMasks(n)}
     width = 1
     for t in book.tables.values():
         for p in t.all_params():
@@ -422,16 +423,14 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors) 
             if param is None:
                 if payer == "maf":
                     flagged = idx[bills["psn_idet_type"].to_numpy()[idx] != ""]
-                    for i in flagged:
-                        P["_warn"][i].add("医疗救助: 本地区无已核实参数，未计算")
+                    P["_warn"].add(flagged, "医疗救助: 本地区无已核实参数，未计算")
                 continue
             any_table = True
             label = {"hifmi": "大病保险", "hifob": "大额医疗补助", "maf": "医疗救助"}[payer]
             sub_err = Errors(n)
             r = resolve(param, idx, dates, attrs, sub_err, _label(book, t.region, t.scheme, label), fields, width,
                         warn_if_missing=payer != "maf", required=payer != "maf")
-            for i in idx:
-                errors.warnings[i] |= sub_err.warnings[i]
+            errors.warnings.merge(sub_err.warnings)
             failed = sub_err.error[idx] != None  # noqa: E711
             # 医疗救助 applies to the members a rule names; others get nothing (not an error).
             if payer == "maf":
@@ -487,9 +486,9 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors) 
                 srcs.append(fv.rule_source(int(ri), e.source))
             srcs += [a.source for j, a in enumerate(e.adjust) if adj >> j & 1]
             if any(sr is not None and sr.grade == "secondary" for sr in srcs):
-                for i in np.flatnonzero(ok & (entry_arr == uid) & (rule_arr == ri) &
-                                        ((adjust_arr == adj) if adjust_arr is not None else True)):
-                    P["_warn"][i].add(f"二手来源: {e.key}")
+                rows = np.flatnonzero(ok & (entry_arr == uid) & (rule_arr == ri) &
+                                      ((adjust_arr == adj) if adjust_arr is not None else True))
+                P["_warn"].add(rows, f"二手来源: {e.key}")
 
     flag(P["deductible_entry"], P["deductible_rule_amount"], "amount", P["deductible_adjust"])
     flag(P["ratio_entry"], P["ratio_rule_rates"], "rates", P["ratio_adjust"])
@@ -552,10 +551,17 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.Data
                      for i, b in enumerate(benefit)], dtype=np.int64) if state is not None else np.zeros(n, np.int64)
     adm = bills["admission"].to_numpy(np.int64) + adm0
     d = P["deductible_amount"].copy()
+    # nth-admission factors are per table entry: evaluate each entry's list on its bills at once
     nth = P["deductible_nth_factor"]
-    for i in np.flatnonzero(np.array([bool(x) for x in nth])):
-        fac = nth[i][min(adm[i] - 1, len(nth[i]) - 1)]
-        d[i] = int((d[i] * round(fac * PPM) + PPM // 2) // PPM)
+    d_entry = P["deductible_entry"]
+    for uid in np.unique(d_entry[d_entry >= 0]):
+        rows = np.flatnonzero(d_entry == uid)
+        factors = nth[rows[0]]
+        if not factors:
+            continue
+        f_ppm = np.array([round(float(f) * PPM) for f in factors], dtype=np.int64)
+        k = np.minimum(adm[rows] - 1, len(f_ppm) - 1)
+        d[rows] = div_half_up(d[rows] * f_ppm[k], PPM)
     dec = P["deductible_nth_decrement"]
     has_dec = dec > 0
     d = np.where(has_dec, np.maximum(d - dec * (adm - 1), P["deductible_min"]), d)
@@ -678,9 +684,13 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.Data
     for payer, arrs in P["programs"]:
         active = arrs["active"]
         base = np.zeros(n, np.int64)
-        for i in np.flatnonzero(active):
-            base[i] = sum(comps[c][i] for c in arrs["base"][i])
-        excl = np.array([bool(x) for x in arrs["out_of_area_reduction_excluded"]])
+        excl = np.zeros(n, bool)
+        p_entry = arrs["entry"]
+        for uid in np.unique(p_entry[active]):          # components are per table entry
+            rows = np.flatnonzero(active & (p_entry == uid))
+            for c in arrs["base"][rows[0]]:
+                base[rows] += comps[c][rows]
+            excl[rows] = bool(arrs["out_of_area_reduction_excluded"][rows[0]])
         base = np.where(excl, base - np.minimum(bills["ooa_reduction"].to_numpy(), base), base)
         if payer == "maf":
             base = np.maximum(base - paid_so_far, 0)
