@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .api import Policy, Settlement, _state_frame, load_tables
+from .labels import SETTLEMENT_FIELDS
 from .engine.settle import settle_prepared
 from .inputs import REJECT_COLUMNS, prepare
 from .money import fen_to_arrow_decimal
@@ -21,24 +22,45 @@ from .policy.loader import PolicyBook
 ENCODINGS = ("utf-8-sig", "gb18030")
 
 
-def read_bills(path: str | Path, encoding: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """Read a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or Parquet file of lines, every cell as text.
+def read_arrow(path: str | Path, encoding: str | None = None):
+    """Read a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or Parquet file into an Arrow table of text.
 
-    Returns the frame and the row numbers a person sees (CSV: the line number, header = 1).
+    Every column is read as text so that amounts stay exact and codes keep leading zeros. The CSV
+    encoding is detected (UTF-8 first, then GB18030, which covers GBK) unless given.
     """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
     path = Path(path)
     if path.suffix.lower() in (".parquet", ".pq"):
-        df = pd.read_parquet(path)
-        return df, np.arange(len(df)) + 1
+        t = pq.read_table(path)
+        return t.cast(pa.schema([pa.field(f.name, pa.string()) for f in t.schema])), 1
     encodings = (encoding,) if encoding else ENCODINGS
     last = None
     for enc in encodings:
+        ropts = pacsv.ReadOptions(encoding=_arrow_enc(enc))
         try:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=enc, skipinitialspace=True)
-            return df, np.arange(len(df)) + 2
-        except UnicodeDecodeError as exc:
+            names = pacsv.open_csv(path, read_options=ropts).schema.names
+            t = pacsv.read_csv(path, read_options=ropts, convert_options=pacsv.ConvertOptions(
+                column_types={nm: pa.string() for nm in names}, strings_can_be_null=False))
+            return t, 2
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             last = exc
+            if not any(w in str(exc) for w in ("UTF8", "UTF-8", "decode", "codec")):
+                raise ValueError(f"{path}: {exc}") from exc
     raise ValueError(f"{path}: cannot decode as {' or '.join(encodings)} ({last}); use --encoding")
+
+
+def _arrow_enc(enc: str) -> str:
+    return "utf8" if enc in ("utf-8-sig", "utf-8", "utf8") else enc
+
+
+def read_bills(path: str | Path, encoding: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """A file of lines as a DataFrame of text, and the row numbers a person sees (CSV: line number)."""
+    t, first = read_arrow(path, encoding)
+    df = t.to_pandas()
+    df.columns = [str(c).lstrip("\ufeff") for c in df.columns]
+    return df, np.arange(len(df)) + first
 
 
 @dataclass
@@ -90,6 +112,77 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
     return result
 
 
+OUTPUT_KEEP = ["mdtrt_id", "psn_no", "setl_date", "region", "scheme", "med_type", "benefit", "table", "warnings",
+               "psn_type", "policy_year"]
+
+
+def slim(result: ScoreResult) -> ScoreResult:
+    """Drop lines and intermediate columns (explanations need them; file output does not)."""
+    raw = result.settlement.raw
+    keep = [c for c in raw.columns if c in OUTPUT_KEEP or c in SETTLEMENT_FIELDS or c.endswith("_entry")]
+    result.settlement.raw = raw[keep].copy()
+    result.settlement.lines_raw = result.settlement.lines_raw.iloc[0:0]
+    return result
+
+
+def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_000, progress=None,
+               keep_intermediate: bool = False, **kw) -> ScoreResult:
+    """Score a CSV/Parquet file in member partitions, so memory stays a small multiple of the file.
+
+    Rows are split by member (``psn_no``) into partitions of about ``partition_lines`` lines; each
+    member's bills are in one partition, so the result equals scoring the whole file at once.
+    ``progress``: a callable(done_lines, total_lines) or None.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    if policy is None:
+        policy = load_tables()
+    table, first = read_arrow(path, encoding)
+    table = table.rename_columns([str(c).lstrip("\ufeff") for c in table.column_names])
+    n = table.num_rows
+    member_col = next((c for c in table.column_names if codes_header(c) == "psn_no"), None)
+    k = max(1, -(-n // partition_lines))
+    if member_col is None or k == 1:
+        parts = [np.arange(n)]
+    else:
+        member = pc.dictionary_encode(table[member_col]).combine_chunks().indices.to_numpy(zero_copy_only=False)
+        part = (member.astype(np.int64) * 2654435761 % 2**32) % k       # spread members over partitions
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(k + 1))
+        parts = [order[bounds[i]:bounds[i + 1]] for i in range(k)]
+    results, done = [], 0
+    for idx in parts:
+        if len(idx) == 0:
+            continue
+        chunk = table.take(pa.array(idx)).to_pandas()
+        r = score_frame(chunk, policy, row_numbers=idx + first, source=str(path), **kw)
+        results.append(r if keep_intermediate else slim(r))
+        del chunk
+        done += len(idx)
+        if progress:
+            progress(done, n)
+    return combine(results, n)
+
+
+def codes_header(name: str):
+    from .codes import canonical_header
+    return canonical_header(name)
+
+
+def combine(results: list[ScoreResult], rows_read: int) -> ScoreResult:
+    """One ScoreResult from partition results (members never span partitions)."""
+    if len(results) == 1:
+        return results[0]
+    bills = pd.concat([r.settlement.raw for r in results], ignore_index=True)
+    lines = pd.concat([r.settlement.lines_raw for r in results], ignore_index=True)
+    rejects = pd.concat([r.rejects for r in results], ignore_index=True).sort_values("row", kind="stable")
+    errors = pd.concat([r.settlement.errors for r in results])
+    book = results[0].settlement.book
+    rejects = rejects.reset_index(drop=True)
+    return ScoreResult(Settlement(bills, lines, book, rejects, errors), rejects, rows_read,
+                       sum(r.rows_scored for r in results))
+
+
 def score(df: pd.DataFrame, policy=None, **kw) -> pd.DataFrame:
     """``ybcalc.score(df)``: one row per settled bill (raises nothing for bad rows: see ``score_frame``)."""
     return score_frame(df, policy, **kw).settlement.bills()
@@ -99,10 +192,10 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     """Prefix text cells a spreadsheet would run as a formula (=, +, -, @) with a quote."""
     out = df.copy()
     for c in out.columns:
-        if out[c].dtype == object:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):   # pandas 3: "str" dtype
             s = out[c].astype(str)
             risky = s.str.match(r"^[=+\-@\t\r]") & ~s.str.fullmatch(r"[-+]?\d+(\.\d+)?")
-            out[c] = np.where(risky, "'" + s, out[c])
+            out[c] = s.where(~risky, "'" + s)
     return out
 
 

@@ -19,11 +19,15 @@ def _book(args):
 
 
 def cmd_score(args) -> int:
-    from .batch import read_bills, score_frame, write_table
+    from .batch import score_file, write_table
     book = _book(args)
-    df, rows = read_bills(args.file, args.encoding)
     accounts = _read_accounts(args.accounts) if args.accounts else None
-    res = score_frame(df, book, row_numbers=rows, source=str(args.file), on=args.on, state=accounts)
+    if args.engine == "dask":
+        return _score_dask(args, accounts)
+    progress = None if args.quiet or not sys.stderr.isatty() else _progress
+    res = score_file(args.file, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress)
+    if progress:
+        print(file=sys.stderr)
     out_money = "fen" if str(args.output).lower().endswith((".parquet", ".pq")) else "text"
     write_table(res.settlement.bills(lang=args.lang, money=out_money), args.output)
     if args.rejects:
@@ -42,6 +46,36 @@ def cmd_score(args) -> int:
                 print(f"  … {len(res.rejects) - 10} more (write them with --rejects FILE)", file=sys.stderr)
         return 0 if args.allow_rejects else 3
     return 0
+
+
+def _score_dask(args, accounts) -> int:
+    from .batch import write_table
+    from .dask import score_path
+    from .labels import relabel_columns
+    if args.draft:
+        print("--draft is not supported with --engine dask yet", file=sys.stderr)
+        return 2
+    st = None
+    if accounts is not None:
+        from .api import _state_frame
+        st = _state_frame(None, accounts, pd.DataFrame({"psn_no": []}))
+    bills, rejects = score_path(args.file, scheduler=args.scheduler, workers=args.workers, tables=args.tables,
+                                on=args.on, accounts=st, encoding=args.encoding)
+    if args.lang == "zh":
+        bills.columns = relabel_columns(bills.columns, "zh")
+    write_table(bills, args.output)
+    if args.rejects:
+        write_table(rejects, args.rejects)
+    if not args.quiet:
+        print(f"dask: bills settled {len(bills)}, rows rejected {len(rejects)}; wrote {args.output}", file=sys.stderr)
+    return 3 if len(rejects) and not args.allow_rejects else 0
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} lines", end="", file=sys.stderr,
+          flush=True)
 
 
 def _read_accounts(path) -> pd.DataFrame:
@@ -189,6 +223,10 @@ def main(argv=None) -> int:
     s.add_argument("--encoding", help="input encoding (default: detect UTF-8/UTF-8-BOM/GB18030)")
     s.add_argument("--draft", action="append", help="a draft table (edited copy of a tables/ file) to use instead")
     s.add_argument("--allow-rejects", action="store_true", help="exit 0 even when rows were rejected")
+    s.add_argument("--engine", choices=["local", "dask"], default="local",
+                   help="dask: partition by member over a Dask cluster (same results)")
+    s.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
+    s.add_argument("--workers", type=int, default=2, help="local Dask cluster workers")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_score)
 

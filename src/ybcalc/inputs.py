@@ -61,6 +61,9 @@ def parse_amount(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         # Floats carry at most 2 meaningful decimals in a bill; round at the fen (half away from 0).
         fen = np.where(bad, 0, np.sign(v) * np.floor(np.abs(v) * 100 + 0.5 + 1e-7)).astype(np.int64)
         return fen, bad
+    fast = _amount_fast(s)
+    if fast is not None:
+        return fast, np.zeros(len(s), bool)
     t = s.astype("string").str.strip()
     t = t.str.replace(r"[,，¥￥元\s]", "", regex=True)
     ok = t.str.fullmatch(r"[-+]?\d+(\.\d*)?|[-+]?\.\d+").fillna(False).to_numpy(bool)
@@ -79,11 +82,27 @@ def parse_amount(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return fen.astype(np.int64), ~ok
 
 
+def _amount_fast(s: pd.Series):
+    """Plain decimal text with at most 2 decimals ('194.70'): exact via Arrow's decimal cast, else None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    try:
+        arr = pa.array(s.astype("string"), type=pa.string()) if not isinstance(s.dtype, pd.ArrowDtype) else \
+            pa.array(s)
+        if arr.null_count:
+            return None
+        dec = pc.cast(arr, pa.decimal128(18, 2))          # raises on text, or on a third decimal
+        fen = pc.cast(pc.multiply(dec, pa.scalar(100, pa.int64())), pa.int64())
+        return fen.to_numpy(zero_copy_only=False).astype(np.int64)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+
+
 def _map_unique(s: pd.Series, fn) -> pd.Series:
     """Apply a code parser to each distinct value only (bills repeat the same few codes)."""
-    u, inv = np.unique(s.astype("string").fillna("").to_numpy(str), return_inverse=True)
-    mapped = np.array([fn(x) for x in u], dtype=object)
-    return pd.Series(mapped[inv], index=s.index)
+    codes_, uniques = pd.factorize(s.astype("string").fillna(""), use_na_sentinel=False)
+    mapped = np.array([fn(str(x)) for x in uniques], dtype=object)
+    return pd.Series(mapped[codes_], index=s.index)
 
 
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y.%m.%d",
@@ -273,14 +292,22 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     rejects = pd.concat(problems, ignore_index=True) if problems else pd.DataFrame(columns=REJECT_COLUMNS)
     bad_rows = np.isin(rows, rejects["row"].to_numpy()) if len(rejects) else np.zeros(n, bool)
 
-    # Lines of one bill must agree on who, where, when and what kind of visit.
+    # Lines of one bill must agree on who, where, when and what kind of visit: compare every line
+    # with its bill's first line (vectorized over factorized columns).
     ok = out[~bad_rows]
     disagree = []
-    for col in ("psn_no", "setl_date", "region", "scheme", "psn_type", "psn_idet_type", "age", "med_type",
-                "hosp_lv", "hosp_type", "mdtrt_area", "fil_type"):
-        nun = ok.groupby("mdtrt_id", sort=False)[col].nunique(dropna=False)
-        for bill in nun.index[nun > 1]:
-            disagree.append((bill, col))
+    if len(ok):
+        bill_code, _ = pd.factorize(ok["mdtrt_id"])
+        first = np.full(bill_code.max() + 1, -1, np.int64)
+        first[bill_code[::-1]] = np.arange(len(bill_code))[::-1]
+        ref = first[bill_code]
+        for col in ("psn_no", "setl_date", "region", "scheme", "psn_type", "psn_idet_type", "age", "med_type",
+                    "hosp_lv", "hosp_type", "mdtrt_area", "fil_type"):
+            vcode, _ = pd.factorize(ok[col], use_na_sentinel=False)
+            diff = vcode != vcode[ref]
+            if diff.any():
+                for bill in pd.unique(ok["mdtrt_id"].to_numpy()[diff]):
+                    disagree.append((bill, col))
     bill_reasons = {}
     for bill, col in disagree:
         bill_reasons.setdefault(bill, f"lines of this bill disagree on {col}")
@@ -292,9 +319,10 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         if whole.any():
             idx = np.flatnonzero(whole)
             reasons = [bill_reasons[b] or "another line of this bill was rejected" for b in out["mdtrt_id"].to_numpy()[idx]]
+            cols = [r.split(" on ")[-1] if "disagree" in r else "mdtrt_id" for r in reasons]
+            values = [str(out[c].iat[i]) if c in out.columns else "" for c, i in zip(cols, idx)]
             extra = pd.DataFrame({"row": rows[idx], "mdtrt_id": out["mdtrt_id"].to_numpy()[idx],
-                                  "column": [r.split(" on ")[-1] if "disagree" in r else "mdtrt_id" for r in reasons],
-                                  "value": out["mdtrt_id"].to_numpy()[idx], "reason": reasons})
+                                  "column": cols, "value": values, "reason": reasons})
             rejects = pd.concat([rejects, extra], ignore_index=True)
             bad_rows |= whole
     rejects = rejects.sort_values(["row", "column"], kind="stable").reset_index(drop=True)

@@ -111,6 +111,8 @@ def _member(member: dict) -> dict:
     m.setdefault("insutype", "职工")
     m.setdefault("med_type", "21")
     m.setdefault("hosp_lv", 3)
+    if codes.parse_insutype(m["insutype"]) == "employee":
+        m.setdefault("psn_type", "在职")
     m["setl_time"] = str(pd.Timestamp(m["setl_time"]).date())
     return m
 
@@ -360,6 +362,19 @@ def compare_scenarios(bill_lines, regions: Iterable = DEFAULT_REGIONS, statuses:
     return out.reset_index(drop=True)
 
 
+def key_fields(settlement, mdtrt_id: str | None = None) -> pd.DataFrame:
+    """One bill's settlement fields as a two-column table (项目, 金额 in yuan text)."""
+    b = settlement.raw
+    if mdtrt_id is None:
+        if len(b) != 1:
+            raise ValueError(f"{len(b)} bills settled: name one with mdtrt_id=")
+        r = b.iloc[0]
+    else:
+        r = b.loc[b["mdtrt_id"].astype(str) == str(mdtrt_id)].iloc[0]
+    return pd.DataFrame({"项目": [ZH[c] for c in MONEY_FIELDS],
+                         "金额": [f"{int(r[c]) / 100:,.2f}" for c in MONEY_FIELDS]})
+
+
 DISPLAY_COLUMNS = ("region", "scheme", "status", "psn_type", "hosp_lv", "medfee_sumamt", "act_pay_dedc",
                    "fund_pay_sumamt", "psn_part_amt", "patient_share", "reason")
 
@@ -497,7 +512,7 @@ def bill_shares(settlement) -> pd.DataFrame:
 
 def share_summary(bills: pd.DataFrame, by: Sequence[str] = ("region", "scheme", "visit")) -> pd.DataFrame:
     """Grouped totals: number of bills, cost, fund, patient (yuan) and the patient's share."""
-    g = bills.groupby(list(by), sort=True)
+    g = bills.groupby(list(by), sort=False)
     out = g.agg(bills=("mdtrt_id", "size"), total=("total", "sum"), fund=("fund", "sum"),
                 patient=("patient", "sum"), median_share=("patient_share", "median")).reset_index()
     for c in ("total", "fund", "patient"):

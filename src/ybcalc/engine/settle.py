@@ -224,16 +224,25 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
     line_dates = bills["policy_date"].to_numpy("datetime64[D]")[bill_pos]
     child = lines["chld_medc_flag"].astype(str).to_numpy() if "chld_medc_flag" in lines.columns else np.full(n, "")
     warn_rule = np.full(n, "", dtype=object)
+    # Name/code/category tests run on the distinct (name, code, category) combinations only.
+    key = pd.MultiIndex.from_arrays([names.to_numpy(), codes_.to_numpy(), cats])
+    kcode, kuniq = key.factorize()
+    u_names = pd.Series(kuniq.get_level_values(0).astype(str))
+    u_codes = pd.Series(kuniq.get_level_values(1).astype(str))
+    u_cats = kuniq.get_level_values(2).astype(str).to_numpy()
     for rule in book.exclusions:
-        m = np.ones(n, bool)
+        um = np.ones(len(kuniq), bool)
         if rule.name_contains:
-            m &= names.str.contains("|".join(map(_re_escape, rule.name_contains)), regex=True).to_numpy()
+            um &= u_names.str.contains("|".join(map(_re_escape, rule.name_contains)), regex=True).to_numpy()
         if rule.name_excludes:
-            m &= ~names.str.contains("|".join(map(_re_escape, rule.name_excludes)), regex=True).to_numpy()
+            um &= ~u_names.str.contains("|".join(map(_re_escape, rule.name_excludes)), regex=True).to_numpy()
         if rule.med_chrgitm_type:
-            m &= np.isin(cats, rule.med_chrgitm_type)
+            um &= np.isin(u_cats, rule.med_chrgitm_type)
         if rule.code_prefix:
-            m &= codes_.str.startswith(tuple(rule.code_prefix)).to_numpy()
+            um &= u_codes.str.startswith(tuple(rule.code_prefix)).to_numpy()
+        if not um.any():
+            continue
+        m = um[kcode]
         if "med_type" in rule.except_when:
             m &= ~np.isin(bill_mt, rule.except_when["med_type"])
         if "chld_medc_flag" in rule.except_when:

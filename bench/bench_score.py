@@ -1,0 +1,73 @@
+"""Benchmark `ybcalc score` against pyarrow's read of the same CSV.
+
+    python bench/bench_score.py            # 1M and 10M line items (generated under bench/data/)
+    python bench/bench_score.py 1e6        # one size
+
+Prints, per size: line items per second, wall time, peak memory (max RSS of the scoring process),
+and the ratios the performance target is stated in: time / pyarrow read time, and peak memory /
+the file's in-memory Arrow size. Figures go into README's performance section.
+"""
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+
+
+def measure_child(cmd: list[str]) -> tuple[float, float]:
+    """(seconds, peak RSS MB) of a command run in a fresh process."""
+    code = ("import resource, subprocess, sys, time, json; t = time.perf_counter(); "
+            f"r = subprocess.run({cmd!r}); dt = time.perf_counter() - t; "
+            "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; "
+            "print(json.dumps([r.returncode, dt, rss]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    rc, dt, rss = json.loads(out.stdout.strip().splitlines()[-1])
+    if rc != 0:
+        raise SystemExit(f"{cmd} exited {rc}")
+    return dt, rss
+
+
+def pyarrow_read(path: Path) -> tuple[float, float]:
+    code = ("import time, pyarrow.csv as c; t = time.perf_counter(); tb = c.read_csv(%r); "
+            "print(time.perf_counter() - t, tb.nbytes / 2**20)" % str(path))
+    best = None
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        dt, mb = float(out[0]), float(out[1])
+        best = (dt, mb) if best is None or dt < best[0] else best
+    return best
+
+
+def run(n: int) -> dict:
+    DATA.mkdir(exist_ok=True)
+    path = DATA / f"bills_{n}.csv"
+    if not path.exists():
+        subprocess.run([sys.executable, str(HERE / "generate.py"), str(n), str(path)], check=True)
+    read_s, arrow_mb = pyarrow_read(path)
+    out = DATA / f"settlements_{n}.parquet"
+    score_s, peak_mb = measure_child(["ybcalc", "score", str(path), "-o", str(out), "--allow-rejects", "-q"])
+    return {"lines": n, "csv_mb": path.stat().st_size / 2**20, "pyarrow_read_s": read_s, "arrow_mb": arrow_mb,
+            "score_s": score_s, "lines_per_s": n / score_s, "peak_mb": peak_mb,
+            "time_ratio": score_s / read_s, "memory_ratio": peak_mb / arrow_mb}
+
+
+def main():
+    sizes = [int(float(a)) for a in sys.argv[1:]] or [1_000_000, 10_000_000]
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    print(f"{'lines':>11} {'CSV MB':>7} {'read s':>7} {'Arrow MB':>9} {'score s':>8} {'lines/s':>9} "
+          f"{'peak MB':>8} {'time×read':>9} {'mem×Arrow':>9}")
+    for n in sizes:
+        r = run(n)
+        print(f"{r['lines']:>11,} {r['csv_mb']:>7.0f} {r['pyarrow_read_s']:>7.2f} {r['arrow_mb']:>9.0f} "
+              f"{r['score_s']:>8.1f} {r['lines_per_s']:>9,.0f} {r['peak_mb']:>8.0f} {r['time_ratio']:>9.1f} "
+              f"{r['memory_ratio']:>9.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    del resource, time
+    main()

@@ -1,0 +1,473 @@
+"""Notebook widgets around ``ybcalc.scenarios`` and ``ybcalc.plotting``.
+
+Each class builds its controls, exposes the container as ``.widget``, recomputes in ``.update()`` and
+keeps the latest results as attributes (``.settlement``, ``.table`` …), so it can be driven without a
+browser: set a control's ``.value``, call ``.button.click()`` (or ``.update()``) and read the results.
+Results are shown in ``HTML`` and ``Image`` widgets (PNG bytes), never through ``Output`` capture, so
+what a test sees is what the notebook shows.
+
+    from ybcalc.widgets import BillExplainer
+    ui = BillExplainer()
+    ui.widget            # display in a notebook
+    ui.psn_type.value = "退休"; ui.button.click(); ui.settlement["psn_part_amt"]
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import tempfile
+from pathlib import Path
+
+import ipywidgets as W
+import numpy as np
+import pandas as pd
+
+from . import codes
+from . import plotting as P
+from . import scenarios as S
+
+STYLE = {"description_width": "7em"}
+LAYOUT = W.Layout(width="20em")
+CSS = ("<style>.ybcalc-table{border-collapse:collapse;font-size:12px}.ybcalc-table td,.ybcalc-table th"
+       "{padding:2px 6px;border-bottom:1px solid #ddd;text-align:right}.ybcalc-table th{background:#f4f4f4}"
+       "</style>")
+
+
+def _book(book):
+    return S._book(book)
+
+
+def region_options(book) -> list[tuple[str, str]]:
+    """(短名, region id) for every region with at least one table, in the tables' code order."""
+    rids = sorted({rid for rid, _ in book.tables}, key=lambda r: book.regions[r].code)
+    return [(book.region_label(r), r) for r in rids]
+
+
+def html_table(df: pd.DataFrame) -> str:
+    return CSS + df.to_html(index=False, border=0, classes="ybcalc-table", na_rep="")
+
+
+def _error_html(text: str) -> str:
+    return f"<div style='color:#a33'><b>无法结算</b>：{html.escape(str(text))}</div>"
+
+
+def _date(value) -> str:
+    return str(pd.Timestamp(value).date())
+
+
+def _image() -> W.Image:
+    return W.Image(format="png", layout=W.Layout(max_width="100%"))
+
+
+# ---------------------------------------------------------------------------------------------
+class BillExplainer:
+    """One bill: pick the member, the visit and the amounts by catalogue class, press 计算; shows the
+    settlement, the step-by-step explanation and a waterfall chart.
+
+    Results: ``.lines`` (input lines), ``.settlement``, ``.explanation``, ``.figure``, ``.error``
+    (the reason when the bill cannot be settled, else None).
+    """
+
+    def __init__(self, book=None, *, region="北京", scheme="职工", psn_type="在职", age=45, hosp_lv=3,
+                 visit="住院", ooa="local", mdtrt_area=None, date=S.DEFAULT_DATE, class_a=20000.0,
+                 class_b=15000.0, class_b_selfpay=0.10, class_c=3000.0, excluded=500.0, excluded_item="陪护费",
+                 account=0.0, lang="zh", update=True):
+        self.book = _book(book)
+        self.lang = lang
+        opts = region_options(self.book)
+        rid = self.book.region_id(region) or region
+        kw = {"style": STYLE, "layout": LAYOUT}
+        self.region = W.Dropdown(options=opts, value=rid, description="参保地", **kw)
+        self.scheme = W.ToggleButtons(options=["职工", "居民"], value=scheme, description="险种", style=STYLE)
+        self.psn_type = W.Dropdown(options=[psn_type], value=psn_type, description="人员类别", **kw)
+        self.age = W.IntSlider(value=age, min=0, max=100, description="年龄", **kw)
+        self.hosp_lv = W.Dropdown(options=[(v, k) for k, v in S.HOSP_LEVELS.items()], value=int(hosp_lv),
+                                  description="医院等级", **kw)
+        self.visit = W.Dropdown(options=list(S.VISIT_TYPES.items()),
+                                value=S.VISIT_TYPES.get(visit, codes.parse_med_type(visit)),
+                                description="就诊类型", **kw)
+        self.ooa = W.Dropdown(options=list(S.OOA_CHOICES.items()), value=ooa, description="异地就医", **kw)
+        self.mdtrt_area = W.Dropdown(options=opts, description="就医地", **kw)
+        self.date = W.DatePicker(value=pd.Timestamp(date).date(), description="结算日期", **kw)
+        money = {"style": STYLE, "layout": W.Layout(width="16em")}
+        self.class_a = W.FloatText(value=class_a, description="甲类 (元)", **money)
+        self.class_b = W.FloatText(value=class_b, description="乙类 (元)", **money)
+        self.class_b_selfpay = W.BoundedFloatText(value=class_b_selfpay, min=0, max=1, step=0.05,
+                                                  description="乙类先行自付", **money)
+        self.class_c = W.FloatText(value=class_c, description="丙类 (元)", **money)
+        self.excluded_item = W.Text(value=excluded_item, description="不予支付项目", **money)
+        self.excluded = W.FloatText(value=excluded, description="其金额 (元)", **money)
+        self.account = W.FloatText(value=account, description="账户余额 (元)", **money)
+        self.button = W.Button(description="计算", button_style="primary", icon="calculator")
+        self.status = W.HTML()
+        self.summary = W.HTML()
+        self.explain_html = W.HTML()
+        self.image = _image()
+        self.lines = None
+        self.settlement = None
+        self.explanation = None
+        self.figure = None
+        self.error = None
+
+        self.region.observe(self._on_region, names="value")
+        self.scheme.observe(self._on_region, names="value")
+        self.ooa.observe(self._on_ooa, names="value")
+        self.button.on_click(lambda _b: self.update())
+        self._refresh_choices(prefer=psn_type)
+        if mdtrt_area is not None:
+            self.mdtrt_area.value = self.book.region_id(mdtrt_area) or mdtrt_area
+        self._on_ooa()
+
+        member = W.VBox([self.region, self.scheme, self.psn_type, self.age, self.date])
+        visit_box = W.VBox([self.visit, self.hosp_lv, self.ooa, self.mdtrt_area])
+        amounts = W.VBox([self.class_a, self.class_b, self.class_b_selfpay, self.class_c, self.excluded_item,
+                          self.excluded, self.account])
+        self.widget = W.VBox([W.HBox([member, visit_box, amounts]), self.button, self.status, self.summary,
+                              self.image, self.explain_html])
+        if update:
+            self.update()
+
+    # -- choices that depend on other choices ----------------------------------------------------
+    def _table(self):
+        sch = S.scheme_code(self.scheme.value)
+        return self.book.tables.get((self.region.value, sch))
+
+    def _refresh_choices(self, prefer=None):
+        t = self._table()      # None: no table for this scheme here; update() shows that as the reason
+        groups = list(t.psn_types) if t is not None and t.psn_types else [""]
+        labels = [(g or "（默认）", g) for g in groups]
+        want = prefer if prefer in groups else self.psn_type.value
+        if want not in groups:
+            want = (S.resolve_member(self.book, self.region.value, "居民", "resident")["psn_type"]
+                    if self.scheme.value == "居民" else groups[0])
+            want = want if want in groups else groups[0]
+        self.psn_type.options = labels
+        self.psn_type.value = want
+        if self.mdtrt_area.value in (None, self.region.value):
+            other = [r for _, r in self.mdtrt_area.options if r != self.region.value]
+            if other:
+                self.mdtrt_area.value = other[0]
+
+    def _on_region(self, _change=None):
+        self._refresh_choices()
+
+    def _on_ooa(self, _change=None):
+        self.mdtrt_area.disabled = self.ooa.value == "local"
+
+    # -- compute -----------------------------------------------------------------------------------
+    def build_lines(self) -> list[dict]:
+        member = {"region": self.region.value, "scheme": self.scheme.value, "psn_type": self.psn_type.value,
+                  "age": int(self.age.value), "med_type": self.visit.value, "hosp_lv": int(self.hosp_lv.value),
+                  "date": _date(self.date.value or dt.date.today()), "mdtrt_id": "BILL-1", "psn_no": "P1"}
+        if self.ooa.value != "local":
+            member["mdtrt_area"] = self.mdtrt_area.value
+            member["fil_type"] = self.ooa.value
+        return S.bill_from_amounts(self.class_a.value, self.class_b.value, self.class_c.value, self.excluded.value,
+                                   class_b_selfpay=self.class_b_selfpay.value,
+                                   excluded_item=self.excluded_item.value or "陪护费", **member)
+
+    def update(self):
+        """Settle the bill as set in the controls; returns the Settlement (None if the input is invalid)."""
+        from .api import settle
+        self.explanation = self.figure = self.error = None
+        self.summary.value = self.explain_html.value = ""
+        self.image.value = b""
+        try:
+            self.lines = self.build_lines()
+        except ValueError as exc:
+            self.settlement = None
+            self.error = str(exc)
+            self.status.value = _error_html(exc)
+            return None
+        if self._table() is None:
+            self.settlement = None
+            self.error = S.resolve_member(self.book, self.region.value, self.psn_type.value or "居民",
+                                          self.scheme.value)["reason"]
+            self.status.value = _error_html(self.error)
+            return None
+        st = settle(self.lines, self.book, accounts={"P1": max(0.0, float(self.account.value or 0))},
+                    strict=False, source="<widget>")
+        self.settlement = st
+        if len(st.errors) or len(st.rejects) or not len(st.raw):
+            reasons = list(st.errors.astype(str)) + [f"{r.column}: {r.reason}" for r in st.rejects.itertuples()]
+            self.error = reasons[0] if reasons else "not settled"
+            self.status.value = _error_html(self.error)
+            return st
+        r = st.raw.iloc[0]
+        self.explanation = st.explain(lang=self.lang)
+        fig = P.waterfall(st)
+        self.figure = fig
+        self.image.value = P.png_bytes(fig, dpi=90)
+        warn = [w for w in str(r["warnings"]).split("; ") if w]
+        self.status.value = (f"<b>{html.escape(self.book.tables[(r['region'], r['scheme'])].title)}</b> · "
+                             f"基金支付 <b>{r['fund_pay_sumamt'] / 100:,.2f}</b> 元 · 个人负担 "
+                             f"<b>{r['psn_part_amt'] / 100:,.2f}</b> 元（现金 {r['psn_cash_pay'] / 100:,.2f}）"
+                             + (f" · <span style='color:#a60'>{len(warn)} 条提示</span>" if warn else ""))
+        self.summary.value = html_table(self.key_fields())
+        self.explain_html.value = self.explanation._repr_html_()
+        return st
+
+    def key_fields(self) -> pd.DataFrame:
+        """The settled fields of the bill as a two-column table (name, yuan)."""
+        if self.settlement is None or len(self.settlement.raw) != 1:
+            return pd.DataFrame(columns=["项目", "金额"])
+        return S.key_fields(self.settlement)
+
+
+# ---------------------------------------------------------------------------------------------
+class ScenarioComparer:
+    """The same bill in several regions × member groups × hospital levels: a table, fund/patient bars
+    and out-of-pocket curves (0–50 万). Changing the selections recomputes (``auto=True``).
+
+    Results: ``.bill`` (lines), ``.table`` (``compare_scenarios``), ``.curves`` (``oop_curve_grid``),
+    ``.bars_figure``, ``.curves_figure``.
+    """
+
+    def __init__(self, book=None, bill_lines=None, *, regions=S.DEFAULT_REGIONS, statuses=("在职", "退休"),
+                 hosp_levels=(3,), date=S.DEFAULT_DATE, total=50000.0, class_b_share=0.3, self_pay_share=0.05,
+                 excluded=0.0, visit="住院", totals=None, auto=True, update=True):
+        self.book = _book(book)
+        self.fixed_bill = None if bill_lines is None else S._line_frame(bill_lines)
+        self.totals = S.DEFAULT_TOTALS if totals is None else np.asarray(totals, dtype=float)
+        opts = region_options(self.book)
+        kw = {"style": STYLE}
+        self.regions = W.SelectMultiple(options=opts, value=tuple(self.book.region_id(r) or r for r in regions),
+                                        rows=8, description="地区", **kw)
+        groups = ["在职", "退休", "居民"] + [s for s in statuses if s not in ("在职", "退休", "居民")]
+        self.statuses = W.SelectMultiple(options=groups, value=tuple(statuses), rows=4, description="人员", **kw)
+        self.hosp_levels = W.SelectMultiple(options=[(v, k) for k, v in S.HOSP_LEVELS.items()],
+                                            value=tuple(int(h) for h in hosp_levels), rows=4, description="医院等级",
+                                            **kw)
+        self.visit = W.Dropdown(options=list(S.VISIT_TYPES.items()),
+                                value=S.VISIT_TYPES.get(visit, codes.parse_med_type(visit)), description="就诊类型",
+                                **kw)
+        self.date = W.DatePicker(value=pd.Timestamp(date).date(), description="结算日期", **kw)
+        self.total = W.FloatText(value=total, description="总费用 (元)", **kw)
+        self.class_b_share = W.FloatSlider(value=class_b_share, min=0, max=1, step=0.05, description="乙类占比", **kw)
+        self.self_pay_share = W.FloatSlider(value=self_pay_share, min=0, max=1, step=0.05, description="丙类占比",
+                                            **kw)
+        self.excluded = W.FloatSlider(value=excluded, min=0, max=1, step=0.01, description="不予支付占比", **kw)
+        self.button = W.Button(description="比较", button_style="primary")
+        self.status = W.HTML()
+        self.table_html = W.HTML()
+        self.bars_image = _image()
+        self.curves_image = _image()
+        self.bill = self.table = self.curves = self.bars_figure = self.curves_figure = None
+        self.button.on_click(lambda _b: self.update())
+        if auto:
+            for w in (self.regions, self.statuses, self.hosp_levels):
+                w.observe(lambda _c: self.update(), names="value")
+        amounts = [self.total, self.class_b_share, self.self_pay_share, self.excluded]
+        if self.fixed_bill is not None:
+            for w in amounts:
+                w.disabled = True
+        self.widget = W.VBox([W.HBox([self.regions, W.VBox([self.statuses, self.hosp_levels]),
+                                      W.VBox([self.visit, self.date, *amounts])]),
+                              self.button, self.status, self.table_html, self.bars_image, self.curves_image])
+        if update:
+            self.update()
+
+    def build_bill(self) -> pd.DataFrame:
+        if self.fixed_bill is not None:
+            bill = self.fixed_bill.copy()
+            bill["med_type"] = self.visit.value
+            return bill
+        return pd.DataFrame(S.sample_bill(self.total.value, self.class_b_share.value, self.self_pay_share.value,
+                                          self.excluded.value, med_type=self.visit.value))
+
+    def update(self) -> pd.DataFrame:
+        """Recompute table, bars and curves from the controls; returns the scenario table."""
+        day = _date(self.date.value or S.DEFAULT_DATE)
+        regions, statuses = list(self.regions.value), list(self.statuses.value)
+        levels = sorted(self.hosp_levels.value) or [3]
+        try:
+            self.bill = self.build_bill()
+        except ValueError as exc:
+            self.status.value = _error_html(exc)
+            return self.table
+        self.table = S.compare_scenarios(self.bill, regions, statuses, levels, day, self.book)
+        bad = int((~self.table["settled"]).sum()) if len(self.table) else 0
+        self.status.value = (f"{len(self.table)} 个情形，{len(self.table) - bad} 个可结算"
+                             + (f"，<span style='color:#a33'>{bad} 个无法结算（原因见表）</span>" if bad else ""))
+        self.table_html.value = html_table(S.display_table(self.table, reason_width=60))
+        if len(self.table):
+            self.bars_figure = P.scenario_bars(self.table)
+            self.bars_image.value = P.png_bytes(self.bars_figure, dpi=80)
+        else:
+            self.bars_figure, self.bars_image.value = None, b""
+        total = self.bill["det_item_fee_sumamt"].astype(float).sum()
+        shares = self._shares(total)
+        self.curves = S.oop_curve_grid(regions, statuses, levels[-1], self.totals, day, self.book,
+                                       med_type=self.visit.value, **shares)
+        if len(self.curves):
+            self.curves_figure = P.oop_curves(self.curves)
+            self.curves_image.value = P.png_bytes(self.curves_figure, dpi=80)
+        else:
+            self.curves_figure, self.curves_image.value = None, b""
+        return self.table
+
+    def _shares(self, total: float) -> dict:
+        """The bill's 乙/丙/excluded mix, used to shape the curves like the bill."""
+        if self.fixed_bill is None:
+            return {"class_b_share": self.class_b_share.value, "self_pay_share": self.self_pay_share.value,
+                    "excluded": self.excluded.value}
+        b = self.bill
+        amt = b["det_item_fee_sumamt"].astype(float)
+        lv = b["chrgitm_lv"].map(codes.parse_chrgitm_lv)
+        if not total:
+            return {"class_b_share": 0.0, "self_pay_share": 0.0}
+        return {"class_b_share": float(amt[lv == 2].sum() / total), "self_pay_share": float(amt[lv == 3].sum() / total)}
+
+
+# ---------------------------------------------------------------------------------------------
+GROUPINGS = {"地区 · 险种 · 就诊类型": ("region", "scheme", "visit"), "地区 · 险种": ("region", "scheme"),
+             "地区": ("region",), "险种 · 就诊类型": ("scheme", "visit"), "就诊类型": ("visit",)}
+
+
+def read_accounts(path) -> pd.DataFrame:
+    """psn_no, acct_balance (and year-to-date columns) from a CSV; Chinese headers accepted."""
+    from .batch import read_bills
+    df, _ = read_bills(path)
+    df = df.rename(columns={"个人账户余额": "acct_balance", "账户余额": "acct_balance", "人员编号": "psn_no"})
+    if "psn_no" not in df.columns:
+        raise ValueError(f"{path}: needs a psn_no column")
+    for c in df.columns:
+        if c != "psn_no":
+            df[c] = pd.to_numeric(df[c].astype(str).str.replace(",", ""), errors="raise")
+    return df
+
+
+class BatchReport:
+    """Score a file of bills (a path, or an uploaded CSV) and report the patient's share by group.
+
+    Results: ``.result`` (``ScoreResult``), ``.bills`` (``bill_shares``), ``.summary`` (``share_summary``),
+    ``.rejects`` (one row per rejected bill), ``.figures`` (distribution, split bars), ``.error``.
+    """
+
+    def __init__(self, path=None, book=None, *, accounts=None, group_by="地区 · 险种 · 就诊类型", update=None):
+        self.book = _book(book)
+        kw = {"style": STYLE, "layout": W.Layout(width="36em")}
+        self.path = W.Text(value="" if path is None else str(path), description="账单文件", **kw)
+        self.accounts_path = W.Text(value="" if accounts is None else str(accounts), description="账户余额",
+                                    placeholder="psn_no, acct_balance (可不填)", **kw)
+        self.upload = W.FileUpload(accept=".csv,.parquet", multiple=False, description="上传 CSV")
+        self.group_by = W.Dropdown(options=list(GROUPINGS), value=group_by, description="分组", style=STYLE)
+        self.button = W.Button(description="评分", button_style="primary")
+        self.status = W.HTML()
+        self.table_html = W.HTML()
+        self.rejects_html = W.HTML()
+        self.dist_image = _image()
+        self.split_image = _image()
+        self.result = self.bills = self.summary = self.rejects = self.error = None
+        self.figures = {}
+        self.button.on_click(lambda _b: self.update())
+        self.group_by.observe(lambda _c: self._report() if self.bills is not None else None, names="value")
+        self.widget = W.VBox([self.path, self.accounts_path, W.HBox([self.upload, self.group_by, self.button]),
+                              self.status, self.table_html, self.dist_image, self.split_image, self.rejects_html])
+        if update or (update is None and path):
+            self.update()
+
+    def _source(self):
+        """(path to read, label to show). An upload wins over the path."""
+        files = self.upload.value
+        if files:
+            f = files[0]
+            suffix = Path(f["name"]).suffix or ".csv"
+            tmp = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)
+            tmp.write(bytes(f["content"]))
+            tmp.close()
+            return Path(tmp.name), f["name"]
+        if not self.path.value.strip():
+            raise ValueError("no file: give a path or upload a CSV")
+        p = Path(self.path.value.strip()).expanduser()
+        return p, self.path.value.strip()
+
+    def update(self):
+        """Read, settle and summarise; returns the ScoreResult (None if the file cannot be read)."""
+        from .batch import read_bills, score_frame
+        self.error = None
+        try:
+            path, label = self._source()
+            df, rows = read_bills(path)
+            acc = read_accounts(self.accounts_path.value.strip()) if self.accounts_path.value.strip() else None
+            self.result = score_frame(df, self.book, row_numbers=rows, source=label, state=acc)
+        except (OSError, ValueError, KeyError) as exc:
+            self.result = None
+            self.error = str(exc)
+            self.status.value = _error_html(exc)
+            self.table_html.value = self.rejects_html.value = ""
+            self.dist_image.value = self.split_image.value = b""
+            return None
+        self.bills = S.bill_shares(self.result.settlement)
+        self.rejects = S.reject_summary(self.result.rejects)
+        self.status.value = "<pre>" + html.escape(self.result.summary()) + "</pre>"
+        self.rejects_html.value = ("" if not len(self.rejects) else
+                                   "<b>无法结算的单据</b>" + html_table(self.rejects))
+        self._report()
+        return self.result
+
+    def _report(self):
+        by = GROUPINGS[self.group_by.value]
+        self.summary = S.share_summary(self.bills, by)
+        self.table_html.value = html_table(S.display_table(
+            self.summary, columns=(*by, "bills", "total", "fund", "patient", "patient_share", "median_share")))
+        if len(self.bills):
+            self.figures = {"distribution": P.share_distribution(self.bills, by),
+                            "split": P.group_split_bars(self.summary, by)}
+            self.dist_image.value = P.png_bytes(self.figures["distribution"], dpi=80)
+            self.split_image.value = P.png_bytes(self.figures["split"], dpi=80)
+        else:
+            self.figures = {}
+            self.dist_image.value = self.split_image.value = b""
+
+
+# ---------------------------------------------------------------------------------------------
+PARAMS = {"住院起付线": "inpatient.deductible", "住院支付比例": "inpatient.ratio", "住院最高支付限额": "inpatient.cap",
+          "门诊起付线": "outpatient.deductible", "门诊支付比例": "outpatient.ratio", "门诊最高支付限额": "outpatient.cap"}
+
+
+class ParameterBrowser:
+    """One policy parameter for every region × year, with its source and grade; missing values shown.
+
+    Results: ``.table`` (``policy_parameter_table``), ``.matrix`` (region × year), ``.figure``.
+    """
+
+    def __init__(self, book=None, *, param="inpatient.deductible", hosp_lv=3, years=(2023, 2025), scheme="全部",
+                 psn_type="在职", update=True):
+        self.book = _book(book)
+        kw = {"style": STYLE}
+        self.param = W.Dropdown(options=list(PARAMS.items()), value=param, description="参数", **kw)
+        self.hosp_lv = W.Dropdown(options=[(v, k) for k, v in S.HOSP_LEVELS.items()], value=int(hosp_lv),
+                                  description="医院等级", **kw)
+        self.scheme = W.Dropdown(options=["全部", "职工", "居民"], value=scheme, description="险种", **kw)
+        self.psn_type = W.Dropdown(options=[("在职 / 成年居民", "在职"), ("退休", "退休")], value=psn_type,
+                                   description="人员", **kw)
+        self.years = W.IntRangeSlider(value=tuple(years), min=2020, max=2026, description="年份", **kw)
+        self.matrix_html = W.HTML()
+        self.sources_html = W.HTML()
+        self.image = _image()
+        self.table = self.matrix = self.figure = None
+        for w in (self.param, self.hosp_lv, self.scheme, self.psn_type, self.years):
+            w.observe(lambda _c: self.update(), names="value")
+        self.widget = W.VBox([W.HBox([W.VBox([self.param, self.scheme, self.psn_type]),
+                                      W.VBox([self.hosp_lv, self.years])]),
+                              self.image, self.matrix_html, self.sources_html])
+        if update:
+            self.update()
+
+    def update(self) -> pd.DataFrame:
+        lo, hi = self.years.value
+        scheme = None if self.scheme.value == "全部" else self.scheme.value
+        self.table = S.policy_parameter_table(self.book, self.param.value, int(self.hosp_lv.value),
+                                              range(lo, hi + 1), scheme=scheme, psn_type=self.psn_type.value)
+        self.matrix = S.parameter_matrix(self.table)
+        self.matrix_html.value = html_table(self.matrix)
+        src = (self.table[self.table["status"] != "missing"]
+               .drop_duplicates(["region", "scheme", "source"])[["region", "scheme", "grade", "source", "issuer",
+                                                                 "url"]])
+        src.columns = ["地区", "险种", "来源等级", "文件", "发布/转载", "网址"]
+        self.sources_html.value = "<b>来源</b>" + html_table(src)
+        label = next(k for k, v in PARAMS.items() if v == self.param.value)
+        self.figure = P.parameter_chart(self.table, title=f"{label}（{S.HOSP_LEVELS[int(self.hosp_lv.value)]}医院）")
+        self.image.value = P.png_bytes(self.figure, dpi=80)
+        return self.table

@@ -1,0 +1,182 @@
+"""Batch scoring: the batch equals settling bill by bill, nothing is lost, messy files are read."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import ybcalc
+from ybcalc.batch import neutralise_formulas, read_bills, score_file, score_frame, write_table
+from ybcalc.cli import main
+
+FIELDS = ["medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt",
+          "act_pay_dedc", "hifp_pay", "hifmi_pay", "hifob_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt",
+          "acct_pay", "psn_cash_pay"]
+
+
+def random_lines(seed: int, members: int = 12) -> pd.DataFrame:
+    """Random bills for many members of the fixture regions (all mechanisms), rows shuffled."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m in range(members):
+        scheme = rng.choice(["职工", "居民"])
+        group = rng.choice(["在职", "退休"]) if scheme == "职工" else rng.choice(["成年", "学生儿童"])
+        idet = rng.choice(["", "", "低保", "特困"])
+        for b in range(rng.integers(1, 6)):
+            day = pd.Timestamp("2023-01-01") + pd.Timedelta(days=int(rng.integers(0, 700)))
+            mt = rng.choice(["11", "13", "21", "21", "14"])
+            away = rng.random() < 0.2
+            hosp_lv = int(rng.integers(0, 4))
+            fil = rng.choice(["temporary", "unfiled"])
+            for _ in range(rng.integers(1, 5)):
+                lv = rng.choice([1, 1, 2, 3])
+                rows.append({"mdtrt_id": f"m{m}b{b}", "psn_no": f"m{m}", "setl_time": day.strftime("%Y-%m-%d"),
+                             "insuplc": "testland", "insutype": scheme, "psn_type": group, "psn_idet_type": idet,
+                             "age": 50, "med_type": mt, "hosp_lv": hosp_lv,
+                             "mdtrt_area": "testcity" if away else "", "fil_type": fil,
+                             "chrgitm_lv": int(lv), "item_name": rng.choice(["", "", "救护车费", "白蛋白"]),
+                             "det_item_fee_sumamt": f"{rng.lognormal(8, 1.5):.2f}"})
+    df = pd.DataFrame(rows)
+    return df.sample(frac=1, random_state=seed).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_batch_equals_settling_bill_by_bill(fbook, seed):
+    """Bill k of a member, settled in a batch, equals settling the member's bills up to k (date order)."""
+    df = random_lines(seed)
+    accounts = {f"m{i}": 3000 for i in range(12)}
+    batch = ybcalc.settle(df, fbook, accounts=accounts).raw.set_index("mdtrt_id")
+    for member, g in df.groupby("psn_no"):
+        order = batch.loc[batch["psn_no"] == member].sort_values(["setl_date", "first_row"]).index
+        for k in range(1, len(order) + 1):
+            prefix = g[g["mdtrt_id"].isin(order[:k])]
+            alone = ybcalc.settle(prefix, fbook, accounts={member: 3000}).raw.set_index("mdtrt_id")
+            assert alone.loc[order[k - 1], FIELDS].tolist() == batch.loc[order[k - 1], FIELDS].tolist()
+
+
+def test_partitions_give_the_same_result_as_one_batch(fbook, tmp_path):
+    df = random_lines(5, members=40)
+    path = tmp_path / "b.csv"
+    df.to_csv(path, index=False)
+    whole = score_frame(pd.read_csv(path, dtype=str, keep_default_na=False), fbook).settlement.bills(money="fen")
+    parts = score_file(path, fbook, partition_lines=25).settlement.bills(money="fen")
+    key = ["mdtrt_id"]
+    assert whole.sort_values(key).reset_index(drop=True).equals(parts.sort_values(key).reset_index(drop=True))
+
+
+def test_rows_are_conserved_and_rejects_name_row_column_reason(fbook, tmp_path):
+    df = random_lines(7)
+    df.loc[3, "det_item_fee_sumamt"] = "n/a"
+    df.loc[10, "setl_time"] = "2024-02-30"
+    df.loc[20, "insuplc"] = "不存在市"
+    bad_bill = df.loc[30, "mdtrt_id"]
+    other = df.index[(df["mdtrt_id"] == bad_bill)]
+    if len(other) > 1:
+        df.loc[other[-1], "psn_no"] = "someone-else"
+    path = tmp_path / "b.csv"
+    df.to_csv(path, index=False)
+    res = score_file(path, fbook)
+    assert res.rows_read == len(df) == res.rows_scored + res.rejects["row"].nunique()
+    rej = res.rejects.set_index("row")
+    assert rej.loc[5, "column"] == "det_item_fee_sumamt"      # CSV line = index + 2
+    assert rej.loc[12, "column"] == "setl_time" and "date" in rej.loc[12, "reason"]
+    assert rej.loc[22, "column"] == "insuplc"
+    # a bill with a rejected line is rejected whole, each line listed
+    for bill in res.rejects["mdtrt_id"].unique():
+        n_lines = (df["mdtrt_id"] == bill).sum()
+        assert res.rejects.loc[res.rejects["mdtrt_id"] == bill, "row"].nunique() == n_lines
+    assert set(res.settlement.raw["mdtrt_id"]).isdisjoint(set(res.rejects["mdtrt_id"]))
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
+def test_encodings_and_chinese_headers(fbook, tmp_path, encoding):
+    df = pd.DataFrame([{"就诊ID": "A", "人员编号": "m", "结算日期": "2023/5/1", "参保地": "测试市", "险种": "职工",
+                        "人员类别": "在职", "医疗类别": "住院", "医院等级": "三级", "项目名称": "床位费",
+                        "收费项目等级": "甲类", "金额": "50,000.00"}])
+    path = tmp_path / f"{encoding}.csv"
+    df.to_csv(path, index=False, encoding=encoding)
+    res = score_file(path, fbook)
+    assert res.rows_scored == 1
+    assert res.settlement.bills(money="text")["hifp_pay"].iat[0] == "40650.00"
+
+
+def test_dates_and_amounts_as_people_write_them(fbook):
+    rows = [{"mdtrt_id": f"A{i}", "psn_no": f"m{i}", "setl_time": d, "insuplc": "999901", "insutype": "310",
+             "psn_type": "在职", "med_type": "21", "hosp_lv": "3", "chrgitm_lv": "01", "det_item_fee_sumamt": a}
+            for i, (d, a) in enumerate([("2023-05-01", "50000"), ("2023/5/1", "¥50,000.00"), ("20230501", "50000.0"),
+                                        ("2023-05-01 10:31:00", " 50,000 ")])]
+    res = score_frame(pd.DataFrame(rows), fbook)
+    assert len(res.rejects) == 0
+    assert set(res.settlement.bills(money="text")["hifp_pay"]) == {"40650.00"}
+
+
+def test_csv_injection_is_neutralised(fbook, tmp_path):
+    df = pd.DataFrame({"mdtrt_id": ["=HYPERLINK(\"http://x\")", "+1+1", "-2", "@SUM(A1)", "ok", "-12.50"]})
+    out = neutralise_formulas(df)
+    assert out["mdtrt_id"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+1+1", "-2", "'@SUM(A1)", "ok", "-12.50"]
+    rows = [{"mdtrt_id": "=cmd|' /C calc'!A0", "psn_no": "@x", "setl_time": "2023-05-01", "insuplc": "测试市",
+             "insutype": "职工", "psn_type": "在职", "med_type": "21", "hosp_lv": 3, "chrgitm_lv": 1,
+             "det_item_fee_sumamt": "100"}]
+    path = tmp_path / "in.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    res = score_file(path, fbook)
+    write_table(res.settlement.bills(money="text"), tmp_path / "out.csv")
+    text = (tmp_path / "out.csv").read_text(encoding="utf-8")
+    assert "\n'=cmd" in text and ",'@x," in text
+
+
+def test_parquet_in_and_out_with_exact_decimals(fbook, tmp_path):
+    import pyarrow.parquet as pq
+    df = random_lines(9)
+    src = tmp_path / "in.parquet"
+    df.astype(str).to_parquet(src)
+    out = tmp_path / "out.parquet"
+    assert main(["--tables", str(fbook.root), "score", str(src), "-o", str(out), "-q", "--allow-rejects"]) in (0, 3)
+    t = pq.read_table(out)
+    assert str(t.schema.field("hifp_pay").type) == "decimal128(18, 2)"
+    direct = score_frame(df.astype(str), fbook).settlement.bills()
+    got = t.to_pandas().set_index("mdtrt_id")["psn_cash_pay"]
+    assert (direct.set_index("mdtrt_id")["psn_cash_pay"] == got.reindex(direct["mdtrt_id"])).all()
+
+
+def test_year_to_date_state_from_accounts_file(fbook, tmp_path):
+    """A file covering part of a year: the deductible already used and the account balance carry in."""
+    bill = pd.DataFrame([{"mdtrt_id": "A", "psn_no": "m1", "setl_time": "2023-06-01", "insuplc": "测试市",
+                          "insutype": "职工", "psn_type": "在职", "med_type": "11", "hosp_lv": 2, "chrgitm_lv": 1,
+                          "det_item_fee_sumamt": "800"}])
+    fresh = ybcalc.settle(bill, fbook)
+    assert str(fresh["act_pay_dedc"]) == "800.00"
+    state = pd.DataFrame({"psn_no": ["m1"], "outpatient_deductible_used": [700], "acct_balance": [50]})
+    carried = ybcalc.settle(bill, fbook, state=state)
+    # yearly deductible 1000, 700 used before: 300 more, then 500 × 60% = 300
+    assert str(carried["act_pay_dedc"]) == "300.00" and str(carried["hifp_pay"]) == "300.00"
+    assert str(carried["acct_pay"]) == "50.00"
+    path = tmp_path / "accounts.csv"
+    state.to_csv(path, index=False)
+    bills = tmp_path / "b.csv"
+    bill.to_csv(bills, index=False)
+    out = tmp_path / "o.csv"
+    assert main(["--tables", str(fbook.root), "score", str(bills), "-o", str(out), "--accounts", str(path), "-q"]) == 0
+    assert pd.read_csv(out)["act_pay_dedc"].iat[0] == 300.0
+
+
+def test_dask_on_a_local_cluster_equals_the_single_machine_path(fbook, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    import dask
+    import dask.dataframe as dd
+
+    import ybcalc.dask as ydask
+    df = random_lines(11, members=30)
+    df.loc[4, "det_item_fee_sumamt"] = "bad"
+    path = tmp_path / "b.csv"
+    df.to_csv(path, index=False)
+    local = score_file(path, fbook)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+            distributed.Client(cl):
+        ddf = dd.read_csv(str(path), dtype=str, keep_default_na=False, blocksize=2000)
+        assert ddf.npartitions > 1
+        bills, rejects = dask.compute(*ydask.score(ddf, tables=str(fbook.root)))
+    want = local.settlement.bills(money="fen")[ydask.BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
+    got = bills.sort_values("mdtrt_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    pd.testing.assert_frame_equal(rejects.sort_values(["row", "column"]).reset_index(drop=True),
+                                  local.rejects.sort_values(["row", "column"]).reset_index(drop=True),
+                                  check_dtype=False)
