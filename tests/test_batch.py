@@ -180,3 +180,15 @@ def test_dask_on_a_local_cluster_equals_the_single_machine_path(fbook, tmp_path)
     pd.testing.assert_frame_equal(rejects.sort_values(["row", "column"]).reset_index(drop=True),
                                   local.rejects.sort_values(["row", "column"]).reset_index(drop=True),
                                   check_dtype=False)
+
+
+def test_cli_dask_engine_writes_the_same_file(tmp_path):
+    pytest.importorskip("distributed")
+    from pathlib import Path
+    example = Path(__file__).resolve().parents[1] / "examples" / "bills.csv"
+    a, b = tmp_path / "local.csv", tmp_path / "dask.csv"
+    assert main(["score", str(example), "-o", str(a), "-q"]) == 0
+    assert main(["score", str(example), "-o", str(b), "-q", "--engine", "dask", "--workers", "2"]) == 0
+    x = pd.read_csv(a, dtype=str).sort_values("mdtrt_id").reset_index(drop=True)
+    y = pd.read_csv(b, dtype=str).sort_values("mdtrt_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(x, y)

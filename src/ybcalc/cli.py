@@ -61,6 +61,11 @@ def _score_dask(args, accounts) -> int:
         st = _state_frame(None, accounts, pd.DataFrame({"psn_no": []}))
     bills, rejects = score_path(args.file, scheduler=args.scheduler, workers=args.workers, tables=args.tables,
                                 on=args.on, accounts=st, encoding=args.encoding)
+    if not str(args.output).lower().endswith((".parquet", ".pq")):   # CSV: yuan text; Parquet: exact decimals
+        from .labels import SETTLEMENT_FIELDS
+        from .money import fen_text
+        for c in SETTLEMENT_FIELDS:
+            bills[c] = fen_text(bills[c].to_numpy())
     if args.lang == "zh":
         bills.columns = relabel_columns(bills.columns, "zh")
     write_table(bills, args.output)

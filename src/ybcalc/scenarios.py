@@ -48,7 +48,8 @@ ZH = {"region": "地区", "scheme": "险种", "status": "人员", "psn_type": "�
       "hifmi_pay": "大病保险", "maf_pay": "医疗救助", "fund_pay_sumamt": "基金支付", "psn_part_amt": "个人负担",
       "acct_pay": "个人账户", "psn_cash_pay": "个人现金", "fund_share": "基金占比", "patient_share": "个人占比",
       "reason": "无法结算原因", "n_warnings": "提示数", "bills": "单据数", "mean_share": "平均个人占比",
-      "median_share": "个人占比中位数"}
+      "median_share": "个人占比中位数", "fund": "基金支付", "patient": "个人负担", "acct": "个人账户",
+      "cash": "个人现金"}
 
 _MEMBER_ALIASES = {"region": "insuplc", "scheme": "insutype", "date": "setl_time"}
 _SCENARIO_COLUMNS = ("mdtrt_id", "psn_no", "setl_time", "insuplc", "insutype", "psn_type", "age", "hosp_lv",
