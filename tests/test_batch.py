@@ -186,9 +186,12 @@ def test_cli_dask_engine_writes_the_same_file(tmp_path):
     pytest.importorskip("distributed")
     from pathlib import Path
     example = Path(__file__).resolve().parents[1] / "examples" / "bills.csv"
+    accounts = example.parent / "accounts.csv"
     a, b = tmp_path / "local.csv", tmp_path / "dask.csv"
-    assert main(["score", str(example), "-o", str(a), "-q"]) == 0
-    assert main(["score", str(example), "-o", str(b), "-q", "--engine", "dask", "--workers", "2"]) == 0
+    assert main(["score", str(example), "-o", str(a), "-q", "--accounts", str(accounts)]) == 0
+    assert main(["score", str(example), "-o", str(b), "-q", "--engine", "dask", "--workers", "2",
+                 "--accounts", str(accounts)]) == 0
     x = pd.read_csv(a, dtype=str).sort_values("mdtrt_id").reset_index(drop=True)
     y = pd.read_csv(b, dtype=str).sort_values("mdtrt_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(x, y)
+    assert (x["acct_pay"].astype(float) > 0).any()

@@ -55,12 +55,9 @@ def _score_dask(args, accounts) -> int:
     if args.draft:
         print("--draft is not supported with --engine dask yet", file=sys.stderr)
         return 2
-    st = None
-    if accounts is not None:
-        from .api import _state_frame
-        st = _state_frame(None, accounts, pd.DataFrame({"psn_no": []}))
+    # accounts stay in yuan here: each partition converts them once, as the local path does
     bills, rejects = score_path(args.file, scheduler=args.scheduler, workers=args.workers, tables=args.tables,
-                                on=args.on, accounts=st, encoding=args.encoding)
+                                on=args.on, accounts=accounts, encoding=args.encoding)
     if not str(args.output).lower().endswith((".parquet", ".pq")):   # CSV: yuan text; Parquet: exact decimals
         from .labels import SETTLEMENT_FIELDS
         from .money import fen_text
