@@ -195,3 +195,12 @@ def test_cli_dask_engine_writes_the_same_file(tmp_path):
     y = pd.read_csv(b, dtype=str).sort_values("mdtrt_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(x, y)
     assert (x["acct_pay"].astype(float) > 0).any()
+
+
+def test_year_to_date_admissions_lower_the_deductible(fbook):
+    """One earlier admission this year (from the state file): this one is the 2nd, deductible halved."""
+    bill = pd.DataFrame([{"mdtrt_id": "A", "psn_no": "m1", "setl_time": "2023-06-01", "insuplc": "测试市",
+                          "insutype": "职工", "psn_type": "在职", "med_type": "21", "hosp_lv": 3, "chrgitm_lv": 1,
+                          "det_item_fee_sumamt": "10000"}])
+    state = pd.DataFrame({"psn_no": ["m1"], "inpatient_admissions": [1]})
+    assert str(ybcalc.settle(bill, fbook, state=state)["act_pay_dedc"]) == "500.00"

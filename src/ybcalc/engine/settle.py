@@ -556,9 +556,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.Data
     E = np.maximum(bills["inscp_scp_amt"].to_numpy(np.int64), 0)
 
     # --- 起付线 -------------------------------------------------------------------------------
-    adm0 = np.array([_state_col(bills, state, f"{b}_admissions", first_year)[i] if state is not None else 0
-                     for i, b in enumerate(benefit)], dtype=np.int64) if state is not None else np.zeros(n, np.int64)
-    adm = bills["admission"].to_numpy(np.int64) + adm0
+    adm = bills["admission"].to_numpy(np.int64) + _ytd(bills, state, "admissions", first_year)
     d = P["deductible_amount"].copy()
     # nth-admission factors are per table entry: evaluate each entry's list on its bills at once
     nth = P["deductible_nth_factor"]
