@@ -22,6 +22,18 @@ OUT_COLUMNS = ["medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preself
                "act_pay_dedc", "hifp_pay", "hifmi_pay", "hifob_pay", "maf_pay", "fund_pay_sumamt",
                "psn_part_amt", "acct_pay", "psn_cash_pay"]
 INF = Fraction(10) ** 30          # "no bound" on a money axis (fen)
+
+# Rounding conventions on which docs/tables.md and the engine docstring are silent. They are set to
+# the engine's choices so that the random comparison finds real disagreements; flip them to see the
+# alternatives (see test_differential.py's docstring).
+# * cost covered by a capped fund payment (the rest is above_cap): floor to the fen ("floor") or
+#   half up ("half_up");
+# * the out-of-area reduction removed from a 大病 base: rounded half up to the fen per bill
+#   ("half_up") or kept exact ("exact");
+# * fund_paid segment bounds turned into cost bounds: rounded up to the fen ("ceil") or exact.
+COVERED_ROUNDING = "floor"
+REDUCTION_ROUNDING = "half_up"
+FUND_PAID_BOUNDS = "ceil"
 SCHEMES = {"310": "employee", "390": "resident", "职工": "employee", "居民": "resident",
            "employee": "employee", "resident": "resident"}
 
@@ -236,7 +248,8 @@ def _line_amounts(bill: dict, table, book) -> None:
         if not is_nan(ln.get("pric_uplmt_amt")):
             limit = frac(ln["pric_uplmt_amt"]) * 100
             cnt = frac(ln["cnt"]) if not is_nan(ln.get("cnt")) else Fraction(1)
-            over = max(0, round_half_up(amount - limit * cnt))
+            # the allowed amount limit × quantity is money: rounded half up to the fen
+            over = max(0, amount - round_half_up(limit * cnt))
         allowed = amount - over
         pre = 0
         if lv == 2:
@@ -297,15 +310,11 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None)
                       "age": bill["age"], "psn_idet_type": bill["psn_idet_type"], "med_type": bill["med_type"],
                       "fil_type": fil}
         oa = entry_on(table.params.get("out_of_area"), date, "out_of_area") if away else None
-        if away and oa is None:
+        if away and oa is None and fil != "long_term":
             raise RefError("out-of-area bill but no out_of_area table")
         if oa is not None and "hosp_lv_as" in oa:
             base_attrs["hosp_lv"] = int(evaluate(oa["hosp_lv_as"], base_attrs, "hosp_lv_as"))
-        bill["attrs"] = base_attrs
-        _line_amounts(bill, table, book)
-        E = bill["inscp"]
-
-        # ---- step 2: benefit, admission number
+        # ---- step 2: benefit, admission number (the nth bill of the year settled by this benefit)
         benefit = None
         for b in table.benefits.values():
             if bill["med_type"] in [str(m) for m in b.med_types]:
@@ -318,6 +327,11 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None)
         n = admissions[bkey] + 1
         admissions[bkey] = n
         attrs = dict(base_attrs, admission=n)
+
+        # ---- step 1: line amounts (line tables see the bill's attributes, incl. hosp_lv_as)
+        bill["attrs"] = attrs
+        _line_amounts(bill, table, book)
+        E = bill["inscp"]
 
         # ---- step 3: deductible
         de = entry_on(bparams.get("deductible"), date, "deductible")
@@ -357,7 +371,13 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None)
             for s in range(1, len(bounds)):
                 r = rates[s - 1]
                 prev = cost_bounds[-1]
-                cost_bounds.append(INF if (r == 0 or prev >= INF) else prev + (bounds[s] - bounds[s - 1]) / r)
+                if r == 0 or prev >= INF:
+                    cost_bounds.append(INF)
+                    continue
+                length = (bounds[s] - bounds[s - 1]) / r
+                if FUND_PAID_BOUNDS == "ceil":
+                    length = Fraction(math.ceil(length))
+                cost_bounds.append(prev + length)
             bounds = cost_bounds
         C_prev = cum_cost[bkey]
         C = C_prev + E
@@ -402,15 +422,23 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None)
                     else:
                         covered += room / r
                         break
+                if COVERED_ROUNDING == "floor":
+                    covered = math.floor(covered)
                 above_cap = round_half_up(a - covered)
         coins = a - above_cap - hifp
         # out-of-area reduction: what the local rates would have paid on the interval, minus the paid rates
+        # (only for care away without filing, 未备案; and only what the fund would have paid within its cap)
         reduction = Fraction(0)
-        if away:
+        if away and fil == "unfiled":
+            local_uncapped = Fraction(0)
             for s, r in enumerate(rates):
                 slo = bounds[s]
                 shi = bounds[s + 1] if s + 1 < len(bounds) else INF
-                reduction += overlap(lo, hi, slo, shi) * (local_rates[s] - r)
+                local_uncapped += overlap(lo, hi, slo, shi) * local_rates[s]
+            room = (cap - min(S_prev, cap)) if cap_basis == "fund" else Fraction(INF)
+            reduction = min(local_uncapped, room) - min(uncapped, room)
+            if REDUCTION_ROUNDING == "half_up":
+                reduction = Fraction(round_half_up(reduction))
         comp = {"deductible": used, "preselfpay": bill["pre"], "coinsurance": coins, "above_cap": above_cap}
         burden = used + bill["pre"] + coins + above_cap
 
@@ -439,6 +467,7 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None)
                 base -= reduction
             if payer == "maf":
                 base -= supp["hifob"] + supp["hifmi"]
+            base = max(base, Fraction(0))       # a reduction never makes a base negative
             pkey = ykey + ("supp", payer)
             B_prev = supp_base[pkey]
             B = B_prev + base

@@ -3,11 +3,35 @@
 Random multi-member, multi-bill batches on the fixture tables (testland 职工/居民, testcity 职工 which
 extends testprov) must settle to the fen the same way in both, on every settlement column, and a
 batch must settle each member exactly as that member's bills alone.
+
+A second, generated table set (``varland``, written to a temporary folder next to a copy of the
+fixture) exercises what the fixture does not: a policy year starting 07-01, entries changing
+mid-year, per_year cumulative_cost and fund_paid segments, nth_decrement with min, share_factor,
+age/admission/hosp_type conditions, hosp_lv_as, a cap group shared by two benefits, a cost cap on
+per_year segments, hifob and hifmi on one bill, segmented 医疗救助, an account paying selfpay only,
+and an exclusion with name_excludes and until.
+
+Known engine disagreements are pinned as strict xfail tests at the end of this file; the random
+batches avoid them so that any new failure is a new finding.
+
+Where docs/tables.md is silent the reference follows the engine's choice (reference.py, top):
+  * above_cap under a fund cap: the cost covered by the capped payment is floored to the fen (so
+    above_cap is rounded up); half up would move 1 fen between coinsurance and above_cap, and so
+    into 大额/大病 payments;
+  * the out-of-area reduction removed from a 大病 base is rounded half up to the fen per bill;
+  * fund_paid segment bounds become cost bounds rounded up to the fen;
+  * the reduction is removed for every out-of-area category (the docs say "异地未备案"), and it is
+    the full rate difference on the bill's interval even when the fund cap leaves nothing paid;
+  * a cost-cap bill's above_cap never exceeds its above-deductible cost (deductible used stays
+    deductible); a reduction never makes a 大病/救助 base negative.
 """
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import shutil
 import sys
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,82 +47,291 @@ from ybcalc.policy.loader import load_book
 sys.path.insert(0, str(Path(__file__).parent))
 from reference import OUT_COLUMNS, reference_settle  # noqa: E402
 
-BOOK = load_book(Path(__file__).parent / "fixtures" / "tables")
+FIXTURES = Path(__file__).parent / "fixtures" / "tables"
+BOOK = load_book(FIXTURES)
 
 LINE_COLUMNS = ["mdtrt_id", "psn_no", "setl_time", "insuplc", "insutype", "psn_type", "psn_idet_type", "age",
                 "med_type", "hosp_lv", "mdtrt_area", "fil_type", "med_chrgitm_type", "item_name", "chrgitm_lv",
                 "selfpay_prop", "pric_uplmt_amt", "cnt", "det_item_fee_sumamt"]
-MEMBER_KINDS = [("testland", "310"), ("testland", "390"), ("testcity", "310")]
+FIXTURE_KINDS = [("testland", "310"), ("testland", "390"), ("testcity", "310")]
+VARIANT_KINDS = [("varland", "310"), ("varland", "310"), ("testland", "310"), ("testland", "390")]
 PSN_TYPES = {"310": ["在职", "退休"], "390": ["成年", "学生儿童", "老年"]}
 IDET_TYPES = ["", "", "低保", "特困", "返贫致贫"]
 ITEMS = [("西药", "09"), ("检查费", "05"), ("治疗费", "06"), ("材料费", "08"), ("中成药", "10"),
          ("交通费", "01"), ("救护车费", "06"), ("人血白蛋白", "09"), ("洗牙", "06")]
+VARIANT_ITEMS = ITEMS + [("美容缝合", "06"), ("瘢痕美容修复", "06")]
 FIL_TYPES = ["", "long_term", "referral", "emergency", "temporary", "unfiled"]
+AREAS = {"testland": ["", "testland", "testland", "testcity", "testprov"], "testcity": ["", "testcity"],
+         "varland": ["", "varland", "varland", "testland", "testcity"]}
+MED_TYPES = {"testcity": ["21"], "testland": ["11", "13", "14", "21", "41"],
+             "varland": ["11", "13", "14", "14", "21", "21", "21", "41"]}
+HOSP_TYPES = ["", "中医", "省属"]
 SELFPAY = [0.05, 0.1, 0.15, 0.2, 0.3]
 SPAN = (dt.date(2023, 1, 1), dt.date(2025, 12, 31))
+VARIANT_SPAN = (dt.date(2023, 1, 1), dt.date(2024, 12, 31))   # varland's policy year starts 07-01
 
+# ---- the variant table set ---------------------------------------------------------------------------
+VARLAND_EMPLOYEE = """\
+region: varland
+scheme: employee
+title: 变体市职工医保（差分测试用）
+psn_types: [在职, 退休]
+policy_year_start: "07-01"
+sources:
+  v: {title: 变体参数, issuer: ybcalc tests, url: "file://tests", date: 2020-01-01, grade: official}
+benefits:
+  inpatient:
+    label: 住院
+    med_types: [21]
+    deductible:
+      - from: 2020-01-01
+        source: v
+        basis: per_admission
+        amount:
+          - {when: {hosp_lv: 3, admission: 1}, value: 1200}
+          - {when: {hosp_lv: 3}, value: 1000}
+          - {when: {hosp_type: 中医}, value: 333.33}
+          - {value: 700}
+        nth_decrement: 250
+        min: 300
+        adjust:
+          - {when: {psn_idet_type: [低保, 特困]}, factor: 0.55}
+          - {when: {psn_type: 退休}, subtract: 150, min: 200}
+      - from: 2024-01-01
+        source: v
+        basis: per_admission
+        amount: 901.01
+        nth_factor: [1, 0.75, 0.35]
+    ratio:
+      - from: 2020-01-01
+        source: v
+        basis: cumulative_cost
+        accumulate: per_year
+        segments: [0, 10000, 40000]
+        rates:
+          - {when: {hosp_lv: [0, 1]}, value: [0.87, 0.91, 0.955]}
+          - {when: {hosp_type: 中医}, value: [0.83, 0.88, 0.93]}
+          - {value: [0.77, 0.83, 0.905]}
+        adjust:
+          - {when: {psn_type: 退休}, share_factor: 0.55}
+          - {when: {age: [70, null]}, add: 0.013, max: 0.97}
+      - from: 2024-01-01
+        source: v
+        basis: cumulative_cost
+        accumulate: per_year
+        segments: [0, 12000, 45000]
+        rates: [0.79, 0.845, 0.915]
+    cap:
+      - {from: 2020-01-01, source: v, basis: fund, group: pool, amount: 80000}
+  chronic:
+    label: 门诊慢特病
+    med_types: [14]
+    deductible:
+      - from: 2020-01-01
+        source: v
+        basis: per_year
+        amount:
+          - {when: {hosp_lv: [0, 1]}, value: 150}
+          - {value: 300}
+    ratio:
+      - from: 2020-01-01
+        source: v
+        basis: fund_paid
+        accumulate: per_year
+        segments: [0, 3000, 7777.77]
+        rates: [0.7, 0.53, 0.37]
+    cap:
+      - {from: 2020-01-01, source: v, basis: fund, group: pool, amount: 80000}
+  outpatient:
+    label: 普通门诊
+    med_types: [11, 13, 41]
+    deductible:
+      - from: 2020-01-01
+        source: v
+        basis: per_year
+        amount:
+          - {when: {hosp_lv: 0}, value: 200}
+          - {when: {hosp_lv: [1, 2]}, value: 500}
+          - {value: 800}
+    ratio:
+      - from: 2020-01-01
+        source: v
+        basis: above_deductible
+        accumulate: per_year
+        segments: [0, 2000]
+        rates: [0.63, 0.41]
+    cap:
+      - {from: 2020-01-01, source: v, basis: cost, amount: 6000}
+selfpay_prop:
+  - from: 2020-01-01
+    source: v
+    rate:
+      - {when: {chrgitm_lv: 2, med_chrgitm_type: "09"}, value: 0.07}
+      - {when: {SELFPAY_KEY}, value: 0.13}
+      - {value: 0.11}
+out_of_area:
+  - from: 2020-01-01
+    source: v
+    ratio_add:
+      - {when: {fil_type: long_term}, value: 0}
+      - {when: {fil_type: [referral, emergency]}, value: -0.07}
+      - {when: {fil_type: temporary}, value: -0.13}
+      - {value: -0.23}
+    deductible_factor:
+      - {when: {fil_type: [temporary, unfiled]}, value: 1.25}
+      - {value: 1}
+    hosp_lv_as:
+      - {when: {fil_type: long_term}, value: 2}
+      - {value: 3}
+critical_illness:
+  hifob:
+    - from: 2020-01-01
+      source: v
+      applies_to: [inpatient, chronic]
+      base: [preselfpay, above_cap]
+      out_of_area_reduction_excluded: true
+      threshold: 2000
+      segments: [0, 100000]
+      rates: [0.8, 0.9]
+      cap: 200000
+  hifmi:
+    - from: 2020-01-01
+      source: v
+      applies_to: [inpatient, chronic]
+      base: [deductible, coinsurance, above_cap]
+      threshold:
+        - {when: {psn_idet_type: [低保, 特困]}, value: 3000}
+        - {value: 6000}
+      rates: [0.6]
+      cap: unlimited
+medical_assistance:
+  - from: 2020-01-01
+    source: v
+    base: [deductible, preselfpay, coinsurance, above_cap]
+    threshold:
+      - {when: {psn_idet_type: 特困}, value: 0}
+      - {when: {psn_idet_type: 低保}, value: 500}
+    segments: [0, 20000]
+    rates:
+      - {when: {psn_idet_type: 特困}, value: [1.0, 0.8]}
+      - {when: {psn_idet_type: 低保}, value: [0.6, 0.6]}
+    cap:
+      - {when: {psn_idet_type: 特困}, value: 30000}
+      - {when: {psn_idet_type: 低保}, value: 15000}
+personal_account:
+  - from: 2020-01-01
+    source: v
+    pays: [selfpay]
+    med_types: [11, 14, 41]
+"""
+EXTRA_EXCLUSIONS = """\
+  - id: cosmetic
+    label: {zh: 美容, en: cosmetic}
+    match: {name_contains: [美容], name_excludes: [修复]}
+    from: 2000-01-01
+    until: 2024-06-30
+    enforce: exclude
+    source: fixture
+"""
+VARIANT_REGIONS = """\
+regions:
+  testland: {name: 测试市, short: 测试市, code: "999901", province: testland, aliases: [测试]}
+  testprov: {name: 测试省, short: 测试省, code: "999900", province: testprov, kind: province, aliases: []}
+  testcity: {name: 测试县, short: 测试县, code: "999902", province: testprov, aliases: []}
+  varland: {name: 变体市, short: 变体市, code: "999903", province: varland, aliases: []}
+"""
+
+
+def _variant_book(selfpay_key: str = "hosp_type: 省属"):
+    """The fixture plus ``varland``; ``selfpay_key`` is the condition of varland's second 乙类 rule."""
+    tmp = tempfile.mkdtemp(prefix="ybcalc-variant-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    root = Path(tmp) / "tables"
+    shutil.copytree(FIXTURES, root)
+    (root / "regions.yaml").write_text(VARIANT_REGIONS, encoding="utf-8")
+    with open(root / "exclusions.yaml", "a", encoding="utf-8") as fh:
+        fh.write(EXTRA_EXCLUSIONS)
+    (root / "varland").mkdir()
+    (root / "varland" / "employee.yaml").write_text(VARLAND_EMPLOYEE.replace("SELFPAY_KEY", selfpay_key),
+                                                    encoding="utf-8")
+    return load_book(root)
+
+
+VBOOK = _variant_book()
+
+# ---- strategies -------------------------------------------------------------------------------------
 # line amounts in fen: small, medium, large (caps and 大病 bind)
 amounts = st.one_of(st.integers(0, 50_000), st.integers(0, 3_000_000), st.integers(1_000_000, 40_000_000))
 
 
 @st.composite
-def line(draw, testcity: bool):
+def line(draw, needs_selfpay: bool, items):
     lv = draw(st.sampled_from([1, 1, 2, 2, 3]))
-    name, mct = draw(st.sampled_from(ITEMS))
+    name, mct = draw(st.sampled_from(items))
     fen = draw(amounts)
     sp = np.nan
-    if lv == 2 and (testcity or draw(st.booleans())):
+    if lv == 2 and (needs_selfpay or draw(st.booleans())):
         sp = draw(st.sampled_from(SELFPAY))
     cnt, limit = 1.0, np.nan
     if draw(st.integers(0, 3)) == 0:
-        cnt = float(draw(st.integers(1, 5)))
-        limit = draw(st.integers(0, max(1, fen))) / 100
+        cnt = draw(st.sampled_from([1.0, 2.0, 3.0, 5.0, 0.5, 1.5, 2.5]))
+        limit_fen = draw(st.integers(0, max(1, fen)))
+        if cnt != int(cnt):
+            # keep limit × cnt a whole fen: half-fen products hit a known engine bug (xfail below)
+            limit_fen -= limit_fen % 2
+        limit = limit_fen / 100
     return {"med_chrgitm_type": mct, "item_name": name, "chrgitm_lv": lv, "selfpay_prop": sp,
             "pric_uplmt_amt": limit, "cnt": cnt, "det_item_fee_sumamt": fen / 100}
 
 
 @st.composite
-def member(draw, i: int):
-    region, insutype = draw(st.sampled_from(MEMBER_KINDS))
-    testcity = region == "testcity"
-    psn = {"psn_no": f"m{i}", "insuplc": region, "insutype": insutype,
-           "psn_type": draw(st.sampled_from(PSN_TYPES[insutype])),
-           "psn_idet_type": draw(st.sampled_from(IDET_TYPES)), "age": draw(st.integers(0, 95))}
-    dates = draw(st.lists(st.dates(*SPAN), min_size=1, max_size=4))
+def member(draw, i: int, kinds_from, items, hosp_type: bool, span, max_bills: int):
+    # usually one region × scheme per member; sometimes two (a move between schemes)
+    kinds = draw(st.lists(st.sampled_from(kinds_from), min_size=1, max_size=2, unique=True))
+    psn_types = {k: draw(st.sampled_from(PSN_TYPES[k[1]])) for k in kinds}
+    idet = draw(st.sampled_from(IDET_TYPES))
+    age = draw(st.integers(0, 95))
+    dates = draw(st.lists(st.dates(*span), min_size=1, max_size=4))
     rows = []
-    for j in range(draw(st.integers(1, 6))):
-        if testcity:
-            med_type, area, fil = "21", draw(st.sampled_from(["", "testcity"])), ""
-        else:
-            med_type = draw(st.sampled_from(["11", "13", "14", "21", "41"]))
-            area = draw(st.sampled_from(["", "testland", "testland", "testcity", "testprov"]))
-            fil = draw(st.sampled_from(FIL_TYPES))
-        bill = dict(psn, mdtrt_id=f"m{i}b{j}", setl_time=draw(st.sampled_from(dates)).isoformat(),
-                    med_type=med_type, hosp_lv=draw(st.integers(0, 3)), mdtrt_area=area, fil_type=fil)
-        for ln in draw(st.lists(line(testcity), min_size=1, max_size=4)):
+    for j in range(draw(st.integers(1, max_bills))):
+        region, insutype = kind = draw(st.sampled_from(kinds))
+        psn_type = psn_types[kind]
+        if draw(st.integers(0, 9)) == 0:          # the member's group changes (e.g. retires mid-year)
+            psn_type = draw(st.sampled_from(PSN_TYPES[insutype]))
+        bill = {"psn_no": f"m{i}", "insuplc": region, "insutype": insutype, "psn_type": psn_type,
+                "psn_idet_type": idet, "age": age, "mdtrt_id": f"m{i}b{j}",
+                "setl_time": draw(st.sampled_from(dates)).isoformat(),
+                "med_type": draw(st.sampled_from(MED_TYPES[region])), "hosp_lv": draw(st.integers(0, 3)),
+                "mdtrt_area": draw(st.sampled_from(AREAS[region])),
+                "fil_type": draw(st.sampled_from(FIL_TYPES)) if region != "testcity" else ""}
+        if hosp_type:
+            bill["hosp_type"] = draw(st.sampled_from(HOSP_TYPES))
+        # testprov/testcity have no 乙类 table: their 乙类 lines carry their own share
+        for ln in draw(st.lists(line(region == "testcity", items), min_size=1, max_size=4)):
             rows.append({**bill, **ln})
     balance = draw(st.one_of(st.none(), st.integers(0, 100_000), st.integers(0, 5_000_000)))
     return rows, balance
 
 
 @st.composite
-def batches(draw):
-    n = draw(st.integers(1, 4))
+def batches(draw, kinds=FIXTURE_KINDS, items=ITEMS, hosp_type=False, max_members=4, span=SPAN, max_bills=6):
     rows, accounts = [], {}
-    for i in range(n):
-        r, bal = draw(member(i))
+    for i in range(draw(st.integers(1, max_members))):
+        r, bal = draw(member(i, kinds, items, hosp_type, span, max_bills))
         rows += r
         if bal is not None:
             accounts[f"m{i}"] = bal
-    # members' rows interleaved in any order: input order must not matter across members
+    # lines in any order: input order must not matter across members or within a bill
     order = draw(st.permutations(range(len(rows))))
-    df = pd.DataFrame([rows[k] for k in order], columns=LINE_COLUMNS)
-    return df, accounts
+    cols = LINE_COLUMNS + (["hosp_type"] if hosp_type else [])
+    return pd.DataFrame([rows[k] for k in order], columns=cols), accounts
 
 
-def engine(df: pd.DataFrame, accounts: dict) -> pd.DataFrame:
-    yuan = {k: Decimal(v) / 100 for k, v in accounts.items() if k in set(df["psn_no"])}
-    raw = ybcalc.settle(df, BOOK, accounts=yuan or None).raw
+# ---- comparison -------------------------------------------------------------------------------------
+def engine(df: pd.DataFrame, accounts: dict, book=BOOK) -> pd.DataFrame:
+    members = set(df["psn_no"])
+    yuan = {k: Decimal(v) / 100 for k, v in accounts.items() if k in members}
+    raw = ybcalc.settle(df, book, accounts=yuan or None).raw
     return raw.set_index("mdtrt_id")[OUT_COLUMNS].astype("int64")
 
 
@@ -112,18 +345,33 @@ def compare(got: pd.DataFrame, want: pd.DataFrame, what: str) -> None:
         msg = [f"{what}: {int(rows.sum())} bill(s) differ"]
         for mid in want.index[rows]:
             cols = [c for c in OUT_COLUMNS if diff.at[mid, c]]
-            msg.append(f"  {mid}: " + ", ".join(f"{c} got {got.at[mid, c]} want {want.at[mid, c]}" for c in cols))
+            msg.append(f"  {mid}: " + ", ".join(f"{c} engine {got.at[mid, c]} reference {want.at[mid, c]}"
+                                                for c in cols))
         raise AssertionError("\n".join(msg))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def check_balances(raw: pd.DataFrame) -> None:
+    b = raw
+    assert (b.medfee_sumamt == b.fulamt_ownpay_amt + b.overlmt_selfpay + b.preselfpay_amt + b.inscp_scp_amt).all()
+    assert (b.fund_pay_sumamt == b.hifp_pay + b.hifmi_pay + b.hifob_pay + b.maf_pay).all()
+    assert (b.medfee_sumamt == b.fund_pay_sumamt + b.psn_part_amt).all()
+    assert (b.psn_part_amt == b.acct_pay + b.psn_cash_pay).all()
+    assert (b[OUT_COLUMNS] >= 0).all().all()
+
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@settings(max_examples=150, **SETTINGS)
 @given(batches())
 def test_engine_matches_reference(batch):
     df, accounts = batch
-    compare(engine(df, accounts), reference_settle(df, BOOK, accounts), "engine vs reference")
+    got = engine(df, accounts)
+    check_balances(got)
+    compare(got, reference_settle(df, BOOK, accounts), "engine vs reference")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=15, **SETTINGS)
 @given(batches())
 def test_members_are_independent(batch):
     df, accounts = batch
@@ -131,3 +379,45 @@ def test_members_are_independent(batch):
     for m in pd.unique(df["psn_no"]):
         alone = engine(df[df["psn_no"] == m].reset_index(drop=True), accounts)
         compare(whole.loc[alone.index], alone, f"member {m} in batch vs alone")
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(batches(kinds=VARIANT_KINDS, items=VARIANT_ITEMS, hosp_type=True, max_members=3, span=VARIANT_SPAN,
+               max_bills=8))
+def test_engine_matches_reference_on_variant_tables(batch):
+    df, accounts = batch
+    got = engine(df, accounts, VBOOK)
+    check_balances(got)
+    compare(got, reference_settle(df, VBOOK, accounts), "engine vs reference (variant tables)")
+
+
+# ---- known disagreements (engine bugs), pinned ----------------------------------------------------------
+def _one_line_bill(**line):
+    row = {"mdtrt_id": "A", "psn_no": "p1", "setl_time": "2023-05-01", "insuplc": "testland", "insutype": "310",
+           "psn_type": "在职", "psn_idet_type": "", "age": 40, "med_type": "21", "hosp_lv": 3,
+           "mdtrt_area": "", "fil_type": "", "med_chrgitm_type": "06", "item_name": "治疗费", "chrgitm_lv": 1,
+           "selfpay_prop": np.nan, "pric_uplmt_amt": np.nan, "cnt": 1.0, "det_item_fee_sumamt": 0.0}
+    row.update(line)
+    return pd.DataFrame([row], columns=LINE_COLUMNS)
+
+
+def test_price_limit_times_quantity_rounds_half_up():
+    # limit 1.01 yuan × 2.5 = 2.525 yuan allowed → 2.53 (half up); line 3.00 → over-limit 0.47
+    df = _one_line_bill(det_item_fee_sumamt=3.00, pric_uplmt_amt=1.01, cnt=2.5)
+    raw = ybcalc.settle(df, BOOK).raw
+    assert reference_settle(df, BOOK, {})["overlmt_selfpay"].iat[0] == 47
+    assert raw["overlmt_selfpay"].iat[0] == 47          # engine: 48 (2.525 → 2.52)
+    assert raw["inscp_scp_amt"].iat[0] == 253           # engine: 252
+
+
+def test_hosp_lv_as_also_applies_to_the_class_B_table():
+    # varland with its second 乙类 rule keyed on hosp_lv 3 (13%, default 11%). An unfiled outpatient visit
+    # away (testland) at a level-0 clinic settles as level 3 (out_of_area.hosp_lv_as), so a 100.00 乙类 line
+    # (fee category 06) has 先行自付 13.00; the engine takes 11.00 (rule for the real level 0).
+    book = _variant_book("hosp_lv: 3")
+    df = _one_line_bill(insuplc="varland", med_type="11", hosp_lv=0, mdtrt_area="testland", fil_type="unfiled",
+                        chrgitm_lv=2, det_item_fee_sumamt=100.00)
+    raw = ybcalc.settle(df, book).raw
+    assert raw["hosp_lv_used"].iat[0] == 3        # the bill-level tables do use level 3 …
+    assert reference_settle(df, book, {})["preselfpay_amt"].iat[0] == 1300
+    assert raw["preselfpay_amt"].iat[0] == 1300   # … the 乙类 table does not: engine 1100

@@ -87,8 +87,9 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     errors = Errors(len(bills))
     _assign_tables(bills, book, errors)
     # Parameters that every later step needs; bills failing here are rejected before computing.
+    ooa = _out_of_area(bills, book, errors)
     line_rates = _line_rules(lines, bills, book, errors)
-    params = _resolve_bill_params(bills, book, errors)
+    params = _resolve_bill_params(bills, book, errors, ooa)
     bad = errors.error != None  # noqa: E711
     if bad.any():
         err = pd.Series(errors.error[bad], index=bills.loc[bad, "mdtrt_id"].to_numpy())
@@ -268,7 +269,7 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
     rate[has_own] = np.round(own[has_own] * PPM).astype(np.int64)
     need = (lv == 2) & ~has_own & (reason == "")
     if need.any():
-        lattrs = _attrs(bills)
+        lattrs = _attrs(bills, bills["hosp_lv_used"].to_numpy())
         lattrs = {k: v[bill_pos] for k, v in lattrs.items()}
         lattrs["med_chrgitm_type"] = cats.astype(str)
         lattrs["chrgitm_lv"] = lv.astype(np.int64)
@@ -306,7 +307,9 @@ def _line_amounts(lines: pd.DataFrame, r: dict) -> None:
     lim = lines["limit"].to_numpy(np.int64)
     cnt = lines["cnt"].to_numpy(float)
     has_lim = (lim >= 0) & ~excluded & (amount > 0)
-    allowed_cap = np.where(has_lim, np.round(lim * cnt).astype(np.int64), INF_FEN)
+    # limit × quantity, half up at the fen: quantities are taken to 1/1000 (exact integer arithmetic)
+    cnt_milli = np.round(cnt * 1000).astype(np.int64)
+    allowed_cap = np.where(has_lim, div_half_up(np.where(has_lim, lim, 0) * cnt_milli, 1000), INF_FEN)
     over = np.where(has_lim, np.clip(amount - allowed_cap, 0, None), 0)
     allowed = np.where(excluded, 0, amount - over)
     is_b = lines["chrgitm_lv"].to_numpy() == 2
@@ -332,7 +335,47 @@ def _bill_amounts(bills: pd.DataFrame, lines: pd.DataFrame) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> dict:
+def _out_of_area(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> dict:
+    """异地就医 terms per bill; sets ``hosp_lv_used`` (a table may settle care elsewhere as another level)."""
+    n = len(bills)
+    dates = bills["policy_date"].to_numpy("datetime64[D]")
+    P: dict = {}
+
+    def put(name, arr_shape, dtype, default):
+        P[name] = np.full(arr_shape, default, dtype=dtype)
+
+    # 异地就医 first: it can change the hospital level used for the local tables.
+    ooa = bills["ooa"].to_numpy()
+    hosp_lv = bills["hosp_lv"].to_numpy().astype(np.int64).copy()
+    put("ooa_add", n, np.int64, 0)
+    put("ooa_ded_factor", n, np.int64, PPM)
+    put("ooa_entry", n, np.int64, -1)
+    put("ooa_rule_add", n, np.int64, -1)
+    base_attrs = _attrs(bills)
+    groups = bills.groupby(["table", "benefit"], sort=False).indices
+    for (tk, bname), idx in groups.items():
+        if not tk or not bname:        # already failed: no table, or no benefit for the visit type
+            continue
+        t = book.tables[tuple(tk.split("/"))]
+        # long-term residents settle like local care: they need no 异地 terms when the table has none
+        for away, required in ((idx[(ooa[idx] != "local") & (ooa[idx] != "long_term")], True),
+                               (idx[ooa[idx] == "long_term"], False)):
+            if not len(away):
+                continue
+            r = resolve(t.params.get("out_of_area"), away, dates, base_attrs, errors,
+                        _label(book, t.region, t.scheme, "异地就医调整"),
+                        {"ratio_add": 0, "deductible_factor": PPM, "hosp_lv_as": -1}, required=required)
+            P["ooa_add"][away] = r["ratio_add"]
+            P["ooa_ded_factor"][away] = r["deductible_factor"]
+            P["ooa_entry"][away] = r["_entry"]
+            P["ooa_rule_add"][away] = r["_rule_ratio_add"]
+            as_lv = r["hosp_lv_as"]
+            hosp_lv[away] = np.where(as_lv >= 0, as_lv, hosp_lv[away])
+    bills["hosp_lv_used"] = hosp_lv
+    return P
+
+
+def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, ooa: dict) -> dict:
     """Every table value each bill needs, as arrays aligned with ``bills``."""
     n = len(bills)
     dates = bills["policy_date"].to_numpy("datetime64[D]")
@@ -349,32 +392,9 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors) 
         if name not in P:
             P[name] = np.full(arr_shape, default, dtype=dtype)
 
-    # 异地就医 first: it can change the hospital level used for the local tables.
-    ooa = bills["ooa"].to_numpy()
-    hosp_lv = bills["hosp_lv"].to_numpy().astype(np.int64).copy()
-    put("ooa_add", n, np.int64, 0)
-    put("ooa_ded_factor", n, np.int64, PPM)
-    put("ooa_entry", n, np.int64, -1)
-    put("ooa_rule_add", n, np.int64, -1)
-    base_attrs = _attrs(bills)
+    hosp_lv = bills["hosp_lv_used"].to_numpy()
+    P.update(ooa)
     groups = bills.groupby(["table", "benefit"], sort=False).indices
-    for (tk, bname), idx in groups.items():
-        if not tk or not bname:        # already failed: no table, or no benefit for the visit type
-            continue
-        t = book.tables[tuple(tk.split("/"))]
-        away = idx[ooa[idx] != "local"]
-        if len(away):
-            r = resolve(t.params.get("out_of_area"), away, dates, base_attrs, errors,
-                        _label(book, t.region, t.scheme, "异地就医调整"),
-                        {"ratio_add": 0, "deductible_factor": PPM, "hosp_lv_as": -1},
-                        required=not np.all(ooa[away] == "long_term"))
-            P["ooa_add"][away] = r["ratio_add"]
-            P["ooa_ded_factor"][away] = r["deductible_factor"]
-            P["ooa_entry"][away] = r["_entry"]
-            P["ooa_rule_add"][away] = r["_rule_ratio_add"]
-            as_lv = r["hosp_lv_as"]
-            hosp_lv[away] = np.where(as_lv >= 0, as_lv, hosp_lv[away])
-    bills["hosp_lv_used"] = hosp_lv
     attrs = _attrs(bills, hosp_lv)
 
     specs = {
@@ -627,7 +647,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.Data
     O = overlap(lo, hi_eff, L, U_seg)
     pay_seg = O * R                       # fen × ppm per segment
     P_exact = pay_seg.sum(axis=1)
-    reduction_exact = (O * R_local).sum(axis=1) - P_exact
+    P_local = (O * R_local).sum(axis=1)
     # fund-basis cap: cumulative within the cap group
     fund_cap = ~cost_cap & (cap_amt < INF_FEN)
     S0 = _ytd(bills, state, "fund_paid", first_year) * PPM
@@ -637,6 +657,11 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.Data
     Q_prev = gshift(Q, gid_c, np.minimum(S0, capP))
     hifp = div_half_up(Q, PPM) - div_half_up(Q_prev, PPM)
     c_exact = Q - Q_prev
+    # 异地未备案 reduction (what local rates would have paid, within the cap's remaining room, minus
+    # what was paid): some regions keep it out of the 大病 base
+    room = np.where(fund_cap, np.maximum(capP - Q_prev, 0), np.iinfo(np.int64).max)
+    reduction_exact = np.where(bills["ooa"].to_numpy() == "unfiled",
+                               np.minimum(P_local, room) - np.minimum(P_exact, room), 0)
     # cost covered before the fund cap bit (exact inversion within the bill's segments)
     capped = c_exact < P_exact
     covered = hi_eff - lo
