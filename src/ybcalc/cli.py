@@ -259,6 +259,9 @@ def main(argv=None) -> int:
     d.add_argument("--encoding")
     d.set_defaults(func=cmd_diff)
 
+    from .compare_cli import add_compare_command
+    add_compare_command(sub)
+
     args = ap.parse_args(argv)
     try:
         return args.func(args)
