@@ -54,3 +54,18 @@ def test_region_case(case):
         got = result[field]
         assert got == Decimal(str(value)).quantize(Decimal("0.01")), (
             f"{field}: expected {value}, got {got}\n{case.get('working', '')}\n{result.explain()}")
+
+
+def test_every_covered_region_scheme_and_visit_type_has_a_hand_worked_case():
+    from ybcalc import codes
+    from ybcalc.policy.coverage import VISITS, coverage
+    cov = coverage(ybcalc.load_tables())
+    covered = set(cov.loc[cov["status"] != "missing", ["region", "scheme", "visit"]].itertuples(index=False, name=None))
+    have = set()
+    for param in load_cases():
+        case = param.values[0]
+        if "error" in case["expect"]:
+            continue
+        mt = codes.parse_med_type(str(case["bill"]["med_type"]))
+        have.add((case["region"], codes.parse_insutype(case["insutype"]), VISITS.get(mt, "普通门诊")))
+    assert covered <= have, f"no hand-worked case for {sorted(covered - have)}"
