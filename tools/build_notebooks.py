@@ -2,6 +2,7 @@
 
     python tools/build_notebooks.py            # write + execute + strip
     python tools/build_notebooks.py --no-run   # only write the unexecuted notebooks
+    python tools/build_notebooks.py --images   # also redraw the example charts in docs/img/
 
 Cells tagged ``nbval-ignore-output`` are run but not compared by ``pytest --nbval``: the set-up cell,
 widget cells and chart cells. Widget and chart cells are stored with no output (widget views need live
@@ -186,11 +187,48 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def write_images(out_dir: Path = ROOT / "docs" / "img") -> list[Path]:
+    """The example charts shown in the docs, made from the same calls as the notebooks."""
+    import ybcalc
+    from ybcalc import plotting
+    from ybcalc import scenarios as S
+    from ybcalc.batch import read_bills, score_frame
+    from ybcalc.widgets import read_accounts
+
+    plotting.use_cjk_font()
+    book = ybcalc.load_tables()
+    bill = S.bill_from_amounts(20000, 15000, 3000, 500, region="北京", scheme="职工", psn_type="退休", age=66,
+                               med_type="住院", hosp_lv=3, date="2025-06-01", mdtrt_id="DEMO-1", psn_no="M1")
+    st = ybcalc.settle(bill, book, accounts={"M1": 2000})
+    sample = S.sample_bill(50000, class_b_share=0.3, self_pay_share=0.05, excluded=0.01)
+    table = S.compare_scenarios(sample, ["北京", "上海", "杭州", "深圳", "广州", "莆田"], ["在职", "退休", "居民"], [3],
+                                "2025-06-01", book)
+    curves = S.oop_curve_grid(["北京", "上海", "杭州", "深圳", "广州"], ["在职", "退休"], 3, date="2025-06-01",
+                              book=book)
+    df, rows = read_bills(ROOT / "examples" / "bills.csv")
+    res = score_frame(df, book, row_numbers=rows, state=read_accounts(ROOT / "examples" / "accounts.csv"))
+    bills = S.bill_shares(res.settlement)
+    deductible = S.policy_parameter_table(book, "inpatient.deductible", hosp_lv=3)
+    figs = {"waterfall.png": plotting.waterfall(st), "scenario_bars.png": plotting.scenario_bars(table),
+            "oop_curves.png": plotting.oop_curves(curves), "batch_share_distribution.png":
+            plotting.share_distribution(bills), "batch_split.png": plotting.group_split_bars(S.share_summary(bills)),
+            "parameter_deductible.png": plotting.parameter_chart(deductible, title="住院起付线（三级医院）")}
+    written = []
+    for name, fig in figs.items():
+        path = plotting.save_png(fig, out_dir / name, dpi=80)
+        written.append(path)
+        print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KB)")
+    return written
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-run", action="store_true", help="write the notebooks without executing them")
+    ap.add_argument("--images", action="store_true", help="also write the example charts to docs/img/")
     ap.add_argument("names", nargs="*", help="only these notebooks (file names)")
     args = ap.parse_args(argv)
+    if args.images:
+        write_images()
     NB_DIR.mkdir(exist_ok=True)
     for name, spec in NOTEBOOKS.items():
         if args.names and name not in args.names:
