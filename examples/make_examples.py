@@ -29,7 +29,10 @@ MEMBERS = [  # psn_no, insuplc, insutype, psn_type, age, psn_idet_type
     ("HZ001", "杭州", "310", "在职", 31, ""), ("HZ002", "杭州", "310", "退休", 66, ""),
     ("HZ003", "杭州", "390", "城乡一档", 58, ""), ("SZ001", "深圳", "310", "在职", 42, ""),
     ("SZ002", "深圳", "390", "居民", 63, ""),
+    ("BJ004", "北京", "310", "在职", 58, ""),    # a catastrophic year: cost above the fund's 10 万
+    ("SH004", "上海", "310", "退休", 70, ""),    # an expensive year above the 统筹 cap: 附加基金
 ]
+CATASTROPHIC = {"BJ004": 5, "SH004": 45}       # surgery/material multiplier for their admissions
 
 
 def inpatient(total_scale):
@@ -55,10 +58,11 @@ def outpatient():
 def main():
     rows, n = [], 0
     for psn, region, insutype, psn_type, age, idet in MEMBERS:
+        last_month = 6 if psn == "SH004" else 11   # 上海's 2025-07 cap is not sourced: keep this year before it
         dates = sorted(f"2025-{m:02d}-{d:02d}" for m, d in
-                       {(rng.randint(1, 11), rng.randint(1, 28)) for _ in range(3)})
+                       {(rng.randint(1, last_month), rng.randint(1, 28)) for _ in range(3)})
         plan = ["11", "21", "11"] if rng.random() < 0.5 else ["11", "11", "21"]
-        if psn in ("BJ002", "SH002"):
+        if psn in ("BJ002", "SH002", "BJ004", "SH004"):
             plan = ["21", "11", "21"]          # a second admission in the year
         if region == "深圳":
             plan = ["21", "21", "21"]          # 深圳 outpatient deductibles are not sourced yet
@@ -67,6 +71,8 @@ def main():
             mdtrt = f"{psn}-{date.replace('-', '')}"
             hosp_lv = rng.choice([1, 2, 3, 3]) if med_type == "21" else rng.choice([0, 2, 3])
             scale = 3 if (med_type == "21" and rng.random() < 0.5) else 1
+            if med_type == "21" and psn in CATASTROPHIC:
+                scale = CATASTROPHIC[psn]
             items = inpatient(scale) if med_type == "21" else outpatient()
             area, fil = "", ""
             if psn == "HZ001" and med_type == "21":

@@ -118,6 +118,9 @@ NOTEBOOKS = {
              'S.display_table(summary, columns=("region", "scheme", "visit", "bills", "total", "fund", "patient",\n'
              '                                  "patient_share", "median_share"))'),
         code("S.reject_summary(result.rejects)"),
+        md("## 达到封顶线或获得大病/大额支付的参保人\n\n"
+           "Members whose year reached the pooled fund's cap, or drew 大病保险 / 大额补助 payments."),
+        code("S.members_at_limits(result.settlement)"),
         chart("plotting.share_distribution(bills)"),
         chart("plotting.group_split_bars(summary)"),
     ],

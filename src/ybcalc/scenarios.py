@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import codes
-from .money import INF_FEN, PPM
+from .money import INF_FEN, PPM, fen_to_yuan
 from .policy.loader import PolicyBook
 from .policy.model import apply_adjustments
 from .policy.schema import GRADE_LABEL
@@ -533,6 +533,38 @@ def reject_summary(rejects: pd.DataFrame) -> pd.DataFrame:
     g = r.groupby("mdtrt_id", sort=True)
     out = g.agg(rows=("row", lambda s: ",".join(str(int(x)) for x in sorted(set(s)))),
                 column=("column", "first"), reason=("reason", "first")).reset_index()
+    return out
+
+
+def members_at_limits(settlement) -> pd.DataFrame:
+    """Members whose year reached a cap (封顶线) or drew 大病保险 / 大额补助 payments.
+
+    One row per member × region × scheme × policy year: bills, total cost, what the pooled fund
+    paid, the cost above the cap, what 大病/大额 paid, and the patient's share (yuan; summed in fen).
+    Needs the engine's intermediate columns (a settlement from ``settle``/``score_frame``).
+    """
+    b = settlement.raw
+    book = settlement.book
+    cols = ["medfee_sumamt", "hifp_pay", "above_cap", "hifmi_pay", "hifob_pay", "psn_part_amt"]
+    if not len(b) or "above_cap" not in b.columns:
+        return pd.DataFrame(columns=["psn_no", "region", "scheme", "year", "bills", "total", "fund", "above_cap",
+                                     "critical", "patient", "hit_cap", "critical_illness"])
+    g = b.groupby(["psn_no", "region", "scheme", "policy_year"], sort=True)
+    agg = g[cols].sum()
+    agg["bills"] = g.size()
+    hit_cap = agg["above_cap"] > 0
+    critical = (agg["hifmi_pay"] + agg["hifob_pay"]) > 0
+    agg = agg[hit_cap | critical].reset_index()
+    out = pd.DataFrame({
+        "psn_no": agg["psn_no"].astype(str), "region": [book.region_label(r) for r in agg["region"]],
+        "scheme": [codes.SCHEME_LABEL.get(s, (s,))[0] for s in agg["scheme"]],
+        "year": agg["policy_year"].astype(int), "bills": agg["bills"].astype(int),
+        "total": [fen_to_yuan(v) for v in agg["medfee_sumamt"]], "fund": [fen_to_yuan(v) for v in agg["hifp_pay"]],
+        "above_cap": [fen_to_yuan(v) for v in agg["above_cap"]],
+        "critical": [fen_to_yuan(v) for v in agg["hifmi_pay"] + agg["hifob_pay"]],
+        "patient": [fen_to_yuan(v) for v in agg["psn_part_amt"]],
+        "hit_cap": (agg["above_cap"] > 0).to_numpy(), "critical_illness": ((agg["hifmi_pay"] + agg["hifob_pay"]) > 0).to_numpy(),
+    })
     return out
 
 
