@@ -7,6 +7,7 @@
 """
 from .api import (Policy, Settlement, SettlementError, load_policy, load_tables, settle,  # noqa: F401
                   tables_version)
+from .batch import score  # noqa: F401  (one row per bill for a DataFrame of lines)
 from .inputs import BillError  # noqa: F401
 from .policy.schema import TableError  # noqa: F401
 
