@@ -120,7 +120,11 @@ def slim(result: ScoreResult) -> ScoreResult:
     """Drop lines and intermediate columns (explanations need them; file output does not)."""
     raw = result.settlement.raw
     keep = [c for c in raw.columns if c in OUTPUT_KEEP or c in SETTLEMENT_FIELDS or c.endswith("_entry")]
-    result.settlement.raw = raw[keep].copy()
+    slim_raw = raw[keep].copy()
+    for c in ("warnings", "table", "region", "scheme", "benefit", "med_type", "psn_type"):
+        if c in slim_raw.columns:          # few distinct values over many bills: store each once
+            slim_raw[c] = slim_raw[c].astype("category")
+    result.settlement.raw = slim_raw
     result.settlement.lines_raw = result.settlement.lines_raw.iloc[0:0]
     return result
 

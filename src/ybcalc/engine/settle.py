@@ -57,9 +57,25 @@ def gshift(values: np.ndarray, gid: np.ndarray, fill: np.ndarray) -> np.ndarray:
     return res
 
 
+def codes_of(values) -> tuple[np.ndarray, int]:
+    """Integer codes of one key column (hash-based; numbers pass through factorize too)."""
+    c, uniques = pd.factorize(np.asarray(values, dtype=object) if np.asarray(values).dtype.kind in "OUS"
+                              else np.asarray(values), use_na_sentinel=False)
+    return c.astype(np.int64), max(len(uniques), 1)
+
+
 def group_ids(*keys) -> np.ndarray:
-    return pd.MultiIndex.from_arrays([np.asarray(k) for k in keys]).factorize()[0] if len(keys) > 1 \
-        else pd.factorize(np.asarray(keys[0]))[0]
+    """Dense group number for each row of several key columns (combined integer codes, no MultiIndex)."""
+    combined = np.zeros(len(keys[0]), np.int64)
+    span = 1
+    for k in keys:
+        c, n = codes_of(k)
+        if span * n >= 2**62:                 # re-densify before the combined code could overflow
+            combined, _ = codes_of(combined)
+            span = int(combined.max()) + 1 if len(combined) else 1
+        combined = combined * n + c
+        span *= n
+    return pd.factorize(combined)[0]
 
 
 def overlap(lo, hi, seg_lo, seg_hi):
@@ -226,13 +242,14 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
     child = lines["chld_medc_flag"].astype(str).to_numpy() if "chld_medc_flag" in lines.columns else np.full(n, "")
     warn_rule = np.full(n, "", dtype=object)
     # Name/code/category tests run on the distinct (name, code, category) combinations only.
-    key = pd.MultiIndex.from_arrays([names.to_numpy(), codes_.to_numpy(), cats])
-    kcode, kuniq = key.factorize()
-    u_names = pd.Series(kuniq.get_level_values(0).astype(str))
-    u_codes = pd.Series(kuniq.get_level_values(1).astype(str))
-    u_cats = kuniq.get_level_values(2).astype(str).to_numpy()
+    kcode = group_ids(names.to_numpy(), codes_.to_numpy(), cats)
+    first = np.full(kcode.max() + 1 if n else 0, -1, np.int64)
+    first[kcode[::-1]] = np.arange(n)[::-1]              # one representative line per combination
+    u_names = pd.Series(names.to_numpy()[first].astype(object))
+    u_codes = pd.Series(codes_.to_numpy()[first].astype(object))
+    u_cats = np.asarray(cats)[first].astype(str)
     for rule in book.exclusions:
-        um = np.ones(len(kuniq), bool)
+        um = np.ones(len(first), bool)
         if rule.name_contains:
             um &= u_names.str.contains("|".join(map(_re_escape, rule.name_contains)), regex=True).to_numpy()
         if rule.name_excludes:
