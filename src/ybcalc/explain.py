@@ -22,8 +22,23 @@ def pct(ppm) -> str:
     return f"{v:.4f}".rstrip("0").rstrip(".") + "%"
 
 
-def yuan(fen) -> str:
-    return "不设" if int(fen) >= INF_FEN // 2 else fmt_yuan(fen)
+def yuan(fen, lang: str = "zh") -> str:
+    return ("不设" if lang == "zh" else "none") if int(fen) >= INF_FEN // 2 else fmt_yuan(fen)
+
+
+WARNING_EN = {"二手来源": "secondary source", "无已核实参数，未计入": "no sourced value, not applied",
+              "起无已核实数值，未计入": ": no sourced value from this date, not applied",
+              "之前无已核实数值，未计入": ": no sourced value before this date, not applied",
+              "可能不予支付": "possibly not reimbursable", "医疗救助: 本地区无已核实参数，未计算":
+              "medical assistance: no sourced parameters for this region, not computed"}
+
+
+def translate_warning(w: str, lang: str) -> str:
+    if lang == "zh":
+        return w
+    for zh, en in WARNING_EN.items():
+        w = w.replace(zh, en)
+    return w
 
 
 @dataclass
@@ -108,7 +123,7 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
     header = {
         ("就诊ID" if zh else "visit"): mdtrt_id,
         ("人员" if zh else "member"): f"{r['psn_no']} {r['psn_type'] or ''} {r['psn_idet_type'] or ''}".strip()
-        + ("" if np.isnan(r["age"]) else f" {int(r['age'])}岁"),
+        + ("" if np.isnan(r["age"]) else (f" {int(r['age'])}岁" if zh else f", age {int(r['age'])}")),
         ("参保" if zh else "insured"): t.title,
         ("就诊" if zh else "visit type"): f"{mt} · {lv} · {pd.Timestamp(r['setl_date']).date()}"
         + ("" if r["ooa"] == "local" else f" · 异地({codes.FIL_TYPE_LABEL.get(r['ooa'], (r['ooa'],))[0]})"),
@@ -154,7 +169,8 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
     e, src = _entry_source(book, r["deductible_entry"], r["deductible_rule_amount"], "amount", lang)
     if r["deductible_basis"] == "per_year":
         how = (f"年度累计起付线 {yuan(r['deductible_due'])}，本年此前已计 {fmt_yuan(r['deductible_used_before'])}"
-               if zh else f"yearly deductible {yuan(r['deductible_due'])}, already used {fmt_yuan(r['deductible_used_before'])}")
+               if zh else f"yearly deductible {yuan(r['deductible_due'], lang)}, already used "
+               f"{fmt_yuan(r['deductible_used_before'])}")
     else:
         how = (f"按次起付线：本年第 {int(r['admission_no'])} 次，标准 {yuan(r['deductible_due'])}" if zh
                else f"per admission: admission {int(r['admission_no'])} of the year, deductible {yuan(r['deductible_due'])}")
@@ -177,7 +193,7 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
         rate, local = int(r[f"seg{s}_rate"]), int(r[f"seg{s}_rate_local"])
         paid = amt * rate / PPM / 100
         txt = (f"{basis_txt}{acc_txt}；段 {yuan(lo)}–{yuan(hi)}：{fmt_yuan(amt)} × {pct(rate)} = {paid:,.2f}"
-               if zh else f"segment {yuan(lo)}–{yuan(hi)}: {fmt_yuan(amt)} × {pct(rate)} = {paid:,.2f}")
+               if zh else f"segment {yuan(lo, lang)}–{yuan(hi, lang)}: {fmt_yuan(amt)} × {pct(rate)} = {paid:,.2f}")
         if rate != local:
             txt += (f"（本地比例 {pct(local)}，异地调整 {pct(r['ooa_rate_add'])}）" if zh
                     else f" (local {pct(local)}, out-of-area {pct(r['ooa_rate_add'])})")
@@ -195,7 +211,7 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
     cap_txt = ((f"年度最高支付限额 {yuan(r['cap_amount']) if cap_known else '无已核实数值（未计入）'}（{'按基金支付额' if r['cap_basis'] == 'fund' else '按费用'}，"
                 f"组 {r['cap_group']}），本年此前统筹已付 {fmt_yuan(r['fund_before'])}；未封顶应付 "
                 f"{fmt_yuan(r['hifp_uncapped'])}") if zh else
-               f"yearly cap {yuan(r['cap_amount']) if cap_known else 'unknown (not applied)'} ({r['cap_basis']}), "
+               f"yearly cap {yuan(r['cap_amount'], lang) if cap_known else 'unknown (not applied)'} ({r['cap_basis']}), "
                f"fund paid before {fmt_yuan(r['fund_before'])}")
     add("统筹基金支付" if zh else "pooled fund pays", fmt_yuan(r["hifp_pay"]), base=fmt_yuan(r["above_deductible"]),
         rule=cap_txt, source=csrc)
@@ -218,8 +234,13 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
             amt = int(r[f"{payer}_seg{s}_amount"])
             if amt > 0:
                 segs.append(f"{fmt_yuan(amt)}×{pct(r[f'{payer}_seg{s}_rate'])}")
-        txt = (f"计入基数({comps}) {fmt_yuan(r[f'{payer}_base'])}，本年此前累计 {fmt_yuan(r[f'{payer}_base_before'])}，"
-               f"起付 {yuan(r[f'{payer}_threshold'])}，年度限额 {yuan(r[f'{payer}_cap'])}；" + (" + ".join(segs) or "未超过起付"))
+        if zh:
+            txt = (f"计入基数({comps}) {fmt_yuan(r[f'{payer}_base'])}，本年此前累计 {fmt_yuan(r[f'{payer}_base_before'])}，"
+                   f"起付 {yuan(r[f'{payer}_threshold'])}，年度限额 {yuan(r[f'{payer}_cap'])}；" + (" + ".join(segs) or "未超过起付"))
+        else:
+            txt = (f"base ({comps}) {fmt_yuan(r[f'{payer}_base'])}, this year before {fmt_yuan(r[f'{payer}_base_before'])}, "
+                   f"threshold {yuan(r[f'{payer}_threshold'], lang)}, yearly cap {yuan(r[f'{payer}_cap'], lang)}; "
+                   + (" + ".join(segs) or "below the threshold"))
         txt += " " + _rule_text(pe, "threshold", r[f"{payer}_rule_threshold"])
         add(name[0] if zh else name[1], fmt_yuan(r[f"{payer}_pay"]), base=fmt_yuan(r[f"{payer}_base"]),
             rule=txt.strip(), source=psrc)
@@ -236,7 +257,7 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
     add("个人现金支付" if zh else "patient pays in cash", fmt_yuan(r["psn_cash_pay"]),
         rule="个人负担 − 个人账户" if zh else "patient's share − account")
     frame = pd.DataFrame(steps, columns=COLUMNS[lang if lang in COLUMNS else "zh"])
-    warnings = [w for w in str(r["warnings"]).split("; ") if w]
+    warnings = [translate_warning(w, lang) for w in str(r["warnings"]).split("; ") if w]
     return Explanation(mdtrt_id, header, frame, warnings, lang)
 
 
