@@ -222,7 +222,7 @@ def test_parameter_table_has_every_region_year_with_source_and_grade(book):
 def test_parameter_table_mid_year_change_and_levels(book):
     cap = S.policy_parameter_table(book, "inpatient.cap", 3, [2025], regions=["上海"], scheme="职工")
     assert list(cap["from"]) == ["2025-01-01", "2025-07-01"]      # a rule starting mid-year: two rows
-    assert cap["status"].iat[1] == "missing"
+    assert cap["value_num"].iat[0] != cap["value_num"].iat[1]    # 上海's 医保年度 cap changes on 07-01
     hz = {lv: S.policy_parameter_table(book, "inpatient.deductible", lv, [2025], regions=["杭州"], scheme="职工")
           for lv in (2, 3)}
     assert hz[2]["value_num"].iat[0] != hz[3]["value_num"].iat[0]

@@ -110,6 +110,9 @@ class Settlement:
                       else [fen_to_yuan(v) for v in fen])
         out["policy_version"] = self.policy_versions()
         out["warnings"] = b["warnings"].to_numpy()
+        for c in out.columns:       # batch results keep repeated text as categories; output plain text
+            if isinstance(out[c].dtype, pd.CategoricalDtype):
+                out[c] = out[c].astype(str)
         if intermediate:
             extra = [c for c in b.columns if c not in out.columns and c not in ("setl_date",)]
             out = pd.concat([out, b[extra]], axis=1)
@@ -130,7 +133,7 @@ class Settlement:
             latest = np.where(np.isnat(latest) | (d > latest), d, latest)
         day = pd.Series(np.datetime_as_string(latest, unit="D"))
         tail = np.where(np.isnat(latest), "", "@" + day)
-        return list(b["table"].astype(str).to_numpy() + tail + "#" + version)
+        return list(np.asarray(b["table"]).astype(str).astype(object) + tail + "#" + version)
 
     def __len__(self) -> int:
         return len(self.raw)

@@ -63,6 +63,26 @@ def read_bills(path: str | Path, encoding: str | None = None) -> tuple[pd.DataFr
     return df, np.arange(len(df)) + first
 
 
+def read_accounts(path: str | Path) -> pd.DataFrame:
+    """Member state from a CSV/Parquet: ``psn_no``, ``acct_balance`` (个人账户余额) and year-to-date
+    columns (see README), amounts in yuan. A bad cell raises an error naming file, row and column."""
+    df, rows = read_bills(path)
+    df = df.rename(columns={"个人账户余额": "acct_balance", "账户余额": "acct_balance", "人员编号": "psn_no"})
+    if "psn_no" not in df.columns:
+        raise ValueError(f"{path}: needs a psn_no (人员编号) column; has {', '.join(df.columns)}")
+    for c in df.columns:
+        if c == "psn_no":
+            continue
+        text = df[c].astype(str).str.replace(",", "").str.strip()
+        num = pd.to_numeric(text, errors="coerce")
+        bad = num.isna().to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{path}, row {rows[i]}, column {c}: not a number: {df[c].iat[i]!r}")
+        df[c] = num
+    return df
+
+
 @dataclass
 class ScoreResult:
     settlement: Settlement

@@ -81,16 +81,8 @@ def _progress(done: int, total: int) -> None:
 
 
 def _read_accounts(path) -> pd.DataFrame:
-    from .batch import read_bills
-    df, _ = read_bills(path)
-    rename = {"个人账户余额": "acct_balance", "账户余额": "acct_balance", "人员编号": "psn_no"}
-    df = df.rename(columns=rename)
-    if "psn_no" not in df.columns:
-        raise SystemExit(f"{path}: needs a psn_no column")
-    for c in df.columns:
-        if c != "psn_no":
-            df[c] = pd.to_numeric(df[c].astype(str).str.replace(",", ""), errors="raise")
-    return df
+    from .batch import read_accounts
+    return read_accounts(path)
 
 
 def cmd_explain(args) -> int:

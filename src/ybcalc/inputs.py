@@ -187,31 +187,26 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
                                           "reason": ["required column setl_time is missing (or pass on=DATE)"]}), source)
         out["setl_date"] = np.full(n, np.datetime64("NaT"), "datetime64[D]")
 
-    if "insutype" in df.columns:
-        it = _map_unique(df["insutype"], codes.parse_insutype)
-        empty = df["insutype"].astype("string").fillna("").str.strip() == ""
-        if default_scheme:
-            it = it.where(~empty, default_scheme)
-        reject(it.isna(), "insutype", "unknown scheme (expected 310/职工 or 390/居民)")
-        out["scheme"] = it.fillna("").astype(str)
-    elif default_scheme:
-        out["scheme"] = default_scheme
-    else:
-        raise BillError(pd.DataFrame({"row": [0], "mdtrt_id": [""], "column": ["insutype"], "value": [""],
-                                      "reason": ["required column insutype is missing (or pass a policy)"]}), source)
+    def code_column(col, parser, default, out_name, what, unknown):
+        """A bill-level code column: parsed per distinct value; empty cells take the policy's default."""
+        if col in df.columns and (col != "insuplc" or book is not None):
+            parsed = _map_unique(df[col], parser)
+            empty = df[col].astype("string").fillna("").str.strip() == ""
+            if default:
+                parsed = parsed.where(~empty, default)
+            reject(parsed.isna(), col, unknown)
+            out[out_name] = parsed.fillna("").astype(str)
+        elif default:
+            out[out_name] = default
+        else:
+            raise BillError(pd.DataFrame({"row": [0], "mdtrt_id": [""], "column": [col], "value": [""],
+                                          "reason": [f"required column {col} is missing (or pass a policy)"]}),
+                            source)
 
-    if "insuplc" in df.columns and book is not None:
-        region = _map_unique(df["insuplc"], lambda x: book.region_id(x) if x else None)
-        empty = df["insuplc"].astype("string").fillna("").str.strip() == ""
-        if default_region:
-            region = region.where(~empty, default_region)
-        reject(region.isna(), "insuplc", "unknown insured region (参保地): not in tables/regions.yaml")
-        out["region"] = region.fillna("").astype(str)
-    elif default_region:
-        out["region"] = default_region
-    else:
-        raise BillError(pd.DataFrame({"row": [0], "mdtrt_id": [""], "column": ["insuplc"], "value": [""],
-                                      "reason": ["required column insuplc is missing (or pass a policy)"]}), source)
+    code_column("insutype", codes.parse_insutype, default_scheme, "scheme", "scheme",
+                "unknown scheme (expected 310/职工 or 390/居民)")
+    code_column("insuplc", lambda x: book.region_id(x) if x else None, default_region, "region", "region",
+                "unknown insured region (参保地): not in tables/regions.yaml")
 
     if "hosp_lv" in df.columns:
         hl = _map_unique(df["hosp_lv"], lambda x: codes.parse_hosp_lv(x) if x else -1)

@@ -324,17 +324,10 @@ GROUPINGS = {"地区 · 险种 · 就诊类型": ("region", "scheme", "visit"), 
              "地区": ("region",), "险种 · 就诊类型": ("scheme", "visit"), "就诊类型": ("visit",)}
 
 
-def read_accounts(path) -> pd.DataFrame:
+def read_accounts(path):
     """psn_no, acct_balance (and year-to-date columns) from a CSV; Chinese headers accepted."""
-    from .batch import read_bills
-    df, _ = read_bills(path)
-    df = df.rename(columns={"个人账户余额": "acct_balance", "账户余额": "acct_balance", "人员编号": "psn_no"})
-    if "psn_no" not in df.columns:
-        raise ValueError(f"{path}: needs a psn_no column")
-    for c in df.columns:
-        if c != "psn_no":
-            df[c] = pd.to_numeric(df[c].astype(str).str.replace(",", ""), errors="raise")
-    return df
+    from .batch import read_accounts as _read
+    return _read(path)
 
 
 class BatchReport:
