@@ -40,3 +40,14 @@ def test_installed_package_finds_its_tables():
     # a non-editable install reads the copy shipped in the package
     if "site-packages" in str(pkg):
         assert root == pkg / "_tables"
+
+
+def test_readme_library_example_runs():
+    """The README's Python snippet runs as written and its explanation names its sources."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    env: dict = {}
+    exec(compile(snippet, "README.md", "exec"), env)
+    result = env["result"]
+    assert str(result["medfee_sumamt"]) == "4200.00"
+    assert "来源" in str(result.explain())
