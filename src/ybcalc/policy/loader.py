@@ -349,6 +349,11 @@ def load_book(root: str | Path | None = None, strict: bool = True) -> PolicyBook
             for i, e in enumerate(lst):
                 if isinstance(e, dict) and "from" in e and e.get("source") not in national_sources and "missing" not in e:
                     nat_ck.add(f"{k}[{i}].source", f"unknown or absent source id {e.get('source')!r}")
+        # the engine rounds every amount half up to the fen; a table asking otherwise must not pass silently
+        for i, e in enumerate(national.get("rounding") or []):
+            if isinstance(e, dict) and "missing" not in e and (e.get("unit") != 0.01 or e.get("method") != "half_up"):
+                nat_ck.add(f"rounding[{i}]", f"the engine implements unit 0.01, method half_up only; got "
+                                             f"unit {e.get('unit')!r}, method {e.get('method')!r}")
     problems += nat_ck.problems
 
     exclusions = _load_exclusions(root / "exclusions.yaml", problems)
