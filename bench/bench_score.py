@@ -9,10 +9,8 @@ the file's in-memory Arrow size. Figures go into README's performance section.
 """
 import json
 import os
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -69,5 +67,4 @@ def main():
 
 
 if __name__ == "__main__":
-    del resource, time
     main()

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import ybcalc
-from ybcalc.batch import neutralise_formulas, read_bills, score_file, score_frame, write_table
+from ybcalc.batch import neutralise_formulas, score_file, score_frame, write_table
 from ybcalc.cli import main
 
 FIELDS = ["medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt",

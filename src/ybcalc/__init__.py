@@ -12,3 +12,5 @@ from .inputs import BillError  # noqa: F401
 from .policy.schema import TableError  # noqa: F401
 
 __version__ = "0.1.0"
+__all__ = ["BillError", "Policy", "Settlement", "SettlementError", "TableError", "load_policy", "load_tables",
+           "score", "settle", "tables_version"]

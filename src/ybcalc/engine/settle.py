@@ -163,7 +163,6 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     tkey = np.full(n, "", dtype=object)
     benefit = np.full(n, "", dtype=object)
     year = np.zeros(n, np.int64)
-    dates = bills["policy_date"].to_numpy("datetime64[D]")
     setl = pd.to_datetime(bills["setl_date"])
     for (region, scheme), idx in bills.groupby(["region", "scheme"], sort=False).indices.items():
         t = book.tables.get((region, scheme))
@@ -192,7 +191,6 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
         s = setl.iloc[idx]
         before = (s.dt.month < mo) | ((s.dt.month == mo) & (s.dt.day < dd))
         year[idx] = (s.dt.year - before.astype(int)).to_numpy()
-    del dates
     bills["table"] = tkey
     bills["benefit"] = benefit
     bills["policy_year"] = year
@@ -303,8 +301,6 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
             rate[idx] = r["rate"]
             entry[idx] = r["_entry"]
             rule_i[idx] = r["_rule_rate"]
-            for w in ("secondary",):
-                del w
         bad = line_err.error != None  # noqa: E711
         if bad.any():
             msgs = line_err.error[bad]

@@ -31,11 +31,10 @@ def hosp_types(table) -> list[str]:
             conds = [r.when for f in e.fields.values() for r in getattr(f, "rules", [])]
             conds += [a.when for a in e.adjust]
             for when in conds:
-                if True:
-                    v = when.get("hosp_type")
-                    for x in (v if isinstance(v, list) else [v] if v else []):
-                        if x not in found:
-                            found.append(str(x))
+                v = when.get("hosp_type")
+                for x in (v if isinstance(v, list) else [v] if v else []):
+                    if str(x) not in found:
+                        found.append(str(x))
     return found or [""]
 
 

@@ -157,7 +157,7 @@ class Checker:
     def table(self, path, value, kind, n_segments=None, sources=None) -> None:
         """A field that is a plain value or a decision table of rules."""
         if isinstance(value, list) and value and isinstance(value[0], dict):
-            has_default = False
+            # a table without a default rule is allowed: bills no rule matches fail loudly
             for i, rule in enumerate(value):
                 rp = f"{path}[{i}]"
                 if not isinstance(rule, dict):
@@ -171,14 +171,11 @@ class Checker:
                     continue
                 if "when" in rule:
                     self.when(f"{rp}.when", rule["when"])
-                else:
-                    has_default = True
-                    if i != len(value) - 1:
-                        self.add(rp, "a rule without `when` must come last (rules after it never apply)")
+                elif i != len(value) - 1:
+                    self.add(rp, "a rule without `when` must come last (rules after it never apply)")
                 if "source" in rule and sources is not None and rule["source"] not in sources:
                     self.add(f"{rp}.source", f"unknown source id {rule['source']!r}")
                 self.table(f"{rp}.value", rule["value"], kind, n_segments, sources)
-            del has_default  # a table without default is allowed; unmatched bills fail loudly
         elif kind == "rates":
             self.rates(path, value, n_segments)
         else:
