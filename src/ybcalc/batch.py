@@ -167,27 +167,25 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
     member_col = next((c for c in table.column_names if codes_header(c) == "psn_no"), None)
     k = max(1, -(-n // partition_lines))
     if member_col is None or k == 1:
-        order = np.arange(n)
-        bounds = np.array([0, n])
+        part = np.zeros(n, np.int64)
     else:
         member = pc.dictionary_encode(table[member_col]).combine_chunks().indices.to_numpy(zero_copy_only=False)
         part = (member.astype(np.int64) * 2654435761 % 2**32) % k       # spread members over partitions
-        order = np.argsort(part, kind="stable")
-        bounds = np.searchsorted(part[order], np.arange(k + 1))
-        # one gather into partition order, then zero-copy slices (a take per partition from a table of
-        # many CSV blocks costs time in proportion to the whole file, every time)
-        table = table.take(pa.array(order))
-        del member, part
+        del member
     results, done = [], 0
-    for i in range(len(bounds) - 1):
-        lo, hi = int(bounds[i]), int(bounds[i + 1])
-        if hi == lo:
+    for i in range(k):
+        # a linear filter per partition keeps the file's order and never copies the whole table
+        # (a gather into partition order would hold a second copy; a take per partition from a table
+        # of many CSV blocks costs time in proportion to the whole file)
+        mask = part == i
+        rows = np.flatnonzero(mask)
+        if not len(rows):
             continue
-        chunk = table.slice(lo, hi - lo).to_pandas()
-        r = score_frame(chunk, policy, row_numbers=order[lo:hi] + first, source=str(path), **kw)
+        chunk = table.filter(pa.array(mask)).to_pandas()
+        r = score_frame(chunk, policy, row_numbers=rows + first, source=str(path), **kw)
         results.append(r if keep_intermediate else slim(r))
-        del chunk
-        done += hi - lo
+        del chunk, mask
+        done += len(rows)
         if progress:
             progress(done, n)
     return combine(results, n)
