@@ -204,3 +204,36 @@ def test_year_to_date_admissions_lower_the_deductible(fbook):
                           "det_item_fee_sumamt": "10000"}])
     state = pd.DataFrame({"psn_no": ["m1"], "inpatient_admissions": [1]})
     assert str(ybcalc.settle(bill, fbook, state=state)["act_pay_dedc"]) == "500.00"
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, capsys, monkeypatch):
+    from pathlib import Path
+    example = Path(__file__).resolve().parents[1] / "examples" / "bills.csv"
+    out = tmp_path / "o.csv"
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False, raising=False)
+    assert main(["score", str(example), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "rows read" in err and "\r  [" not in err        # a summary, but no bar in a log file
+    import sys
+
+    class Tty:                      # a terminal-like stderr: the bar is drawn with carriage returns
+        def __init__(self):
+            self.text = ""
+
+        def write(self, s):
+            self.text += s
+
+        def flush(self):
+            pass
+
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    assert main(["score", str(example), "-o", str(out)]) == 0
+    assert "\r  [" in tty.text and "lines" in tty.text
+    tty2 = Tty()
+    monkeypatch.setattr(sys, "stderr", tty2)
+    assert main(["score", str(example), "-o", str(out), "--quiet"]) == 0
+    assert "\r  [" not in tty2.text
