@@ -128,7 +128,7 @@ class Settlement:
                           dtype="datetime64[D]")
         latest = np.full(len(b), np.datetime64("NaT"), dtype="datetime64[D]")
         for c in (c for c in b.columns if c.endswith("_entry")):
-            uid = b[c].to_numpy(np.int64)
+            uid = b[c].fillna(-1).to_numpy(np.int64)
             d = starts[np.where(uid >= 0, uid, len(starts) - 1)]
             latest = np.where(np.isnat(latest) | (d > latest), d, latest)
         day = pd.Series(np.datetime_as_string(latest, unit="D"))

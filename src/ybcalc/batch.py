@@ -201,6 +201,10 @@ def combine(results: list[ScoreResult], rows_read: int) -> ScoreResult:
     if len(results) == 1:
         return results[0]
     bills = pd.concat([r.settlement.raw for r in results], ignore_index=True)
+    # a program (大病/大额/救助) seen in some partitions only: its entry column means "none" elsewhere
+    for c in bills.columns:
+        if c.endswith("_entry"):
+            bills[c] = bills[c].fillna(-1).astype(np.int64)
     lines = pd.concat([r.settlement.lines_raw for r in results], ignore_index=True)
     rejects = pd.concat([r.rejects for r in results], ignore_index=True).sort_values("row", kind="stable")
     errors = pd.concat([r.settlement.errors for r in results])

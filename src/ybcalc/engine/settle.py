@@ -42,18 +42,18 @@ def gcummin(values: np.ndarray, gid: np.ndarray) -> np.ndarray:
     return pd.Series(values).groupby(gid, sort=False).cummin().to_numpy()
 
 
-def gshift(values: np.ndarray, gid: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """Previous row's value within the group; ``fill`` (per row) for the first row."""
-    s = pd.Series(values).groupby(gid, sort=False).shift(1)
-    out = s.to_numpy(dtype=float, na_value=np.nan)
-    first = np.isnan(out)
-    res = np.where(first, 0, np.nan_to_num(out)).astype(np.int64)
-    res[first] = np.asarray(fill)[first] if np.ndim(fill) else fill
-    # values are int64 but may exceed float precision: recompute exactly by index
-    idx = np.arange(len(values))
-    prev_idx = pd.Series(idx).groupby(gid, sort=False).shift(1).to_numpy(dtype=float, na_value=np.nan)
-    has = ~np.isnan(prev_idx)
-    res[has] = np.asarray(values)[prev_idx[has].astype(np.int64)]
+def gshift(values: np.ndarray, gid: np.ndarray, fill) -> np.ndarray:
+    """Previous row's value within the group; ``fill`` (scalar or per row) for a group's first row.
+
+    Works on row indices only, so int64 amounts never pass through floats.
+    """
+    values = np.asarray(values)
+    n = len(values)
+    prev = pd.Series(np.arange(n)).groupby(gid, sort=False).shift(1).to_numpy(dtype=float, na_value=np.nan)
+    has = ~np.isnan(prev)
+    res = np.empty(n, dtype=values.dtype)
+    res[~has] = np.asarray(fill)[~has] if np.ndim(fill) else fill
+    res[has] = values[prev[has].astype(np.int64)]
     return res
 
 
