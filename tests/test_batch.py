@@ -237,3 +237,31 @@ def test_progress_bar_only_on_a_terminal(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys, "stderr", tty2)
     assert main(["score", str(example), "-o", str(out), "--quiet"]) == 0
     assert "\r  [" not in tty2.text
+
+
+def test_all_rows_rejected_still_writes_headers(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("mdtrt_id,psn_no,setl_time,insuplc,insutype,med_type,chrgitm_lv,det_item_fee_sumamt\n"
+                   "A,p,2025-01-01,火星,310,21,1,100\n", encoding="utf-8")
+    for out in (tmp_path / "o.csv", tmp_path / "o.parquet"):
+        assert main(["score", str(bad), "-o", str(out), "-q"]) == 3
+        df = pd.read_parquet(out) if out.suffix == ".parquet" else pd.read_csv(out)
+        assert len(df) == 0 and "hifp_pay" in df.columns
+
+
+def test_streamed_output_equals_in_memory_output(fbook, tmp_path):
+    df = random_lines(21, members=60)
+    src = tmp_path / "b.csv"
+    df.to_csv(src, index=False)
+    from ybcalc.batch import BillWriter
+    out = tmp_path / "streamed.csv"
+    w = BillWriter(out)
+    res = score_file(src, fbook, partition_lines=40, sink=w)
+    w.close()
+    assert res.settlement is None and res.streamed["bills"] == df["mdtrt_id"].nunique() - res.rejects["mdtrt_id"].nunique()
+    whole = score_frame(pd.read_csv(src, dtype=str, keep_default_na=False), fbook)
+    write_table(whole.settlement.bills(money="text"), tmp_path / "whole.csv")
+    a = pd.read_csv(out, dtype=str).sort_values("mdtrt_id").reset_index(drop=True)
+    b = pd.read_csv(tmp_path / "whole.csv", dtype=str).sort_values("mdtrt_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert res.summary().splitlines()[1] == whole.summary().splitlines()[1]

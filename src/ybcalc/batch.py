@@ -85,20 +85,28 @@ def read_accounts(path: str | Path) -> pd.DataFrame:
 
 @dataclass
 class ScoreResult:
-    settlement: Settlement
-    rejects: pd.DataFrame       # row, mdtrt_id, column, value, reason
+    settlement: Settlement | None   # None when the bills were streamed to a file (see score_file's sink)
+    rejects: pd.DataFrame           # row, mdtrt_id, column, value, reason
     rows_read: int
     rows_scored: int
+    streamed: dict | None = None    # totals (fen), bills and bills_with_warnings of streamed bills
 
     @property
     def rows_rejected(self) -> int:
         return self.rows_read - self.rows_scored
 
+    def _aggregates(self):
+        if self.streamed is not None:
+            return self.streamed["totals"], self.streamed["bills"], self.streamed["warned"]
+        raw = self.settlement.raw
+        totals = {c: int(raw[c].sum()) for c in SETTLEMENT_FIELDS}
+        return totals, len(raw), int((raw["warnings"].astype(str) != "").sum()) if len(raw) else 0
+
     def summary(self) -> str:
-        t = self.settlement.totals()
-        bills = len(self.settlement)
+        from .money import fen_to_yuan
+        totals, bills, warn = self._aggregates()
+        t = {k: fen_to_yuan(v) for k, v in totals.items()}
         rej_bills = self.rejects["mdtrt_id"].nunique() if len(self.rejects) else 0
-        warn = int((self.settlement.raw["warnings"] != "").sum()) if bills else 0
         return (f"rows read {self.rows_read} = scored {self.rows_scored} + rejected {self.rows_rejected}; "
                 f"bills settled {bills}, rejected {rej_bills}; bills with warnings {warn}\n"
                 f"total cost {t['medfee_sumamt']:,}  fund {t['fund_pay_sumamt']:,} (统筹 {t['hifp_pay']:,}, "
@@ -150,12 +158,14 @@ def slim(result: ScoreResult) -> ScoreResult:
 
 
 def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_000, progress=None,
-               keep_intermediate: bool = False, **kw) -> ScoreResult:
+               keep_intermediate: bool = False, sink=None, **kw) -> ScoreResult:
     """Score a CSV/Parquet file in member partitions, so memory stays a small multiple of the file.
 
     Rows are split by member (``psn_no``) into partitions of about ``partition_lines`` lines; each
     member's bills are in one partition, so the result equals scoring the whole file at once.
-    ``progress``: a callable(done_lines, total_lines) or None.
+    ``progress``: a callable(done_lines, total_lines) or None. ``sink``: a callable given each
+    partition's Settlement; the bills are then not kept (memory stays at one partition), and the
+    result carries only totals, counts and rejects.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -173,6 +183,7 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
         part = (member.astype(np.int64) * 2654435761 % 2**32) % k       # spread members over partitions
         del member
     results, done = [], 0
+    agg = {"totals": {c: 0 for c in SETTLEMENT_FIELDS}, "bills": 0, "warned": 0}
     for i in range(k):
         # a linear filter per partition keeps the file's order and never copies the whole table
         # (a gather into partition order would hold a second copy; a take per partition from a table
@@ -183,11 +194,25 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
             continue
         chunk = table.filter(pa.array(mask)).to_pandas()
         r = score_frame(chunk, policy, row_numbers=rows + first, source=str(path), **kw)
-        results.append(r if keep_intermediate else slim(r))
         del chunk, mask
+        if sink is not None:
+            sink(r.settlement)
+            totals, nb, nw = r._aggregates()
+            agg["bills"] += nb
+            agg["warned"] += nw
+            for c, v in totals.items():
+                agg["totals"][c] += v
+            r = ScoreResult(None, r.rejects, r.rows_read, r.rows_scored)
+        results.append(r if keep_intermediate or sink is not None else slim(r))
         done += len(rows)
         if progress:
             progress(done, n)
+    del table, part                         # the input is no longer needed: give its memory back
+    pa.default_memory_pool().release_unused()
+    if sink is not None:
+        rejects = (pd.concat([r.rejects for r in results], ignore_index=True).sort_values("row", kind="stable")
+                   .reset_index(drop=True) if results else pd.DataFrame(columns=REJECT_COLUMNS))
+        return ScoreResult(None, rejects, n, sum(r.rows_scored for r in results), agg)
     return combine(results, n)
 
 
@@ -230,6 +255,56 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+class BillWriter:
+    """Writes bills partition by partition to CSV or Parquet, as ``write_table`` would write them whole."""
+
+    def __init__(self, path: str | Path, lang: str = "en"):
+        self.path = Path(path)
+        self.lang = lang
+        self.parquet = self.path.suffix.lower() in (".parquet", ".pq")
+        self._writer = None
+        self._first = True
+
+    def __call__(self, settlement: Settlement) -> None:
+        df = settlement.bills(lang=self.lang, money="fen" if self.parquet else "text")
+        if self.parquet:
+            import pyarrow.parquet as pq
+            t = _arrow_table(df)
+            if self._writer is None:
+                self._writer = pq.ParquetWriter(self.path, t.schema)
+            self._writer.write_table(t.cast(self._writer.schema))
+        else:
+            enc = "utf-8-sig" if _has_cjk(df) else "utf-8"
+            neutralise_formulas(df).to_csv(self.path, index=False, mode="w" if self._first else "a",
+                                           header=self._first, encoding=enc if self._first else "utf-8")
+        self._first = False
+
+    def close(self, empty_settlement: Settlement | None = None) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        elif self._first and empty_settlement is not None:
+            write_table(empty_settlement.bills(lang=self.lang, money="fen" if self.parquet else "text"), self.path)
+
+
+def _arrow_table(df: pd.DataFrame):
+    import pyarrow as pa
+    from .labels import SETTLEMENT_FIELDS, label
+    money = set(SETTLEMENT_FIELDS) | {label(f, "zh") for f in SETTLEMENT_FIELDS}
+    arrays, names = [], []
+    for c in df.columns:
+        col = df[c]
+        if c in money and pd.api.types.is_integer_dtype(col):
+            arrays.append(fen_to_arrow_decimal(col.to_numpy()))
+        elif len(col) and col.dtype == object and hasattr(col.iat[0], "as_tuple"):
+            arrays.append(pa.array(col.astype(str)))
+        elif col.dtype == object or pd.api.types.is_string_dtype(col):
+            arrays.append(pa.array(col.astype(str).to_numpy(dtype=object), type=pa.string()))
+        else:
+            arrays.append(pa.array(col))
+        names.append(str(c))
+    return pa.table(arrays, names=names)
+
+
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
     """CSV (formula-neutralised, UTF-8 with BOM when headers are Chinese) or Parquet.
 
@@ -237,21 +312,8 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
     """
     path = Path(path)
     if path.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow as pa
         import pyarrow.parquet as pq
-        from .labels import SETTLEMENT_FIELDS, label
-        money = set(SETTLEMENT_FIELDS) | {label(f, "zh") for f in SETTLEMENT_FIELDS}
-        arrays, names = [], []
-        for c in df.columns:
-            col = df[c]
-            if c in money and pd.api.types.is_integer_dtype(col):
-                arrays.append(fen_to_arrow_decimal(col.to_numpy()))
-            elif col.dtype == object and len(col) and hasattr(col.iat[0], "as_tuple"):
-                arrays.append(pa.array(col.astype(str)))
-            else:
-                arrays.append(pa.array(col))
-            names.append(str(c))
-        pq.write_table(pa.table(arrays, names=names), path)
+        pq.write_table(_arrow_table(df), path)
     else:
         neutralise_formulas(df).to_csv(path, index=False, encoding="utf-8-sig" if _has_cjk(df) else "utf-8")
 

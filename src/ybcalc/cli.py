@@ -19,17 +19,18 @@ def _book(args):
 
 
 def cmd_score(args) -> int:
-    from .batch import score_file, write_table
+    from .batch import BillWriter, score_file, write_table
     book = _book(args)
     accounts = _read_accounts(args.accounts) if args.accounts else None
     if args.engine == "dask":
         return _score_dask(args, accounts)
     progress = None if args.quiet or not sys.stderr.isatty() else _progress
-    res = score_file(args.file, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress)
+    writer = BillWriter(args.output, args.lang)           # each partition is written as soon as settled
+    res = score_file(args.file, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
+                     sink=writer)
+    writer.close(empty_settlement=_empty_settlement(book))
     if progress:
         print(file=sys.stderr)
-    out_money = "fen" if str(args.output).lower().endswith((".parquet", ".pq")) else "text"
-    write_table(res.settlement.bills(lang=args.lang, money=out_money), args.output)
     if args.rejects:
         rej = res.rejects.copy()
         if args.lang == "zh":
@@ -46,6 +47,13 @@ def cmd_score(args) -> int:
                 print(f"  … {len(res.rejects) - 10} more (write them with --rejects FILE)", file=sys.stderr)
         return 0 if args.allow_rejects else 3
     return 0
+
+
+def _empty_settlement(book):
+    """A settlement of no bills: an input with no settled bill still gets a file with the headers."""
+    from .api import settle
+    return settle(pd.DataFrame({"mdtrt_id": [], "det_item_fee_sumamt": [], "chrgitm_lv": [], "med_type": [],
+                                "setl_time": [], "insuplc": [], "insutype": []}), book, strict=False)
 
 
 def _score_dask(args, accounts) -> int:

@@ -66,6 +66,8 @@ def parse_yuan_text(text: str) -> int:
 def fen_text(fen) -> np.ndarray:
     """Integer fen -> exact yuan text ('-12.05'), vectorized (no floats involved)."""
     fen = np.asarray(fen, dtype=np.int64)
+    if not len(fen):
+        return np.array([], dtype=object)
     neg = fen < 0
     a = np.abs(fen)
     yuan = (a // 100).astype(str)
