@@ -174,8 +174,10 @@ def cmd_tables(args) -> int:
                     if e.missing:
                         print(f"  {p.path} from {e.start}: MISSING — {e.missing}")
                         continue
-                    vals = {k: v for k, v in e.raw.items() if k not in ("from", "source", "note")}
-                    print(f"  {p.path} from {e.start}: {vals}")
+                    print(f"  {p.path} from {e.start}:")
+                    for k, v in e.raw.items():
+                        if k not in ("from", "source", "note"):
+                            print(_fmt_field(k, v))
                     print(f"      source: {e.source.cite()}")
             print()
         return 0
@@ -208,6 +210,32 @@ def cmd_diff(args) -> int:
         write_table(d.table(), args.output)
         print(f"\nwrote per-bill comparison to {args.output}", file=sys.stderr)
     return 0
+
+
+def _fmt_cond(when: dict) -> str:
+    parts = []
+    for k, v in when.items():
+        if k == "age":
+            lo, hi = v
+            parts.append("age " + (f"≥{lo}" if lo is not None else "") + (" " if lo is not None and hi is not None
+                                                                            else "") + (f"<{hi}" if hi is not None else ""))
+        else:
+            parts.append(f"{k}={'/'.join(map(str, v)) if isinstance(v, list) else v}")
+    return ", ".join(parts)
+
+
+def _fmt_field(name: str, value) -> str:
+    """One table field for people: plain values inline, decision tables as `condition → value` lines."""
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        if name == "adjust":
+            rows = [f"        {_fmt_cond(a.get('when') or {}) or 'all'} → "
+                    + ", ".join(f"{k} {v}" for k, v in a.items() if k not in ("when", "source", "note"))
+                    for a in value]
+        else:
+            rows = [f"        {_fmt_cond(r.get('when') or {}) or 'otherwise'} → {r.get('value')}"
+                    + (f"   (source {r['source']})" if r.get("source") else "") for r in value]
+        return f"    {name}:\n" + "\n".join(rows)
+    return f"    {name}: {value}"
 
 
 def main(argv=None) -> int:
