@@ -233,12 +233,8 @@ EXTRA_EXCLUSIONS = """\
     source: fixture
 """
 VARIANT_REGIONS = """\
-regions:
-  testland: {name: 测试市, short: 测试市, code: "999901", province: testland, aliases: [测试]}
-  testprov: {name: 测试省, short: 测试省, code: "999900", province: testprov, kind: province, aliases: []}
-  testcity: {name: 测试县, short: 测试县, code: "999902", province: testprov, aliases: []}
   varland: {name: 变体市, short: 变体市, code: "999903", province: varland, aliases: []}
-"""
+"""   # appended to the fixture's regions.yaml
 
 
 def _variant_book(selfpay_key: str = "hosp_type: 省属"):
@@ -247,7 +243,8 @@ def _variant_book(selfpay_key: str = "hosp_type: 省属"):
     atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     root = Path(tmp) / "tables"
     shutil.copytree(FIXTURES, root)
-    (root / "regions.yaml").write_text(VARIANT_REGIONS, encoding="utf-8")
+    with open(root / "regions.yaml", "a", encoding="utf-8") as fh:
+        fh.write(VARIANT_REGIONS)
     with open(root / "exclusions.yaml", "a", encoding="utf-8") as fh:
         fh.write(EXTRA_EXCLUSIONS)
     (root / "varland").mkdir()

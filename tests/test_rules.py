@@ -256,3 +256,21 @@ def test_every_settlement_balances_to_the_fen(fbook):
     assert b.medfee_sumamt == b.fund_pay_sumamt + b.psn_part_amt
     assert b.fund_pay_sumamt == b.hifp_pay + b.hifmi_pay + b.hifob_pay + b.maf_pay
     assert b.psn_part_amt == b.acct_pay + b.psn_cash_pay
+
+
+# ---- 异地 terms stated as amounts, and depending on where care happens ------------------------------
+@pytest.mark.parametrize("area,fil_type,expected_deductible,expected_fund", [
+    ("testland", "unfiled", "600.00", "8460.00"),     # a listed neighbour: local terms, (10000−600)×90%
+    ("testprov", "referral", "1500.00", "6460.00"),   # 转外: 起付 1500, 76% → (10000−1500)×76%
+    ("testprov", "temporary", "600.00", "4700.00"),   # 临时外出 to another province: 50% → 9400×50%
+])
+def test_out_of_area_absolute_terms_by_destination(fbook, area, fil_type, expected_deductible, expected_fund):
+    r = settle(fbook, make_bill("A", [(1, 10000)], region="testnorth", mdtrt_area=area, fil_type=fil_type))
+    assert y(r, "A", "act_pay_dedc") == D(expected_deductible)
+    assert y(r, "A", "hifp_pay") == D(expected_fund)
+
+
+def test_out_of_area_term_not_in_the_table_fails_naming_it(fbook):
+    with pytest.raises(ybcalc.SettlementError) as exc:
+        settle(fbook, make_bill("A", [(1, 10000)], region="testnorth", mdtrt_area="testprov", fil_type="unfiled"))
+    assert "异地就医调整" in str(exc.value) and "out_of_area[0].rate" in str(exc.value)

@@ -202,10 +202,19 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
             source=src)
     if r["ooa"] != "local":
         oe, osrc = _entry_source(book, r["ooa_entry"], r["ooa_rule_add"], "ratio_add", lang)
-        add("异地就医调整" if zh else "out-of-area adjustment", pct(r["ooa_rate_add"]),
-            rule=(f"{codes.FIL_TYPE_LABEL.get(r['ooa'], (r['ooa'],))[0]}：比例调整 {pct(r['ooa_rate_add'])}，"
-                  f"按 {int(r['hosp_lv_used'])} 级医院标准") if zh else f"{r['ooa']}: rate change {pct(r['ooa_rate_add'])}",
-            source=osrc)
+        absolute = int(r.get("ooa_rate", -1)) >= 0
+        amount = pct(r["ooa_rate"]) if absolute else pct(r["ooa_rate_add"])
+        where = {"in_province": "省内异地", "out_of_province": "省外", "unknown": "就医地未知"}.get(r["mdtrt_scope"], "")
+        if zh:
+            rule = (f"{codes.FIL_TYPE_LABEL.get(r['ooa'], (r['ooa'],))[0]}（{where}）："
+                    + (f"执行异地比例 {pct(r['ooa_rate'])}" if absolute else f"比例调整 {pct(r['ooa_rate_add'])}")
+                    + (f"，起付线 {fmt_yuan(r['ooa_deductible'])}" if int(r.get("ooa_deductible", -1)) >= 0 else "")
+                    + f"，按 {int(r['hosp_lv_used'])} 级医院标准")
+        else:
+            rule = (f"{r['ooa']} ({r['mdtrt_scope']}): " + (f"rate {pct(r['ooa_rate'])}" if absolute
+                                                            else f"rate change {pct(r['ooa_rate_add'])}")
+                    + (f", deductible {fmt_yuan(r['ooa_deductible'])}" if int(r.get("ooa_deductible", -1)) >= 0 else ""))
+        add("异地就医调整" if zh else "out-of-area adjustment", amount, rule=rule, source=osrc)
     ce, csrc = _entry_source(book, r["cap_entry"], r["cap_rule_amount"], "amount", lang)
     cap_known = int(r["cap_entry"]) >= 0
     cap_txt = ((f"年度最高支付限额 {yuan(r['cap_amount']) if cap_known else '无已核实数值（未计入）'}（{'按基金支付额' if r['cap_basis'] == 'fund' else '按费用'}，"

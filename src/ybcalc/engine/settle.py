@@ -201,6 +201,15 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     cat = np.where(local, "local", np.where(np.isin(fil, ["none", "unfiled"]),
                                             np.where(emerg, "emergency", "unfiled"), fil))
     bills["ooa"] = cat
+    # where care happened, for rules that depend on it (e.g. 京津冀 vs elsewhere, 省内 vs 省外)
+    prov = {rid: r.province for rid, r in book.regions.items()}
+    area = bills["mdtrt_area"].to_numpy().astype(object)
+    own = bills["region"].to_numpy().astype(object)
+    mprov = np.array([prov.get(a, "") for a in area], dtype=object)
+    oprov = np.array([prov.get(a, "") for a in own], dtype=object)
+    bills["mdtrt_province"] = mprov
+    bills["mdtrt_scope"] = np.where(local, "local", np.where(mprov == "", "unknown",
+                                    np.where(mprov == oprov, "in_province", "out_of_province")))
     unknown_area = np.array([str(a).startswith("?") for a in bills["mdtrt_area"]])
     errors.warn(np.flatnonzero(unknown_area), "就医地不在 regions.yaml 中，按异地就医处理")
     # admission counter of the year, per benefit (1-based): tables may key on `admission`
@@ -218,6 +227,8 @@ def _attrs(bills: pd.DataFrame, hosp_lv=None) -> dict:
         "med_type": bills["med_type"].to_numpy().astype(str),
         "fil_type": bills["ooa"].to_numpy().astype(str),
         "admission": bills["admission"].to_numpy(np.int64),
+        "mdtrt_province": bills["mdtrt_province"].to_numpy().astype(str),
+        "mdtrt_scope": bills["mdtrt_scope"].to_numpy().astype(str),
     }
 
 
@@ -364,6 +375,8 @@ def _out_of_area(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> dict:
     put("ooa_ded_factor", n, np.int64, PPM)
     put("ooa_entry", n, np.int64, -1)
     put("ooa_rule_add", n, np.int64, -1)
+    put("ooa_rate", n, np.int64, -1)          # absolute rate replacing every local rate (-1: none)
+    put("ooa_deductible", n, np.int64, -1)    # absolute deductible replacing the local one (-1: none)
     base_attrs = _attrs(bills)
     groups = bills.groupby(["table", "benefit"], sort=False).indices
     for (tk, bname), idx in groups.items():
@@ -377,8 +390,11 @@ def _out_of_area(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> dict:
                 continue
             r = resolve(t.params.get("out_of_area"), away, dates, base_attrs, errors,
                         _label(book, t.region, t.scheme, "异地就医调整"),
-                        {"ratio_add": 0, "deductible_factor": PPM, "hosp_lv_as": -1}, required=required)
+                        {"ratio_add": 0, "deductible_factor": PPM, "hosp_lv_as": -1, "rate": -1,
+                         "deductible": -1}, required=required)
             P["ooa_add"][away] = r["ratio_add"]
+            P["ooa_rate"][away] = r["rate"]
+            P["ooa_deductible"][away] = r["deductible"]
             P["ooa_ded_factor"][away] = r["deductible_factor"]
             P["ooa_entry"][away] = r["_entry"]
             P["ooa_rule_add"][away] = r["_rule_ratio_add"]
@@ -431,9 +447,19 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
         t = book.tables[tuple(tk.split("/"))]
         b = t.benefits[bname]
         for pname, fields in specs.items():
-            r = resolve(b.params.get(pname), idx, dates, attrs, errors,
+            # where the 异地 terms give this value outright, the local value is not needed: a failed
+            # local lookup (e.g. a hospital category only local hospitals have) must not reject the bill
+            override = {"deductible": P["ooa_deductible"], "ratio": P["ooa_rate"]}.get(pname)
+            err = errors
+            if override is not None and (override[idx] >= 0).any():
+                err = Errors(n)
+            r = resolve(b.params.get(pname), idx, dates, attrs, err,
                         _label(book, t.region, t.scheme, f"{b.label} {what[pname]}"), fields, width,
                         warn_if_missing=pname == "cap")
+            if err is not errors:
+                failed = idx[(err.error[idx] != None) & (override[idx] < 0)]  # noqa: E711
+                errors.fail(failed, err.error[failed])
+                errors.warnings.merge(err.warnings)
             for f in fields:
                 P[f"{pname}_{f}"][idx] = r[f]
                 P[f"{pname}_rule_{f}"][idx] = r[f"_rule_{f}"]
@@ -606,6 +632,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.Data
     has_dec = dec > 0
     d = np.where(has_dec, np.maximum(d - dec * (adm - 1), P["deductible_min"]), d)
     d = div_half_up(d * P["ooa_ded_factor"], PPM)
+    d = np.where(P["ooa_deductible"] >= 0, P["ooa_deductible"], d)     # 异地 terms stated as an amount
     bills["deductible_due"] = d
     per_year = P["deductible_basis"] == "per_year"
     u = np.minimum(E, d)
@@ -628,6 +655,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.Data
     L = P["ratio_segments"].copy()
     R_local = P["ratio_rates"]
     R = np.clip(R_local + P["ooa_add"][:, None], 0, PPM)
+    R = np.where(P["ooa_rate"][:, None] >= 0, P["ooa_rate"][:, None], R)   # 异地 terms stated as a rate
     basis = P["ratio_basis"]
     acc_year = P["ratio_accumulate"] == "per_year"
     fund_basis = basis == "fund_paid"
@@ -674,7 +702,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.Data
     # what was paid): some regions keep it out of the 大病 base
     room = np.where(fund_cap, np.maximum(capP - Q_prev, 0), np.iinfo(np.int64).max)
     reduction_exact = np.where(bills["ooa"].to_numpy() == "unfiled",
-                               np.minimum(P_local, room) - np.minimum(P_exact, room), 0)
+                               np.maximum(np.minimum(P_local, room) - np.minimum(P_exact, room), 0), 0)
     # cost covered before the fund cap bit (exact inversion within the bill's segments)
     capped = c_exact < P_exact
     covered = hi_eff - lo
@@ -701,6 +729,8 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.Data
     bills["coinsurance"] = coins
     bills["ooa_reduction"] = div_half_up(reduction_exact, PPM)
     bills["ooa_rate_add"] = P["ooa_add"]
+    bills["ooa_rate"] = P["ooa_rate"]
+    bills["ooa_deductible"] = P["ooa_deductible"]
     for s in range(L.shape[1]):
         bills[f"seg{s}_lo"] = L[:, s]
         bills[f"seg{s}_rate"] = R[:, s]

@@ -189,7 +189,8 @@ class _Compiler:
                         continue
                     if fkind.startswith("adjust"):
                         entry.adjust = compile_adjust(e[name], fkind.split(":")[1], sources)
-                    elif fkind in ("amount", "amount_or_unlimited", "ratio", "signed_ratio", "rates", "factor", "level"):
+                    elif fkind in ("amount", "amount_or_unlimited", "ratio", "signed_ratio", "rates", "factor", "level",
+                                   "ratio_or_local", "amount_or_local"):
                         entry.fields[name] = compile_value(e[name], fkind, source, sources)
                     else:
                         entry.fields[name] = e[name]

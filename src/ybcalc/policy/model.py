@@ -117,6 +117,9 @@ def match(when: dict, attrs: dict[str, np.ndarray], n: int) -> np.ndarray:
 
 def convert(raw, kind: str):
     """Table value (yuan / decimal ratio) to engine units (fen / ppm)."""
+    if kind.endswith("_or_local") and raw == "local":
+        return -1                           # no override: the local value applies
+    kind = kind.replace("_or_local", "")
     if kind in ("amount", "amount_or_unlimited"):
         return int(INF_FEN) if raw == "unlimited" else yuan_to_fen(raw)
     if kind in ("ratio", "signed_ratio", "factor"):

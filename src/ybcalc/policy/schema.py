@@ -17,7 +17,8 @@ MED_TYPES = ("11", "12", "13", "14", "21", "41")
 FIL_TYPES = ("long_term", "referral", "emergency", "temporary", "unfiled")
 BASE_COMPONENTS = ("deductible", "preselfpay", "coinsurance", "above_cap")
 WHEN_KEYS = ("psn_type", "hosp_lv", "hosp_type", "age", "psn_idet_type", "med_type", "fil_type",
-             "admission", "med_chrgitm_type", "chrgitm_lv")
+             "admission", "mdtrt_province", "mdtrt_scope", "med_chrgitm_type", "chrgitm_lv")
+MDTRT_SCOPES = ("local", "in_province", "out_of_province", "unknown")
 COMMON_ENTRY_KEYS = ("from", "source", "missing", "note")
 
 # Field kinds: how a field's value is read.
@@ -36,7 +37,8 @@ PARAM_FIELDS: dict[str, dict[str, str]] = {
               "segments": "segments", "rates": "rates", "adjust": "adjust:ratio"},
     "cap": {"basis": "enum:fund|cost", "group": "str", "amount": "amount_or_unlimited"},
     "selfpay_prop": {"rate": "ratio"},
-    "out_of_area": {"ratio_add": "signed_ratio", "deductible_factor": "factor", "hosp_lv_as": "level"},
+    "out_of_area": {"ratio_add": "signed_ratio", "deductible_factor": "factor", "hosp_lv_as": "level",
+                    "rate": "ratio_or_local", "deductible": "amount_or_local"},
     "critical_illness": {"applies_to": "list:*", "base": "list:" + "|".join(BASE_COMPONENTS),
                          "out_of_area_reduction_excluded": "bool", "threshold": "amount",
                          "segments": "segments", "rates": "rates", "cap": "amount_or_unlimited"},
@@ -107,6 +109,10 @@ class Checker:
     def number(self, path, value, kind) -> None:
         if kind == "amount_or_unlimited" and value == "unlimited":
             return
+        if kind.endswith("_or_local"):
+            if value == "local":          # 异地 terms: "settle as local care" (no override)
+                return
+            kind = kind[: -len("_or_local")]
         if not is_number(value):
             self.add(path, f"expected a number, got {value!r}")
             return
@@ -145,6 +151,10 @@ class Checker:
                     self.add(f"{path}.age", f"age must be [lo, hi] with numbers or null, got {val!r}")
                 elif val[0] is not None and val[1] is not None and val[0] >= val[1]:
                     self.add(f"{path}.age", f"age band is empty: {val!r}")
+            elif key == "mdtrt_scope":
+                for v in val if isinstance(val, list) else [val]:
+                    if v not in MDTRT_SCOPES:
+                        self.add(f"{path}.mdtrt_scope", f"unknown scope {v!r} (known: {', '.join(MDTRT_SCOPES)})")
             elif key == "fil_type":
                 for v in val if isinstance(val, list) else [val]:
                     if v not in FIL_TYPES:
