@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import codes
+from .inputs import rename_columns
 from .money import INF_FEN, PPM, fen_to_yuan
 from .policy.loader import PolicyBook
 from .policy.model import apply_adjustments
@@ -236,13 +237,7 @@ def _line_frame(bill_lines) -> pd.DataFrame:
         df = pd.DataFrame(list(bill_lines))
     if df.empty:
         raise ValueError("the bill has no lines")
-    rename, seen = {}, set()
-    for c in df.columns:
-        canon = codes.canonical_header(c)
-        if canon and canon not in seen:
-            rename[c] = canon
-            seen.add(canon)
-    df = df.rename(columns=rename)
+    df = rename_columns(df)                 # national field names from Chinese headers, as batch input
     if "med_type" not in df.columns:
         df["med_type"] = "21"
     return df
