@@ -110,8 +110,8 @@ class Settlement:
                       else [fen_to_yuan(v) for v in fen])
         out["policy_version"] = self.policy_versions()
         out["warnings"] = b["warnings"].to_numpy()
-        for c in out.columns:       # batch results keep repeated text as categories; output plain text
-            if isinstance(out[c].dtype, pd.CategoricalDtype):
+        for c in out.columns:       # the engine keeps text as object or categories; output pandas' text type
+            if c not in SETTLEMENT_COLUMNS and (isinstance(out[c].dtype, pd.CategoricalDtype) or out[c].dtype == object):
                 out[c] = out[c].astype(str)
         if intermediate:
             extra = [c for c in b.columns if c not in out.columns and c not in ("setl_date",)]

@@ -102,7 +102,20 @@ def _map_unique(s: pd.Series, fn) -> pd.Series:
     """Apply a code parser to each distinct value only (bills repeat the same few codes)."""
     codes_, uniques = pd.factorize(s.astype("string").fillna(""), use_na_sentinel=False)
     mapped = np.array([fn(str(x)) for x in uniques], dtype=object)
-    return pd.Series(mapped[codes_], index=s.index)
+    return pd.Series(mapped[codes_], index=s.index, dtype=object)
+
+
+def text(values, index=None) -> pd.Series:
+    """A column of Python strings kept as ``object``.
+
+    pandas 3 stores text as Arrow-backed ``str``; the engine reads its key columns as numpy arrays
+    many times, and every such read of an Arrow column builds new Python strings. Object columns are
+    converted once, here.
+    """
+    if isinstance(values, pd.Series):
+        index = values.index if index is None else index
+        values = values.to_numpy(dtype=object, na_value="")
+    return pd.Series(np.asarray(values, dtype=object), index=index, dtype=object)
 
 
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y.%m.%d",
@@ -157,10 +170,9 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     out["_row"] = rows
     mid = df["mdtrt_id"].astype("string").str.strip()
     reject(mid.isna() | (mid == ""), "mdtrt_id", "missing visit id (mdtrt_id)")
-    out["mdtrt_id"] = mid.fillna("")
-    out["psn_no"] = (df["psn_no"].astype("string").str.strip().fillna("") if "psn_no" in df.columns
-                     else out["mdtrt_id"])
-    out.loc[out["psn_no"] == "", "psn_no"] = out["mdtrt_id"]
+    out["mdtrt_id"] = text(mid)
+    psn = (text(df["psn_no"].astype("string").str.strip()) if "psn_no" in df.columns else out["mdtrt_id"]).to_numpy()
+    out["psn_no"] = text(np.where(psn == "", out["mdtrt_id"].to_numpy(), psn))
 
     fen, bad = parse_amount(df["det_item_fee_sumamt"])
     reject(bad, "det_item_fee_sumamt", "missing or unreadable amount")
@@ -172,7 +184,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
 
     mt = _map_unique(df["med_type"], codes.parse_med_type)
     reject(mt.isna(), "med_type", "unknown visit type (expected 11/13/14/21/41 or 普通门诊/急诊/门诊慢特病/住院/药店购药)")
-    out["med_type"] = mt.fillna("").astype(str)
+    out["med_type"] = text(mt.fillna(""))
 
     if "setl_time" in df.columns:
         d = parse_dates(df["setl_time"])
@@ -195,9 +207,9 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
             if default:
                 parsed = parsed.where(~empty, default)
             reject(parsed.isna(), col, unknown)
-            out[out_name] = parsed.fillna("").astype(str)
+            out[out_name] = text(parsed.fillna(""))
         elif default:
-            out[out_name] = default
+            out[out_name] = text(np.full(n, default, dtype=object))
         else:
             raise BillError(pd.DataFrame({"row": [0], "mdtrt_id": [""], "column": [col], "value": [""],
                                           "reason": [f"required column {col} is missing (or pass a policy)"]}),
@@ -215,13 +227,16 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     else:
         out["hosp_lv"] = np.int8(-1)
 
-    out["psn_type"] = (_map_unique(df["psn_type"], codes.parse_psn_type).astype(str)
-                       if "psn_type" in df.columns else "")
+    out["psn_type"] = (text(_map_unique(df["psn_type"], codes.parse_psn_type).map(str))
+                       if "psn_type" in df.columns else text(np.full(n, "", dtype=object)))
     for col in ("psn_idet_type", "hosp_type", "med_chrgitm_type", "item_code", "item_name"):
-        out[col] = df[col].astype("string").str.strip().fillna("").astype(str) if col in df.columns else ""
-    if "med_chrgitm_type" in df.columns:
-        mc = out["med_chrgitm_type"]
-        out["med_chrgitm_type"] = mc.where(~mc.str.fullmatch(r"\d"), mc.str.zfill(2))
+        if col in df.columns:
+            # strip and normalise each distinct value once (category codes: '1' -> '01')
+            fix = (lambda x: x.strip().zfill(2) if x.strip().isdigit() and len(x.strip()) == 1 else x.strip()) \
+                if col == "med_chrgitm_type" else str.strip
+            out[col] = text(_map_unique(df[col], fix))
+        else:
+            out[col] = text(np.full(n, "", dtype=object))
 
     if "age" in df.columns:
         age = pd.to_numeric(df["age"].astype(object), errors="coerce").astype(float)
@@ -234,16 +249,17 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     if "fil_type" in df.columns:
         ft = _map_unique(df["fil_type"], codes.parse_fil_type)
         reject(ft.isna(), "fil_type", "unknown out-of-area filing (none/long_term/temporary/referral/emergency/unfiled)")
-        out["fil_type"] = ft.fillna("none").astype(str)
+        out["fil_type"] = text(ft.fillna("none"))
     else:
-        out["fil_type"] = "none"
+        out["fil_type"] = text(np.full(n, "none", dtype=object))
     if "mdtrt_area" in df.columns and book is not None:
         raw_area = df["mdtrt_area"].astype("string").str.strip().fillna("")
         area = _map_unique(raw_area, lambda x: (book.region_id(x) or f"?{x}") if x else "")
-        out["mdtrt_area"] = area.astype(str)
+        out["mdtrt_area"] = text(area)
     else:
-        out["mdtrt_area"] = ""
-    out.loc[out["mdtrt_area"] == "", "mdtrt_area"] = out["region"]
+        out["mdtrt_area"] = text(np.full(n, "", dtype=object))
+    area = out["mdtrt_area"].to_numpy()
+    out["mdtrt_area"] = text(np.where(area == "", out["region"].to_numpy(), area))
 
     if "selfpay_prop" in df.columns:
         sp_text = df["selfpay_prop"].astype("string").str.strip()

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..money import INF_FEN, PPM, div_half_up, mul_ratio
 from ..policy.loader import PolicyBook
+from ..inputs import text
 from .resolve import Errors, WarnMasks, resolve
 
 BASE_COMPONENTS = ("deductible", "preselfpay", "coinsurance", "above_cap")
@@ -78,6 +79,13 @@ def group_ids(*keys) -> np.ndarray:
     return pd.factorize(combined)[0]
 
 
+def _map_distinct(values: np.ndarray, fn) -> np.ndarray:
+    """``fn`` applied to each distinct value once, spread back over the rows (object array)."""
+    c, uniques = pd.factorize(values, use_na_sentinel=False)
+    return np.array([fn(u) for u in uniques] or [None], dtype=object)[c] if len(values) else \
+        np.empty(0, dtype=object)
+
+
 def overlap(lo, hi, seg_lo, seg_hi):
     """|[lo, hi] ∩ [seg_lo, seg_hi]| for bills × segments."""
     return np.clip(np.minimum(hi[:, None], seg_hi) - np.maximum(lo[:, None], seg_lo), 0, None)
@@ -98,7 +106,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     messages for bills that could not be settled (missing parameters, no table …), which are left
     out of the year state of their member.
     """
-    lines = lines.reset_index(drop=True)
+    lines = line_codes(lines.reset_index(drop=True))
     bills = _bill_frame(lines, on)
     errors = Errors(len(bills))
     _assign_tables(bills, book, errors)
@@ -113,7 +121,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
         bills = bills[keep_bills].reset_index(drop=True)
         params = _filter_params(params, keep_bills)
         warnings = errors.warnings.filter(keep_bills)
-        line_keep = lines["mdtrt_id"].isin(set(bills["mdtrt_id"])).to_numpy()
+        line_keep = keep_bills[line_rates["bill_pos"]]
         lines = lines[line_keep].reset_index(drop=True)
         line_rates = {k: v[line_keep] for k, v in line_rates.items()}
     else:
@@ -123,7 +131,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _bill_amounts(bills, lines)
     bills = _compute(bills, params, state)
     warnings.merge(params["_warn"])
-    bills["warnings"] = warnings.strings()
+    bills["warnings"] = text(warnings.strings())
     return bills, lines, err
 
 
@@ -142,20 +150,41 @@ def _filter_params(P: dict, keep: np.ndarray) -> dict:
     return out
 
 
+BILL_ATTRS = ["psn_no", "setl_date", "region", "scheme", "psn_type", "psn_idet_type", "age", "med_type",
+              "hosp_lv", "hosp_type", "mdtrt_area", "fil_type"]
+
+
+def line_codes(lines: pd.DataFrame) -> pd.DataFrame:
+    """Integer keys the engine groups by: ``_bill`` (per mdtrt_id) and ``_member`` (per psn_no, numbered
+    in the members' text order, so sorting by it sorts by psn_no). Hashing the text once here spares
+    every later grouping a pass over strings."""
+    lines = lines.copy() if "_bill" in lines.columns else lines
+    lines["_bill"] = pd.factorize(lines["mdtrt_id"].to_numpy())[0].astype(np.int64)
+    lines["_member"] = pd.factorize(lines["psn_no"].to_numpy(), sort=True)[0].astype(np.int64)
+    return lines
+
+
 def _bill_frame(lines: pd.DataFrame, on) -> pd.DataFrame:
-    g = lines.groupby("mdtrt_id", sort=False)
-    bills = g[["psn_no", "setl_date", "region", "scheme", "psn_type", "psn_idet_type", "age", "med_type",
-               "hosp_lv", "hosp_type", "mdtrt_area", "fil_type"]].first().reset_index()
-    bills["first_row"] = g["_row"].min().to_numpy()
-    bills["n_lines"] = g.size().to_numpy()
+    bill = lines["_bill"].to_numpy()
+    nb = int(bill.max()) + 1 if len(bill) else 0
+    n = len(bill)
+    first = np.full(nb, n, np.int64)
+    np.minimum.at(first, bill, np.arange(n))          # a bill's first line carries its attributes
+    bills = lines[["mdtrt_id", "_bill", "_member"] + BILL_ATTRS].take(first).reset_index(drop=True)
+    first_row = np.full(nb, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first_row, bill, lines["_row"].to_numpy(np.int64))
+    bills["first_row"] = first_row
+    bills["n_lines"] = np.bincount(bill, minlength=nb)
     if on is not None:
         bills["policy_date"] = np.datetime64(pd.Timestamp(on).date(), "D")
     else:
         bills["policy_date"] = bills["setl_date"].to_numpy("datetime64[D]")
     bills.loc[bills["setl_date"].isna(), "setl_date"] = bills["policy_date"]
     # Order that carries the year state: member, region, scheme, date, then input order.
-    bills = bills.sort_values(["psn_no", "region", "scheme", "setl_date", "first_row"], kind="stable")
-    return bills.reset_index(drop=True)
+    order = np.lexsort((bills["first_row"].to_numpy(), bills["setl_date"].to_numpy("datetime64[D]"),
+                        pd.factorize(bills["scheme"].to_numpy(), sort=True)[0],
+                        pd.factorize(bills["region"].to_numpy(), sort=True)[0], bills["_member"].to_numpy()))
+    return bills.take(order).reset_index(drop=True)
 
 
 def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> None:
@@ -191,8 +220,8 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
         s = setl.iloc[idx]
         before = (s.dt.month < mo) | ((s.dt.month == mo) & (s.dt.day < dd))
         year[idx] = (s.dt.year - before.astype(int)).to_numpy()
-    bills["table"] = tkey
-    bills["benefit"] = benefit
+    bills["table"] = text(tkey)
+    bills["benefit"] = text(benefit)
     bills["policy_year"] = year
     # Out-of-area category: local care, or how the member's care elsewhere was filed.
     local = bills["mdtrt_area"].to_numpy() == bills["region"].to_numpy()
@@ -200,20 +229,21 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     emerg = bills["med_type"].to_numpy() == "13"
     cat = np.where(local, "local", np.where(np.isin(fil, ["none", "unfiled"]),
                                             np.where(emerg, "emergency", "unfiled"), fil))
-    bills["ooa"] = cat
+    bills["ooa"] = text(cat.astype(object))
     # where care happened, for rules that depend on it (e.g. 京津冀 vs elsewhere, 省内 vs 省外)
     prov = {rid: r.province for rid, r in book.regions.items()}
     area = bills["mdtrt_area"].to_numpy().astype(object)
     own = bills["region"].to_numpy().astype(object)
-    mprov = np.array([prov.get(a, "") for a in area], dtype=object)
-    oprov = np.array([prov.get(a, "") for a in own], dtype=object)
-    bills["mdtrt_province"] = mprov
-    bills["mdtrt_scope"] = np.where(local, "local", np.where(mprov == "", "unknown",
-                                    np.where(mprov == oprov, "in_province", "out_of_province")))
-    unknown_area = np.array([str(a).startswith("?") for a in bills["mdtrt_area"]])
+    mprov = _map_distinct(area, lambda a: prov.get(a, ""))
+    oprov = _map_distinct(own, lambda a: prov.get(a, ""))
+    bills["mdtrt_province"] = text(mprov)
+    bills["mdtrt_scope"] = text(np.where(local, "local", np.where(mprov == "", "unknown",
+                                np.where(mprov == oprov, "in_province", "out_of_province"))).astype(object))
+    unknown_area = _map_distinct(area, lambda a: str(a).startswith("?")).astype(bool)
     errors.warn(np.flatnonzero(unknown_area), "就医地不在 regions.yaml 中，按异地就医处理")
     # admission counter of the year, per benefit (1-based): tables may key on `admission`
-    gid = group_ids(bills["psn_no"], bills["region"], bills["scheme"], bills["policy_year"], bills["benefit"])
+    gid = group_ids(bills["_member"].to_numpy(), bills["region"].to_numpy(), bills["scheme"].to_numpy(),
+                    bills["policy_year"].to_numpy(), bills["benefit"].to_numpy())
     bills["admission"] = pd.Series(np.ones(len(bills), np.int64)).groupby(gid).cumsum().to_numpy()
 
 
@@ -239,23 +269,23 @@ def _label(book: PolicyBook, region, scheme, what) -> str:
 def _line_rules(lines, bills, book, errors: Errors) -> dict:
     """Per line: exclusion reason and the 乙类先行自付 rate (with its provenance)."""
     n = len(lines)
-    bill_pos = pd.Series(np.arange(len(bills)), index=bills["mdtrt_id"]).reindex(lines["mdtrt_id"]).to_numpy()
+    bill_pos = bill_positions(bills, lines)
     reason = np.full(n, "", dtype=object)
     lv = lines["chrgitm_lv"].to_numpy()
     reason[lv == 3] = "chrgitm_lv"
-    names = lines["item_name"].astype(str)
-    codes_ = lines["item_code"].astype(str)
-    cats = lines["med_chrgitm_type"].astype(str).to_numpy()
+    names = lines["item_name"].to_numpy(dtype=object)
+    codes_ = lines["item_code"].to_numpy(dtype=object)
+    cats = lines["med_chrgitm_type"].to_numpy(dtype=object)
     bill_mt = bills["med_type"].to_numpy()[bill_pos]
     line_dates = bills["policy_date"].to_numpy("datetime64[D]")[bill_pos]
     child = lines["chld_medc_flag"].astype(str).to_numpy() if "chld_medc_flag" in lines.columns else np.full(n, "")
     warn_rule = np.full(n, "", dtype=object)
     # Name/code/category tests run on the distinct (name, code, category) combinations only.
-    kcode = group_ids(names.to_numpy(), codes_.to_numpy(), cats)
+    kcode = group_ids(names, codes_, cats)
     first = np.full(kcode.max() + 1 if n else 0, -1, np.int64)
     first[kcode[::-1]] = np.arange(n)[::-1]              # one representative line per combination
-    u_names = pd.Series(names.to_numpy()[first].astype(object))
-    u_codes = pd.Series(codes_.to_numpy()[first].astype(object))
+    u_names = pd.Series(names[first].astype(str))
+    u_codes = pd.Series(codes_[first].astype(str))
     u_cats = np.asarray(cats)[first].astype(str)
     for rule in book.exclusions:
         um = np.ones(len(first), bool)
@@ -350,12 +380,22 @@ def _line_amounts(lines: pd.DataFrame, r: dict) -> None:
     lines["inscp_scp_amt"] = allowed - pre
 
 
+def bill_positions(bills: pd.DataFrame, lines: pd.DataFrame) -> np.ndarray:
+    """For each line, the row of its bill in ``bills``."""
+    code = bills["_bill"].to_numpy()
+    pos = np.full(int(max(code.max(initial=-1), lines["_bill"].max() if len(lines) else -1)) + 1, -1, np.int64)
+    pos[code] = np.arange(len(bills))
+    return pos[lines["_bill"].to_numpy()]
+
+
 def _bill_amounts(bills: pd.DataFrame, lines: pd.DataFrame) -> None:
-    cols = ["amount", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt"]
-    sums = lines.groupby("mdtrt_id", sort=False)[cols].sum().reindex(bills["mdtrt_id"])
-    bills["medfee_sumamt"] = sums["amount"].to_numpy(np.int64)
-    for c in cols[1:]:
-        bills[c] = sums[c].to_numpy(np.int64)
+    pos = bill_positions(bills, lines)
+    for src, dst in (("amount", "medfee_sumamt"), ("fulamt_ownpay_amt", "fulamt_ownpay_amt"),
+                     ("overlmt_selfpay", "overlmt_selfpay"), ("preselfpay_amt", "preselfpay_amt"),
+                     ("inscp_scp_amt", "inscp_scp_amt")):
+        total = np.zeros(len(bills), np.int64)
+        np.add.at(total, pos, lines[src].to_numpy(np.int64))     # exact integer sums per bill
+        bills[dst] = total
 
 
 # ---------------------------------------------------------------------------------------------
@@ -544,9 +584,17 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
     entries = book.entries
 
     def flag(entry_arr, rule_arr, field, adjust_arr=None, active=None):
-        keys = np.stack([entry_arr, rule_arr, adjust_arr if adjust_arr is not None else np.zeros_like(entry_arr)], 1)
+        adj_arr = adjust_arr if adjust_arr is not None else np.zeros_like(entry_arr)
         ok = entry_arr >= 0 if active is None else (entry_arr >= 0) & active
-        for uid, ri, adj in np.unique(keys[ok], axis=0):
+        rows_ok = np.flatnonzero(ok)
+        if not len(rows_ok):
+            return
+        # one check per distinct (entry, matched rule, adjustments) combination
+        g = group_ids(entry_arr[rows_ok], rule_arr[rows_ok], adj_arr[rows_ok])
+        first = np.full(g.max() + 1, len(g), np.int64)
+        np.minimum.at(first, g, np.arange(len(g)))
+        for k, i in enumerate(first):
+            uid, ri, adj = entry_arr[rows_ok[i]], rule_arr[rows_ok[i]], adj_arr[rows_ok[i]]
             e = entries[uid]
             srcs = [e.source]
             fv = e.fields.get(field)
@@ -554,9 +602,7 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
                 srcs.append(fv.rule_source(int(ri), e.source))
             srcs += [a.source for j, a in enumerate(e.adjust) if adj >> j & 1]
             if any(sr is not None and sr.grade == "secondary" for sr in srcs):
-                rows = np.flatnonzero(ok & (entry_arr == uid) & (rule_arr == ri) &
-                                      ((adjust_arr == adj) if adjust_arr is not None else True))
-                P["_warn"].add(rows, f"二手来源: {e.key}")
+                P["_warn"].add(rows_ok[g == k], f"二手来源: {e.key}")
 
     flag(P["deductible_entry"], P["deductible_rule_amount"], "amount", P["deductible_adjust"])
     flag(P["ratio_entry"], P["ratio_rule_rates"], "rates", P["ratio_adjust"])
@@ -602,16 +648,22 @@ class _Columns:
 
     def frame(self) -> pd.DataFrame:
         keep = self.base.drop(columns=[c for c in self.new if c in self.base.columns])
-        return pd.concat([keep, pd.DataFrame(self.new, index=self.base.index)], axis=1)
+        # object arrays stay object (pandas 3 would re-encode them as Arrow text, see inputs.text)
+        new = {k: pd.Series(v, index=self.base.index, dtype=object) if v.dtype == object else v
+               for k, v in self.new.items()}
+        return pd.concat([keep, pd.DataFrame(new, index=self.base.index)], axis=1)
 
 
 def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.DataFrame:
     bills = _Columns(base)
     n = len(bills)
-    psn, reg, sch, yr = (bills[c].to_numpy() for c in ("psn_no", "region", "scheme", "policy_year"))
+    psn, reg, sch, yr = (bills[c].to_numpy() for c in ("_member", "region", "scheme", "policy_year"))
     first_year = yr == pd.Series(yr).groupby(psn).transform("min").to_numpy()
+    # one integer per member's policy year in one region and scheme; later keys refine it
+    gid_y = group_ids(psn, reg, sch, yr)
+    member = bills["_member"].to_numpy()
     benefit = bills["benefit"].to_numpy()
-    gid_b = group_ids(psn, reg, sch, yr, benefit)
+    gid_b = group_ids(gid_y, benefit)
     E = np.maximum(bills["inscp_scp_amt"].to_numpy(np.int64), 0)
 
     # --- 起付线 -------------------------------------------------------------------------------
@@ -677,7 +729,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.Data
     hi = lo + a
     # cost-basis cap: eligible cost above the cap amount (yearly, per cap group) is not paid
     cap_group = P["cap_group"]
-    gid_c = group_ids(psn, reg, sch, yr, cap_group)
+    gid_c = group_ids(gid_y, cap_group)
     cap_amt = P["cap_amount"]
     cost_cap = P["cap_basis"] == "cost"
     C_c = _ytd(bills, state, "eligible", first_year) + gcumsum(E, gid_c)
@@ -770,7 +822,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.Data
         if payer == "maf":
             base = np.maximum(base - paid_so_far, 0)
         base = np.where(active, base, 0)
-        gid_p = group_ids(psn, reg, sch, yr, np.where(active, payer, ""))
+        gid_p = group_ids(gid_y, np.where(active, payer, ""))
         B0 = _ytd(bills, state, f"{payer}_base", first_year)
         B = B0 + gcumsum(base, gid_p)
         T = arrs["threshold"]
@@ -822,8 +874,8 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.Data
     balance = np.zeros(n, np.int64)
     if state is not None and "acct_balance" in state.columns:
         balance = state.set_index("psn_no")["acct_balance"].reindex(bills["psn_no"]).fillna(0).to_numpy(np.int64)
-    order = np.lexsort((bills["first_row"].to_numpy(), bills["setl_date"].to_numpy("datetime64[D]"), psn))
-    gid_m = group_ids(psn[order])
+    order = np.lexsort((bills["first_row"].to_numpy(), bills["setl_date"].to_numpy("datetime64[D]"), member))
+    gid_m = member[order]
     cum = gcumsum(eligible[order], gid_m)
     used = np.minimum(cum, balance[order])
     used_prev = gshift(used, gid_m, 0)
