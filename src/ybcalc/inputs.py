@@ -98,13 +98,6 @@ def _amount_fast(s: pd.Series):
         return None
 
 
-def _map_unique(s: pd.Series, fn) -> pd.Series:
-    """Apply a code parser to each distinct value only (bills repeat the same few codes)."""
-    codes_, uniques = pd.factorize(s.astype("string").fillna(""), use_na_sentinel=False)
-    mapped = np.array([fn(str(x)) for x in uniques], dtype=object)
-    return pd.Series(mapped[codes_], index=s.index, dtype=object)
-
-
 def text(values, index=None) -> pd.Series:
     """A column of Python strings kept as ``object``.
 
@@ -122,21 +115,68 @@ DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d
                 "%Y年%m月%d日")
 
 
+def parse_date(x: str):
+    """One date in the usual forms (2025-03-01, 2025/3/1, 20250301, with or without time), or NaT."""
+    x = x.strip()
+    x2 = x.split(".")[0] if x.replace(".", "").isdigit() else x
+    for fmt in DATE_FORMATS:
+        val = pd.to_datetime(x2, format=fmt, errors="coerce")
+        if not pd.isna(val):
+            return np.datetime64(val.date(), "D")
+    return np.datetime64("NaT", "D")
+
+
 def parse_dates(s: pd.Series) -> np.ndarray:
-    """Dates in the usual forms (2025-03-01, 2025/3/1, 20250301, with or without time) -> datetime64[D]."""
-    text = s.astype("string").str.strip()
-    u = text.dropna().unique()
-    lookup = {}
-    for x in u:
-        val = pd.NaT
-        x2 = str(x).split(".")[0] if str(x).replace(".", "").isdigit() else str(x)
-        for fmt in DATE_FORMATS:
-            val = pd.to_datetime(x2, format=fmt, errors="coerce")
-            if not pd.isna(val):
-                break
-        lookup[x] = val
-    out = text.map(lookup)
-    return pd.to_datetime(out).to_numpy("datetime64[D]")
+    """A column of dates -> datetime64[D] (NaT where empty or unreadable)."""
+    col = Distinct(s)
+    return col.spread(col.each(lambda x: parse_date(x) if x else np.datetime64("NaT", "D"), "datetime64[D]"))
+
+
+def _to_float(x: str) -> float:
+    try:
+        return float(x) if x else np.nan
+    except ValueError:
+        return np.nan
+
+
+def _share(x: str) -> float:
+    """A co-payment share as written: '0.1' or '10%'."""
+    return _to_float(x[:-1].strip()) / 100 if x.endswith("%") else _to_float(x)
+
+
+class Distinct:
+    """A text column as integer codes over its distinct values.
+
+    Bill files repeat the same few codes, dates and ages millions of times: every parser here runs
+    once per distinct value and is spread back to the rows by the codes (one hash pass per column,
+    no per-row Python). ``texts`` are the distinct values stripped, with empty for a missing cell.
+    """
+
+    def __init__(self, s: pd.Series):
+        codes_, uniques = pd.factorize(s, use_na_sentinel=False)
+        self.codes = codes_.astype(np.int64)
+        if pd.api.types.is_string_dtype(uniques.dtype) and uniques.dtype != object:
+            # text read from a file: strip in Arrow, then one Python string per distinct value
+            self.texts = pd.Series(uniques).str.strip().fillna("").to_numpy(dtype=object)
+        else:
+            self.texts = np.array([("" if (u is None or u is pd.NA or (isinstance(u, float) and np.isnan(u)))
+                                    else str(u).strip()) for u in uniques], dtype=object)
+        self.n = len(s)
+
+    def each(self, fn, dtype=object) -> np.ndarray:
+        return np.array([fn(t) for t in self.texts], dtype=dtype) if len(self.texts) else np.empty(0, dtype)
+
+    def spread(self, per_value: np.ndarray) -> np.ndarray:
+        return per_value[self.codes] if len(per_value) else np.empty(self.n, per_value.dtype)
+
+    def empty(self) -> np.ndarray:
+        return self.spread(self.texts == "") if len(self.texts) else np.zeros(self.n, bool)
+
+    def parsed(self, fn) -> tuple[np.ndarray, np.ndarray]:
+        """(row values as object array, rows whose value the parser rejected: None)."""
+        vals = self.each(fn)
+        bad = np.array([v is None for v in vals], bool)
+        return self.spread(vals), self.spread(bad)
 
 
 def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book=None,
@@ -147,141 +187,155 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     n = len(df)
     rows = np.asarray(row_numbers if row_numbers is not None else np.arange(n) + 1)
     problems: list[pd.DataFrame] = []
+    consistency: dict[str, np.ndarray] = {}     # per bill-level column: codes that must agree within a bill
 
     def reject(mask, column, reason, values=None):
         mask = np.asarray(mask, bool)
         if mask.any():
+            idx = np.flatnonzero(mask)
             vals = (values if values is not None else
                     (df[column] if column in df.columns else pd.Series([""] * n)))
-            idx = np.flatnonzero(mask)
             problems.append(pd.DataFrame({
                 "row": rows[idx],
-                "mdtrt_id": df["mdtrt_id"].astype("string").to_numpy()[idx] if "mdtrt_id" in df.columns else "",
+                "mdtrt_id": df["mdtrt_id"].iloc[idx].astype("string").fillna("").to_numpy(dtype=object)
+                if "mdtrt_id" in df.columns else "",
                 "column": column,
-                "value": pd.Series(vals).astype("string").fillna("").to_numpy()[idx],
+                "value": pd.Series(vals).iloc[idx].astype("string").fillna("").to_numpy(dtype=object),
                 "reason": reason}))
+
+    def missing_column(col, reason):
+        raise BillError(pd.DataFrame({"row": [0], "mdtrt_id": [""], "column": [col], "value": [""],
+                                      "reason": [reason]}), source)
 
     for col in REQUIRED:
         if col not in df.columns:
-            raise BillError(pd.DataFrame({"row": [0], "mdtrt_id": [""], "column": [col], "value": [""],
-                                          "reason": [f"required column {col} is missing (headers: "
-                                                     f"{', '.join(map(str, df.columns))})"]}), source)
+            missing_column(col, f"required column {col} is missing (headers: {', '.join(map(str, df.columns))})")
     out = pd.DataFrame(index=df.index)
     out["_row"] = rows
-    mid = df["mdtrt_id"].astype("string").str.strip()
-    reject(mid.isna() | (mid == ""), "mdtrt_id", "missing visit id (mdtrt_id)")
-    out["mdtrt_id"] = text(mid)
-    psn = (text(df["psn_no"].astype("string").str.strip()) if "psn_no" in df.columns else out["mdtrt_id"]).to_numpy()
-    out["psn_no"] = text(np.where(psn == "", out["mdtrt_id"].to_numpy(), psn))
+
+    mid = Distinct(df["mdtrt_id"])
+    reject(mid.empty(), "mdtrt_id", "missing visit id (mdtrt_id)")
+    out["mdtrt_id"] = text(mid.spread(mid.texts))
+    if "psn_no" in df.columns:
+        psn = Distinct(df["psn_no"])
+        psn_rows = psn.spread(psn.texts)
+        out["psn_no"] = text(np.where(psn.empty(), out["mdtrt_id"].to_numpy(), psn_rows))
+    else:
+        out["psn_no"] = out["mdtrt_id"]
 
     fen, bad = parse_amount(df["det_item_fee_sumamt"])
     reject(bad, "det_item_fee_sumamt", "missing or unreadable amount")
     out["amount"] = fen
 
-    lv = _map_unique(df["chrgitm_lv"], codes.parse_chrgitm_lv)
-    reject(lv.isna(), "chrgitm_lv", "unknown catalogue class (expected 1/2/3, 甲/乙/丙, 自费)")
-    out["chrgitm_lv"] = lv.fillna(3).astype(np.int8)
+    def coded(col, parser, reason, fill, dtype=object, default=None, check=True):
+        """A code column parsed per distinct value; empty cells take ``default`` when given."""
+        d = Distinct(df[col])
+        vals = d.each(lambda t: default if (default is not None and t == "") else parser(t))
+        bad = np.array([v is None for v in vals], bool)
+        reject(d.spread(bad), col, reason)
+        vals = np.where(bad, fill, vals)
+        if check:
+            consistency[col] = d.spread(pd.factorize(vals.astype(object))[0]) if len(vals) else d.codes
+        return d.spread(vals.astype(dtype)) if len(vals) else np.full(n, fill, dtype)
 
-    mt = _map_unique(df["med_type"], codes.parse_med_type)
-    reject(mt.isna(), "med_type", "unknown visit type (expected 11/13/14/21/41 or 普通门诊/急诊/门诊慢特病/住院/药店购药)")
-    out["med_type"] = text(mt.fillna(""))
+    out["chrgitm_lv"] = coded("chrgitm_lv", codes.parse_chrgitm_lv,
+                              "unknown catalogue class (expected 1/2/3, 甲/乙/丙, 自费)", 3, np.int8, check=False)
+    out["med_type"] = text(coded("med_type", codes.parse_med_type,
+                                 "unknown visit type (expected 11/13/14/21/41 or 普通门诊/急诊/门诊慢特病/住院/药店购药)", ""))
 
     if "setl_time" in df.columns:
-        d = parse_dates(df["setl_time"])
-        bad_d = np.isnat(d) & df["setl_time"].notna().to_numpy() & (df["setl_time"].astype("string").str.strip() != "").fillna(False).to_numpy()
+        dt = Distinct(df["setl_time"])
+        per = dt.each(lambda x: parse_date(x) if x else np.datetime64("NaT", "D"), "datetime64[D]")
+        d = dt.spread(per)
+        empty = dt.empty()
+        bad_d = np.isnat(d) & ~empty
         reject(bad_d, "setl_time", "unreadable date (use 2025-03-01, 2025/3/1 or 20250301)")
         if require_date:
             reject(np.isnat(d) & ~bad_d, "setl_time", "missing settlement date")
         out["setl_date"] = d
+        consistency["setl_date"] = d.view(np.int64)
     else:
         if require_date:
-            raise BillError(pd.DataFrame({"row": [0], "mdtrt_id": [""], "column": ["setl_time"], "value": [""],
-                                          "reason": ["required column setl_time is missing (or pass on=DATE)"]}), source)
+            missing_column("setl_time", "required column setl_time is missing (or pass on=DATE)")
         out["setl_date"] = np.full(n, np.datetime64("NaT"), "datetime64[D]")
 
-    def code_column(col, parser, default, out_name, what, unknown):
+    def code_column(col, parser, default, out_name, unknown):
         """A bill-level code column: parsed per distinct value; empty cells take the policy's default."""
         if col in df.columns and (col != "insuplc" or book is not None):
-            parsed = _map_unique(df[col], parser)
-            empty = df[col].astype("string").fillna("").str.strip() == ""
-            if default:
-                parsed = parsed.where(~empty, default)
-            reject(parsed.isna(), col, unknown)
-            out[out_name] = text(parsed.fillna(""))
+            out[out_name] = text(coded(col, parser, unknown, "", default=default or None))
+            consistency[out_name] = consistency.pop(col)
         elif default:
             out[out_name] = text(np.full(n, default, dtype=object))
         else:
-            raise BillError(pd.DataFrame({"row": [0], "mdtrt_id": [""], "column": [col], "value": [""],
-                                          "reason": [f"required column {col} is missing (or pass a policy)"]}),
-                            source)
+            missing_column(col, f"required column {col} is missing (or pass a policy)")
 
-    code_column("insutype", codes.parse_insutype, default_scheme, "scheme", "scheme",
+    code_column("insutype", codes.parse_insutype, default_scheme, "scheme",
                 "unknown scheme (expected 310/职工 or 390/居民)")
-    code_column("insuplc", lambda x: book.region_id(x) if x else None, default_region, "region", "region",
+    code_column("insuplc", lambda x: book.region_id(x) if x else None, default_region, "region",
                 "unknown insured region (参保地): not in tables/regions.yaml")
 
     if "hosp_lv" in df.columns:
-        hl = _map_unique(df["hosp_lv"], lambda x: codes.parse_hosp_lv(x) if x else -1)
-        reject(hl.isna(), "hosp_lv", "unknown hospital level (expected 1/2/3, 一级/二级/三级, 社区)")
-        out["hosp_lv"] = hl.fillna(-1).astype(np.int8)
+        out["hosp_lv"] = coded("hosp_lv", lambda x: codes.parse_hosp_lv(x) if x else -1,
+                               "unknown hospital level (expected 1/2/3, 一级/二级/三级, 社区)", -1, np.int8)
     else:
         out["hosp_lv"] = np.int8(-1)
 
-    out["psn_type"] = (text(_map_unique(df["psn_type"], codes.parse_psn_type).map(str))
-                       if "psn_type" in df.columns else text(np.full(n, "", dtype=object)))
+    if "psn_type" in df.columns:
+        out["psn_type"] = text(coded("psn_type", codes.parse_psn_type, "", ""))
+    else:
+        out["psn_type"] = text(np.full(n, "", dtype=object))
     for col in ("psn_idet_type", "hosp_type", "med_chrgitm_type", "item_code", "item_name"):
         if col in df.columns:
-            # strip and normalise each distinct value once (category codes: '1' -> '01')
-            fix = (lambda x: x.strip().zfill(2) if x.strip().isdigit() and len(x.strip()) == 1 else x.strip()) \
-                if col == "med_chrgitm_type" else str.strip
-            out[col] = text(_map_unique(df[col], fix))
+            # category codes are two digits: '1' -> '01'
+            fix = (lambda x: x.zfill(2) if x.isdigit() and len(x) == 1 else x) if col == "med_chrgitm_type" else str
+            out[col] = text(coded(col, fix, "", "", check=col in ("psn_idet_type", "hosp_type")))
         else:
             out[col] = text(np.full(n, "", dtype=object))
 
     if "age" in df.columns:
-        age = pd.to_numeric(df["age"].astype(object), errors="coerce").astype(float)
-        reject(age.isna() & df["age"].notna() & (df["age"].astype("string").str.strip() != ""), "age", "unreadable age")
+        d = Distinct(df["age"])
+        age = d.spread(d.each(_to_float, float))
+        reject(np.isnan(age) & ~d.empty(), "age", "unreadable age")
         reject((age < 0) | (age > 130), "age", "age out of range 0..130")
-        out["age"] = age.astype(float)
+        out["age"] = age
+        consistency["age"] = pd.factorize(age, use_na_sentinel=False)[0]
     else:
         out["age"] = np.nan
 
     if "fil_type" in df.columns:
-        ft = _map_unique(df["fil_type"], codes.parse_fil_type)
-        reject(ft.isna(), "fil_type", "unknown out-of-area filing (none/long_term/temporary/referral/emergency/unfiled)")
-        out["fil_type"] = text(ft.fillna("none"))
+        out["fil_type"] = text(coded("fil_type", codes.parse_fil_type,
+                                     "unknown out-of-area filing (none/long_term/temporary/referral/emergency/unfiled)",
+                                     "none"))
     else:
         out["fil_type"] = text(np.full(n, "none", dtype=object))
+    region = out["region"].to_numpy()
     if "mdtrt_area" in df.columns and book is not None:
-        raw_area = df["mdtrt_area"].astype("string").str.strip().fillna("")
-        area = _map_unique(raw_area, lambda x: (book.region_id(x) or f"?{x}") if x else "")
-        out["mdtrt_area"] = text(area)
+        area = coded("mdtrt_area", lambda x: (book.region_id(x) or f"?{x}") if x else "", "", "", check=False)
+        out["mdtrt_area"] = text(np.where(area == "", region, area))
     else:
-        out["mdtrt_area"] = text(np.full(n, "", dtype=object))
-    area = out["mdtrt_area"].to_numpy()
-    out["mdtrt_area"] = text(np.where(area == "", out["region"].to_numpy(), area))
+        out["mdtrt_area"] = text(region)
+    consistency["mdtrt_area"] = pd.factorize(out["mdtrt_area"].to_numpy())[0]
 
     if "selfpay_prop" in df.columns:
-        sp_text = df["selfpay_prop"].astype("string").str.strip()
-        pct = sp_text.str.endswith("%").fillna(False)
-        sp = pd.to_numeric(sp_text.str.rstrip("%").astype(object), errors="coerce").astype(float)
-        sp = sp.where(~pct, sp / 100)
-        reject(sp.isna() & sp_text.notna() & (sp_text != ""), "selfpay_prop", "unreadable co-payment share")
+        d = Distinct(df["selfpay_prop"])
+        sp = d.spread(d.each(_share, float))
+        reject(np.isnan(sp) & ~d.empty(), "selfpay_prop", "unreadable co-payment share")
         reject((sp < 0) | (sp > 1), "selfpay_prop", "co-payment share must be within 0..1 (or 0%..100%)")
-        out["selfpay_prop"] = sp.astype(float)
+        out["selfpay_prop"] = sp
     else:
         out["selfpay_prop"] = np.nan
     if "pric_uplmt_amt" in df.columns:
         lim_raw = df["pric_uplmt_amt"]
-        present = lim_raw.notna() & (lim_raw.astype("string").str.strip() != "")
+        present = ~Distinct(lim_raw).empty()
         lim, badl = parse_amount(lim_raw.where(present, "0"))
-        reject(badl & present.to_numpy(), "pric_uplmt_amt", "unreadable price limit")
-        out["limit"] = np.where(present.to_numpy(), lim, -1)
+        reject(badl & present, "pric_uplmt_amt", "unreadable price limit")
+        out["limit"] = np.where(present, lim, -1)
     else:
         out["limit"] = np.int64(-1)
     if "cnt" in df.columns:
-        cnt = pd.to_numeric(df["cnt"].astype(object), errors="coerce").astype(float)
-        out["cnt"] = cnt.fillna(1.0).astype(float)
+        d = Distinct(df["cnt"])
+        cnt = d.spread(d.each(_to_float, float))
+        out["cnt"] = np.where(np.isnan(cnt), 1.0, cnt)
     else:
         out["cnt"] = 1.0
 
@@ -303,21 +357,25 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     rejects = pd.concat(problems, ignore_index=True) if problems else pd.DataFrame(columns=REJECT_COLUMNS)
     bad_rows = np.isin(rows, rejects["row"].to_numpy()) if len(rejects) else np.zeros(n, bool)
 
-    # Lines of one bill must agree on who, where, when and what kind of visit: compare every line
-    # with its bill's first line (vectorized over factorized columns).
-    ok = out[~bad_rows]
+    # Lines of one bill must agree on who, where, when and what kind of visit: compare every line's
+    # code of each bill-level column with its bill's first line.
+    keep = np.flatnonzero(~bad_rows)
     disagree = []
-    if len(ok):
-        bill_code, _ = pd.factorize(ok["mdtrt_id"])
-        first = np.full(bill_code.max() + 1, -1, np.int64)
-        first[bill_code[::-1]] = np.arange(len(bill_code))[::-1]
+    if len(keep):
+        bill_code = pd.factorize(mid.codes[keep])[0]          # integer codes: no second pass over text
+        first = np.full(bill_code.max() + 1, len(keep), np.int64)
+        np.minimum.at(first, bill_code, np.arange(len(keep)))
         ref = first[bill_code]
+        consistency["psn_no"] = (np.where(psn.empty(), -1 - mid.codes, psn.codes) if "psn_no" in df.columns
+                                 else mid.codes)
         for col in ("psn_no", "setl_date", "region", "scheme", "psn_type", "psn_idet_type", "age", "med_type",
                     "hosp_lv", "hosp_type", "mdtrt_area", "fil_type"):
-            vcode, _ = pd.factorize(ok[col], use_na_sentinel=False)
+            if col not in consistency:
+                continue
+            vcode = consistency[col][keep]
             diff = vcode != vcode[ref]
             if diff.any():
-                for bill in pd.unique(ok["mdtrt_id"].to_numpy()[diff]):
+                for bill in pd.unique(out["mdtrt_id"].to_numpy()[keep][diff]):
                     disagree.append((bill, col))
     bill_reasons = {}
     for bill, col in disagree:

@@ -141,8 +141,7 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
             elif isinstance(fv, (list, dict, tuple)):
                 # list-valued fields (nth_factor, base, applies_to, pays …): one object per row
                 col = np.empty(len(pos), dtype=object)
-                for j in range(len(pos)):
-                    col[j] = fv
+                col.fill(fv)
                 out[name][pos] = col
             else:
                 out[name][pos] = fv

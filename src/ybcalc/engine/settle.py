@@ -129,9 +129,8 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
         warnings = errors.warnings
     _line_amounts(lines, line_rates)
     _bill_amounts(bills, lines)
-    bills = _compute(bills, params, state)
     warnings.merge(params["_warn"])
-    bills["warnings"] = text(warnings.strings())
+    bills = _compute(bills, params, state, warnings.strings())
     return bills, lines, err
 
 
@@ -553,9 +552,15 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
             arrs["entry"][ok_rows] = r["_entry"][pos]
             for f in ("threshold", "rates", "cap"):
                 arrs[f"rule_{f}"][ok_rows] = r[f"_rule_{f}"][pos]
-            applies = np.array([(not a) or (bn in a) for a, bn in zip(arrs["applies_to"][ok_rows],
-                                                                       bills["benefit"].to_numpy()[ok_rows])],
-                               dtype=bool)
+            # applies_to is one list per table entry: test each entry's list once
+            applies = np.ones(len(ok_rows), bool)
+            bn_rows = bills["benefit"].to_numpy()[ok_rows]
+            ent = arrs["entry"][ok_rows]
+            for uid in np.unique(ent[ent >= 0]):
+                at = arrs["applies_to"][ok_rows[np.argmax(ent == uid)]]
+                if at:
+                    m = ent == uid
+                    applies[m] = np.isin(bn_rows[m], list(at))
             arrs["active"][ok_rows] = (arrs["entry"][ok_rows] >= 0) & applies
         if any_table:
             seg = arrs["segments"]
@@ -575,7 +580,14 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
             continue
         r = resolve(param, idx, dates, attrs, Errors(n), "个人账户", {"pays": "", "med_types": ""}, required=False)
         mts = r["med_types"]
-        ok = np.array([bool(m) and (mt in [str(x) for x in m]) for m, mt in zip(mts, bills["med_type"].to_numpy()[idx])])
+        ok = np.zeros(len(idx), bool)
+        ent = r["_entry"]
+        mt_rows = bills["med_type"].to_numpy()[idx]
+        for uid in np.unique(ent[ent >= 0]):           # med_types is one list per table entry
+            m = ent == uid
+            listed = mts[np.argmax(m)]
+            if listed:
+                ok[m] = np.isin(mt_rows[m], [str(x) for x in listed])
         P["acct_pays"][idx] = np.where(ok, r["pays"], "")
         P["acct_entry"][idx] = np.where(ok, r["_entry"], -1)
 
@@ -651,10 +663,11 @@ class _Columns:
         # object arrays stay object (pandas 3 would re-encode them as Arrow text, see inputs.text)
         new = {k: pd.Series(v, index=self.base.index, dtype=object) if v.dtype == object else v
                for k, v in self.new.items()}
-        return pd.concat([keep, pd.DataFrame(new, index=self.base.index)], axis=1)
+        # copy=False: ~100 columns are joined as they are, not first copied into one 2-D block
+        return pd.concat([keep, pd.DataFrame(new, index=self.base.index, copy=False)], axis=1)
 
 
-def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.DataFrame:
+def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings: np.ndarray) -> pd.DataFrame:
     bills = _Columns(base)
     n = len(bills)
     psn, reg, sch, yr = (bills[c].to_numpy() for c in ("_member", "region", "scheme", "policy_year"))
@@ -867,8 +880,14 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.Data
     pays = P["acct_pays"]
     selfpay_part = inscope_burden - paid_so_far
     ownpay_part = bills["fulamt_ownpay_amt"].to_numpy(np.int64) + bills["overlmt_selfpay"].to_numpy(np.int64)
-    has_self = np.array(["selfpay" in (p or []) for p in pays])
-    has_own = np.array(["ownpay" in (p or []) for p in pays])
+    has_self = np.zeros(n, bool)
+    has_own = np.zeros(n, bool)
+    a_entry = P["acct_entry"]
+    for uid in np.unique(a_entry[a_entry >= 0]):      # `pays` is one list per table entry
+        m = a_entry == uid
+        listed = pays[np.argmax(m)] or []
+        has_self[m] = "selfpay" in listed
+        has_own[m] = "ownpay" in listed
     eligible = np.where(has_self, selfpay_part, 0) + np.where(has_own, ownpay_part, 0)
     eligible = np.clip(np.minimum(eligible, medfee - fund), 0, None)
     balance = np.zeros(n, np.int64)
@@ -888,6 +907,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None) -> pd.Data
     bills["acct_pay"] = acct
     bills["acct_entry"] = P["acct_entry"]
     bills["psn_cash_pay"] = medfee - fund - acct
+    bills["warnings"] = warnings
     return bills.frame()
 
 
