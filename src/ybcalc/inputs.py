@@ -126,10 +126,21 @@ def parse_date(x: str):
     return np.datetime64("NaT", "D")
 
 
+def parse_date_texts(texts: np.ndarray) -> np.ndarray:
+    """Distinct date texts -> datetime64[D]: one vectorized pass for ISO dates (the usual case),
+    then each other form on its own; NaT for empty or unreadable text."""
+    iso = pd.to_datetime(pd.Series(texts, dtype=object), format="%Y-%m-%d", errors="coerce")
+    out = iso.to_numpy("datetime64[D]") if len(texts) else np.empty(0, "datetime64[D]")
+    for i in np.flatnonzero(np.isnat(out)):
+        if texts[i]:
+            out[i] = parse_date(texts[i])
+    return out
+
+
 def parse_dates(s: pd.Series) -> np.ndarray:
     """A column of dates -> datetime64[D] (NaT where empty or unreadable)."""
     col = Distinct(s)
-    return col.spread(col.each(lambda x: parse_date(x) if x else np.datetime64("NaT", "D"), "datetime64[D]"))
+    return col.spread(parse_date_texts(col.texts))
 
 
 def _to_float(x: str) -> float:
@@ -245,8 +256,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
 
     if "setl_time" in df.columns:
         dt = Distinct(df["setl_time"])
-        per = dt.each(lambda x: parse_date(x) if x else np.datetime64("NaT", "D"), "datetime64[D]")
-        d = dt.spread(per)
+        d = dt.spread(parse_date_texts(dt.texts))
         empty = dt.empty()
         bad_d = np.isnat(d) & ~empty
         reject(bad_d, "setl_time", "unreadable date (use 2025-03-01, 2025/3/1 or 20250301)")
