@@ -2,8 +2,10 @@
 
     python bench/bench_score.py            # 1M and 10M line items (generated under bench/data/)
     python bench/bench_score.py 1e6        # one size
+    python bench/bench_score.py 1e7 --jobs 1   # passed on to `ybcalc score` (default: one job per core)
 
-Prints, per size: line items per second, wall time, peak memory (max RSS of the scoring process),
+Prints, per size: line items per second, wall time, peak memory (resident memory of the scoring
+process and its worker processes together, sampled),
 and the ratios the performance target is stated in: time / pyarrow read time, and peak memory /
 the file's in-memory Arrow size. Figures go into README's performance section.
 """
@@ -11,23 +13,49 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 
 
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of a process and all its descendants (worker processes count too), from /proc."""
+    parent, rss = {}, {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{d}/statm") as f:
+                rss[int(d)] = int(f.read().split()[1]) * page
+            parent[int(d)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    total, todo = 0, [root]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0)
+        todo += [c for c, pp in parent.items() if pp == p]
+    return total / 2**20
+
+
 def measure_child(cmd: list[str]) -> tuple[float, float]:
-    """(seconds, peak RSS MB) of a command run in a fresh process."""
-    code = ("import resource, subprocess, sys, time, json; t = time.perf_counter(); "
-            f"r = subprocess.run({cmd!r}); dt = time.perf_counter() - t; "
-            "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; "
-            "print(json.dumps([r.returncode, dt, rss]))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    rc, dt, rss = json.loads(out.stdout.strip().splitlines()[-1])
-    if rc != 0:
-        raise SystemExit(f"{cmd} exited {rc}")
-    return dt, rss
+    """(seconds, peak MB) of a command: the peak of the summed resident memory of the command and its
+    worker processes, sampled every 20 ms."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd)
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss_mb(proc.pid))
+        time.sleep(0.02)
+    dt = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd} exited {proc.returncode}")
+    return dt, peak
 
 
 def pyarrow_read(path: Path) -> tuple[float, float]:
@@ -41,26 +69,28 @@ def pyarrow_read(path: Path) -> tuple[float, float]:
     return best
 
 
-def run(n: int) -> dict:
+def run(n: int, extra: list[str]) -> dict:
     DATA.mkdir(exist_ok=True)
     path = DATA / f"bills_{n}.csv"
     if not path.exists():
         subprocess.run([sys.executable, str(HERE / "generate.py"), str(n), str(path)], check=True)
     read_s, arrow_mb = pyarrow_read(path)
     out = DATA / f"settlements_{n}.parquet"
-    score_s, peak_mb = measure_child(["ybcalc", "score", str(path), "-o", str(out), "--allow-rejects", "-q"])
+    score_s, peak_mb = measure_child(["ybcalc", "score", str(path), "-o", str(out), "--allow-rejects", "-q", *extra])
     return {"lines": n, "csv_mb": path.stat().st_size / 2**20, "pyarrow_read_s": read_s, "arrow_mb": arrow_mb,
             "score_s": score_s, "lines_per_s": n / score_s, "peak_mb": peak_mb,
             "time_ratio": score_s / read_s, "memory_ratio": peak_mb / arrow_mb}
 
 
 def main():
-    sizes = [int(float(a)) for a in sys.argv[1:]] or [1_000_000, 10_000_000]
+    args = sys.argv[1:]
+    extra = args[args.index("--jobs"):args.index("--jobs") + 2] if "--jobs" in args else []
+    sizes = [int(float(a)) for a in args if a not in extra] or [1_000_000, 10_000_000]
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
     print(f"{'lines':>11} {'CSV MB':>7} {'read s':>7} {'Arrow MB':>9} {'score s':>8} {'lines/s':>9} "
           f"{'peak MB':>8} {'time×read':>9} {'mem×Arrow':>9}")
     for n in sizes:
-        r = run(n)
+        r = run(n, extra)
         print(f"{r['lines']:>11,} {r['csv_mb']:>7.0f} {r['pyarrow_read_s']:>7.2f} {r['arrow_mb']:>9.0f} "
               f"{r['score_s']:>8.1f} {r['lines_per_s']:>9,.0f} {r['peak_mb']:>8.0f} {r['time_ratio']:>9.1f} "
               f"{r['memory_ratio']:>9.1f}", flush=True)

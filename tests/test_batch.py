@@ -265,3 +265,28 @@ def test_streamed_output_equals_in_memory_output(fbook, tmp_path):
     b = pd.read_csv(tmp_path / "whole.csv", dtype=str).sort_values("mdtrt_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
     assert res.summary().splitlines()[1] == whole.summary().splitlines()[1]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_worker_processes_write_the_same_file_as_one_process(fbook, tmp_path, suffix):
+    """``jobs=2`` settles member partitions in two spawned processes; the file, the rejects and the
+    totals are those of the single-process run (partitions are written in the same order)."""
+    from ybcalc.batch import BillWriter
+    df = random_lines(8, members=40)
+    df.loc[3, "det_item_fee_sumamt"] = "abc"                 # one reject travels back from a worker
+    path = tmp_path / "b.csv"
+    df.to_csv(path, index=False)
+    outs = []
+    for jobs in (1, 2):
+        out = tmp_path / f"out{jobs}{suffix}"
+        w = BillWriter(out, "zh")
+        res = score_file(path, fbook, partition_lines=30, sink=w, jobs=jobs)
+        w.close()
+        outs.append((out, res))
+    (a, ra), (b, rb) = outs
+    read = pd.read_parquet if suffix == ".parquet" else (lambda p: pd.read_csv(p, dtype=str))
+    assert len(read(a)) > 40
+    pd.testing.assert_frame_equal(read(a), read(b))
+    pd.testing.assert_frame_equal(ra.rejects, rb.rejects)
+    assert ra.summary() == rb.summary()
+    assert ra.rows_read == rb.rows_read == len(df) and len(ra.rejects) >= 1

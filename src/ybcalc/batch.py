@@ -158,14 +158,16 @@ def slim(result: ScoreResult) -> ScoreResult:
 
 
 def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_000, progress=None,
-               keep_intermediate: bool = False, sink=None, **kw) -> ScoreResult:
+               keep_intermediate: bool = False, sink=None, jobs: int = 1, **kw) -> ScoreResult:
     """Score a CSV/Parquet file in member partitions, so memory stays a small multiple of the file.
 
     Rows are split by member (``psn_no``) into partitions of about ``partition_lines`` lines; each
     member's bills are in one partition, so the result equals scoring the whole file at once.
     ``progress``: a callable(done_lines, total_lines) or None. ``sink``: a callable given each
-    partition's Settlement; the bills are then not kept (memory stays at one partition), and the
-    result carries only totals, counts and rejects.
+    partition's Settlement (or a ``BillWriter``); the bills are then not kept (memory stays at one
+    partition), and the result carries only totals, counts and rejects. ``jobs`` > 1 settles
+    partitions in that many worker processes (results are still written in partition order, so the
+    output is the same file as with one job).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -182,38 +184,103 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
         member = pc.dictionary_encode(table[member_col]).combine_chunks().indices.to_numpy(zero_copy_only=False)
         part = (member.astype(np.int64) * 2654435761 % 2**32) % k       # spread members over partitions
         del member
+    render = (sink.lang, sink.money) if isinstance(sink, BillWriter) else None
     results, done = [], 0
     agg = {"totals": {c: 0 for c in SETTLEMENT_FIELDS}, "bills": 0, "warned": 0}
-    for i in range(k):
-        # a linear filter per partition keeps the file's order and never copies the whole table
-        # (a gather into partition order would hold a second copy; a take per partition from a table
-        # of many CSV blocks costs time in proportion to the whole file)
-        mask = part == i
-        rows = np.flatnonzero(mask)
-        if not len(rows):
-            continue
-        chunk = table.filter(pa.array(mask)).to_pandas()
-        r = score_frame(chunk, policy, row_numbers=rows + first, source=str(path), **kw)
-        del chunk, mask
+
+    def partitions(table):
+        if k == 1:
+            yield table, np.arange(n) + first
+            return
+        # One pass over the input blocks moves each block's rows to their member partitions (one take
+        # per block, then zero-copy slices); each block is released once moved, so memory stays at about
+        # one copy of the file. (A filter per partition would scan the whole file k times.)
+        batches = table.to_batches()
+        del table
+        pieces = [[] for _ in range(k)]
+        rows_of = [[] for _ in range(k)]
+        offset = 0
+        for j, batch in enumerate(batches):
+            p = part[offset:offset + batch.num_rows]
+            order = np.argsort(p, kind="stable")
+            bounds = np.searchsorted(p[order], np.arange(k + 1))
+            moved = batch.take(pa.array(order))
+            for i in np.flatnonzero(np.diff(bounds)):
+                lo, hi = bounds[i], bounds[i + 1]
+                pieces[i].append(moved.slice(lo, hi - lo))
+                rows_of[i].append(offset + order[lo:hi])
+            offset += batch.num_rows
+            batches[j] = None
+        for i in range(k):
+            if pieces[i]:
+                chunk = pa.Table.from_batches(pieces[i])
+                rows = np.concatenate(rows_of[i]) + first
+                pieces[i] = rows_of[i] = None
+                yield chunk, rows
+
+    def collect(out: PartitionResult):
+        nonlocal done
+        if out.frame is not None:                 # rendered in a worker: only written here
+            sink.write(out.frame)
+        elif sink is not None:
+            sink(out.result.settlement)
+        r = out.result
         if sink is not None:
-            sink(r.settlement)
-            totals, nb, nw = r._aggregates()
+            totals, nb, nw = out.aggregates or r._aggregates()
             agg["bills"] += nb
             agg["warned"] += nw
             for c, v in totals.items():
                 agg["totals"][c] += v
             r = ScoreResult(None, r.rejects, r.rows_read, r.rows_scored)
         results.append(r if keep_intermediate or sink is not None else slim(r))
-        done += len(rows)
+        done += r.rows_read
         if progress:
             progress(done, n)
-    del table, part                         # the input is no longer needed: give its memory back
+
+    args = dict(policy=policy, source=str(path), render=render, kw=kw)
+    chunks = partitions(table)
+    del table                               # the blocks are released as they are moved to partitions
+    if jobs > 1 and k > 1:
+        import multiprocessing
+        from collections import deque
+        from concurrent.futures import ProcessPoolExecutor
+        # spawn, not fork: the parent already runs Arrow's thread pools, which a fork would not carry
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pending = deque()
+            for chunk, rows in chunks:
+                pending.append(pool.submit(score_partition, chunk, rows, **args))
+                if len(pending) > jobs:          # bounded: at most jobs + 1 partitions in flight
+                    collect(pending.popleft().result())
+            while pending:
+                collect(pending.popleft().result())
+    else:
+        for chunk, rows in chunks:
+            collect(score_partition(chunk, rows, **args))
+    del part
     pa.default_memory_pool().release_unused()
     if sink is not None:
         rejects = (pd.concat([r.rejects for r in results], ignore_index=True).sort_values("row", kind="stable")
                    .reset_index(drop=True) if results else pd.DataFrame(columns=REJECT_COLUMNS))
         return ScoreResult(None, rejects, n, sum(r.rows_scored for r in results), agg)
     return combine(results, n)
+
+
+@dataclass
+class PartitionResult:
+    result: ScoreResult
+    frame: pd.DataFrame | None = None        # the bills as the writer wants them (rendered in a worker)
+    aggregates: tuple | None = None
+
+
+def score_partition(chunk, rows, *, policy, source, render, kw) -> PartitionResult:
+    """Settle one member partition (an Arrow table). With ``render`` = (lang, money), the bills are also
+    turned into the writer's frame here, so a worker process sends back only what is written."""
+    r = score_frame(chunk.to_pandas(), policy, row_numbers=rows, source=source, **kw)
+    if render is None:
+        return PartitionResult(r)
+    lang, money = render
+    frame = r.settlement.bills(lang=lang, money=money)
+    return PartitionResult(ScoreResult(None, r.rejects, r.rows_read, r.rows_scored), frame, r._aggregates())
 
 
 def codes_header(name: str):
@@ -265,8 +332,15 @@ class BillWriter:
         self._writer = None
         self._first = True
 
+    @property
+    def money(self) -> str:
+        return "fen" if self.parquet else "text"
+
     def __call__(self, settlement: Settlement) -> None:
-        df = settlement.bills(lang=self.lang, money="fen" if self.parquet else "text")
+        self.write(settlement.bills(lang=self.lang, money=self.money))
+
+    def write(self, df: pd.DataFrame) -> None:
+        """Append one partition's bills, as ``Settlement.bills(lang, money=self.money)`` gives them."""
         if self.parquet:
             import pyarrow.parquet as pq
             t = _arrow_table(df)

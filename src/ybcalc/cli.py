@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import pandas as pd
@@ -27,7 +28,7 @@ def cmd_score(args) -> int:
     progress = None if args.quiet or not sys.stderr.isatty() else _progress
     writer = BillWriter(args.output, args.lang)           # each partition is written as soon as settled
     res = score_file(args.file, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
-                     sink=writer)
+                     sink=writer, jobs=args.jobs)
     writer.close(empty_settlement=_empty_settlement(book))
     if progress:
         print(file=sys.stderr)
@@ -257,6 +258,8 @@ def main(argv=None) -> int:
                    help="dask: partition by member over a Dask cluster (same results)")
     s.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
     s.add_argument("--workers", type=int, default=2, help="local Dask cluster workers")
+    s.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                   help="worker processes for files of more than one member partition (default: CPU count)")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_score)
 
