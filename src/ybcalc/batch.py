@@ -213,7 +213,8 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
             batches[j] = None
         for i in range(k):
             if pieces[i]:
-                chunk = pa.Table.from_batches(pieces[i])
+                # compact: a slice would carry (and pickle, for a worker) its whole source block
+                chunk = pa.Table.from_batches(pieces[i]).combine_chunks()
                 rows = np.concatenate(rows_of[i]) + first
                 pieces[i] = rows_of[i] = None
                 yield chunk, rows
