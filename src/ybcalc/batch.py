@@ -372,7 +372,9 @@ def _arrow_table(df: pd.DataFrame):
             arrays.append(fen_to_arrow_decimal(col.to_numpy()))
         elif len(col) and col.dtype == object and hasattr(col.iat[0], "as_tuple"):
             arrays.append(pa.array(col.astype(str)))
-        elif col.dtype == object or pd.api.types.is_string_dtype(col):
+        elif col.dtype != object and pd.api.types.is_string_dtype(col):
+            arrays.append(pa.array(col.array).cast(pa.string()))     # pandas' Arrow-backed text: no copy
+        elif col.dtype == object:
             arrays.append(pa.array(col.astype(str).to_numpy(dtype=object), type=pa.string()))
         else:
             arrays.append(pa.array(col))
