@@ -280,7 +280,8 @@ def test_worker_processes_write_the_same_file_as_one_process(fbook, tmp_path, su
     for jobs in (1, 2):
         out = tmp_path / f"out{jobs}{suffix}"
         w = BillWriter(out, "zh")
-        res = score_file(path, fbook, partition_lines=30, sink=w, jobs=jobs)
+        res = score_file(path, fbook, partition_lines=25, sink=w, jobs=jobs)
+        assert res.streamed["workers"] == (0 if jobs == 1 else 2)      # 2 workers really ran
         w.close()
         outs.append((out, res))
     (a, ra), (b, rb) = outs

@@ -186,7 +186,7 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
         del member
     render = (sink.lang, sink.money) if isinstance(sink, BillWriter) else None
     results, done = [], 0
-    agg = {"totals": {c: 0 for c in SETTLEMENT_FIELDS}, "bills": 0, "warned": 0}
+    agg = {"totals": {c: 0 for c in SETTLEMENT_FIELDS}, "bills": 0, "warned": 0, "workers": 0}
 
     def partitions(table):
         if k == 1:
@@ -241,11 +241,12 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
     args = dict(policy=policy, source=str(path), render=render, kw=kw)
     chunks = partitions(table)
     del table                               # the blocks are released as they are moved to partitions
-    if jobs > 1 and k > 1:
+    if jobs > 1 and k >= 4 * jobs:      # fewer partitions: starting the workers costs what they save
         import multiprocessing
         from collections import deque
         from concurrent.futures import ProcessPoolExecutor
         # spawn, not fork: the parent already runs Arrow's thread pools, which a fork would not carry
+        agg["workers"] = jobs
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             pending = deque()
             for chunk, rows in chunks:

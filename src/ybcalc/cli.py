@@ -259,7 +259,8 @@ def main(argv=None) -> int:
     s.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
     s.add_argument("--workers", type=int, default=2, help="local Dask cluster workers")
     s.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
-                   help="worker processes for files of more than one member partition (default: CPU count)")
+                   help="worker processes for large files (at least 4 member partitions of ~250,000 lines "
+                        "per worker; default: CPU count)")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_score)
 
