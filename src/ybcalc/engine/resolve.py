@@ -110,7 +110,9 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
             if warn_if_missing:
                 errors.warn(rows, f"{label}: {entry.start} 起无已核实数值，未计入（{entry.key}）")
             elif required:
-                errors.fail(rows, f"{label}: missing from {entry.start} — {entry.missing} ({entry.key})")
+                region, _, scheme = entry.key.split(":")[0].partition("/")
+                errors.fail(rows, f"{label}: missing from {entry.start} — {first_sentence(entry.missing)} "
+                                  f"({entry.key}; what was searched: `ybcalc tables show {region} --scheme {scheme}`)")
             continue
         out["_entry"][pos] = entry.uid
         sub = subset(attrs, rows)
@@ -156,6 +158,16 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                     mask |= m.astype(np.int64) << j
                 out["_adjust"][pos] = mask
     return out
+
+
+def first_sentence(text: str, limit: int = 120) -> str:
+    """The opening of a ``missing`` note: enough to say what is missing (the full research note, often a
+    paragraph, stays in the table for ``ybcalc tables show``)."""
+    import re
+    t = " ".join(str(text).split())
+    m = re.search(r"[。；;]|\.(\s|$)", t)
+    head = (t[: m.start() + 1] if m else t).rstrip(";；")
+    return head if len(head) <= limit else head[: limit - 1].rstrip() + "…"
 
 
 def _describe_attrs(attrs: dict, i: int) -> str:
