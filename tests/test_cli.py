@@ -64,7 +64,11 @@ def test_explain_cli(capsys):
         assert words in out
     assert main(["explain", str(EXAMPLE), "--mdtrt-id", mid, "--lang", "en"]) == 0
     assert "pooled fund pays" in capsys.readouterr().out
+    capsys.readouterr()
     assert main(["explain", str(EXAMPLE), "--mdtrt-id", "nope"]) == 2
+    assert "settled bill(s), e.g." in capsys.readouterr().err
+    assert main(["explain", str(EXAMPLE), "--mdtrt-id", mid[:-1] + "x"]) == 2      # a mistyped id
+    assert f"did you mean {mid}" in capsys.readouterr().err
 
 
 def test_tables_commands(capsys):

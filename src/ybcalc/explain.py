@@ -108,7 +108,12 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
     if len(rows) == 0:
         if mdtrt_id in getattr(settlement, "errors", pd.Series(dtype=object)).index:
             raise KeyError(f"bill {mdtrt_id} was not settled: {settlement.errors[mdtrt_id]}")
-        raise KeyError(f"no settled bill {mdtrt_id!r}")
+        import difflib
+        ids = pd.unique(b["mdtrt_id"].astype(str))
+        near = difflib.get_close_matches(str(mdtrt_id), list(ids), n=3, cutoff=0.6) if len(ids) < 200_000 else []
+        hint = (f"; did you mean {', '.join(near)}?" if near else
+                f"; the input has {len(ids)} settled bill(s)" + (f", e.g. {', '.join(ids[:3])}" if len(ids) else ""))
+        raise KeyError(f"no settled bill {mdtrt_id!r}{hint}")
     r = b.loc[rows[0]]
     L = settlement.lines_raw[settlement.lines_raw["mdtrt_id"].astype(str) == mdtrt_id]
     book = settlement.book
