@@ -201,6 +201,75 @@ def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, s
     return Settlement(bills, out_lines, book, prepared.rejects, errors)
 
 
+def parameters(lines, policy: Policy | PolicyBook | None = None, *, on=None) -> pd.DataFrame:
+    """One row per bill: the table values it is settled with (起付线, 分段比例, 封顶线, 大病/大额,
+    异地 terms), and ``missing``, what would stop it from settling.
+
+    Values that cannot be resolved are None. Amounts are Decimal yuan, ratios Decimal (0.85);
+    ``ratio_rates``/``ratio_segments`` are lists (segment lower bounds in yuan on the table's basis).
+    ``deductible`` is the table amount with its adjustments, before nth-admission and 异地 factors.
+    """
+    from decimal import Decimal
+    from .engine.settle import resolve_parameters
+    from .money import INF_FEN, PPM
+    if isinstance(lines, (list, tuple, dict)):
+        lines = pd.DataFrame(list(lines) if not isinstance(lines, dict) else lines)
+    if policy is None:
+        policy = load_tables()
+    book = policy.book if isinstance(policy, Policy) else policy
+    prepared = prepare(lines, book=book, default_region=policy.region if isinstance(policy, Policy) else None,
+                       default_scheme=policy.scheme if isinstance(policy, Policy) else None,
+                       require_date=on is None)
+    if len(prepared.rejects):
+        raise BillError(prepared.rejects, "<lines>")
+    bills, P, errors = resolve_parameters(prepared.lines, book, on=on)
+
+    def yuan(fen, ok):
+        return [fen_to_yuan(int(f)) if k and f < INF_FEN // 2 else (None if not k else "unlimited")
+                for f, k in zip(fen, ok)]
+
+    def ratio(ppm):
+        return Decimal(int(ppm)) / PPM
+
+    def listed(seg, rates, ok, width_from):
+        out_s, out_r = [], []
+        for srow, rrow, k, w in zip(seg, rates, ok, width_from):
+            if not k:
+                out_s.append(None)
+                out_r.append(None)
+                continue
+            used = [i for i in range(len(srow)) if i == 0 or srow[i] < INF_FEN // 2]
+            out_s.append([fen_to_yuan(int(srow[i])) for i in used])
+            out_r.append([ratio(rrow[i]) for i in used])
+        return out_s, out_r
+
+    d_ok = P["deductible_entry"] >= 0
+    r_ok = P["ratio_entry"] >= 0
+    c_ok = P["cap_entry"] >= 0
+    out = pd.DataFrame({"mdtrt_id": bills["mdtrt_id"].astype(str), "region": bills["region"].astype(str),
+                        "scheme": bills["scheme"].astype(str), "benefit": bills["benefit"].astype(str),
+                        "policy_date": pd.Series(bills["policy_date"].to_numpy("datetime64[D]")).astype(str)})
+    out["deductible"] = yuan(P["deductible_amount"], d_ok)
+    out["deductible_basis"] = np.where(d_ok, P["deductible_basis"], None)
+    segs, rates = listed(P["ratio_segments"], P["ratio_rates"], r_ok, r_ok)
+    out["ratio_segments"] = segs
+    out["ratio_rates"] = rates
+    out["cap"] = yuan(P["cap_amount"], c_ok)
+    away = P["ooa_entry"] >= 0
+    out["ooa_rate_add"] = [ratio(v) if k else None for v, k in zip(P["ooa_add"], away)]
+    out["ooa_rate"] = [ratio(v) if k and v >= 0 else None for v, k in zip(P["ooa_rate"], away)]
+    out["ooa_deductible"] = [fen_to_yuan(int(v)) if k and v >= 0 else None for v, k in zip(P["ooa_deductible"], away)]
+    for payer, arrs in P["programs"]:
+        ok = arrs["active"]
+        out[f"{payer}_threshold"] = yuan(arrs["threshold"], ok)
+        segs, rates = listed(arrs["segments"], arrs["rates"], ok, ok)
+        out[f"{payer}_segments"] = segs
+        out[f"{payer}_rates"] = rates
+        out[f"{payer}_cap"] = yuan(arrs["cap"], ok)
+    out["missing"] = [e or "" for e in errors.error]
+    return out
+
+
 class SettlementError(ValueError):
     """Bills could not be settled (e.g. a parameter the bill needs has no sourced value)."""
 

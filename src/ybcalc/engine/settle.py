@@ -134,6 +134,23 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     return bills, lines, err
 
 
+def resolve_parameters(lines: pd.DataFrame, book: PolicyBook, *, on=None):
+    """The table values each bill would be settled with, without settling it.
+
+    Returns (bills, P, errors): the bill frame, the per-bill parameter arrays of the settlement
+    (entry -1 where a value could not be resolved) and the errors that would reject each bill. A
+    parameter that resolves is returned even when another one the bill needs is missing, so a sourced
+    value can be checked before the rest of its table is known.
+    """
+    lines = line_codes(lines.reset_index(drop=True))
+    bills = _bill_frame(lines, on)
+    errors = Errors(len(bills))
+    _assign_tables(bills, book, errors)
+    ooa = _out_of_area(bills, book, errors)
+    P = _resolve_bill_params(bills, book, errors, ooa)
+    return bills, P, errors
+
+
 def _filter_params(P: dict, keep: np.ndarray) -> dict:
     """Keep the rows of every per-bill array (including each program's arrays) for kept bills."""
     out = {}
