@@ -217,6 +217,8 @@ def parameters(lines, policy: Policy | PolicyBook | None = None, *, on=None) -> 
     if policy is None:
         policy = load_tables()
     book = policy.book if isinstance(policy, Policy) else policy
+    if on is None and isinstance(policy, Policy) and policy.on is not None:
+        on = policy.on
     prepared = prepare(lines, book=book, default_region=policy.region if isinstance(policy, Policy) else None,
                        default_scheme=policy.scheme if isinstance(policy, Policy) else None,
                        require_date=on is None)
