@@ -362,7 +362,11 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None)
             raise RefError("no ratio")
         local_rates = [adjust_ratio(r, re_.get("adjust"), attrs) for r in rates_list(re_, attrs, "ratio.rates")]
         add = frac(evaluate(oa["ratio_add"], attrs, "ratio_add")) if (oa is not None and "ratio_add" in oa) else 0
-        rates = [min(max(r + add, Fraction(0)), Fraction(1)) for r in local_rates]
+        factor = (frac(evaluate(oa["ratio_factor"], attrs, "ratio_factor"))
+                  if (oa is not None and "ratio_factor" in oa) else Fraction(1))
+        # the documented rounding point: local rate × factor, half up to the millionth
+        rates = [min(max(Fraction(round_half_up(r * factor * 10**6), 10**6) + add, Fraction(0)), Fraction(1))
+                 for r in local_rates]
         bounds = segments_fen(re_)
         basis = re_.get("basis", "above_deductible")
         accumulate = re_.get("accumulate", "per_bill")

@@ -176,6 +176,10 @@ out_of_area:
       - {when: {fil_type: [referral, emergency]}, value: -0.07}
       - {when: {fil_type: temporary}, value: -0.13}
       - {value: -0.23}
+    ratio_factor:
+      - {when: {fil_type: emergency}, value: 0.9}
+      - {when: {fil_type: temporary}, value: 0.85}
+      - {value: 1}
     deductible_factor:
       - {when: {fil_type: [temporary, unfiled]}, value: 1.25}
       - {value: 1}

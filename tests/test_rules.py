@@ -263,6 +263,7 @@ def test_every_settlement_balances_to_the_fen(fbook):
     ("testland", "unfiled", "600.00", "8460.00"),     # a listed neighbour: local terms, (10000−600)×90%
     ("testprov", "referral", "1500.00", "6460.00"),   # 转外: 起付 1500, 76% → (10000−1500)×76%
     ("testprov", "temporary", "600.00", "4700.00"),   # 临时外出 to another province: 50% → 9400×50%
+    ("testprov", "emergency", "600.00", "7614.00"),   # 急诊抢救: local terms × 90% → 9400×(90%×90%)
 ])
 def test_out_of_area_absolute_terms_by_destination(fbook, area, fil_type, expected_deductible, expected_fund):
     r = settle(fbook, make_bill("A", [(1, 10000)], region="testnorth", mdtrt_area=area, fil_type=fil_type))

@@ -259,6 +259,7 @@ def parameters(lines, policy: Policy | PolicyBook | None = None, *, on=None) -> 
     out["cap"] = yuan(P["cap_amount"], c_ok)
     away = P["ooa_entry"] >= 0
     out["ooa_rate_add"] = [ratio(v) if k else None for v, k in zip(P["ooa_add"], away)]
+    out["ooa_rate_factor"] = [ratio(v) if k else None for v, k in zip(P["ooa_factor"], away)]
     out["ooa_rate"] = [ratio(v) if k and v >= 0 else None for v, k in zip(P["ooa_rate"], away)]
     out["ooa_deductible"] = [fen_to_yuan(int(v)) if k and v >= 0 else None for v, k in zip(P["ooa_deductible"], away)]
     for payer, arrs in P["programs"]:

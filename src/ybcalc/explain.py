@@ -200,23 +200,31 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
         txt = (f"{basis_txt}{acc_txt}；段 {yuan(lo)}–{yuan(hi)}：{fmt_yuan(amt)} × {pct(rate)} = {paid:,.2f}"
                if zh else f"segment {yuan(lo, lang)}–{yuan(hi, lang)}: {fmt_yuan(amt)} × {pct(rate)} = {paid:,.2f}")
         if rate != local:
-            txt += (f"（本地比例 {pct(local)}，异地调整 {pct(r['ooa_rate_add'])}）" if zh
-                    else f" (local {pct(local)}, out-of-area {pct(r['ooa_rate_add'])})")
+            fac = int(r.get("ooa_rate_factor", PPM))
+            how = (f"× {pct(fac)}" if fac != PPM else "") + (
+                f"{' ' if fac != PPM else ''}{'+' if int(r['ooa_rate_add']) >= 0 else ''}{pct(r['ooa_rate_add'])}"
+                if int(r["ooa_rate_add"]) or fac == PPM else "")
+            txt += (f"（本地比例 {pct(local)}，异地调整 {how}）" if zh else f" (local {pct(local)}, out-of-area {how})")
         txt += " " + _rule_text(e, "rates", r["ratio_rule_rates"]) + _adjust_text(e, int(r["ratio_adjust"]))
         add("统筹分段支付" if zh else "fund, by segment", f"{paid:,.2f}", base=fmt_yuan(amt), rule=txt.strip(),
             source=src)
     if r["ooa"] != "local":
         oe, osrc = _entry_source(book, r["ooa_entry"], r["ooa_rule_add"], "ratio_add", lang)
         absolute = int(r.get("ooa_rate", -1)) >= 0
-        amount = pct(r["ooa_rate"]) if absolute else pct(r["ooa_rate_add"])
+        factor = int(r.get("ooa_rate_factor", PPM))
+        amount = pct(r["ooa_rate"]) if absolute else (f"× {pct(factor)}" if factor != PPM else pct(r["ooa_rate_add"]))
         where = {"in_province": "省内异地", "out_of_province": "省外", "unknown": "就医地未知"}.get(r["mdtrt_scope"], "")
         if zh:
             rule = (f"{codes.FIL_TYPE_LABEL.get(r['ooa'], (r['ooa'],))[0]}（{where}）："
-                    + (f"执行异地比例 {pct(r['ooa_rate'])}" if absolute else f"比例调整 {pct(r['ooa_rate_add'])}")
+                    + (f"执行异地比例 {pct(r['ooa_rate'])}" if absolute else
+                       (f"按本地比例的 {pct(factor)}" if factor != PPM else "")
+                       + (f"{'，' if factor != PPM else ''}比例调整 {pct(r['ooa_rate_add'])}"
+                          if int(r["ooa_rate_add"]) or factor == PPM else ""))
                     + (f"，起付线 {fmt_yuan(r['ooa_deductible'])}" if int(r.get("ooa_deductible", -1)) >= 0 else "")
                     + f"，按 {int(r['hosp_lv_used'])} 级医院标准")
         else:
             rule = (f"{r['ooa']} ({r['mdtrt_scope']}): " + (f"rate {pct(r['ooa_rate'])}" if absolute
+                                                            else f"{pct(factor)} of the local rate" if factor != PPM
                                                             else f"rate change {pct(r['ooa_rate_add'])}")
                     + (f", deductible {fmt_yuan(r['ooa_deductible'])}" if int(r.get("ooa_deductible", -1)) >= 0 else ""))
         add("异地就医调整" if zh else "out-of-area adjustment", amount, rule=rule, source=osrc)

@@ -429,6 +429,7 @@ def _out_of_area(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> dict:
     hosp_lv = bills["hosp_lv"].to_numpy().astype(np.int64).copy()
     put("ooa_add", n, np.int64, 0)
     put("ooa_ded_factor", n, np.int64, PPM)
+    put("ooa_factor", n, np.int64, PPM)       # × every local rate ("按市内就医支付比例的 90%")
     put("ooa_entry", n, np.int64, -1)
     put("ooa_rule_add", n, np.int64, -1)
     put("ooa_rate", n, np.int64, -1)          # absolute rate replacing every local rate (-1: none)
@@ -446,9 +447,10 @@ def _out_of_area(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> dict:
                 continue
             r = resolve(t.params.get("out_of_area"), away, dates, base_attrs, errors,
                         _label(book, t.region, t.scheme, "异地就医调整"),
-                        {"ratio_add": 0, "deductible_factor": PPM, "hosp_lv_as": -1, "rate": -1,
-                         "deductible": -1}, required=required)
+                        {"ratio_add": 0, "ratio_factor": PPM, "deductible_factor": PPM, "hosp_lv_as": -1,
+                         "rate": -1, "deductible": -1}, required=required)
             P["ooa_add"][away] = r["ratio_add"]
+            P["ooa_factor"][away] = r["ratio_factor"]
             P["ooa_rate"][away] = r["rate"]
             P["ooa_deductible"][away] = r["deductible"]
             P["ooa_ded_factor"][away] = r["deductible_factor"]
@@ -736,7 +738,8 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings: 
     # --- 分段比例 -------------------------------------------------------------------------------
     L = P["ratio_segments"].copy()
     R_local = P["ratio_rates"]
-    R = np.clip(R_local + P["ooa_add"][:, None], 0, PPM)
+    # 异地: local rate × factor (rounded half up to the ppm), plus points added, within 0..100%
+    R = np.clip(div_half_up(R_local * P["ooa_factor"][:, None], PPM) + P["ooa_add"][:, None], 0, PPM)
     R = np.where(P["ooa_rate"][:, None] >= 0, P["ooa_rate"][:, None], R)   # 异地 terms stated as a rate
     basis = P["ratio_basis"]
     acc_year = P["ratio_accumulate"] == "per_year"
@@ -811,6 +814,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings: 
     bills["coinsurance"] = coins
     bills["ooa_reduction"] = div_half_up(reduction_exact, PPM)
     bills["ooa_rate_add"] = P["ooa_add"]
+    bills["ooa_rate_factor"] = P["ooa_factor"]
     bills["ooa_rate"] = P["ooa_rate"]
     bills["ooa_deductible"] = P["ooa_deductible"]
     for s in range(L.shape[1]):
