@@ -106,14 +106,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     messages for bills that could not be settled (missing parameters, no table …), which are left
     out of the year state of their member.
     """
-    lines = line_codes(lines.reset_index(drop=True))
-    bills = _bill_frame(lines, on)
-    errors = Errors(len(bills))
-    _assign_tables(bills, book, errors)
-    # Parameters that every later step needs; bills failing here are rejected before computing.
-    ooa = _out_of_area(bills, book, errors)
-    line_rates = _line_rules(lines, bills, book, errors)
-    params = _resolve_bill_params(bills, book, errors, ooa)
+    lines, bills, errors, line_rates, params = _resolve_terms(lines, book, on)
     bad = errors.error != None  # noqa: E711
     if bad.any():
         err = pd.Series(errors.error[bad], index=bills.loc[bad, "mdtrt_id"].to_numpy())
@@ -142,13 +135,20 @@ def resolve_parameters(lines: pd.DataFrame, book: PolicyBook, *, on=None):
     parameter that resolves is returned even when another one the bill needs is missing, so a sourced
     value can be checked before the rest of its table is known.
     """
+    _, bills, errors, _, P = _resolve_terms(lines, book, on)
+    return bills, P, errors
+
+
+def _resolve_terms(lines: pd.DataFrame, book: PolicyBook, on):
+    """Bills from lines, and every table value they need; a bill failing here is rejected before computing."""
     lines = line_codes(lines.reset_index(drop=True))
     bills = _bill_frame(lines, on)
     errors = Errors(len(bills))
     _assign_tables(bills, book, errors)
-    ooa = _out_of_area(bills, book, errors)
-    P = _resolve_bill_params(bills, book, errors, ooa)
-    return bills, P, errors
+    ooa = _out_of_area(bills, book, errors)          # first: it can change the hospital level used
+    line_rates = _line_rules(lines, bills, book, errors)
+    params = _resolve_bill_params(bills, book, errors, ooa)
+    return lines, bills, errors, line_rates, params
 
 
 def _filter_params(P: dict, keep: np.ndarray) -> dict:
