@@ -131,9 +131,16 @@ class Settlement:
             uid = b[c].fillna(-1).to_numpy(np.int64)
             d = starts[np.where(uid >= 0, uid, len(starts) - 1)]
             latest = np.where(np.isnat(latest) | (d > latest), d, latest)
-        day = pd.Series(np.datetime_as_string(latest, unit="D"))
-        tail = np.where(np.isnat(latest), "", "@" + day)
-        return list(np.asarray(b["table"]).astype(str).astype(object) + tail + "#" + version)
+        # few distinct (table, date) pairs over many bills: build each text once
+        table_code, tables = pd.factorize(np.asarray(b["table"]).astype(str))
+        day_code, days = pd.factorize(latest.astype("datetime64[D]").view(np.int64))
+        combo, uniq = pd.factorize(table_code.astype(np.int64) * (len(days) + 1) + day_code)
+        texts = []
+        for u in uniq:
+            t, d = divmod(int(u), len(days) + 1)
+            day = np.int64(days[d]).view("datetime64[D]") if len(days) else np.datetime64("NaT")
+            texts.append(f"{tables[t]}{'' if np.isnat(day) else '@' + str(day)}#{version}")
+        return list(np.array(texts, dtype=object)[combo]) if len(b) else []
 
     def __len__(self) -> int:
         return len(self.raw)

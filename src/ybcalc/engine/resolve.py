@@ -35,12 +35,21 @@ class WarnMasks:
         return out
 
     def strings(self) -> np.ndarray:
-        """'; '-joined messages per row, in sorted message order."""
-        out = np.full(self.n, "", dtype=object)
-        for msg in sorted(self.masks):
-            m = self.masks[msg]
-            out[m] = np.where(out[m] == "", msg, out[m] + "; " + msg)
-        return out
+        """'; '-joined messages per row, in sorted message order.
+
+        Rows share few combinations of messages: each row gets a combination number, each distinct
+        combination is joined once, and the texts are spread back by that number.
+        """
+        msgs = sorted(self.masks)
+        combo = np.zeros(self.n, np.int64)
+        for j, msg in enumerate(msgs):
+            if j % 60 == 59:                     # renumber densely before the code could overflow
+                combo = np.unique(combo, return_inverse=True)[1].astype(np.int64)
+            combo = combo * 2 + self.masks[msg]
+        _, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
+        # a combination's text, read off the masks of one row that has it
+        texts = ["; ".join(m for m in msgs if self.masks[m][i]) for i in first]
+        return np.array(texts, dtype=object)[inverse] if self.n else np.empty(0, dtype=object)
 
 
 class Errors:
