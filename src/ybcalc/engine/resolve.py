@@ -70,8 +70,38 @@ class Errors:
         self.warnings.add(idx, message)
 
 
-def subset(attrs: dict, idx: np.ndarray) -> dict:
-    return {k: v[idx] for k, v in attrs.items()}
+class Rows:
+    """Bill attributes restricted to some rows, each sliced only when a rule asks for it (a table's
+    rules name one or two of the ten attributes)."""
+
+    def __init__(self, attrs, idx: np.ndarray, extra: dict | None = None):
+        self.attrs, self.idx, self.cache = attrs, idx, dict(extra or {})
+
+    def get(self, key, default=None):
+        if key in self.cache:
+            return self.cache[key]
+        if key not in self.attrs:
+            return default
+        self.cache[key] = self.attrs[key][self.idx]
+        return self.cache[key]
+
+    def __getitem__(self, key):
+        if key not in self:
+            raise KeyError(key)
+        return self.get(key)
+
+    def __contains__(self, key) -> bool:
+        return key in self.cache or key in self.attrs
+
+    def keys(self):
+        return set(self.attrs.keys()) | set(self.cache)
+
+    def items(self):
+        return ((k, self.get(k)) for k in self.keys())
+
+
+def subset(attrs: dict, idx: np.ndarray) -> Rows:
+    return Rows(attrs, idx)
 
 
 def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict, errors: Errors,

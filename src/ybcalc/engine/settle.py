@@ -23,7 +23,7 @@ import pandas as pd
 from ..money import INF_FEN, PPM, div_half_up, mul_ratio
 from ..policy.loader import PolicyBook
 from ..inputs import text
-from .resolve import Errors, WarnMasks, resolve
+from .resolve import Errors, Rows, WarnMasks, resolve
 
 BASE_COMPONENTS = ("deductible", "preselfpay", "coinsurance", "above_cap")
 PAYER_ORDER = ("hifob", "hifmi")  # 大额补助 first; either consumes the same personal burden
@@ -341,10 +341,9 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
     rate[has_own] = np.round(own[has_own] * PPM).astype(np.int64)
     need = (lv == 2) & ~has_own & (reason == "")
     if need.any():
-        lattrs = _attrs(bills, bills["hosp_lv_used"].to_numpy())
-        lattrs = {k: v[bill_pos] for k, v in lattrs.items()}
-        lattrs["med_chrgitm_type"] = cats.astype(str)
-        lattrs["chrgitm_lv"] = lv.astype(np.int64)
+        # the bill's attributes seen from each line, sliced only for the attributes a rule names
+        lattrs = Rows(_attrs(bills, bills["hosp_lv_used"].to_numpy()), bill_pos,
+                      extra={"med_chrgitm_type": cats.astype(str), "chrgitm_lv": lv.astype(np.int64)})
         dates = bills["policy_date"].to_numpy("datetime64[D]")[bill_pos]
         line_err = Errors(n)
         tables = bills["table"].to_numpy()[bill_pos]
