@@ -263,19 +263,51 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     bills["admission"] = pd.Series(np.ones(len(bills), np.int64)).groupby(gid).cumsum().to_numpy()
 
 
+class _Lazy(dict):
+    """Attribute arrays built on first use (rules name few of them; each costs a pass over the bills)."""
+
+    def __init__(self, makers: dict):
+        super().__init__()
+        self.makers = makers
+
+    def get(self, key, default=None):
+        if key not in self.makers:
+            return default
+        if not super().__contains__(key):
+            super().__setitem__(key, self.makers[key]())
+        return super().__getitem__(key)
+
+    def __getitem__(self, key):
+        if key not in self.makers:
+            raise KeyError(key)
+        return self.get(key)
+
+    def __contains__(self, key) -> bool:
+        return key in self.makers
+
+    def keys(self):
+        return self.makers.keys()
+
+    def items(self):
+        return ((k, self.get(k)) for k in self.makers)
+
+
 def _attrs(bills: pd.DataFrame, hosp_lv=None) -> dict:
-    return {
-        "psn_type": bills["psn_type"].to_numpy().astype(str),
-        "hosp_lv": (hosp_lv if hosp_lv is not None else bills["hosp_lv"].to_numpy()).astype(np.int64),
-        "hosp_type": bills["hosp_type"].to_numpy().astype(str),
-        "age": bills["age"].to_numpy(float),
-        "psn_idet_type": bills["psn_idet_type"].to_numpy().astype(str),
-        "med_type": bills["med_type"].to_numpy().astype(str),
-        "fil_type": bills["ooa"].to_numpy().astype(str),
-        "admission": bills["admission"].to_numpy(np.int64),
-        "mdtrt_province": bills["mdtrt_province"].to_numpy().astype(str),
-        "mdtrt_scope": bills["mdtrt_scope"].to_numpy().astype(str),
-    }
+    """The bill attributes decision tables may name (``when:`` keys), as arrays over ``bills``."""
+    def text(col):
+        return lambda: bills[col].to_numpy().astype(str)
+    return _Lazy({
+        "psn_type": text("psn_type"),
+        "hosp_lv": lambda: (hosp_lv if hosp_lv is not None else bills["hosp_lv"].to_numpy()).astype(np.int64),
+        "hosp_type": text("hosp_type"),
+        "age": lambda: bills["age"].to_numpy(float),
+        "psn_idet_type": text("psn_idet_type"),
+        "med_type": text("med_type"),
+        "fil_type": text("ooa"),
+        "admission": lambda: bills["admission"].to_numpy(np.int64),
+        "mdtrt_province": text("mdtrt_province"),
+        "mdtrt_scope": text("mdtrt_scope"),
+    })
 
 
 def _label(book: PolicyBook, region, scheme, what) -> str:
