@@ -173,6 +173,10 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
     import pyarrow.compute as pc
     if policy is None:
         policy = load_tables()
+    # A file large enough to use workers starts them before it is read, so that their start-up (a
+    # fresh interpreter importing pandas and pyarrow) overlaps the read.
+    likely = jobs > 1 and Path(path).stat().st_size >= 4 * jobs * partition_lines * 100   # ~100 bytes a line
+    pool = _worker_pool(jobs, policy) if likely else None
     table, first = read_arrow(path, encoding)
     table = table.rename_columns([str(c).lstrip("\ufeff") for c in table.column_names])
     n = table.num_rows
@@ -238,24 +242,27 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
         if progress:
             progress(done, n)
 
-    args = dict(policy=policy, source=str(path), render=render, kw=kw)
+    args = dict(source=str(path), render=render, kw=kw)
     chunks = partitions(table)
     del table                               # the blocks are released as they are moved to partitions
-    if jobs > 1 and k >= 4 * jobs:      # fewer partitions: starting the workers costs what they save
-        import multiprocessing
+    use_workers = jobs > 1 and k >= 4 * jobs    # fewer partitions: starting workers costs what they save
+    if use_workers and pool is None:
+        pool = _worker_pool(jobs, policy)
+    elif not use_workers and pool is not None:
+        pool.shutdown(cancel_futures=True)
+    if use_workers:
         from collections import deque
-        from concurrent.futures import ProcessPoolExecutor
-        # spawn, not fork: the parent already runs Arrow's thread pools, which a fork would not carry
         agg["workers"] = jobs
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with pool:
             pending = deque()
             for chunk, rows in chunks:
-                pending.append(pool.submit(score_partition, chunk, rows, **args))
+                pending.append(pool.submit(score_partition, chunk, rows, **args))   # policy: set per worker
                 if len(pending) > jobs:          # bounded: at most jobs + 1 partitions in flight
                     collect(pending.popleft().result())
             while pending:
                 collect(pending.popleft().result())
     else:
+        args["policy"] = policy
         for chunk, rows in chunks:
             collect(score_partition(chunk, rows, **args))
     del part
@@ -274,9 +281,34 @@ class PartitionResult:
     aggregates: tuple | None = None
 
 
-def score_partition(chunk, rows, *, policy, source, render, kw) -> PartitionResult:
+_WORKER_POLICY = None
+
+
+def _init_worker(policy) -> None:
+    """Worker start: keep the policy tables once, instead of unpickling them with every partition."""
+    global _WORKER_POLICY
+    _WORKER_POLICY = policy
+
+
+def _started() -> bool:
+    return True
+
+
+def _worker_pool(jobs: int, policy):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    # spawn, not fork: the parent already runs Arrow's thread pools, which a fork would not carry
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(policy,))
+    for _ in range(jobs):
+        pool.submit(_started)            # start the processes now (the pool would start them on demand)
+    return pool
+
+
+def score_partition(chunk, rows, *, source, render, kw, policy=None) -> PartitionResult:
     """Settle one member partition (an Arrow table). With ``render`` = (lang, money), the bills are also
     turned into the writer's frame here, so a worker process sends back only what is written."""
+    policy = policy if policy is not None else _WORKER_POLICY
     r = score_frame(chunk.to_pandas(), policy, row_numbers=rows, source=source, **kw)
     if render is None:
         return PartitionResult(r)
