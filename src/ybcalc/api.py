@@ -90,10 +90,12 @@ class Settlement:
         self.errors = errors
 
     # ---- tables for people ------------------------------------------------------------------
-    def bills(self, lang: str = "en", intermediate: bool = False, money: str = "decimal") -> pd.DataFrame:
+    def bills(self, lang: str = "en", intermediate: bool = False, money: str = "decimal",
+              text: str = "str") -> pd.DataFrame:
         """One row per bill: ids, the settlement fields in yuan, policy version, warnings.
 
         ``money``: "decimal" (Decimal objects, exact), "text" ("1234.50", for CSV) or "fen" (int64).
+        ``text``: "str" (pandas' text type) or "object" (Python strings; cheaper when only written out).
         """
         b = self.raw
         region_label = {r: self.book.region_label(r) for r in pd.unique(b["region"])}
@@ -108,10 +110,14 @@ class Settlement:
             fen = b[c].to_numpy(np.int64)
             out[c] = (fen if money == "fen" else fen_text(fen) if money == "text"
                       else [fen_to_yuan(v) for v in fen])
-        out["policy_version"] = self.policy_versions()
-        out["warnings"] = b["warnings"].to_numpy()
+        out["policy_version"] = pd.Series(self.policy_versions(), index=out.index, dtype=object)
+        out["warnings"] = pd.Series(b["warnings"].to_numpy(), index=out.index, dtype=object)
         for c in out.columns:       # the engine keeps text as object or categories; output pandas' text type
-            if c not in SETTLEMENT_COLUMNS and (isinstance(out[c].dtype, pd.CategoricalDtype) or out[c].dtype == object):
+            if c in SETTLEMENT_COLUMNS:
+                continue
+            if isinstance(out[c].dtype, pd.CategoricalDtype):
+                out[c] = out[c].astype(str if text == "str" else object)
+            elif out[c].dtype == object and text == "str":
                 out[c] = out[c].astype(str)
         if intermediate:
             extra = [c for c in b.columns if c not in out.columns and c not in ("setl_date",)]

@@ -313,7 +313,7 @@ def score_partition(chunk, rows, *, source, render, kw, policy=None) -> Partitio
     if render is None:
         return PartitionResult(r)
     lang, money = render
-    frame = r.settlement.bills(lang=lang, money=money)
+    frame = r.settlement.bills(lang=lang, money=money, text="object")
     return PartitionResult(ScoreResult(None, r.rejects, r.rows_read, r.rows_scored), frame, r._aggregates())
 
 
@@ -371,7 +371,7 @@ class BillWriter:
         return "fen" if self.parquet else "text"
 
     def __call__(self, settlement: Settlement) -> None:
-        self.write(settlement.bills(lang=self.lang, money=self.money))
+        self.write(settlement.bills(lang=self.lang, money=self.money, text="object"))
 
     def write(self, df: pd.DataFrame) -> None:
         """Append one partition's bills, as ``Settlement.bills(lang, money=self.money)`` gives them."""
@@ -408,7 +408,11 @@ def _arrow_table(df: pd.DataFrame):
         elif col.dtype != object and pd.api.types.is_string_dtype(col):
             arrays.append(pa.array(col.array).cast(pa.string()))     # pandas' Arrow-backed text: no copy
         elif col.dtype == object:
-            arrays.append(pa.array(col.astype(str).to_numpy(dtype=object), type=pa.string()))
+            vals = col.to_numpy(dtype=object)
+            try:                                  # Python strings (the engine's text columns)
+                arrays.append(pa.array(vals, type=pa.string()))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                arrays.append(pa.array(col.astype(str).to_numpy(dtype=object), type=pa.string()))
         else:
             arrays.append(pa.array(col))
         names.append(str(c))

@@ -196,10 +196,12 @@ def _bill_frame(lines: pd.DataFrame, on) -> pd.DataFrame:
     else:
         bills["policy_date"] = bills["setl_date"].to_numpy("datetime64[D]")
     bills.loc[bills["setl_date"].isna(), "setl_date"] = bills["policy_date"]
+    # integer codes of region and scheme (in text order) for sorting and for every later grouping
+    bills["_region"] = pd.factorize(bills["region"].to_numpy(), sort=True)[0].astype(np.int64)
+    bills["_scheme"] = pd.factorize(bills["scheme"].to_numpy(), sort=True)[0].astype(np.int64)
     # Order that carries the year state: member, region, scheme, date, then input order.
     order = np.lexsort((bills["first_row"].to_numpy(), bills["setl_date"].to_numpy("datetime64[D]"),
-                        pd.factorize(bills["scheme"].to_numpy(), sort=True)[0],
-                        pd.factorize(bills["region"].to_numpy(), sort=True)[0], bills["_member"].to_numpy()))
+                        bills["_scheme"].to_numpy(), bills["_region"].to_numpy(), bills["_member"].to_numpy()))
     return bills.take(order).reset_index(drop=True)
 
 
@@ -258,8 +260,8 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     unknown_area = _map_distinct(area, lambda a: str(a).startswith("?")).astype(bool)
     errors.warn(np.flatnonzero(unknown_area), "就医地不在 regions.yaml 中，按异地就医处理")
     # admission counter of the year, per benefit (1-based): tables may key on `admission`
-    gid = group_ids(bills["_member"].to_numpy(), bills["region"].to_numpy(), bills["scheme"].to_numpy(),
-                    bills["policy_year"].to_numpy(), bills["benefit"].to_numpy())
+    gid = group_ids(bills["_member"].to_numpy(), bills["_region"].to_numpy(), bills["_scheme"].to_numpy(),
+                    bills["policy_year"].to_numpy(), pd.factorize(benefit)[0])
     bills["admission"] = pd.Series(np.ones(len(bills), np.int64)).groupby(gid).cumsum().to_numpy()
 
 
@@ -720,13 +722,13 @@ class _Columns:
 def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings: np.ndarray) -> pd.DataFrame:
     bills = _Columns(base)
     n = len(bills)
-    psn, reg, sch, yr = (bills[c].to_numpy() for c in ("_member", "region", "scheme", "policy_year"))
+    psn, reg, sch, yr = (bills[c].to_numpy() for c in ("_member", "_region", "_scheme", "policy_year"))
     first_year = yr == pd.Series(yr).groupby(psn).transform("min").to_numpy()
     # one integer per member's policy year in one region and scheme; later keys refine it
     gid_y = group_ids(psn, reg, sch, yr)
     member = bills["_member"].to_numpy()
     benefit = bills["benefit"].to_numpy()
-    gid_b = group_ids(gid_y, benefit)
+    gid_b = group_ids(gid_y, pd.factorize(benefit)[0])
     E = np.maximum(bills["inscp_scp_amt"].to_numpy(np.int64), 0)
 
     # --- 起付线 -------------------------------------------------------------------------------
@@ -793,7 +795,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings: 
     hi = lo + a
     # cost-basis cap: eligible cost above the cap amount (yearly, per cap group) is not paid
     cap_group = P["cap_group"]
-    gid_c = group_ids(gid_y, cap_group)
+    gid_c = group_ids(gid_y, pd.factorize(cap_group)[0])
     cap_amt = P["cap_amount"]
     cost_cap = P["cap_basis"] == "cost"
     C_c = _ytd(bills, state, "eligible", first_year) + gcumsum(E, gid_c)
@@ -887,7 +889,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings: 
         if payer == "maf":
             base = np.maximum(base - paid_so_far, 0)
         base = np.where(active, base, 0)
-        gid_p = group_ids(gid_y, np.where(active, payer, ""))
+        gid_p = group_ids(gid_y, active)
         B0 = _ytd(bills, state, f"{payer}_base", first_year)
         B = B0 + gcumsum(base, gid_p)
         T = arrs["threshold"]
