@@ -225,6 +225,8 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     out["_row"] = rows
 
     mid = Distinct(df["mdtrt_id"])
+    # one code per visit id as written after stripping (" V1" and "V1" are one bill)
+    bill_codes = pd.factorize(mid.texts)[0][mid.codes] if len(mid.texts) else mid.codes
     reject(mid.empty(), "mdtrt_id", "missing visit id (mdtrt_id)")
     out["mdtrt_id"] = text(mid.spread(mid.texts))
     if "psn_no" in df.columns:
@@ -233,6 +235,10 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         out["psn_no"] = text(np.where(psn.empty(), out["mdtrt_id"].to_numpy(), psn_rows))
     else:
         out["psn_no"] = out["mdtrt_id"]
+    member_codes = None
+    if "psn_no" in df.columns and not psn.empty().any():
+        # members numbered in the text order of psn_no, so that the engine can sort by the number
+        member_codes = np.unique(psn.texts, return_inverse=True)[1].reshape(-1)[psn.codes]
 
     fen, bad = parse_amount(df["det_item_fee_sumamt"])
     reject(bad, "det_item_fee_sumamt", "missing or unreadable amount")
@@ -372,12 +378,11 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     keep = np.flatnonzero(~bad_rows)
     disagree = []
     if len(keep):
-        bill_code = pd.factorize(mid.codes[keep])[0]          # integer codes: no second pass over text
+        bill_code = pd.factorize(bill_codes[keep])[0]         # integer codes: no second pass over text
         first = np.full(bill_code.max() + 1, len(keep), np.int64)
         np.minimum.at(first, bill_code, np.arange(len(keep)))
         ref = first[bill_code]
-        consistency["psn_no"] = (np.where(psn.empty(), -1 - mid.codes, psn.codes) if "psn_no" in df.columns
-                                 else mid.codes)
+        consistency["psn_no"] = member_codes if member_codes is not None else pd.factorize(out["psn_no"].to_numpy())[0]
         for col in ("psn_no", "setl_date", "region", "scheme", "psn_type", "psn_idet_type", "age", "med_type",
                     "hosp_lv", "hosp_type", "mdtrt_area", "fil_type"):
             if col not in consistency:
@@ -405,4 +410,8 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
             rejects = pd.concat([rejects, extra], ignore_index=True)
             bad_rows |= whole
     rejects = rejects.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
+    # integer keys for the engine (see engine.settle.line_codes), from the codes already computed here
+    out["_bill"] = bill_codes
+    if member_codes is not None:
+        out["_member"] = member_codes
     return Prepared(out[~bad_rows].reset_index(drop=True), rejects, n)

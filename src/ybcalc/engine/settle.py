@@ -174,9 +174,15 @@ def line_codes(lines: pd.DataFrame) -> pd.DataFrame:
     """Integer keys the engine groups by: ``_bill`` (per mdtrt_id) and ``_member`` (per psn_no, numbered
     in the members' text order, so sorting by it sorts by psn_no). Hashing the text once here spares
     every later grouping a pass over strings."""
-    lines = lines.copy() if "_bill" in lines.columns else lines
-    lines["_bill"] = pd.factorize(lines["mdtrt_id"].to_numpy())[0].astype(np.int64)
-    lines["_member"] = pd.factorize(lines["psn_no"].to_numpy(), sort=True)[0].astype(np.int64)
+    lines = lines.copy()
+    if "_bill" in lines.columns:          # from inputs.prepare: renumber densely (rejected bills leave gaps)
+        lines["_bill"] = pd.factorize(lines["_bill"].to_numpy())[0].astype(np.int64)
+    else:
+        lines["_bill"] = pd.factorize(lines["mdtrt_id"].to_numpy())[0].astype(np.int64)
+    if "_member" in lines.columns:        # keeps the numbers' order, which is psn_no's text order
+        lines["_member"] = np.unique(lines["_member"].to_numpy(), return_inverse=True)[1].reshape(-1).astype(np.int64)
+    else:
+        lines["_member"] = pd.factorize(lines["psn_no"].to_numpy(), sort=True)[0].astype(np.int64)
     return lines
 
 
