@@ -199,22 +199,28 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
         # One pass over the input blocks moves each block's rows to their member partitions (one take
         # per block, then zero-copy slices); each block is released once moved, so memory stays at about
         # one copy of the file. (A filter per partition would scan the whole file k times.)
+        import os
+        from concurrent.futures import ThreadPoolExecutor
         batches = table.to_batches()
         del table
+        starts = np.concatenate([[0], np.cumsum([b.num_rows for b in batches])])
         pieces = [[] for _ in range(k)]
         rows_of = [[] for _ in range(k)]
-        offset = 0
-        for j, batch in enumerate(batches):
-            p = part[offset:offset + batch.num_rows]
+
+        def move(j):
+            p = part[starts[j]:starts[j + 1]]
             order = np.argsort(p, kind="stable")
             bounds = np.searchsorted(p[order], np.arange(k + 1))
-            moved = batch.take(pa.array(order))
-            for i in np.flatnonzero(np.diff(bounds)):
-                lo, hi = bounds[i], bounds[i + 1]
-                pieces[i].append(moved.slice(lo, hi - lo))
-                rows_of[i].append(offset + order[lo:hi])
-            offset += batch.num_rows
-            batches[j] = None
+            return batches[j].take(pa.array(order)), order, bounds
+
+        # numpy's sort and Arrow's take release the GIL: blocks are moved on every core at once
+        with ThreadPoolExecutor(os.cpu_count() or 1) as threads:
+            for j, (moved, order, bounds) in enumerate(threads.map(move, range(len(batches)))):
+                batches[j] = None
+                for i in np.flatnonzero(np.diff(bounds)):
+                    lo, hi = bounds[i], bounds[i + 1]
+                    pieces[i].append(moved.slice(lo, hi - lo))
+                    rows_of[i].append(starts[j] + order[lo:hi])
         for i in range(k):
             if pieces[i]:
                 # compact: a slice would carry (and pickle, for a worker) its whole source block
