@@ -291,3 +291,15 @@ def test_worker_processes_write_the_same_file_as_one_process(fbook, tmp_path, su
     pd.testing.assert_frame_equal(ra.rejects, rb.rejects)
     assert ra.summary() == rb.summary()
     assert ra.rows_read == rb.rows_read == len(df) and len(ra.rejects) >= 1
+
+
+def test_columns_the_settlement_does_not_read_are_ignored(fbook, tmp_path):
+    """Extra export columns (科室, 备注 …) neither change the result nor stop the run."""
+    df = random_lines(9, members=20)
+    path, wide = tmp_path / "b.csv", tmp_path / "wide.csv"
+    df.to_csv(path, index=False)
+    df.assign(科室="心内科", 备注="=cmd|' /C calc'!A0", extra_1=range(len(df))).to_csv(wide, index=False)
+    a = score_file(path, fbook, partition_lines=40).settlement.bills(money="fen")
+    b = score_file(wide, fbook, partition_lines=40).settlement.bills(money="fen")
+    pd.testing.assert_frame_equal(a.sort_values("mdtrt_id").reset_index(drop=True),
+                                  b.sort_values("mdtrt_id").reset_index(drop=True))

@@ -179,6 +179,11 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
     pool = _worker_pool(jobs, policy) if likely else None
     table, first = read_arrow(path, encoding)
     table = table.rename_columns([str(c).lstrip("\ufeff") for c in table.column_names])
+    # Exports from hospital systems carry many columns the settlement never reads (科室, 医生, 备注 …):
+    # drop them before the rows are moved around.
+    used = [c for c in table.column_names if codes_header(c)]
+    if used and len(used) < table.num_columns:
+        table = table.select(used)
     n = table.num_rows
     member_col = next((c for c in table.column_names if codes_header(c) == "psn_no"), None)
     k = max(1, -(-n // partition_lines))
