@@ -222,6 +222,8 @@ def _parse_bills(lines_df: pd.DataFrame, book) -> list[dict]:
                 "date": pd.Timestamp(row["setl_time"]).date(),
                 "region": region, "scheme": SCHEMES[_text(row["insutype"])],
                 "psn_type": _text(row.get("psn_type")), "psn_idet_type": _text(row.get("psn_idet_type")),
+                "contrib_tier": {"1": "一档", "2": "二档"}.get(_text(row.get("contrib_tier")),
+                                                             _text(row.get("contrib_tier"))),
                 "age": row.get("age"), "med_type": _text(row["med_type"]), "hosp_lv": int(float(row["hosp_lv"])),
                 "hosp_type": _text(row.get("hosp_type")), "mdtrt_area": area, "fil_type": fil, "lines": [],
             }
@@ -306,7 +308,8 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None)
         ykey = (bill["psn_no"], bill["region"], bill["scheme"], year)
         away = bill["mdtrt_area"] != bill["region"]
         fil = _fil_category(bill) if away else "none"
-        base_attrs = {"psn_type": bill["psn_type"], "hosp_lv": bill["hosp_lv"], "hosp_type": bill["hosp_type"],
+        base_attrs = {"psn_type": bill["psn_type"], "contrib_tier": bill["contrib_tier"],
+                      "hosp_lv": bill["hosp_lv"], "hosp_type": bill["hosp_type"],
                       "age": bill["age"], "psn_idet_type": bill["psn_idet_type"], "med_type": bill["med_type"],
                       "fil_type": fil}
         oa = entry_on(table.params.get("out_of_area"), date, "out_of_area") if away else None

@@ -49,7 +49,7 @@ from reference import OUT_COLUMNS, reference_settle  # noqa: E402
 FIXTURES = Path(__file__).parent / "fixtures" / "tables"
 BOOK = load_book(FIXTURES)
 
-LINE_COLUMNS = ["mdtrt_id", "psn_no", "setl_time", "insuplc", "insutype", "psn_type", "psn_idet_type", "age",
+LINE_COLUMNS = ["mdtrt_id", "psn_no", "setl_time", "insuplc", "insutype", "psn_type", "contrib_tier", "psn_idet_type", "age",
                 "med_type", "hosp_lv", "mdtrt_area", "fil_type", "med_chrgitm_type", "item_name", "chrgitm_lv",
                 "selfpay_prop", "pric_uplmt_amt", "cnt", "det_item_fee_sumamt"]
 FIXTURE_KINDS = [("testland", "310"), ("testland", "390"), ("testcity", "310")]
@@ -110,6 +110,7 @@ benefits:
         rates:
           - {when: {hosp_lv: [0, 1]}, value: [0.87, 0.91, 0.955]}
           - {when: {hosp_type: 中医}, value: [0.83, 0.88, 0.93]}
+          - {when: {contrib_tier: 二档}, value: [0.72, 0.80, 0.88]}
           - {value: [0.77, 0.83, 0.905]}
         adjust:
           - {when: {psn_type: 退休}, share_factor: 0.55}
@@ -290,6 +291,7 @@ def member(draw, i: int, kinds_from, items, hosp_type: bool, span, max_bills: in
     kinds = draw(st.lists(st.sampled_from(kinds_from), min_size=1, max_size=2, unique=True))
     psn_types = {k: draw(st.sampled_from(PSN_TYPES[k[1]])) for k in kinds}
     idet = draw(st.sampled_from(IDET_TYPES))
+    tier = draw(st.sampled_from(["", "1", "一档", "2", "二档"]))       # 缴费档次, as exports write it
     age = draw(st.integers(0, 95))
     dates = draw(st.lists(st.dates(*span), min_size=1, max_size=4))
     rows = []
@@ -299,7 +301,7 @@ def member(draw, i: int, kinds_from, items, hosp_type: bool, span, max_bills: in
         if draw(st.integers(0, 9)) == 0:          # the member's group changes (e.g. retires mid-year)
             psn_type = draw(st.sampled_from(PSN_TYPES[insutype]))
         bill = {"psn_no": f"m{i}", "insuplc": region, "insutype": insutype, "psn_type": psn_type,
-                "psn_idet_type": idet, "age": age, "mdtrt_id": f"m{i}b{j}",
+                "psn_idet_type": idet, "contrib_tier": tier, "age": age, "mdtrt_id": f"m{i}b{j}",
                 "setl_time": draw(st.sampled_from(dates)).isoformat(),
                 "med_type": draw(st.sampled_from(MED_TYPES[region])), "hosp_lv": draw(st.integers(0, 3)),
                 "mdtrt_area": draw(st.sampled_from(AREAS[region])),

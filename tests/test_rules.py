@@ -1,5 +1,6 @@
 """One test per settlement rule, on the fixture tables (tests/fixtures/tables), worked by hand."""
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
@@ -275,3 +276,26 @@ def test_out_of_area_term_not_in_the_table_fails_naming_it(fbook):
     with pytest.raises(ybcalc.SettlementError) as exc:
         settle(fbook, make_bill("A", [(1, 10000)], region="testnorth", mdtrt_area="testprov", fil_type="unfiled"))
     assert "异地就医调整" in str(exc.value) and "out_of_area[0].rate" in str(exc.value)
+
+
+# ---- 缴费档次 (contribution tier) ------------------------------------------------------------------
+def test_contribution_tier_selects_rules_and_an_unlisted_tier_warns(tmp_path):
+    """Rules may name `contrib_tier`; a table listing `contrib_tiers` warns for a bill without one."""
+    import shutil
+    root = tmp_path / "tables"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "tables", root)
+    table = root / "testnorth" / "employee.yaml"
+    text = table.read_text(encoding="utf-8")
+    text = text.replace("psn_types: [在职, 退休]\n", "psn_types: [在职, 退休]\ncontrib_tiers: [一档, 二档]\n", 1)
+    text = text.replace("      - {from: 2020-01-01, source: fx, rates: [0.90]}",
+                        "      - from: 2020-01-01\n        source: fx\n        rates:\n"
+                        "          - {when: {contrib_tier: 二档}, value: [0.80]}\n          - {value: [0.90]}", 1)
+    table.write_text(text, encoding="utf-8")
+    book = ybcalc.load_tables(root)
+    bills = [make_bill(m, [(1, 10000)], psn_no=m, region="testnorth", contrib_tier=t)
+             for m, t in (("A", "2"), ("B", "一档"), ("C", ""))]
+    r = ybcalc.settle(frame(*bills), book)
+    assert y(r, "A", "hifp_pay") == D("7520.00")        # 二档: (10000 − 600) × 80%
+    assert y(r, "B", "hifp_pay") == D("8460.00")        # 一档: × 90%
+    assert y(r, "C", "hifp_pay") == D("8460.00")        # no tier: the rules without one, and a warning
+    assert "缴费档次 (未给出)" in y(r, "C", "warnings") and "缴费档次" not in y(r, "B", "warnings")

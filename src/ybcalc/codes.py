@@ -17,6 +17,7 @@ HEADER_ALIASES = {
     "insutype": ["险种", "险种类型", "参保类型", "scheme"],
     "psn_type": ["人员类别", "人员类型", "在职退休", "在职/退休", "人群"],
     "psn_idet_type": ["人员身份类别", "人员身份", "身份类别", "特殊身份"],
+    "contrib_tier": ["缴费档次", "参保档次", "档次", "缴费档位"],
     "age": ["年龄"],
     "med_type": ["医疗类别", "就诊类型", "就医类型"],
     "hosp_lv": ["医院等级", "医疗机构等级", "机构等级"],
@@ -151,6 +152,18 @@ def parse_hosp_lv(value) -> int | None:
 def parse_fil_type(value) -> str | None:
     s = norm_text(value)
     return FIL_TYPE.get(s, FIL_TYPE.get(s.lower()))
+
+
+TIER_WORDS = {"1": "一档", "一": "一档", "一档": "一档", "2": "二档", "二": "二档", "二档": "二档",
+              "3": "三档", "三": "三档", "三档": "三档"}
+
+
+def parse_contrib_tier(value) -> str:
+    """缴费档次: 1/一/一档 → 一档 (two or three tiers in 深圳, 重庆 …); other words pass through as written."""
+    s = norm_text(value)
+    if s.endswith(".0"):
+        s = s[:-2]
+    return TIER_WORDS.get(s, s)
 
 
 def parse_psn_type(value) -> str:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import codes
 
-BILL_ATTRS = ("psn_no", "setl_date", "insuplc", "insutype", "psn_type", "psn_idet_type", "age", "med_type",
+BILL_ATTRS = ("psn_no", "setl_date", "insuplc", "insutype", "psn_type", "contrib_tier", "psn_idet_type", "age", "med_type",
               "hosp_lv", "hosp_type", "mdtrt_area", "fil_type")
 REQUIRED = ("mdtrt_id", "det_item_fee_sumamt", "chrgitm_lv", "med_type")
 
@@ -296,10 +296,11 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     else:
         out["hosp_lv"] = np.int8(-1)
 
-    if "psn_type" in df.columns:
-        out["psn_type"] = text(coded("psn_type", codes.parse_psn_type, "", ""))
-    else:
-        out["psn_type"] = text(np.full(n, "", dtype=object))
+    for col, parser in (("psn_type", codes.parse_psn_type), ("contrib_tier", codes.parse_contrib_tier)):
+        if col in df.columns:
+            out[col] = text(coded(col, parser, "", ""))
+        else:
+            out[col] = text(np.full(n, "", dtype=object))
     for col in ("psn_idet_type", "hosp_type", "med_chrgitm_type", "item_code", "item_name"):
         if col in df.columns:
             # category codes are two digits: '1' -> '01'
@@ -383,8 +384,8 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         np.minimum.at(first, bill_code, np.arange(len(keep)))
         ref = first[bill_code]
         consistency["psn_no"] = member_codes if member_codes is not None else pd.factorize(out["psn_no"].to_numpy())[0]
-        for col in ("psn_no", "setl_date", "region", "scheme", "psn_type", "psn_idet_type", "age", "med_type",
-                    "hosp_lv", "hosp_type", "mdtrt_area", "fil_type"):
+        for col in ("psn_no", "setl_date", "region", "scheme", "psn_type", "contrib_tier", "psn_idet_type", "age",
+                    "med_type", "hosp_lv", "hosp_type", "mdtrt_area", "fil_type"):
             if col not in consistency:
                 continue
             vcode = consistency[col][keep]

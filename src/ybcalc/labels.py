@@ -28,6 +28,7 @@ LINE_FIELDS = {
     "insutype": ("险种类型", "scheme"),
     "psn_type": ("人员类别", "member group"),
     "psn_idet_type": ("人员身份类别", "member status (低保/特困 …)"),
+    "contrib_tier": ("缴费档次", "contribution tier (一档/二档)"),
     "age": ("年龄", "age"),
     "med_type": ("医疗类别", "visit type"),
     "hosp_lv": ("医院等级", "hospital level"),

@@ -211,7 +211,7 @@ def first_sentence(text: str, limit: int = 120) -> str:
 
 def _describe_attrs(attrs: dict, i: int) -> str:
     parts = []
-    for k in ("psn_type", "hosp_lv", "age", "psn_idet_type", "med_type", "fil_type", "hosp_type"):
+    for k in ("psn_type", "contrib_tier", "hosp_lv", "age", "psn_idet_type", "med_type", "fil_type", "hosp_type"):
         if k in attrs:
             v = attrs[k][i]
             if isinstance(v, float) and np.isnan(v):

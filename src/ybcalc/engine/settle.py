@@ -166,7 +166,7 @@ def _filter_params(P: dict, keep: np.ndarray) -> dict:
     return out
 
 
-BILL_ATTRS = ["psn_no", "setl_date", "region", "scheme", "psn_type", "psn_idet_type", "age", "med_type",
+BILL_ATTRS = ["psn_no", "setl_date", "region", "scheme", "psn_type", "contrib_tier", "psn_idet_type", "age", "med_type",
               "hosp_lv", "hosp_type", "mdtrt_area", "fil_type"]
 
 
@@ -231,6 +231,14 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
                 errors.warn(odd[bills["psn_type"].to_numpy()[odd] == v],
                             f"人员类别 {v or '(空)'} 不是{book.region_label(region)}"
                             f"{'职工' if scheme == 'employee' else '居民'}的类别（{'/'.join(t.psn_types)}），按默认规则计算")
+        if t.contrib_tiers:
+            tier = bills["contrib_tier"].to_numpy()[idx]
+            odd = idx[~np.isin(tier.astype(str), t.contrib_tiers)]
+            for v in np.unique(bills["contrib_tier"].to_numpy()[odd]):
+                errors.warn(odd[bills["contrib_tier"].to_numpy()[odd] == v],
+                            f"缴费档次 {v or '(未给出)'} 不是{book.region_label(region)}"
+                            f"{'职工' if scheme == 'employee' else '居民'}的档次（{'/'.join(t.contrib_tiers)}），"
+                            f"按表中未注明档次的规则计算")
         mt = bills["med_type"].to_numpy()[idx]
         for m in np.unique(mt):
             b = t.benefit_for(m)
@@ -306,6 +314,7 @@ def _attrs(bills: pd.DataFrame, hosp_lv=None) -> dict:
         return lambda: bills[col].to_numpy().astype(str)
     return _Lazy({
         "psn_type": text("psn_type"),
+        "contrib_tier": text("contrib_tier"),
         "hosp_lv": lambda: (hosp_lv if hosp_lv is not None else bills["hosp_lv"].to_numpy()).astype(np.int64),
         "hosp_type": text("hosp_type"),
         "age": lambda: bills["age"].to_numpy(float),

@@ -262,6 +262,11 @@ class SchemeTable:
     raw: dict
 
     @property
+    def contrib_tiers(self) -> list[str]:
+        """缴费档次 the table distinguishes (e.g. 深圳 职工 一档/二档); empty when it has one tier."""
+        return [str(x) for x in (self.raw.get("contrib_tiers") or [])]
+
+    @property
     def key(self) -> str:
         return f"{self.region}/{self.scheme}"
 

@@ -16,7 +16,7 @@ SCHEMES = ("employee", "resident")
 MED_TYPES = ("11", "12", "13", "14", "21", "41")
 FIL_TYPES = ("long_term", "referral", "emergency", "temporary", "unfiled")
 BASE_COMPONENTS = ("deductible", "preselfpay", "coinsurance", "above_cap")
-WHEN_KEYS = ("psn_type", "hosp_lv", "hosp_type", "age", "psn_idet_type", "med_type", "fil_type",
+WHEN_KEYS = ("psn_type", "contrib_tier", "hosp_lv", "hosp_type", "age", "psn_idet_type", "med_type", "fil_type",
              "admission", "mdtrt_province", "mdtrt_scope", "med_chrgitm_type", "chrgitm_lv")
 MDTRT_SCOPES = ("local", "in_province", "out_of_province", "unknown")
 COMMON_ENTRY_KEYS = ("from", "source", "missing", "note")
@@ -54,7 +54,7 @@ REQUIRED_FIELDS = {
     "medical_assistance": ("base", "threshold", "rates"), "personal_account": ("pays", "med_types"),
 }
 ADJUST_OPS = {"ratio": ("add", "max", "min", "share_factor"), "amount": ("subtract", "factor", "min", "max")}
-TOP_KEYS = ("region", "scheme", "title", "extends", "psn_types", "policy_year_start", "sources", "benefits",
+TOP_KEYS = ("region", "scheme", "title", "extends", "psn_types", "contrib_tiers", "policy_year_start", "sources", "benefits",
             "selfpay_prop", "out_of_area", "critical_illness", "medical_assistance", "personal_account", "notes")
 BENEFIT_KEYS = ("label", "med_types", "deductible", "ratio", "cap", "settle_as", "note")
 SOURCE_KEYS = ("title", "issuer", "url", "date", "grade", "note", "quote")
