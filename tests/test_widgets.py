@@ -55,6 +55,17 @@ def test_retired_pays_less_than_employed_for_a_beijing_inpatient_bill(book):
     assert fen(ui, "psn_part_amt") < employed
 
 
+def test_contribution_tier_is_offered_where_the_table_has_tiers(book):
+    ui = BillExplainer(book, region="深圳", scheme="职工", psn_type="在职", visit="住院", hosp_lv=1)
+    assert not ui.tier.disabled and [v for _, v in ui.tier.options] == ["一档", "二档"]
+    first = fen(ui, "hifp_pay")
+    ui.tier.value = "二档"                                      # 深圳 二档 一级以下 92% against 一档 94%
+    ui.button.click()
+    assert ui.error is None and fen(ui, "hifp_pay") < first
+    ui.region.value = "beijing"                                 # 北京 has no tiers
+    assert ui.tier.disabled and ui.tier.value == ""
+
+
 def test_changing_the_hospital_level_changes_the_deductible(book):
     ui = BillExplainer(book, region="杭州", hosp_lv=3)
     d3 = fen(ui, "act_pay_dedc")

@@ -80,6 +80,8 @@ class BillExplainer:
         self.region = W.Dropdown(options=opts, value=rid, description="参保地", **kw)
         self.scheme = W.ToggleButtons(options=["职工", "居民"], value=scheme, description="险种", style=STYLE)
         self.psn_type = W.Dropdown(options=[psn_type], value=psn_type, description="人员类别", **kw)
+        # 缴费档次: offered where the region's table distinguishes tiers (深圳 职工 一档/二档)
+        self.tier = W.Dropdown(options=[("（不区分）", "")], value="", description="缴费档次", **kw)
         self.age = W.IntSlider(value=age, min=0, max=100, description="年龄", **kw)
         self.hosp_lv = W.Dropdown(options=[(v, k) for k, v in S.HOSP_LEVELS.items()], value=int(hosp_lv),
                                   description="医院等级", **kw)
@@ -118,7 +120,7 @@ class BillExplainer:
             self.mdtrt_area.value = self.book.region_id(mdtrt_area) or mdtrt_area
         self._on_ooa()
 
-        member = W.VBox([self.region, self.scheme, self.psn_type, self.age, self.date])
+        member = W.VBox([self.region, self.scheme, self.psn_type, self.tier, self.age, self.date])
         visit_box = W.VBox([self.visit, self.hosp_lv, self.ooa, self.mdtrt_area])
         amounts = W.VBox([self.class_a, self.class_b, self.class_b_selfpay, self.class_c, self.excluded_item,
                           self.excluded, self.account])
@@ -143,6 +145,11 @@ class BillExplainer:
             want = want if want in groups else groups[0]
         self.psn_type.options = labels
         self.psn_type.value = want
+        tiers = list(t.contrib_tiers) if t is not None else []
+        keep = self.tier.value if self.tier.value in tiers else (tiers[0] if tiers else "")
+        self.tier.options = [(x, x) for x in tiers] or [("（不区分）", "")]
+        self.tier.value = keep
+        self.tier.disabled = not tiers
         if self.mdtrt_area.value in (None, self.region.value):
             other = [r for _, r in self.mdtrt_area.options if r != self.region.value]
             if other:
@@ -159,6 +166,8 @@ class BillExplainer:
         member = {"region": self.region.value, "scheme": self.scheme.value, "psn_type": self.psn_type.value,
                   "age": int(self.age.value), "med_type": self.visit.value, "hosp_lv": int(self.hosp_lv.value),
                   "date": _date(self.date.value or dt.date.today()), "mdtrt_id": "BILL-1", "psn_no": "P1"}
+        if self.tier.value:
+            member["contrib_tier"] = self.tier.value
         if self.ooa.value != "local":
             member["mdtrt_area"] = self.mdtrt_area.value
             member["fil_type"] = self.ooa.value
