@@ -197,7 +197,7 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
     results, done = [], 0
     agg = {"totals": {c: 0 for c in SETTLEMENT_FIELDS}, "bills": 0, "warned": 0, "workers": 0}
 
-    def partitions(table):
+    def partitions(table, part):
         if k == 1:
             yield table, np.arange(n) + first
             return
@@ -254,8 +254,8 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
             progress(done, n)
 
     args = dict(source=str(path), render=render, kw=kw)
-    chunks = partitions(table)
-    del table                               # the blocks are released as they are moved to partitions
+    chunks = partitions(table, part)
+    del table, part                         # the blocks are released as they are moved to partitions
     use_workers = jobs > 1 and k >= 4 * jobs    # fewer partitions: starting workers costs what they save
     if use_workers and pool is None:
         pool = _worker_pool(jobs, policy)
@@ -276,7 +276,6 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
         args["policy"] = policy
         for chunk, rows in chunks:
             collect(score_partition(chunk, rows, **args))
-    del part
     pa.default_memory_pool().release_unused()
     if sink is not None:
         rejects = (pd.concat([r.rejects for r in results], ignore_index=True).sort_values("row", kind="stable")
