@@ -170,6 +170,10 @@ def cmd_tables(args) -> int:
             if t is None:
                 continue
             print(f"== {t.title} ({t.key})" + (f", extends {t.extends}" if t.extends else ""))
+            groups = [f"人员类别 {'/'.join(t.psn_types)}" if t.psn_types else "",
+                      f"缴费档次 {'/'.join(t.contrib_tiers)}" if t.contrib_tiers else ""]
+            if any(groups):
+                print("  " + "; ".join(g for g in groups if g))
             for p in t.all_params():
                 for e in p.entries:
                     if e.missing:
