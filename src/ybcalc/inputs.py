@@ -137,12 +137,6 @@ def parse_date_texts(texts: np.ndarray) -> np.ndarray:
     return out
 
 
-def parse_dates(s: pd.Series) -> np.ndarray:
-    """A column of dates -> datetime64[D] (NaT where empty or unreadable)."""
-    col = Distinct(s)
-    return col.spread(parse_date_texts(col.texts))
-
-
 def _to_float(x: str) -> float:
     try:
         return float(x) if x else np.nan
@@ -182,12 +176,6 @@ class Distinct:
 
     def empty(self) -> np.ndarray:
         return self.spread(self.texts == "") if len(self.texts) else np.zeros(self.n, bool)
-
-    def parsed(self, fn) -> tuple[np.ndarray, np.ndarray]:
-        """(row values as object array, rows whose value the parser rejected: None)."""
-        vals = self.each(fn)
-        bad = np.array([v is None for v in vals], bool)
-        return self.spread(vals), self.spread(bad)
 
 
 def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book=None,
