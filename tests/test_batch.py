@@ -164,7 +164,7 @@ def test_dask_on_a_local_cluster_equals_the_single_machine_path(fbook, tmp_path)
     import dask.dataframe as dd
 
     import ybcalc.dask as ydask
-    df = random_lines(11, members=30)
+    df, mixed = messy_members(12)              # routing must keep members and bills whole (see ybcalc.routing)
     df.loc[4, "det_item_fee_sumamt"] = "bad"
     path = tmp_path / "b.csv"
     df.to_csv(path, index=False)
@@ -174,6 +174,7 @@ def test_dask_on_a_local_cluster_equals_the_single_machine_path(fbook, tmp_path)
         ddf = dd.read_csv(str(path), dtype=str, keep_default_na=False, blocksize=2000)
         assert ddf.npartitions > 1
         bills, rejects = dask.compute(*ydask.score(ddf, tables=str(fbook.root)))
+    assert "lines of this bill disagree on psn_no" in set(local.rejects["reason"])
     want = local.settlement.bills(money="fen")[ydask.BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
     got = bills.sort_values("mdtrt_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
@@ -303,3 +304,64 @@ def test_columns_the_settlement_does_not_read_are_ignored(fbook, tmp_path):
     b = score_file(wide, fbook, partition_lines=40).settlement.bills(money="fen")
     pd.testing.assert_frame_equal(a.sort_values("mdtrt_id").reset_index(drop=True),
                                   b.sort_values("mdtrt_id").reset_index(drop=True))
+
+
+def messy_members(seed: int) -> tuple[pd.DataFrame, str]:
+    """Random lines with a member id written with stray spaces on some lines, and a bill (returned) one
+    of whose lines names another member."""
+    df = random_lines(seed, members=60)
+    ids = df["psn_no"].unique()
+    a, b = ids[0], ids[1]
+    rows_a = df.index[df["psn_no"] == a]
+    df.loc[rows_a[::2], "psn_no"] = " " + a + " "             # same member, written with spaces
+    mixed = df.loc[df["psn_no"] == b, "mdtrt_id"].value_counts().index[0]
+    two = df.index[df["mdtrt_id"] == mixed]
+    if len(two) < 2:                                            # make sure the bill has two lines
+        df = pd.concat([df, df.loc[two]], ignore_index=True)
+        two = df.index[df["mdtrt_id"] == mixed]
+    df.loc[two[-1], "psn_no"] = ids[2]                          # one line names another member
+    return df, mixed
+
+
+def test_partitions_keep_bills_and_members_whole_as_prepare_reads_them(fbook, tmp_path):
+    """Routing rows to partitions must not split what prepare treats as one member or one bill: a member
+    id written with stray spaces, a line with an empty psn_no (the visit id stands in), and a bill whose
+    lines name two members (rejected whole in one batch, so it must be rejected whole here too)."""
+    df, mixed = messy_members(11)
+    path = tmp_path / "b.csv"
+    df.to_csv(path, index=False)
+    whole = score_frame(pd.read_csv(path, dtype=str, keep_default_na=False), fbook,
+                        row_numbers=np.arange(len(df)) + 2)           # CSV line numbers, as score_file
+    assert set(whole.rejects.loc[whole.rejects["mdtrt_id"] == mixed, "reason"]) == {"lines of this bill disagree on psn_no"}
+    for size in (7, 25):                                        # many partitions: splits would show
+        parts = score_file(path, fbook, partition_lines=size)
+        key = ["mdtrt_id"]
+        pd.testing.assert_frame_equal(
+            whole.settlement.bills(money="fen").sort_values(key).reset_index(drop=True),
+            parts.settlement.bills(money="fen").sort_values(key).reset_index(drop=True))
+        pd.testing.assert_frame_equal(whole.rejects.sort_values(["row", "column"]).reset_index(drop=True),
+                                      parts.rejects.sort_values(["row", "column"]).reset_index(drop=True))
+
+
+def test_text_hash_reads_equal_strings_equal():
+    import pyarrow as pa
+    from ybcalc.routing import text_hash
+    arr = pa.array(["P1", "", "P1", "P10000000000000000001", "P10000000000000000002", None, "甲乙"])
+    h, length = text_hash(arr)
+    assert h[0] == h[2] and h[1] == h[5] and h[3] != h[4] and list(length) == [2, 0, 2, 21, 21, 0, 6]
+    sliced, _ = text_hash(arr.slice(2, 2))                       # offsets of a slice
+    assert list(sliced) == [h[2], h[3]]
+
+
+def test_split_bill_rows_are_found_exactly_whatever_the_bucket_size():
+    """Buckets of bill hashes only narrow the search: with 2 buckets or 4M, the rows returned are exactly
+    those of bill hashes whose rows lie in several partitions."""
+    from ybcalc.routing import _split_bills
+    rng = np.random.default_rng(3)
+    hb = rng.integers(0, 2**63, 300).astype(np.uint64)[rng.integers(0, 300, 5000)]
+    part = (hb % np.uint64(7)).astype(np.int64)
+    moved = rng.choice(5000, 40, replace=False)
+    part[moved] = (part[moved] + 1) % 7                       # some rows' members live elsewhere
+    want = np.flatnonzero(pd.Series(part).groupby(hb).transform("nunique").to_numpy() > 1)
+    for bits in (1, 8, 22):
+        assert np.array_equal(np.sort(_split_bills(hb, part, bits)), want)

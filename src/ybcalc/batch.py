@@ -170,7 +170,6 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
     output is the same file as with one job).
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
     if policy is None:
         policy = load_tables()
     # A file large enough to use workers starts them before it is read, so that their start-up (a
@@ -185,14 +184,16 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
     if used and len(used) < table.num_columns:
         table = table.select(used)
     n = table.num_rows
-    member_col = next((c for c in table.column_names if codes_header(c) == "psn_no"), None)
     k = max(1, -(-n // partition_lines))
-    if member_col is None or k == 1:
+    if k == 1:
         part = np.zeros(n, np.int64)
     else:
-        member = pc.dictionary_encode(table[member_col]).combine_chunks().indices.to_numpy(zero_copy_only=False)
-        part = (member.astype(np.int64) * 2654435761 % 2**32) % k       # spread members over partitions
-        del member
+        from .routing import partition_rows
+        header = {codes_header(c): c for c in reversed(table.column_names)}    # first column of a name wins
+        if "mdtrt_id" in header:
+            part = partition_rows(table, k, header["mdtrt_id"], header.get("psn_no"))
+        else:                     # prepare rejects the file (required column missing): one partition
+            k, part = 1, np.zeros(n, np.int64)
     render = (sink.lang, sink.money) if isinstance(sink, BillWriter) else None
     results, done = [], 0
     agg = {"totals": {c: 0 for c in SETTLEMENT_FIELDS}, "bills": 0, "warned": 0, "workers": 0}

@@ -41,7 +41,7 @@ def _score_partition(part: pd.DataFrame, tables: str | None, on, accounts: pd.Da
     if len(part) == 0:
         return bills_meta, rejects_meta
     rows = part["_row"].to_numpy(np.int64)
-    part = part.drop(columns=["_row"])
+    part = part.drop(columns=["_row", "_route"])
     order = np.argsort(rows, kind="stable")
     part = part.iloc[order].reset_index(drop=True)
     rows = rows[order]
@@ -62,22 +62,31 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
     import dask.dataframe as dd
 
     from .inputs import rename_columns
+    from .routing import member_pairs, route_keys
     ddf = ddf.map_partitions(rename_columns)
-    if "psn_no" not in ddf.columns:
-        raise ValueError("Dask scoring partitions by member: the lines need a psn_no (人员编号) column")
+    if "mdtrt_id" not in ddf.columns or "psn_no" not in ddf.columns:
+        raise ValueError("Dask scoring partitions by member: the lines need mdtrt_id (就诊ID) and psn_no (人员编号) columns")
     # global row numbers, before the shuffle moves rows between partitions
     lengths = ddf.map_partitions(len).compute()
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]) + first_row
 
+    # A member's bills and a bill's lines must meet in one task (see ybcalc.routing): one pass finds the
+    # bills whose lines name several members; their lines travel together, by the bill.
+    pairs = ddf.map_partitions(lambda p: member_pairs(p["mdtrt_id"], p["psn_no"]),
+                               meta=pd.DataFrame({"bill": pd.Series(dtype=object), "member": pd.Series(dtype=object)}))
+    per_bill = pairs.drop_duplicates().groupby("bill").size().compute()
+    several = set(per_bill.index[per_bill.to_numpy() > 1])
+
     def add_rows(part, offset):
         part = part.copy()
         part["_row"] = np.arange(len(part), dtype=np.int64) + offset
+        part["_route"] = route_keys(part["mdtrt_id"], part["psn_no"], several).astype(object)
         return part
 
     parts = ddf.to_delayed()
     numbered = dd.from_delayed([dask.delayed(add_rows)(p, int(o)) for p, o in zip(parts, offsets)],
                                meta=add_rows(ddf._meta, 0))
-    shuffled = numbered.shuffle(on="psn_no", npartitions=npartitions or ddf.npartitions)
+    shuffled = numbered.shuffle(on="_route", npartitions=npartitions or ddf.npartitions)
     bills_meta, rejects_meta = _meta()
     outs = [dask.delayed(_score_partition, nout=2)(p, tables, on, accounts) for p in shuffled.to_delayed()]
     bills = dd.from_delayed([o[0] for o in outs], meta=bills_meta)
