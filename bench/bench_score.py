@@ -3,6 +3,7 @@
     python bench/bench_score.py            # 1M and 10M line items (generated under bench/data/)
     python bench/bench_score.py 1e6        # one size
     python bench/bench_score.py 1e7 --jobs 1   # passed on to `ybcalc score` (default: one job per core)
+    python bench/bench_score.py 1e7 --csv      # write settlements.csv instead of .parquet
 
 Prints, per size: line items per second, wall time, peak memory (resident memory of the scoring
 process and its worker processes together, sampled),
@@ -69,13 +70,13 @@ def pyarrow_read(path: Path) -> tuple[float, float]:
     return best
 
 
-def run(n: int, extra: list[str]) -> dict:
+def run(n: int, extra: list[str], suffix: str = ".parquet") -> dict:
     DATA.mkdir(exist_ok=True)
     path = DATA / f"bills_{n}.csv"
     if not path.exists():
         subprocess.run([sys.executable, str(HERE / "generate.py"), str(n), str(path)], check=True)
     read_s, arrow_mb = pyarrow_read(path)
-    out = DATA / f"settlements_{n}.parquet"
+    out = DATA / f"settlements_{n}{suffix}"
     score_s, peak_mb = measure_child(["ybcalc", "score", str(path), "-o", str(out), "--allow-rejects", "-q", *extra])
     return {"lines": n, "csv_mb": path.stat().st_size / 2**20, "pyarrow_read_s": read_s, "arrow_mb": arrow_mb,
             "score_s": score_s, "lines_per_s": n / score_s, "peak_mb": peak_mb,
@@ -85,12 +86,13 @@ def run(n: int, extra: list[str]) -> dict:
 def main():
     args = sys.argv[1:]
     extra = args[args.index("--jobs"):args.index("--jobs") + 2] if "--jobs" in args else []
-    sizes = [int(float(a)) for a in args if a not in extra] or [1_000_000, 10_000_000]
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    suffix = ".csv" if "--csv" in args else ".parquet"
+    sizes = [int(float(a)) for a in args if a not in extra and a != "--csv"] or [1_000_000, 10_000_000]
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; output {suffix}")
     print(f"{'lines':>11} {'CSV MB':>7} {'read s':>7} {'Arrow MB':>9} {'score s':>8} {'lines/s':>9} "
           f"{'peak MB':>8} {'time×read':>9} {'mem×Arrow':>9}")
     for n in sizes:
-        r = run(n, extra)
+        r = run(n, extra, suffix)
         print(f"{r['lines']:>11,} {r['csv_mb']:>7.0f} {r['pyarrow_read_s']:>7.2f} {r['arrow_mb']:>9.0f} "
               f"{r['score_s']:>8.1f} {r['lines_per_s']:>9,.0f} {r['peak_mb']:>8.0f} {r['time_ratio']:>9.1f} "
               f"{r['memory_ratio']:>9.1f}", flush=True)
