@@ -156,6 +156,16 @@ def test_year_to_date_state_from_accounts_file(fbook, tmp_path):
     out = tmp_path / "o.csv"
     assert main(["--tables", str(fbook.root), "score", str(bills), "-o", str(out), "--accounts", str(path), "-q"]) == 0
     assert pd.read_csv(out)["act_pay_dedc"].iat[0] == 300.0
+    # member ids are read as in the bills (stripped); a member given twice is an error naming the rows
+    state.assign(psn_no=" m1 ").to_csv(path, index=False)
+    assert main(["--tables", str(fbook.root), "score", str(bills), "-o", str(out), "--accounts", str(path), "-q"]) == 0
+    assert pd.read_csv(out)["act_pay_dedc"].iat[0] == 300.0
+    pd.concat([state, state.assign(psn_no="m1 ")]).to_csv(path, index=False)
+    from ybcalc.batch import read_accounts
+    with pytest.raises(ValueError, match=r"accounts.csv, rows 2, 3, column psn_no: member 'm1' appears more than once"):
+        read_accounts(path)
+    with pytest.raises(ValueError, match="appears more than once"):
+        ybcalc.settle(bill, fbook, state=pd.concat([state, state]))
 
 
 def test_dask_on_a_local_cluster_equals_the_single_machine_path(fbook, tmp_path):

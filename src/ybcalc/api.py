@@ -314,7 +314,10 @@ def _state_frame(accounts, state, lines: pd.DataFrame) -> pd.DataFrame | None:
     out = None
     for f in frames:
         f = f.copy()
-        f["psn_no"] = f["psn_no"].astype(str)
+        f["psn_no"] = f["psn_no"].astype(str).str.strip()
+        if f["psn_no"].duplicated().any():
+            raise ValueError(f"member state: psn_no {f.loc[f['psn_no'].duplicated(), 'psn_no'].iat[0]!r} "
+                             f"appears more than once (give one row per member)")
         for c in f.columns:
             if c != "psn_no" and c != "year":
                 if c.endswith("admissions"):

@@ -81,6 +81,13 @@ def read_accounts(path: str | Path) -> pd.DataFrame:
     df = df.rename(columns={"个人账户余额": "acct_balance", "账户余额": "acct_balance", "人员编号": "psn_no"})
     if "psn_no" not in df.columns:
         raise ValueError(f"{path}: needs a psn_no (人员编号) column; has {', '.join(df.columns)}")
+    df["psn_no"] = df["psn_no"].astype(str).str.strip()          # as bills' member ids are read
+    dup = df["psn_no"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        member = df["psn_no"].to_numpy()[np.flatnonzero(dup)[0]]
+        where = ", ".join(map(str, rows[np.flatnonzero(df["psn_no"].to_numpy() == member)]))
+        raise ValueError(f"{path}, rows {where}, column psn_no: member {member!r} appears more than once "
+                         f"(give one row per member)")
     for c in df.columns:
         if c == "psn_no":
             continue
