@@ -395,3 +395,19 @@ def test_fast_csv_rows_are_byte_for_byte_what_pandas_writes():
     # a carriage return inside a cell is quoted (Python 3.11's csv leaves it bare; readers then split the row)
     assert csv_rows(pd.DataFrame({"a": ["cr\rx"], "b": ["y"]})) == '"cr\rx",y\n'
 
+
+
+def test_an_error_describing_the_bill_gives_each_bill_its_own_age():
+    """Table values are resolved once per profile (bills alike in all a table can tell apart, ages
+    within one band of the tables' age bounds); an error that describes the bill still names each
+    bill's own age, and bills of one profile with different ages each get it."""
+    book = ybcalc.load_tables()
+    df = pd.DataFrame([{"mdtrt_id": f"B{a}", "psn_no": f"P{a}", "setl_time": "2016-05-01", "insuplc": "莆田",
+                        "insutype": "职工", "psn_type": "退休", "age": a, "med_type": "14", "hosp_lv": 3,
+                        "chrgitm_lv": 1, "det_item_fee_sumamt": "3000.00"} for a in (66, 67, 67)])
+    df.loc[2, ["mdtrt_id", "med_type"]] = ["B67b", "21"]       # settles: the profile path is mixed
+    r = score_frame(df, book)
+    reasons = r.rejects.set_index("mdtrt_id")["reason"]
+    assert "no rule of putian/employee" in reasons["B66"]
+    assert "age=66" in reasons["B66"] and "age=67" in reasons["B67"]
+    assert r.rows_scored == 1

@@ -7,6 +7,7 @@ rejects those bills before computing anything.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ..money import INF_FEN
 from ..policy.model import Param, apply_adjustments
@@ -32,6 +33,12 @@ class WarnMasks:
     def filter(self, keep: np.ndarray) -> "WarnMasks":
         out = WarnMasks(int(keep.sum()))
         out.masks = {msg: m[keep] for msg, m in self.masks.items() if m[keep].any()}
+        return out
+
+    def take(self, idx: np.ndarray) -> "WarnMasks":
+        """Row ``i`` of the result is row ``idx[i]`` of these masks (spreads profiles to bills)."""
+        out = WarnMasks(len(idx))
+        out.masks = {msg: m[idx] for msg, m in self.masks.items() if m[idx].any()}
         return out
 
     def strings(self) -> np.ndarray:
@@ -68,6 +75,20 @@ class Errors:
 
     def warn(self, idx, message: str) -> None:
         self.warnings.add(idx, message)
+
+    def take(self, idx: np.ndarray) -> "Errors":
+        """Row ``i`` of the result is row ``idx[i]`` of these errors and warnings."""
+        out = Errors(len(idx))
+        out.error = self.error[idx]
+        out.warnings = self.warnings.take(idx)
+        return out
+
+    def absorb(self, other: "Errors") -> None:
+        """Add the errors (where none is recorded yet) and warnings of ``other``, over the same rows."""
+        bad = np.flatnonzero(other.error != None)  # noqa: E711 (elementwise)
+        if len(bad):
+            self.fail(bad, other.error[bad])
+        self.warnings.merge(other.warnings)
 
 
 class Rows:
@@ -166,9 +187,10 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                 vals, rule = fv.evaluate(sub, len(rows))
                 unmatched = rule < 0
                 if unmatched.any():
-                    bad = rows[unmatched]
-                    desc = _describe_attrs(sub, np.flatnonzero(unmatched)[0])
-                    errors.fail(bad, f"{label}: no rule of {entry.key}.{name} matches this bill ({desc})")
+                    bad_pos = np.flatnonzero(unmatched)
+                    errors.fail(rows[bad_pos], np.array(
+                        [f"{label}: no rule of {entry.key}.{name} matches this bill ({d})"
+                         for d in _describe_rows(sub, bad_pos)], dtype=object))
                 if name == "rates":
                     vals2 = np.zeros((len(rows), out[name].shape[1]), np.int64)
                     vals2[:, : vals.shape[1]] = vals
@@ -209,9 +231,24 @@ def first_sentence(text: str, limit: int = 120) -> str:
     return head if len(head) <= limit else head[: limit - 1].rstrip() + "…"
 
 
+DESCRIBED = ("psn_type", "contrib_tier", "hosp_lv", "age", "psn_idet_type", "med_type", "fil_type", "hosp_type")
+
+
+def _describe_rows(attrs, pos: np.ndarray) -> np.ndarray:
+    """Each row's own description (``_describe_attrs``), written once per distinct combination."""
+    combined = np.zeros(len(pos), np.int64)
+    for k in DESCRIBED:
+        if k in attrs:
+            codes, uniques = pd.factorize(np.asarray(attrs[k])[pos], use_na_sentinel=False)
+            combined = pd.factorize(combined * max(len(uniques), 1) + codes)[0]
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    texts = np.array([_describe_attrs(attrs, int(pos[i])) for i in first], dtype=object)
+    return texts[inverse.reshape(-1)]
+
+
 def _describe_attrs(attrs: dict, i: int) -> str:
     parts = []
-    for k in ("psn_type", "contrib_tier", "hosp_lv", "age", "psn_idet_type", "med_type", "fil_type", "hosp_type"):
+    for k in DESCRIBED:
         if k in attrs:
             v = attrs[k][i]
             if isinstance(v, float) and np.isnan(v):

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..money import INF_FEN, PPM, div_half_up, mul_ratio
 from ..policy.loader import PolicyBook
+from ..policy.model import Value
 from ..inputs import text
 from .resolve import Errors, Rows, WarnMasks, resolve
 
@@ -145,10 +146,94 @@ def _resolve_terms(lines: pd.DataFrame, book: PolicyBook, on):
     bills = _bill_frame(lines, on)
     errors = Errors(len(bills))
     _assign_tables(bills, book, errors)
-    ooa = _out_of_area(bills, book, errors)          # first: it can change the hospital level used
+    ooa_errors, params, param_errors = _bill_terms(bills, book)
+    # errors keep their order of discovery (the first one is the bill's reason): 异地 terms, line
+    # rules, then the bill's own parameters
+    errors.absorb(ooa_errors)
     line_rates = _line_rules(lines, bills, book, errors)
-    params = _resolve_bill_params(bills, book, errors, ooa)
+    errors.absorb(param_errors)
     return lines, bills, errors, line_rates, params
+
+
+# Attributes a table value may depend on (see ``_attrs``), besides the date and the age.
+PROFILE_COLUMNS = ("table", "benefit", "psn_type", "contrib_tier", "hosp_lv", "hosp_type", "psn_idet_type",
+                   "med_type", "ooa", "admission", "mdtrt_province", "mdtrt_scope")
+
+
+def _profile_breaks(book: PolicyBook) -> tuple[np.ndarray, np.ndarray]:
+    """Every date on which some entry starts, and every age bound some rule or adjustment names.
+
+    Two bills on either side of no such date, and of no such age, get the same value from every
+    table: the dates and ages a table can tell apart are these classes, not the days and years.
+    """
+    cached = getattr(book, "_profile_breaks", None)
+    if cached is not None:
+        return cached
+    starts = {d for t in book.tables.values() for p in t.all_params() for d in p._starts}
+    ages = set()
+    for e in book.entries:
+        whens = [a.when for a in e.adjust]
+        whens += [r.when for v in e.fields.values() if isinstance(v, Value) for r in v.rules]
+        for w in whens:
+            if "age" in w:
+                ages.update(x for x in w["age"] if x is not None)
+    out = (np.array(sorted(starts), dtype="datetime64[D]"), np.array(sorted(ages), dtype=float))
+    book._profile_breaks = out
+    return out
+
+
+def _profiles(bills: pd.DataFrame, book: PolicyBook, exact_age: np.ndarray | None = None) -> np.ndarray:
+    """Profile number per bill: bills alike in every attribute a table can tell apart.
+
+    ``exact_age`` (bool per bill): these bills are told apart by their exact age too (their errors
+    describe the bill, age included).
+    """
+    starts, ages = _profile_breaks(book)
+    date_class = np.searchsorted(starts, bills["policy_date"].to_numpy("datetime64[D]"), side="right")
+    age = bills["age"].to_numpy(float)
+    age_class = np.where(np.isnan(age), -1, np.searchsorted(ages, age, side="right"))
+    keys = [date_class, age_class] + [bills[c].to_numpy() for c in PROFILE_COLUMNS]
+    if exact_age is not None:
+        keys.append(np.where(exact_age, pd.factorize(age, use_na_sentinel=False)[0], -1))
+    return group_ids(*keys)
+
+
+def _take_params(P: dict, idx: np.ndarray, n: int) -> dict:
+    """Row ``i`` of every per-row array of ``P`` (``n`` rows, programs included) becomes row ``idx[i]``."""
+    out = {}
+    for k, v in P.items():
+        if isinstance(v, np.ndarray) and len(v) == n:
+            out[k] = v[idx]
+        elif k == "_warn":
+            out[k] = v.take(idx)
+        elif k == "programs":
+            out[k] = [(payer, _take_params(arrs, idx, n)) for payer, arrs in v]
+        else:
+            out[k] = v
+    return out
+
+
+def _bill_terms(bills: pd.DataFrame, book: PolicyBook):
+    """异地 terms and table values per bill, resolved once per profile (a batch of tens of thousands of
+    bills has a few thousand) and spread to the bills. Sets ``hosp_lv_used``.
+
+    Returns (errors of the 异地 terms, parameters, errors of the parameters), per bill.
+    """
+    exact_age = None
+    while True:
+        prof = _profiles(bills, book, exact_age)
+        first = np.full(int(prof.max()) + 1 if len(prof) else 0, len(prof), np.int64)
+        np.minimum.at(first, prof, np.arange(len(prof)))
+        rep = bills.take(first).reset_index(drop=True)         # one bill stands for its profile
+        ooa_err, param_err = Errors(len(rep)), Errors(len(rep))
+        ooa = _out_of_area(rep, book, ooa_err)          # first: it can change the hospital level used
+        params = _resolve_bill_params(rep, book, param_err, ooa)
+        failed = (ooa_err.error != None) | (param_err.error != None)  # noqa: E711
+        if exact_age is not None or not failed.any():
+            break
+        exact_age = failed[prof]                        # once more, telling their ages apart
+    bills["hosp_lv_used"] = rep["hosp_lv_used"].to_numpy()[prof]
+    return ooa_err.take(prof), _take_params(params, prof, len(rep)), param_err.take(prof)
 
 
 def _filter_params(P: dict, keep: np.ndarray) -> dict:
