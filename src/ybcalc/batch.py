@@ -194,7 +194,12 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
     # fresh interpreter importing pandas and pyarrow) overlaps the read.
     likely = jobs > 1 and Path(path).stat().st_size >= 4 * jobs * partition_lines * 100   # ~100 bytes a line
     pool = _worker_pool(jobs, policy) if likely else None
-    table, first = read_arrow(path, encoding, dictionary=True)
+    try:
+        table, first = read_arrow(path, encoding, dictionary=True)
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        raise
     table = table.rename_columns([str(c).lstrip("\ufeff") for c in table.column_names])
     # Exports from hospital systems carry many columns the settlement never reads (科室, 医生, 备注 …):
     # drop them before the rows are moved around.
@@ -313,10 +318,12 @@ class PartitionResult:
 _WORKER_POLICY = None
 
 
-def _init_worker(policy) -> None:
+def _init_worker(policy_file: str) -> None:
     """Worker start: keep the policy tables once, instead of unpickling them with every partition."""
+    import pickle
     global _WORKER_POLICY
-    _WORKER_POLICY = policy
+    with open(policy_file, "rb") as f:
+        _WORKER_POLICY = pickle.load(f)
 
 
 def _started() -> bool:
@@ -325,10 +332,26 @@ def _started() -> bool:
 
 def _worker_pool(jobs: int, policy):
     import multiprocessing
+    import os
+    import pickle
+    import tempfile
     from concurrent.futures import ProcessPoolExecutor
+
+    class Workers(ProcessPoolExecutor):
+        def shutdown(self, wait=True, *, cancel_futures=False):
+            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+            if wait and os.path.exists(policy_file):
+                os.unlink(policy_file)
+
+    # The tables reach the workers through a file: a process being spawned reads its arguments only
+    # after importing the parent's main module, and the parent blocks writing anything larger than a
+    # pipe holds (the pickled tables: 0.4 s per worker).
+    fd, policy_file = tempfile.mkstemp(prefix="ybcalc-tables-", suffix=".pickle")
+    with os.fdopen(fd, "wb") as f:
+        pickle.dump(policy, f)
     # spawn, not fork: the parent already runs Arrow's thread pools, which a fork would not carry
-    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(policy,))
+    pool = Workers(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                   initargs=(policy_file,))
     for _ in range(jobs):
         pool.submit(_started)            # start the processes now (the pool would start them on demand)
     return pool

@@ -259,7 +259,7 @@ def line_codes(lines: pd.DataFrame) -> pd.DataFrame:
     """Integer keys the engine groups by: ``_bill`` (per mdtrt_id) and ``_member`` (per psn_no, numbered
     in the members' text order, so sorting by it sorts by psn_no). Hashing the text once here spares
     every later grouping a pass over strings."""
-    lines = lines.copy()
+    lines = lines.copy(deep=False)     # copy-on-write: the caller's frame is untouched, and no column is copied
     if "_bill" in lines.columns:          # from inputs.prepare: renumber densely (rejected bills leave gaps)
         lines["_bill"] = pd.factorize(lines["_bill"].to_numpy())[0].astype(np.int64)
     else:
@@ -277,7 +277,8 @@ def _bill_frame(lines: pd.DataFrame, on) -> pd.DataFrame:
     n = len(bill)
     first = np.full(nb, n, np.int64)
     np.minimum.at(first, bill, np.arange(n))          # a bill's first line carries its attributes
-    bills = lines[["mdtrt_id", "_bill", "_member"] + BILL_ATTRS].take(first).reset_index(drop=True)
+    # column by column: a frame-wide take would first merge the text columns into one block
+    bills = pd.DataFrame({c: _take_column(lines[c], first) for c in ["mdtrt_id", "_bill", "_member"] + BILL_ATTRS})
     first_row = np.full(nb, np.iinfo(np.int64).max, np.int64)
     np.minimum.at(first_row, bill, lines["_row"].to_numpy(np.int64))
     bills["first_row"] = first_row
@@ -294,6 +295,12 @@ def _bill_frame(lines: pd.DataFrame, on) -> pd.DataFrame:
     order = np.lexsort((bills["first_row"].to_numpy(), bills["setl_date"].to_numpy("datetime64[D]"),
                         bills["_scheme"].to_numpy(), bills["_region"].to_numpy(), bills["_member"].to_numpy()))
     return bills.take(order).reset_index(drop=True)
+
+
+def _take_column(col: pd.Series, idx: np.ndarray) -> pd.Series:
+    """Rows ``idx`` of a column, keeping object text as object (see ``inputs.text``)."""
+    values = col.to_numpy()
+    return pd.Series(values[idx], dtype=object) if values.dtype == object else pd.Series(values[idx])
 
 
 def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> None:
