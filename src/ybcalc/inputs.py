@@ -108,7 +108,8 @@ def text(values, index=None) -> pd.Series:
     if isinstance(values, pd.Series):
         index = values.index if index is None else index
         values = values.to_numpy(dtype=object, na_value="")
-    return pd.Series(np.asarray(values, dtype=object), index=index, dtype=object)
+    # copy=False: the arrays passed here are new; pandas 3 would otherwise copy (and incref) every string
+    return pd.Series(np.asarray(values, dtype=object), index=index, dtype=object, copy=False)
 
 
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y.%m.%d",
@@ -232,9 +233,12 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     reject(bad, "det_item_fee_sumamt", "missing or unreadable amount")
     out["amount"] = fen
 
+    raw_codes: dict[str, np.ndarray] = {}        # per column read through ``coded``: its Distinct codes
+
     def coded(col, parser, reason, fill, dtype=object, default=None, check=True):
         """A code column parsed per distinct value; empty cells take ``default`` when given."""
         d = Distinct(df[col])
+        raw_codes[col] = d.codes
         vals = d.each(lambda t: default if (default is not None and t == "") else parser(t))
         bad = np.array([v is None for v in vals], bool)
         reject(d.spread(bad), col, reason)
@@ -296,6 +300,14 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
             out[col] = text(coded(col, fix, "", "", check=col in ("psn_idet_type", "hosp_type")))
         else:
             out[col] = text(np.full(n, "", dtype=object))
+
+    # one integer per distinct item (name, code, category) as written: the engine tests the exclusion
+    # rules once per item, not once per line
+    item = np.zeros(n, np.int64)
+    for col in ("item_name", "item_code", "med_chrgitm_type"):
+        if col in raw_codes:
+            item = pd.factorize(item * (int(raw_codes[col].max(initial=0)) + 1) + raw_codes[col])[0].astype(np.int64)
+    out["_item"] = item
 
     if "age" in df.columns:
         d = Distinct(df["age"])
@@ -403,4 +415,4 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     out["_bill"] = bill_codes
     if member_codes is not None:
         out["_member"] = member_codes
-    return Prepared(out[~bad_rows].reset_index(drop=True), rejects, n)
+    return Prepared(out[~bad_rows].reset_index(drop=True) if bad_rows.any() else out, rejects, n)

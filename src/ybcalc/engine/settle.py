@@ -438,7 +438,9 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
     child = lines["chld_medc_flag"].astype(str).to_numpy() if "chld_medc_flag" in lines.columns else np.full(n, "")
     warn_rule = np.full(n, "", dtype=object)
     # Name/code/category tests run on the distinct (name, code, category) combinations only.
-    kcode = group_ids(names, codes_, cats)
+    # (inputs.prepare numbers the items from its per-column codes; lines from elsewhere are numbered here)
+    kcode = (pd.factorize(lines["_item"].to_numpy())[0] if "_item" in lines.columns
+             else group_ids(names, codes_, cats))
     first = np.full(kcode.max() + 1 if n else 0, -1, np.int64)
     first[kcode[::-1]] = np.arange(n)[::-1]              # one representative line per combination
     u_names = pd.Series(names[first].astype(str))
