@@ -1,4 +1,6 @@
 """Batch scoring: the batch equals settling bill by bill, nothing is lost, messy files are read."""
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -287,6 +289,11 @@ def test_worker_processes_write_the_same_file_as_one_process(fbook, tmp_path, su
     df.loc[3, "det_item_fee_sumamt"] = "abc"                 # one reject travels back from a worker
     path = tmp_path / "b.csv"
     df.to_csv(path, index=False)
+    import glob
+    import tempfile
+    from ybcalc.batch import _spill_root
+    spilled = os.path.join(_spill_root() or tempfile.gettempdir(), "ybcalc-partitions-*")
+    before = set(glob.glob(spilled))
     outs = []
     for jobs in (1, 2):
         out = tmp_path / f"out{jobs}{suffix}"
@@ -295,6 +302,7 @@ def test_worker_processes_write_the_same_file_as_one_process(fbook, tmp_path, su
         assert res.streamed["workers"] == (0 if jobs == 1 else 2)      # 2 workers really ran
         w.close()
         outs.append((out, res))
+    assert set(glob.glob(spilled)) == before           # the partitions spilled for the workers are gone
     (a, ra), (b, rb) = outs
     read = pd.read_parquet if suffix == ".parquet" else (lambda p: pd.read_csv(p, dtype=str))
     assert len(read(a)) > 40

@@ -6,6 +6,7 @@ rows read = rows scored + rows rejected.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,7 +232,6 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
         # One pass over the input blocks moves each block's rows to their member partitions (one take
         # per block, then zero-copy slices); each block is released once moved, so memory stays at about
         # one copy of the file. (A filter per partition would scan the whole file k times.)
-        import os
         from concurrent.futures import ThreadPoolExecutor
         batches = table.to_batches()
         del table
@@ -255,8 +255,9 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
                     rows_of[i].append(starts[j] + order[lo:hi])
         for i in range(k):
             if pieces[i]:
-                # compact: a slice would carry (and pickle, for a worker) its whole source block
-                chunk = pa.Table.from_batches(pieces[i]).combine_chunks()
+                # the slices as one table, not copied: settled here, it is converted to pandas once;
+                # for a worker, only its own rows are written to the spill file
+                chunk = pa.Table.from_batches(pieces[i])
                 rows = np.concatenate(rows_of[i]) + first
                 pieces[i] = rows_of[i] = None
                 yield chunk, rows
@@ -291,14 +292,26 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
     if use_workers:
         from collections import deque
         agg["workers"] = jobs
-        with pool:
-            pending = deque()
-            for chunk, rows in chunks:
-                pending.append(pool.submit(score_partition, chunk, rows, **args))   # policy: set per worker
-                if len(pending) > jobs:          # bounded: at most jobs + 1 partitions in flight
+        import shutil
+        import tempfile
+        spill = tempfile.mkdtemp(prefix="ybcalc-partitions-", dir=_spill_root())
+        try:
+            with pool:
+                pending = deque()
+                for i, (chunk, rows) in enumerate(chunks):
+                    # a partition goes to its worker as an Arrow stream file, which the worker maps
+                    # (pickled through the pool's pipe it cost both sides a copy and many system calls)
+                    file = os.path.join(spill, f"{i}.arrows")
+                    with pa.OSFile(file, "wb") as f, pa.ipc.new_stream(f, chunk.schema) as w:
+                        w.write_table(chunk)
+                    del chunk
+                    pending.append(pool.submit(score_partition, file, rows, **args))   # policy: set per worker
+                    if len(pending) > jobs:          # bounded: at most jobs + 1 partitions in flight
+                        collect(pending.popleft().result())
+                while pending:
                     collect(pending.popleft().result())
-            while pending:
-                collect(pending.popleft().result())
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
     else:
         args["policy"] = policy
         for chunk, rows in chunks:
@@ -378,12 +391,31 @@ def score_partition(chunk, rows, *, source, render, kw, policy=None) -> Partitio
     are also rendered and encoded here (CSV text or an Arrow table), so that a worker process sends back
     only what is written and the writing process only appends it."""
     policy = policy if policy is not None else _WORKER_POLICY
-    r = score_frame(chunk.to_pandas(), policy, row_numbers=rows, source=source, **kw)
+    if isinstance(chunk, str):                   # a spill file written by score_file for this worker
+        import pyarrow as pa
+        with pa.memory_map(chunk) as src:
+            df = pa.ipc.open_stream(src).read_all().to_pandas()
+        os.unlink(chunk)
+    else:
+        df = chunk.to_pandas()
+    r = score_frame(df, policy, row_numbers=rows, source=source, **kw)
     if render is None:
         return PartitionResult(r)
     lang, money, parquet = render
     encoded = BillWriter.encode(r.settlement.bills(lang=lang, money=money, text="object"), parquet)
     return PartitionResult(ScoreResult(None, r.rejects, r.rows_read, r.rows_scored), encoded, r._aggregates())
+
+
+def _spill_root() -> str | None:
+    """Where partitions are written for the workers: memory-backed /dev/shm when it has room, else the
+    temporary directory."""
+    import shutil
+    try:
+        if os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free > 2 << 30:
+            return "/dev/shm"
+    except OSError:
+        pass
+    return None
 
 
 def codes_header(name: str):
