@@ -204,8 +204,13 @@ def test_batch_report_reads_an_upload(book):
     content = (ROOT / "examples" / "bills.csv").read_bytes()
     ui.upload.value = ({"name": "bills.csv", "type": "text/csv", "size": len(content), "content": memoryview(content),
                         "last_modified": dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)},)
+    import glob
+    import tempfile
+    leftovers = lambda: set(glob.glob(str(Path(tempfile.gettempdir()) / "ybcalc-upload-*")))  # noqa: E731
+    before = leftovers()
     ui.button.click()
     assert ui.error is None and len(ui.bills) > 0
+    assert leftovers() == before                 # the upload's temporary copy is removed once read
 
 
 # ---- ParameterBrowser ---------------------------------------------------------------------------

@@ -369,28 +369,29 @@ class BatchReport:
         if update or (update is None and path):
             self.update()
 
-    def _source(self):
-        """(path to read, label to show). An upload wins over the path."""
+    def _read(self):
+        """(lines, row numbers, label to show). An upload wins over the path; it is read from a
+        temporary file, removed once read."""
+        from .batch import read_bills
         files = self.upload.value
         if files:
             f = files[0]
             suffix = Path(f["name"]).suffix or ".csv"
-            tmp = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)
-            tmp.write(bytes(f["content"]))
-            tmp.close()
-            return Path(tmp.name), f["name"]
+            with tempfile.TemporaryDirectory(prefix="ybcalc-upload-") as d:
+                tmp = Path(d) / f"upload{suffix}"
+                tmp.write_bytes(bytes(f["content"]))
+                return (*read_bills(tmp), f["name"])
         if not self.path.value.strip():
             raise ValueError("no file: give a path or upload a CSV")
         p = Path(self.path.value.strip()).expanduser()
-        return p, self.path.value.strip()
+        return (*read_bills(p), self.path.value.strip())
 
     def update(self):
         """Read, settle and summarise; returns the ScoreResult (None if the file cannot be read)."""
-        from .batch import read_bills, score_frame
+        from .batch import score_frame
         self.error = None
         try:
-            path, label = self._source()
-            df, rows = read_bills(path)
+            df, rows, label = self._read()
             acc = read_accounts(self.accounts_path.value.strip()) if self.accounts_path.value.strip() else None
             self.result = score_frame(df, self.book, row_numbers=rows, source=label, state=acc)
         except (OSError, ValueError, KeyError) as exc:
