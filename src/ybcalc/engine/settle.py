@@ -526,8 +526,8 @@ def _line_amounts(lines: pd.DataFrame, r: dict) -> None:
     allowed = np.where(excluded, 0, amount - over)
     is_b = lines["chrgitm_lv"].to_numpy() == 2
     pre = np.where(is_b & ~excluded, mul_ratio(allowed, r["rate"]), 0)
-    lines["exclusion"] = r["exclusion"]
-    lines["exclusion_warn"] = r["exclusion_warn"]
+    lines["exclusion"] = text(r["exclusion"], lines.index)      # object, not re-encoded as Arrow text
+    lines["exclusion_warn"] = text(r["exclusion_warn"], lines.index)
     lines["fulamt_ownpay_amt"] = np.where(excluded, amount, 0)
     lines["overlmt_selfpay"] = over
     lines["selfpay_rate"] = np.where(is_b & ~excluded, r["rate"], 0)
