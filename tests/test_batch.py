@@ -419,3 +419,57 @@ def test_an_error_describing_the_bill_gives_each_bill_its_own_age():
     assert "no rule of putian/employee" in reasons["B66"]
     assert "age=66" in reasons["B66"] and "age=67" in reasons["B67"]
     assert r.rows_scored == 1
+
+
+def test_values_looked_up_per_profile_are_those_of_each_bill_alone():
+    """The engine looks table values up once per profile of alike bills (date class, age band …) and
+    spreads them: on the shipped tables, random bills of every region, scheme, person group, age
+    (bands of 北京 70, 深圳 60, 莆田/重庆 18 …) and date across entry changes get, in one batch,
+    exactly the values, errors and warnings each gets alone."""
+    from ybcalc.engine.settle import resolve_parameters
+    from ybcalc.inputs import prepare
+    book = ybcalc.load_tables()
+    rng = np.random.default_rng(11)
+    keys = sorted(book.tables)
+    regions = sorted({r for r, _ in keys})
+    sourced = [k for k in keys if k[0] in ("beijing", "shanghai", "hangzhou", "shenzhen", "shijiazhuang")]
+    rows = []
+    for i in range(240):
+        # few kinds of bill, so that many share a profile but for their age and date
+        pool = sourced if rng.random() < 0.8 else keys        # mostly tables with values, some with gaps
+        region, scheme = pool[rng.integers(len(pool))]
+        t = book.tables[(region, scheme)]
+        day = pd.Timestamp("2022-07-01") + pd.Timedelta(days=int(rng.integers(0, 3.5 * 365)))
+        away = rng.random() < 0.1
+        rows.append({"mdtrt_id": f"B{i}", "psn_no": f"P{i}", "setl_time": day.strftime("%Y-%m-%d"),
+                     "insuplc": book.region_label(region), "insutype": "职工" if scheme == "employee" else "居民",
+                     "psn_type": t.psn_types[-1] if t.psn_types and rng.random() < 0.6 else "",
+                     "age": int(rng.integers(0, 96)), "med_type": rng.choice(["11", "21", "21"]),
+                     "hosp_lv": 3, "psn_idet_type": "低保" if rng.random() < 0.1 else "",
+                     "mdtrt_area": book.region_label(regions[rng.integers(len(regions))]) if away else "",
+                     "fil_type": rng.choice(["temporary", "unfiled"]),
+                     "chrgitm_lv": int(rng.choice([1, 1, 2])), "det_item_fee_sumamt": "12345.60",
+                     "selfpay_prop": "0.1" if rng.random() < 0.8 else ""})
+    lines = prepare(pd.DataFrame(rows), book=book).lines
+    bills, P, errors = resolve_parameters(lines, book)
+    batch_warnings = errors.warnings.strings()
+
+    def rows_of(P, i, prefix=""):
+        out = {prefix + k: v[i].tolist() if v.ndim == 2 else v[i] for k, v in P.items() if isinstance(v, np.ndarray)}
+        for payer, arrs in P.get("programs", []):
+            out.update(rows_of(arrs, i, f"{payer}."))
+        return out
+
+    resolved = (errors.error == None).sum()  # noqa: E711
+    assert len(bills) == 240 and 60 < resolved < 220             # both resolved and failing bills
+    for i, bill in enumerate(bills["mdtrt_id"]):
+        b1, P1, e1 = resolve_parameters(lines[lines["mdtrt_id"] == bill], book)
+        together, alone = rows_of(P, i), rows_of(P1, 0)
+        # a payer (大病/大额/救助) whose tables none of the bills alone has is absent alone, inactive together
+        for payer in {k.split(".")[0] for k in together if "." in k} - {k.split(".")[0] for k in alone if "." in k}:
+            assert not together[f"{payer}.active"], bill
+            together = {k: v for k, v in together.items() if not k.startswith(payer + ".")}
+        assert together == alone, bill
+        assert errors.error[i] == e1.error[0], bill
+        assert batch_warnings[i] == e1.warnings.strings()[0], bill
+        assert P["_warn"].strings()[i] == P1["_warn"].strings()[0], bill
