@@ -31,19 +31,26 @@ REPEATED_CODES = ("setl_time", "insuplc", "insutype", "psn_type", "contrib_tier"
                   "chld_medc_flag")
 
 
-def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool = False):
+def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool = False, known_only: bool = False):
     """Read a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or Parquet file into an Arrow table of text.
 
     Every column is read as text so that amounts stay exact and codes keep leading zeros. The CSV
     encoding is detected (UTF-8 first, then GB18030, which covers GBK) unless given. ``dictionary``:
-    code columns (``REPEATED_CODES``) come as dictionary-encoded text.
+    code columns (``REPEATED_CODES``) come as dictionary-encoded text. ``known_only``: columns whose
+    header names no field the settlement reads (科室, 医生, 备注 … of hospital exports) are not parsed
+    at all (all are read when none is known, so that the missing ones can be named).
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
     path = Path(path)
+
+    def wanted(names):
+        known = list(dict.fromkeys(nm for nm in names if codes_header(str(nm).lstrip("\ufeff"))))
+        return known if known_only and known else list(names)
+
     if path.suffix.lower() in (".parquet", ".pq"):
-        t = pq.read_table(path)
+        t = pq.read_table(path, columns=wanted(pq.read_schema(path).names))
         return t.cast(pa.schema([pa.field(f.name, pa.string()) for f in t.schema])), 1
     encodings = (encoding,) if encoding else ENCODINGS
     last = None
@@ -57,7 +64,8 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
             coded = pa.dictionary(pa.int32(), pa.string())
             t = pacsv.read_csv(path, read_options=ropts, convert_options=pacsv.ConvertOptions(
                 column_types={nm: coded if dictionary and codes_header(nm.lstrip("\ufeff")) in REPEATED_CODES
-                              else pa.string() for nm in names}, strings_can_be_null=False))
+                              else pa.string() for nm in names}, strings_can_be_null=False,
+                include_columns=wanted(names)))
             return t, 2
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             last = exc
@@ -199,7 +207,7 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
     likely = jobs > 1 and Path(path).stat().st_size >= 4 * jobs * partition_lines * 100   # ~100 bytes a line
     pool = _worker_pool(jobs, policy) if likely else None
     try:
-        table, first = read_arrow(path, encoding, dictionary=True)
+        table, first = read_arrow(path, encoding, dictionary=True, known_only=True)
     except BaseException:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
