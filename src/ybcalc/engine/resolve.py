@@ -30,11 +30,6 @@ class WarnMasks:
         for msg, m in other.masks.items():
             self.add(np.flatnonzero(m), msg)
 
-    def filter(self, keep: np.ndarray) -> "WarnMasks":
-        out = WarnMasks(int(keep.sum()))
-        out.masks = {msg: m[keep] for msg, m in self.masks.items() if m[keep].any()}
-        return out
-
     def take(self, idx: np.ndarray) -> "WarnMasks":
         """Row ``i`` of the result is row ``idx[i]`` of these masks (spreads profiles to bills)."""
         out = WarnMasks(len(idx))

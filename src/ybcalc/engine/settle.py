@@ -113,8 +113,9 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
         err = pd.Series(errors.error[bad], index=bills.loc[bad, "mdtrt_id"].to_numpy())
         keep_bills = ~bad
         bills = bills[keep_bills].reset_index(drop=True)
-        params = _filter_params(params, keep_bills)
-        warnings = errors.warnings.filter(keep_bills)
+        kept = np.flatnonzero(keep_bills)
+        params = _take_params(params, kept, len(keep_bills))
+        warnings = errors.warnings.take(kept)
         line_keep = keep_bills[line_rates["bill_pos"]]
         lines = lines[line_keep].reset_index(drop=True)
         line_rates = {k: v[line_keep] for k, v in line_rates.items()}
@@ -234,21 +235,6 @@ def _bill_terms(bills: pd.DataFrame, book: PolicyBook):
         exact_age = failed[prof]                        # once more, telling their ages apart
     bills["hosp_lv_used"] = rep["hosp_lv_used"].to_numpy()[prof]
     return ooa_err.take(prof), _take_params(params, prof, len(rep)), param_err.take(prof)
-
-
-def _filter_params(P: dict, keep: np.ndarray) -> dict:
-    """Keep the rows of every per-bill array (including each program's arrays) for kept bills."""
-    out = {}
-    for k, v in P.items():
-        if isinstance(v, np.ndarray) and len(v) == len(keep):
-            out[k] = v[keep]
-        elif k == "_warn":
-            out[k] = v.filter(keep)
-        elif k == "programs":
-            out[k] = [(payer, _filter_params(arrs, keep)) for payer, arrs in v]
-        else:
-            out[k] = v
-    return out
 
 
 BILL_ATTRS = ["psn_no", "setl_date", "region", "scheme", "psn_type", "contrib_tier", "psn_idet_type", "age", "med_type",
