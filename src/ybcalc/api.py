@@ -69,6 +69,12 @@ def load_policy(region: str, insutype: str = "职工", on=None, tables: str | Pa
     return Policy(book, table, on_date)
 
 
+def _date_texts(days: np.ndarray) -> np.ndarray:
+    """'2025-03-01' per date, written once per distinct date (a batch has a few hundred)."""
+    uniq, inverse = np.unique(days, return_inverse=True)
+    return np.datetime_as_string(uniq, unit="D").astype(object)[inverse.reshape(-1)]
+
+
 def tables_version(book: PolicyBook) -> str:
     """Short hash of the table files' contents: identifies the exact policy data used."""
     h = hashlib.sha256()
@@ -101,7 +107,7 @@ class Settlement:
         region_label = {r: self.book.region_label(r) for r in pd.unique(b["region"])}
         out = pd.DataFrame({
             "mdtrt_id": b["mdtrt_id"], "psn_no": b["psn_no"],
-            "setl_time": pd.Series(np.datetime_as_string(b["setl_date"].to_numpy("datetime64[D]"), unit="D")),
+            "setl_time": pd.Series(_date_texts(b["setl_date"].to_numpy("datetime64[D]")), dtype=object),
             "insuplc": b["region"].map(region_label),
             "insutype": b["scheme"].map({k: v[0] for k, v in codes.SCHEME_LABEL.items()}),
             "med_type": b["med_type"], "benefit": b["benefit"],
@@ -138,7 +144,7 @@ class Settlement:
             d = starts[np.where(uid >= 0, uid, len(starts) - 1)]
             latest = np.where(np.isnat(latest) | (d > latest), d, latest)
         # few distinct (table, date) pairs over many bills: build each text once
-        table_code, tables = pd.factorize(np.asarray(b["table"]).astype(str))
+        table_code, tables = pd.factorize(np.asarray(b["table"], dtype=object))
         day_code, days = pd.factorize(latest.astype("datetime64[D]").view(np.int64))
         combo, uniq = pd.factorize(table_code.astype(np.int64) * (len(days) + 1) + day_code)
         texts = []
@@ -146,7 +152,7 @@ class Settlement:
             t, d = divmod(int(u), len(days) + 1)
             day = np.int64(days[d]).view("datetime64[D]") if len(days) else np.datetime64("NaT")
             texts.append(f"{tables[t]}{'' if np.isnat(day) else '@' + str(day)}#{version}")
-        return list(np.array(texts, dtype=object)[combo]) if len(b) else []
+        return np.array(texts, dtype=object)[combo] if len(b) else np.empty(0, dtype=object)
 
     def __len__(self) -> int:
         return len(self.raw)
