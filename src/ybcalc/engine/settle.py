@@ -60,10 +60,18 @@ def gshift(values: np.ndarray, gid: np.ndarray, fill) -> np.ndarray:
 
 
 def codes_of(values) -> tuple[np.ndarray, int]:
-    """Integer codes of one key column (hash-based; numbers pass through factorize too)."""
-    c, uniques = pd.factorize(np.asarray(values, dtype=object) if np.asarray(values).dtype.kind in "OUS"
-                              else np.asarray(values), use_na_sentinel=False)
-    return c.astype(np.int64), max(len(uniques), 1)
+    """Integer codes of one key column (hash-based; numbers pass through factorize too). A missing
+    value (None, NaN) is a value of its own."""
+    values = np.asarray(values)
+    # the default factorize (missing -> -1), then missing as one more code: asking pandas to keep
+    # missing values (use_na_sentinel=False) costs a second pass over Python objects
+    c, uniques = pd.factorize(values.astype(object) if values.dtype.kind in "US" else values)
+    c = c.astype(np.int64)
+    missing = c < 0
+    if missing.any():
+        c[missing] = len(uniques)
+        return c, len(uniques) + 1
+    return c, max(len(uniques), 1)
 
 
 def group_ids(*keys) -> np.ndarray:
