@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..inputs import full_object
 from ..money import INF_FEN
 from ..policy.model import Param, apply_adjustments
 
@@ -58,7 +59,7 @@ class Errors:
     """Per-bill error messages (first one wins) and warnings."""
 
     def __init__(self, n: int):
-        self.error = np.full(n, None, dtype=object)
+        self.error = full_object(n, None)
         self.warnings = WarnMasks(n)
 
     def fail(self, idx, message) -> None:
@@ -137,7 +138,7 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
         if name in ("rates", "segments"):
             out[name] = np.zeros((n, max(width, 1)), np.int64)
         elif isinstance(default, str):
-            out[name] = np.full(n, default, dtype=object)
+            out[name] = full_object(n, default)
         else:
             out[name] = np.full(n, default, dtype=np.int64)
         out[f"_rule_{name}"] = np.full(n, -1, np.int64)

@@ -23,7 +23,7 @@ import pandas as pd
 from ..money import INF_FEN, PPM, div_half_up, mul_ratio
 from ..policy.loader import PolicyBook
 from ..policy.model import Value
-from ..inputs import text
+from ..inputs import full_object, text
 from .resolve import Errors, Rows, WarnMasks, resolve
 
 BASE_COMPONENTS = ("deductible", "preselfpay", "coinsurance", "above_cap")
@@ -299,8 +299,8 @@ def _take_column(col: pd.Series, idx: np.ndarray) -> pd.Series:
 
 def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> None:
     n = len(bills)
-    tkey = np.full(n, "", dtype=object)
-    benefit = np.full(n, "", dtype=object)
+    tkey = full_object(n, "")
+    benefit = full_object(n, "")
     year = np.zeros(n, np.int64)
     setl = pd.to_datetime(bills["setl_date"])
     for (region, scheme), idx in bills.groupby(["region", "scheme"], sort=False).indices.items():
@@ -421,7 +421,7 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
     """Per line: exclusion reason and the 乙类先行自付 rate (with its provenance)."""
     n = len(lines)
     bill_pos = bill_positions(bills, lines)
-    reason = np.full(n, "", dtype=object)
+    reason = full_object(n, "")
     lv = lines["chrgitm_lv"].to_numpy()
     reason[lv == 3] = "chrgitm_lv"
     names = lines["item_name"].to_numpy(dtype=object)
@@ -430,7 +430,7 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
     bill_mt = bills["med_type"].to_numpy()[bill_pos]
     line_dates = bills["policy_date"].to_numpy("datetime64[D]")[bill_pos]
     child = lines["chld_medc_flag"].astype(str).to_numpy() if "chld_medc_flag" in lines.columns else np.full(n, "")
-    warn_rule = np.full(n, "", dtype=object)
+    warn_rule = full_object(n, "")
     # Name/code/category tests run on the distinct (name, code, category) combinations only.
     # (inputs.prepare numbers the items from its per-column codes; lines from elsewhere are numbered here)
     kcode = (pd.factorize(lines["_item"].to_numpy())[0] if "_item" in lines.columns
@@ -558,7 +558,7 @@ def _out_of_area(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> dict:
     P: dict = {}
 
     def put(name, arr_shape, dtype, default):
-        P[name] = np.full(arr_shape, default, dtype=dtype)
+        P[name] = full_object(arr_shape, default) if dtype is object else np.full(arr_shape, default, dtype=dtype)
 
     # 异地就医 first: it can change the hospital level used for the local tables.
     ooa = bills["ooa"].to_numpy()
@@ -613,7 +613,7 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
 
     def put(name, arr_shape, dtype, default):
         if name not in P:
-            P[name] = np.full(arr_shape, default, dtype=dtype)
+            P[name] = full_object(arr_shape, default) if dtype is object else np.full(arr_shape, default, dtype=dtype)
 
     hosp_lv = bills["hosp_lv_used"].to_numpy()
     P.update(ooa)
@@ -671,7 +671,7 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
         fields = {"threshold": 0, "segments": 0, "rates": 0, "cap": int(INF_FEN), "base": "",
                   "applies_to": "", "out_of_area_reduction_excluded": ""}
         arrs = {f: (np.zeros((n, width), np.int64) if f in ("segments", "rates") else
-                    np.full(n, d, dtype=object if isinstance(d, str) else np.int64)) for f, d in fields.items()}
+                    (full_object(n, d) if isinstance(d, str) else np.full(n, d, np.int64))) for f, d in fields.items()}
         arrs["entry"] = np.full(n, -1, np.int64)
         for f in ("threshold", "rates", "cap"):
             arrs[f"rule_{f}"] = np.full(n, -1, np.int64)
@@ -724,7 +724,7 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
             P["programs"].append((payer, arrs))
 
     # 个人账户: which parts of the personal burden it may pay, and for which visits.
-    P["acct_pays"] = np.full(n, "", dtype=object)
+    P["acct_pays"] = full_object(n, "")
     P["acct_entry"] = np.full(n, -1, np.int64)
     for tk, idx in bills.groupby("table", sort=False).indices.items():
         if not tk:
