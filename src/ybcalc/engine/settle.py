@@ -302,7 +302,8 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     tkey = full_object(n, "")
     benefit = full_object(n, "")
     year = np.zeros(n, np.int64)
-    setl = pd.to_datetime(bills["setl_date"])
+    days = bills["setl_date"].to_numpy("datetime64[D]")
+    calendar_year = days.astype("datetime64[Y]")
     for (region, scheme), idx in bills.groupby(["region", "scheme"], sort=False).indices.items():
         t = book.tables.get((region, scheme))
         if t is None:
@@ -325,19 +326,21 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
                             f"缴费档次 {v or '(未给出)'} 不是{book.region_label(region)}"
                             f"{'职工' if scheme == 'employee' else '居民'}的档次（{'/'.join(t.contrib_tiers)}），"
                             f"按表中未注明档次的规则计算")
-        mt = bills["med_type"].to_numpy()[idx]
-        for m in np.unique(mt):
+        mt_code, mts = pd.factorize(bills["med_type"].to_numpy()[idx])
+        for j, m in enumerate(mts):
             b = t.benefit_for(m)
-            sel = idx[mt == m]
+            sel = idx[mt_code == j]
             if b is None:
                 errors.fail(sel, f"{book.region_label(region)} {scheme}: no benefit settles visit type {m} "
                                  f"(benefits.*.med_types)")
             else:
                 benefit[sel] = b
+        # policy year: the calendar year, less one before the table's year start (e.g. 07-01)
         mo, dd = t.policy_year_start
-        s = setl.iloc[idx]
-        before = (s.dt.month < mo) | ((s.dt.month == mo) & (s.dt.day < dd))
-        year[idx] = (s.dt.year - before.astype(int)).to_numpy()
+        cy = calendar_year[idx]
+        start = (cy.astype("datetime64[M]") + np.timedelta64(mo - 1, "M")).astype("datetime64[D]") \
+            + np.timedelta64(dd - 1, "D")
+        year[idx] = cy.astype(np.int64) + 1970 - (days[idx] < start)
     bills["table"] = text(tkey)
     bills["benefit"] = text(benefit)
     bills["policy_year"] = year
