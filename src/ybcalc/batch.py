@@ -419,7 +419,8 @@ def _spill_root() -> str | None:
     temporary directory."""
     import shutil
     try:
-        if os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free > 2 << 30:
+        if (os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK)
+                and shutil.disk_usage("/dev/shm").free > 2 << 30):
             return "/dev/shm"
     except OSError:
         pass
