@@ -139,6 +139,21 @@ def test_parquet_in_and_out_with_exact_decimals(fbook, tmp_path):
     assert (direct.set_index("mdtrt_id")["psn_cash_pay"] == got.reindex(direct["mdtrt_id"])).all()
 
 
+def test_parquet_dictionaries_only_for_repeated_text(fbook, tmp_path):
+    """Ids are written plain (a dictionary of distinct values only costs time and space); the
+    columns that repeat (region, visit type, warnings …) are dictionary-encoded."""
+    import pyarrow.parquet as pq
+    src = tmp_path / "in.csv"
+    random_lines(4, members=40).to_csv(src, index=False)
+    out = tmp_path / "out.parquet"
+    main(["--tables", str(fbook.root), "score", str(src), "-o", str(out), "-q", "--allow-rejects"])
+    meta = pq.ParquetFile(out).metadata.row_group(0)
+    enc = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)}
+    assert meta.num_rows > 20
+    assert not any("DICTIONARY" in e for e in enc["mdtrt_id"])
+    assert any("DICTIONARY" in e for e in enc["insuplc"])
+
+
 def test_year_to_date_state_from_accounts_file(fbook, tmp_path):
     """A file covering part of a year: the deductible already used and the account balance carry in."""
     bill = pd.DataFrame([{"mdtrt_id": "A", "psn_no": "m1", "setl_time": "2023-06-01", "insuplc": "测试市",

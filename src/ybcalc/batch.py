@@ -552,7 +552,7 @@ class BillWriter:
         if self.parquet:
             import pyarrow.parquet as pq
             if self._writer is None:
-                self._writer = pq.ParquetWriter(self.path, encoded.schema)
+                self._writer = pq.ParquetWriter(self.path, encoded.schema, **parquet_options(encoded))
             self._writer.write_table(encoded.cast(self._writer.schema))
         else:
             header, body = encoded
@@ -594,6 +594,17 @@ def _arrow_table(df: pd.DataFrame):
     return pa.table(arrays, names=names)
 
 
+def parquet_options(table) -> dict:
+    """Parquet dictionary encoding for the text columns that repeat (region, visit type, dates,
+    warnings …), not for ids, which are nearly all distinct: a dictionary of them is built and thrown
+    away per column chunk (half of the writer's time) and makes the file larger, not smaller."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    repeated = [c for c, col in zip(table.column_names, table.columns)
+                if pa.types.is_string(col.type) and pc.count_distinct(col).as_py() <= max(1, len(col) // 2)]
+    return {"use_dictionary": repeated}
+
+
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
     """CSV (formula-neutralised, UTF-8 with BOM when headers are Chinese) or Parquet.
 
@@ -602,7 +613,8 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
     path = Path(path)
     if path.suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq
-        pq.write_table(_arrow_table(df), path)
+        table = _arrow_table(df)
+        pq.write_table(table, path, **parquet_options(table))
     else:
         neutralise_formulas(df).to_csv(path, index=False, encoding="utf-8-sig" if _has_cjk(df) else "utf-8")
 
