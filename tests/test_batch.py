@@ -151,7 +151,14 @@ def test_parquet_dictionaries_only_for_repeated_text(fbook, tmp_path):
     enc = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)}
     assert meta.num_rows > 20
     assert not any("DICTIONARY" in e for e in enc["mdtrt_id"])
-    assert any("DICTIONARY" in e for e in enc["insuplc"])
+    assert any("DICTIONARY" in e for e in enc["insuplc"]) and any("DICTIONARY" in e for e in enc["warnings"])
+    # written from Arrow dictionaries, read back as the plain text they are (not pandas categories)
+    back = pd.read_parquet(out)
+    assert back["warnings"].dtype == object or pd.api.types.is_string_dtype(back["warnings"])
+    assert not isinstance(back["insuplc"].dtype, pd.CategoricalDtype)
+    direct = score_frame(pd.read_csv(src, dtype=str), fbook).settlement.bills()
+    assert back["warnings"].fillna("").tolist() == direct["warnings"].tolist()
+    assert back["setl_time"].tolist() == direct["setl_time"].tolist()
 
 
 def test_year_to_date_state_from_accounts_file(fbook, tmp_path):
@@ -412,6 +419,11 @@ def test_fast_csv_rows_are_byte_for_byte_what_pandas_writes():
     want = neutralise_formulas(df.assign(hifp_pay=ybcalc.money.fen_text(df["hifp_pay"]),
                                          mdtrt_id=df["mdtrt_id"].fillna(""), warnings=df["warnings"].fillna("")))
     assert csv_rows(df) == want.to_csv(index=False, header=False)
+    # the writers' repeated columns come as categories: each distinct text is handled once, same bytes
+    cat = df.assign(warnings=df["warnings"].astype("category"))
+    assert isinstance(cat["warnings"].dtype, pd.CategoricalDtype) and cat["warnings"].isna().any()
+    assert csv_rows(cat) == want.to_csv(index=False, header=False)
+    assert neutralise_formulas(cat)["warnings"].tolist()[-7] == "'=SUM(A1)"
     one = pd.DataFrame({"x": pd.Series(["", "a", '"'], dtype=object)})
     assert csv_rows(one) == neutralise_formulas(one).to_csv(index=False, header=False)
     assert csv_rows(pd.DataFrame({"x": [1.5]})) is None          # not text or fen: the caller uses pandas
@@ -502,3 +514,13 @@ def test_columns_not_read_are_not_parsed(tmp_path):
     r = score_file(path)
     assert r.rows_scored == 1 and len(r.rejects) == 0
     assert r.settlement.bills()["insuplc"].tolist() == ["北京"]
+
+
+def test_output_categories_keep_missing_cells_and_merge_equal_labels():
+    """The writers' categories (Settlement.bills(text="category")): a missing cell stays missing, and
+    two values that show as one label become one category."""
+    from ybcalc.api import _categories
+    got = _categories(pd.Series(["a", "b", None, "a"], dtype=object), {"a": "X", "b": "X"}.get)
+    assert list(got.categories) == ["X"] and got.isna().tolist() == [False, False, True, False]
+    plain = _categories(pd.Series(["b", None, "a"], dtype=object))
+    assert [None if pd.isna(v) else v for v in plain] == ["b", None, "a"]

@@ -75,6 +75,21 @@ def _date_texts(days: np.ndarray) -> np.ndarray:
     return np.datetime_as_string(uniq, unit="D").astype(object)[inverse.reshape(-1)]
 
 
+def _categories(values: pd.Series, label=None) -> pd.Categorical:
+    """A column of few distinct values as categories; ``label`` gives the text of each value."""
+    v = values.array
+    if isinstance(v, pd.Categorical):
+        codes_, uniq = v.codes, v.categories.to_numpy(dtype=object)
+    else:
+        codes_, uniq = pd.factorize(values.to_numpy(dtype=object))
+    if label is not None:
+        uniq = np.array([label(u) for u in uniq], dtype=object)
+        if len(set(uniq)) < len(uniq):                     # two values with one label: one category
+            labelled = np.where(codes_ >= 0, uniq[np.maximum(codes_, 0)] if len(uniq) else None, None)
+            codes_, uniq = pd.factorize(labelled)
+    return pd.Categorical.from_codes(codes_, pd.Index(uniq, dtype=object))
+
+
 def tables_version(book: PolicyBook) -> str:
     """Short hash of the table files' contents: identifies the exact policy data used."""
     h = hashlib.sha256()
@@ -101,25 +116,48 @@ class Settlement:
         """One row per bill: ids, the settlement fields in yuan, policy version, warnings.
 
         ``money``: "decimal" (Decimal objects, exact), "text" ("1234.50", for CSV) or "fen" (int64).
-        ``text``: "str" (pandas' text type) or "object" (Python strings; cheaper when only written out).
+        ``text``: "str" (pandas' text type), "object" (Python strings) or "category" (the columns that
+        repeat — dates, region, visit type, policy version, warnings — as categories, ids as Python
+        strings: what the file writers take, each distinct text encoded, checked and sent once).
         """
         b = self.raw
         region_label = {r: self.book.region_label(r) for r in pd.unique(b["region"])}
-        out = pd.DataFrame({
-            "mdtrt_id": b["mdtrt_id"], "psn_no": b["psn_no"],
-            "setl_time": pd.Series(_date_texts(b["setl_date"].to_numpy("datetime64[D]")), dtype=object),
-            "insuplc": b["region"].map(region_label),
-            "insutype": b["scheme"].map({k: v[0] for k, v in codes.SCHEME_LABEL.items()}),
-            "med_type": b["med_type"], "benefit": b["benefit"],
-        })
+        scheme_label = {k: v[0] for k, v in codes.SCHEME_LABEL.items()}
+        combo, versions = self._policy_version_codes()
+        if text == "category":
+            # built from codes, never from one Python string per bill: what the writers take
+            days, day = np.unique(b["setl_date"].to_numpy("datetime64[D]"), return_inverse=True)
+            out = pd.DataFrame({
+                "mdtrt_id": pd.Series(b["mdtrt_id"].to_numpy(dtype=object), dtype=object),
+                "psn_no": pd.Series(b["psn_no"].to_numpy(dtype=object), dtype=object),
+                "setl_time": pd.Categorical.from_codes(day.reshape(-1), np.datetime_as_string(days, unit="D")
+                                                       .astype(object)),
+                "insuplc": _categories(b["region"], region_label.get),
+                "insutype": _categories(b["scheme"], lambda s: scheme_label.get(s, s)),
+                "med_type": _categories(b["med_type"]), "benefit": _categories(b["benefit"]),
+            })
+        else:
+            out = pd.DataFrame({
+                "mdtrt_id": b["mdtrt_id"], "psn_no": b["psn_no"],
+                "setl_time": pd.Series(_date_texts(b["setl_date"].to_numpy("datetime64[D]")), dtype=object),
+                "insuplc": b["region"].map(region_label),
+                "insutype": b["scheme"].map(scheme_label),
+                "med_type": b["med_type"], "benefit": b["benefit"],
+            })
         for c in SETTLEMENT_COLUMNS:
             fen = b[c].to_numpy(np.int64)
             out[c] = (fen if money == "fen" else fen_text(fen) if money == "text"
                       else [fen_to_yuan(v) for v in fen])
-        out["policy_version"] = pd.Series(self.policy_versions(), index=out.index, dtype=object)
-        out["warnings"] = pd.Series(b["warnings"].to_numpy(), index=out.index, dtype=object)
+        if text == "category":
+            out["policy_version"] = pd.Categorical.from_codes(combo, pd.Index(versions, dtype=object))
+            out["warnings"] = _categories(b["warnings"])
+        else:
+            out["policy_version"] = pd.Series(versions[combo] if len(b) else versions, index=out.index, dtype=object)
+            out["warnings"] = pd.Series(b["warnings"].to_numpy(dtype=object), index=out.index, dtype=object)
         for c in out.columns:       # the engine keeps text as object or categories; output pandas' text type
             if c in SETTLEMENT_COLUMNS:
+                continue
+            if text == "category":
                 continue
             if isinstance(out[c].dtype, pd.CategoricalDtype):
                 out[c] = out[c].astype(str if text == "str" else object)
@@ -132,8 +170,13 @@ class Settlement:
             out.columns = relabel_columns(out.columns, "zh")
         return out
 
-    def policy_versions(self) -> list[str]:
+    def policy_versions(self) -> np.ndarray:
         """``<table>@<latest entry date used>#<tables hash>`` per bill, e.g. beijing/employee@2023-01-01#7b5a5d91."""
+        combo, texts = self._policy_version_codes()
+        return texts[combo] if len(self.raw) else np.empty(0, dtype=object)
+
+    def _policy_version_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(number per bill, distinct policy versions): few versions over many bills, each built once."""
         b = self.raw
         version = tables_version(self.book)
         starts = np.array([np.datetime64(e.start, "D") for e in self.book.entries] + [np.datetime64("NaT")],
@@ -152,7 +195,7 @@ class Settlement:
             t, d = divmod(int(u), len(days) + 1)
             day = np.int64(days[d]).view("datetime64[D]") if len(days) else np.datetime64("NaT")
             texts.append(f"{tables[t]}{'' if np.isnat(day) else '@' + str(day)}#{version}")
-        return np.array(texts, dtype=object)[combo] if len(b) else np.empty(0, dtype=object)
+        return combo, np.array(texts, dtype=object)
 
     def __len__(self) -> int:
         return len(self.raw)

@@ -410,7 +410,7 @@ def score_partition(chunk, rows, *, source, render, kw, policy=None) -> Partitio
     if render is None:
         return PartitionResult(r)
     lang, money, parquet = render
-    encoded = BillWriter.encode(r.settlement.bills(lang=lang, money=money, text="object"), parquet)
+    encoded = BillWriter.encode(r.settlement.bills(lang=lang, money=money, text="category"), parquet)
     return PartitionResult(ScoreResult(None, r.rejects, r.rows_read, r.rows_scored), encoded, r._aggregates())
 
 
@@ -463,7 +463,8 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     """Prefix text cells a spreadsheet would run as a formula (=, +, -, @) with a quote."""
     out = df.copy()
     for c in out.columns:
-        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):   # pandas 3: "str" dtype
+        if (out[c].dtype == object or pd.api.types.is_string_dtype(out[c])      # pandas 3: "str" dtype
+                or isinstance(out[c].dtype, pd.CategoricalDtype)):
             s = out[c].astype(str)
             risky = s.str.contains(_FORMULA_START, regex=True) & ~s.str.contains(_NUMBER, regex=True)
             out[c] = s.where(~risky, "'" + s)
@@ -485,20 +486,18 @@ def csv_rows(df: pd.DataFrame) -> str | None:
         col = df[c]
         if c in money and pd.api.types.is_integer_dtype(col):
             arr = pc.cast(fen_to_arrow_decimal(col.to_numpy()), pa.string())
+        elif isinstance(col.dtype, pd.CategoricalDtype):
+            # each distinct text made safe and quoted once, then spread to the rows (a missing cell: "")
+            cats = _csv_cells(pa.array(list(map(str, col.cat.categories)) + [""], type=pa.string()),
+                              len(df.columns) == 1)
+            codes_ = col.cat.codes.to_numpy()
+            arr = cats.take(pa.array(np.where(codes_ < 0, len(cats) - 1, codes_)))
         elif col.dtype == object or pd.api.types.is_string_dtype(col):
             try:
                 arr = pa.array(col.to_numpy(dtype=object), type=pa.string())
             except (pa.ArrowInvalid, pa.ArrowTypeError):       # not all text (Decimal, numbers …)
                 return None
-            arr = pc.fill_null(arr, "")
-            risky = pc.and_(pc.match_substring_regex(arr, _FORMULA_START),
-                            pc.invert(pc.match_substring_regex(arr, _NUMBER)))
-            arr = pc.if_else(risky, pc.binary_join_element_wise("'", arr, ""), arr)
-            needs = pc.match_substring_regex(arr, '[,"\r\n]')
-            if len(df.columns) == 1:                             # csv quotes a lone empty field
-                needs = pc.or_(needs, pc.equal(arr, ""))
-            quoted = pc.binary_join_element_wise('"', pc.replace_substring(arr, '"', '""'), '"', "")
-            arr = pc.if_else(needs, quoted, arr)
+            arr = _csv_cells(pc.fill_null(arr, ""), len(df.columns) == 1)
         else:
             return None
         cols.append(arr)
@@ -506,6 +505,18 @@ def csv_rows(df: pd.DataFrame) -> str | None:
         return ""
     rows = pc.binary_join_element_wise(*cols, ",") if len(cols) > 1 else cols[0]
     return "".join(pc.binary_join_element_wise(rows, "", "\n").to_pylist())
+
+
+def _csv_cells(arr, lone: bool):
+    """Text cells as Python's csv writes them (minimal quoting), formulas neutralised first."""
+    import pyarrow.compute as pc
+    risky = pc.and_(pc.match_substring_regex(arr, _FORMULA_START), pc.invert(pc.match_substring_regex(arr, _NUMBER)))
+    arr = pc.if_else(risky, pc.binary_join_element_wise("'", arr, ""), arr)
+    needs = pc.match_substring_regex(arr, '[,"\r\n]')
+    if lone:                                             # csv quotes a lone empty field
+        needs = pc.or_(needs, pc.equal(arr, ""))
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(arr, '"', '""'), '"', "")
+    return pc.if_else(needs, quoted, arr)
 
 
 def _money_columns() -> set:
@@ -528,7 +539,7 @@ class BillWriter:
         return "fen"              # exact integers; encode() writes them as yuan
 
     def __call__(self, settlement: Settlement) -> None:
-        self.write(settlement.bills(lang=self.lang, money=self.money, text="object"))
+        self.write(settlement.bills(lang=self.lang, money=self.money, text="category"))
 
     def write(self, df: pd.DataFrame) -> None:
         """Append one partition's bills, as ``Settlement.bills(lang, money=self.money)`` gives them."""
@@ -578,6 +589,12 @@ def _arrow_table(df: pd.DataFrame):
         col = df[c]
         if c in money and pd.api.types.is_integer_dtype(col):
             arrays.append(fen_to_arrow_decimal(col.to_numpy()))
+        elif isinstance(col.dtype, pd.CategoricalDtype):
+            # Arrow dictionary: the distinct texts once (Parquet writes it as its own dictionary page;
+            # readers get plain text, see parquet_options)
+            codes_ = col.cat.codes.to_numpy().astype(np.int32)
+            arrays.append(pa.DictionaryArray.from_arrays(
+                pa.array(codes_, mask=codes_ < 0), pa.array(list(map(str, col.cat.categories)), type=pa.string())))
         elif len(col) and col.dtype == object and hasattr(col.iat[0], "as_tuple"):
             arrays.append(pa.array(col.astype(str)))
         elif col.dtype != object and pd.api.types.is_string_dtype(col):
@@ -601,8 +618,11 @@ def parquet_options(table) -> dict:
     import pyarrow as pa
     import pyarrow.compute as pc
     repeated = [c for c, col in zip(table.column_names, table.columns)
-                if pa.types.is_string(col.type) and pc.count_distinct(col).as_py() <= max(1, len(col) // 2)]
-    return {"use_dictionary": repeated}
+                if pa.types.is_dictionary(col.type)
+                or (pa.types.is_string(col.type) and pc.count_distinct(col).as_py() <= max(1, len(col) // 2))]
+    # store_schema=False: without the Arrow schema in the file, readers get the dictionary columns as
+    # the plain text they are (pandas would otherwise read them as categories)
+    return {"use_dictionary": repeated, "store_schema": False}
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:

@@ -351,7 +351,8 @@ def compare_scenarios(bill_lines, regions: Iterable = DEFAULT_REGIONS, statuses:
     with np.errstate(invalid="ignore", divide="ignore"):
         out["fund_share"] = np.round(out["fund_pay_sumamt"].to_numpy(float) / total, 4)
         out["patient_share"] = np.round(out["psn_part_amt"].to_numpy(float) / total, 4)
-    warn = raw["warnings"].fillna("").astype(str).to_numpy() if "warnings" in raw else np.full(len(out), "")
+    warn = (raw["warnings"].astype(object).fillna("").astype(str).to_numpy() if "warnings" in raw
+            else np.full(len(out), ""))
     out["n_warnings"] = [len([w for w in s.split("; ") if w]) for s in warn]
     out["warnings"] = warn
     out["reason"] = reasons.to_numpy()

@@ -38,10 +38,14 @@ class WarnMasks:
         return out
 
     def strings(self) -> np.ndarray:
-        """'; '-joined messages per row, in sorted message order.
+        """'; '-joined messages per row, in sorted message order."""
+        return np.asarray(self.categorical(), dtype=object) if self.n else np.empty(0, dtype=object)
+
+    def categorical(self) -> pd.Categorical:
+        """The '; '-joined messages per row as categories (each distinct text once).
 
         Rows share few combinations of messages: each row gets a combination number, each distinct
-        combination is joined once, and the texts are spread back by that number.
+        combination is joined once, and the rows keep only the number.
         """
         msgs = sorted(self.masks)
         combo = np.zeros(self.n, np.int64)
@@ -52,7 +56,9 @@ class WarnMasks:
         _, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
         # a combination's text, read off the masks of one row that has it
         texts = ["; ".join(m for m in msgs if self.masks[m][i]) for i in first]
-        return np.array(texts, dtype=object)[inverse] if self.n else np.empty(0, dtype=object)
+        if len(set(texts)) < len(texts):          # a message holding "; " could join like another pair
+            return pd.Categorical(np.array(texts, dtype=object)[inverse.reshape(-1)])
+        return pd.Categorical.from_codes(inverse.reshape(-1), pd.Index(texts, dtype=object))
 
 
 class Errors:

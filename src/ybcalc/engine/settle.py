@@ -133,7 +133,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _line_amounts(lines, line_rates)
     _bill_amounts(bills, lines)
     warnings.merge(params["_warn"])
-    bills = _compute(bills, params, state, warnings.strings())
+    bills = _compute(bills, params, state, warnings.categorical())
     return bills, lines, err
 
 
@@ -825,7 +825,7 @@ class _Columns:
         return pd.concat([keep, pd.DataFrame(new, index=self.base.index, copy=False)], axis=1)
 
 
-def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings: np.ndarray) -> pd.DataFrame:
+def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) -> pd.DataFrame:
     bills = _Columns(base)
     n = len(bills)
     psn, reg, sch, yr = (bills[c].to_numpy() for c in ("_member", "_region", "_scheme", "policy_year"))
