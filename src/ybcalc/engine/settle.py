@@ -802,7 +802,10 @@ class _Columns:
         self.new: dict[str, np.ndarray] = {}
 
     def __setitem__(self, k, v):
-        self.new[k] = np.asarray(v) if not np.isscalar(v) else np.full(len(self.base), v)
+        if isinstance(v, pd.Categorical):        # kept as categories (warnings: few texts, many bills)
+            self.new[k] = v
+        else:
+            self.new[k] = np.asarray(v) if not np.isscalar(v) else np.full(len(self.base), v)
 
     def __getitem__(self, k):
         if k in self.new:
@@ -819,7 +822,8 @@ class _Columns:
     def frame(self) -> pd.DataFrame:
         keep = self.base.drop(columns=[c for c in self.new if c in self.base.columns])
         # object arrays stay object (pandas 3 would re-encode them as Arrow text, see inputs.text)
-        new = {k: pd.Series(v, index=self.base.index, dtype=object) if v.dtype == object else v
+        new = {k: pd.Series(v, index=self.base.index, dtype=object) if v.dtype == object
+               else pd.Series(v, index=self.base.index) if isinstance(v, pd.Categorical) else v
                for k, v in self.new.items()}
         # copy=False: ~100 columns are joined as they are, not first copied into one 2-D block
         return pd.concat([keep, pd.DataFrame(new, index=self.base.index, copy=False)], axis=1)
