@@ -524,3 +524,15 @@ def test_output_categories_keep_missing_cells_and_merge_equal_labels():
     assert list(got.categories) == ["X"] and got.isna().tolist() == [False, False, True, False]
     plain = _categories(pd.Series(["b", None, "a"], dtype=object))
     assert [None if pd.isna(v) else v for v in plain] == ["b", None, "a"]
+
+
+def test_a_visit_id_with_stray_spaces_is_the_same_bill(fbook):
+    """" V1 " and "V1" are one bill (ids are stripped before lines are grouped), and an id that is only
+    spaces is a missing id."""
+    line = {"psn_no": "m1", "setl_time": "2023-05-01", "insuplc": "测试市", "insutype": "职工", "psn_type": "在职",
+            "med_type": "11", "hosp_lv": 2, "chrgitm_lv": 1, "det_item_fee_sumamt": "100"}
+    df = pd.DataFrame([{**line, "mdtrt_id": "V1"}, {**line, "mdtrt_id": " V1 "}, {**line, "mdtrt_id": "  "}])
+    r = score_frame(df, fbook)
+    bills = r.settlement.bills()
+    assert bills["mdtrt_id"].tolist() == ["V1"] and str(bills["medfee_sumamt"].iat[0]) == "200.00"
+    assert r.rejects["reason"].tolist() == ["missing visit id (mdtrt_id)"]

@@ -171,11 +171,21 @@ class Distinct:
         self.codes = codes_.astype(np.int64)
         if pd.api.types.is_string_dtype(uniques.dtype) and uniques.dtype != object:
             # text read from a file: strip in Arrow, then one Python string per distinct value
-            self.texts = pd.Series(uniques).str.strip().fillna("").to_numpy(dtype=object)
+            raw = pd.Series(uniques)
+            stripped = raw.str.strip()
+            self.merged = bool(raw.isna().any() or (stripped != raw).any())
+            self.texts = stripped.fillna("").to_numpy(dtype=object)
         else:
             self.texts = np.array([("" if (u is None or u is pd.NA or (isinstance(u, float) and np.isnan(u)))
                                     else str(u).strip()) for u in uniques], dtype=object)
+            self.merged = True
         self.n = len(s)
+
+    def text_codes(self) -> np.ndarray:
+        """One code per row for each distinct text after stripping (" V1" and "V1" share one)."""
+        if not self.merged or not len(self.texts):       # no value changed by stripping: codes as they are
+            return self.codes
+        return pd.factorize(self.texts)[0][self.codes]
 
     def each(self, fn, dtype=object) -> np.ndarray:
         return np.array([fn(t) for t in self.texts], dtype=dtype) if len(self.texts) else np.empty(0, dtype)
@@ -223,7 +233,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
 
     mid = Distinct(df["mdtrt_id"])
     # one code per visit id as written after stripping (" V1" and "V1" are one bill)
-    bill_codes = pd.factorize(mid.texts)[0][mid.codes] if len(mid.texts) else mid.codes
+    bill_codes = mid.text_codes()
     reject(mid.empty(), "mdtrt_id", "missing visit id (mdtrt_id)")
     out["mdtrt_id"] = text(mid.spread(mid.texts))
     if "psn_no" in df.columns:
@@ -337,9 +347,9 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     if "mdtrt_area" in df.columns and book is not None:
         area = coded("mdtrt_area", lambda x: (book.region_id(x) or f"?{x}") if x else "", "", "", check=False)
         out["mdtrt_area"] = text(np.where(area == "", region, area))
-    else:
+        consistency["mdtrt_area"] = pd.factorize(out["mdtrt_area"].to_numpy())[0]
+    else:                                   # the insured region: its lines already agree or not
         out["mdtrt_area"] = text(region)
-    consistency["mdtrt_area"] = pd.factorize(out["mdtrt_area"].to_numpy())[0]
 
     if "selfpay_prop" in df.columns:
         d = Distinct(df["selfpay_prop"])
