@@ -51,3 +51,15 @@ def test_readme_library_example_runs():
     result = env["result"]
     assert str(result["medfee_sumamt"]) == "4200.00"
     assert "来源" in str(result.explain())
+
+
+def test_benchmark_script_runs_and_prints_its_figures():
+    """bench/bench_score.py (the performance figures of the README) on a tiny file: it generates the
+    bills, runs `ybcalc score` and pyarrow's read alternately, and prints one row of figures."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_score.py"), "3000", "--repeat", "2",
+                          "--jobs", "1"], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    header, row = out.splitlines()[1], out.splitlines()[-1]
+    assert "time×read" in header and "median" in header
+    assert row.split()[0] == "3,000" and len(row.split()) == 10    # one figure per column
