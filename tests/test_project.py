@@ -55,7 +55,7 @@ def test_readme_library_example_runs():
 
 def test_benchmark_script_runs_and_prints_its_figures():
     """bench/bench_score.py (the performance figures of the README) on a tiny file: it generates the
-    bills, runs `ybcalc score` and pyarrow's read alternately, and prints one row of figures."""
+    bills, runs pyarrow's read and `ybcalc score` repeatedly, and prints one row of figures."""
     import subprocess
     import sys
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_score.py"), "3000", "--repeat", "2",
