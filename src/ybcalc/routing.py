@@ -133,18 +133,29 @@ def _split_bills(hb: np.ndarray, part: np.ndarray, bits: int = 22) -> np.ndarray
     """Rows whose bill hash has rows in more than one partition (a superset of the rows of split bills:
     hash collisions are settled on the text by the caller).
 
-    Bills are grouped by the top bits of their hash first — a bucket holding one bill hash whose rows
-    agree on the partition is done — and only rows of buckets that hold several bills and several
-    partitions are grouped exactly (a full hash table over every row costs twice as much).
+    Rows are grouped by ``bits`` bits of their bill hash — a bucket whose rows all go to one partition
+    holds no split bill — and the rows of mixed buckets (bills of different members that share the
+    bucket, or a split bill) are grouped again by the next bits of the hash, until few are left; only
+    those are grouped exactly (a hash table over every row costs several times more).
     """
     nb = 1 << bits
-    bucket = (hb >> np.uint64(64 - bits)).view(np.int64)      # below 2**bits: the same number as int64
+    mask = np.uint64(nb - 1)
     p = part.astype(np.int32, copy=False)
-    lo_p = np.full(nb, np.iinfo(np.int32).max, np.int32)
-    hi_p = np.full(nb, -1, np.int32)
-    np.minimum.at(lo_p, bucket, p)
-    np.maximum.at(hi_p, bucket, p)
-    rows = np.flatnonzero((lo_p != hi_p)[bucket])
+    rows = None                                    # None: every row (not copied for the first round)
+    for shift in range(64 - bits, -1, -bits):
+        if rows is not None and len(rows) <= len(hb) // 64:
+            break
+        h, pr = (hb, p) if rows is None else (hb[rows], p[rows])
+        bucket = ((h >> np.uint64(shift)) & mask).view(np.int64)
+        # any one row's partition stands for its bucket: a bucket with two partitions has a row that differs
+        rep = np.empty(nb, np.int32)
+        rep[bucket] = pr
+        mixed = np.zeros(nb, bool)
+        mixed[bucket[pr != rep[bucket]]] = True
+        keep = mixed[bucket]
+        rows = np.flatnonzero(keep) if rows is None else rows[keep]
+    if rows is None:
+        rows = np.arange(len(hb))
     if not len(rows):
         return rows
     # among those, bills (exact hash) with rows in several partitions
