@@ -304,6 +304,7 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     year = np.zeros(n, np.int64)
     days = bills["setl_date"].to_numpy("datetime64[D]")
     calendar_year = days.astype("datetime64[Y]")
+    psn_type, tiers, med_type = (bills[c].to_numpy() for c in ("psn_type", "contrib_tier", "med_type"))
     for (region, scheme), idx in bills.groupby(["region", "scheme"], sort=False).indices.items():
         t = book.tables.get((region, scheme))
         if t is None:
@@ -312,21 +313,19 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
             continue
         tkey[idx] = t.key
         if t.psn_types:
-            pt = bills["psn_type"].to_numpy()[idx].astype(str)
-            odd = idx[~np.isin(pt, t.psn_types)]
-            for v in np.unique(bills["psn_type"].to_numpy()[odd]):
-                errors.warn(odd[bills["psn_type"].to_numpy()[odd] == v],
+            odd = idx[~pd.Series(psn_type[idx], dtype=object).isin(t.psn_types).to_numpy()]
+            for v in np.unique(psn_type[odd]):
+                errors.warn(odd[psn_type[odd] == v],
                             f"人员类别 {v or '(空)'} 不是{book.region_label(region)}"
                             f"{'职工' if scheme == 'employee' else '居民'}的类别（{'/'.join(t.psn_types)}），按默认规则计算")
         if t.contrib_tiers:
-            tier = bills["contrib_tier"].to_numpy()[idx]
-            odd = idx[~np.isin(tier.astype(str), t.contrib_tiers)]
-            for v in np.unique(bills["contrib_tier"].to_numpy()[odd]):
-                errors.warn(odd[bills["contrib_tier"].to_numpy()[odd] == v],
+            odd = idx[~pd.Series(tiers[idx], dtype=object).isin(t.contrib_tiers).to_numpy()]
+            for v in np.unique(tiers[odd]):
+                errors.warn(odd[tiers[odd] == v],
                             f"缴费档次 {v or '(未给出)'} 不是{book.region_label(region)}"
                             f"{'职工' if scheme == 'employee' else '居民'}的档次（{'/'.join(t.contrib_tiers)}），"
                             f"按表中未注明档次的规则计算")
-        mt_code, mts = pd.factorize(bills["med_type"].to_numpy()[idx])
+        mt_code, mts = pd.factorize(med_type[idx])
         for j, m in enumerate(mts):
             b = t.benefit_for(m)
             sel = idx[mt_code == j]
@@ -347,10 +346,14 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     # Out-of-area category: local care, or how the member's care elsewhere was filed.
     local = bills["mdtrt_area"].to_numpy() == bills["region"].to_numpy()
     fil = bills["fil_type"].to_numpy().astype(object)
-    emerg = bills["med_type"].to_numpy() == "13"
-    cat = np.where(local, "local", np.where(np.isin(fil, ["none", "unfiled"]),
-                                            np.where(emerg, "emergency", "unfiled"), fil))
-    bills["ooa"] = text(cat.astype(object))
+    emerg = med_type == "13"
+    # assigned into an object array (np.where over strings builds fixed-width text, then objects again)
+    cat = fil.copy()
+    not_filed = pd.Series(fil, dtype=object).isin(["none", "unfiled"]).to_numpy()
+    cat[not_filed & emerg] = "emergency"
+    cat[not_filed & ~emerg] = "unfiled"
+    cat[local] = "local"
+    bills["ooa"] = text(cat)
     # where care happened, for rules that depend on it (e.g. 京津冀 vs elsewhere, 省内 vs 省外)
     prov = {rid: r.province for rid, r in book.regions.items()}
     area = bills["mdtrt_area"].to_numpy().astype(object)
@@ -358,8 +361,11 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     mprov = _map_distinct(area, lambda a: prov.get(a, ""))
     oprov = _map_distinct(own, lambda a: prov.get(a, ""))
     bills["mdtrt_province"] = text(mprov)
-    bills["mdtrt_scope"] = text(np.where(local, "local", np.where(mprov == "", "unknown",
-                                np.where(mprov == oprov, "in_province", "out_of_province"))).astype(object))
+    scope = full_object(len(bills), "out_of_province")
+    scope[mprov == oprov] = "in_province"
+    scope[mprov == ""] = "unknown"
+    scope[local] = "local"
+    bills["mdtrt_scope"] = text(scope)
     unknown_area = _map_distinct(area, lambda a: str(a).startswith("?")).astype(bool)
     errors.warn(np.flatnonzero(unknown_area), "就医地不在 regions.yaml 中，按异地就医处理")
     # admission counter of the year, per benefit (1-based): tables may key on `admission`
