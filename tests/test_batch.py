@@ -536,3 +536,19 @@ def test_a_visit_id_with_stray_spaces_is_the_same_bill(fbook):
     bills = r.settlement.bills()
     assert bills["mdtrt_id"].tolist() == ["V1"] and str(bills["medfee_sumamt"].iat[0]) == "200.00"
     assert r.rejects["reason"].tolist() == ["missing visit id (mdtrt_id)"]
+
+
+def test_amounts_are_exact_fen_on_the_fast_and_the_general_path():
+    """Plain amounts go through Arrow's decimal cast (the fen read off the decimal's integer), others
+    through the text path; both give the exact fen, from the largest amounts to the smallest, and on a
+    slice of a column (an Arrow array with an offset)."""
+    from ybcalc.inputs import parse_amount
+    plain = pd.Series(["0.01", "-12.30", "999999999999999.99", "-999999999999999.99", "7", "0.5"], dtype="str")
+    want = [1, -1230, 99999999999999999, -99999999999999999, 700, 50]
+    fen, bad = parse_amount(plain)
+    assert fen.tolist() == want and not bad.any()
+    fen, _ = parse_amount(plain.iloc[1:4])
+    assert fen.tolist() == want[1:4]
+    messy = pd.Series(["¥1,234.5", "12.345", "x", "-0.01"], dtype="str")     # not plain: the text path
+    fen, bad = parse_amount(messy)
+    assert fen[[0, 1, 3]].tolist() == [123450, 1235, -1] and bad.tolist() == [False, False, True, False]

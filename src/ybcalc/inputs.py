@@ -92,8 +92,12 @@ def _amount_fast(s: pd.Series):
         if arr.null_count:
             return None
         dec = pc.cast(arr, pa.decimal128(18, 2))          # raises on text, or on a third decimal
-        fen = pc.cast(pc.multiply(dec, pa.scalar(100, pa.int64())), pa.int64())
-        return fen.to_numpy(zero_copy_only=False).astype(np.int64)
+        if isinstance(dec, pa.ChunkedArray):
+            dec = dec.combine_chunks()
+        # a decimal(18, 2) is stored as its unscaled integer, i.e. the fen, in 128 bits (little endian):
+        # 18 digits fit the low 64-bit word, read as is
+        words = np.frombuffer(dec.buffers()[1], np.int64, count=2 * (dec.offset + len(dec)))
+        return words[2 * dec.offset::2].copy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
 
