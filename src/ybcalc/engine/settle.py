@@ -63,6 +63,13 @@ def codes_of(values) -> tuple[np.ndarray, int]:
     """Integer codes of one key column (hash-based; numbers pass through factorize too). A missing
     value (None, NaN) is a value of its own."""
     values = np.asarray(values)
+    if values.dtype.kind == "b":
+        return values.astype(np.int64), 2
+    if values.dtype.kind in "iu" and len(values):
+        # small non-negative integers (group numbers, codes) are codes already: no hash pass
+        lo, hi = int(values.min()), int(values.max())
+        if lo >= 0 and hi < 4 * len(values) + 64:
+            return values.astype(np.int64, copy=False), hi + 1
     # the default factorize (missing -> -1), then missing as one more code: asking pandas to keep
     # missing values (use_na_sentinel=False) costs a second pass over Python objects
     c, uniques = pd.factorize(values.astype(object) if values.dtype.kind in "US" else values)
