@@ -32,31 +32,80 @@ PAYER_ORDER = ("hifob", "hifmi")  # 大额补助 first; either consumes the same
 
 # ---------------------------------------------------------------------------------------------
 # grouped cumulative helpers (rows already sorted within groups)
+#
+# Each sorts the rows by group once (stable, so each group keeps its row order; the bills come
+# nearly sorted by member, which makes the sort cheap) and works on contiguous groups with plain
+# numpy: 3-4x faster than a pandas groupby, which hashes the group numbers on every call.
+def _sorted_groups(gid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row order by group, first row of a group in that order, group number 0.. in that order)."""
+    gid = np.asarray(gid)
+    order = np.argsort(gid, kind="stable")
+    g = gid[order]
+    start = np.ones(len(g), bool)
+    start[1:] = g[1:] != g[:-1]
+    return order, start, np.cumsum(start) - 1
+
+
 def gcumsum(values: np.ndarray, gid: np.ndarray) -> np.ndarray:
-    return pd.Series(values).groupby(gid, sort=False).cumsum().to_numpy()
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu":
+        return pd.Series(values).groupby(gid, sort=False).cumsum().to_numpy()
+    order, start, seg = _sorted_groups(gid)
+    v = values[order].astype(np.int64, copy=False)
+    # one running sum over all rows, less the sum before each group's first row; should the running sum
+    # wrap around past int64, the differences within a group are still exact (arithmetic modulo 2**64)
+    c = np.cumsum(v)
+    out = np.empty(len(v), np.int64)
+    out[order] = c - (c - v)[start][seg]
+    return out
+
+
+def _gcum_extreme(values: np.ndarray, gid: np.ndarray, running_max: bool) -> np.ndarray | None:
+    """Running maximum (or minimum) within groups of integers, as one running max/min over all rows:
+    each group's values are shifted into a band of its own, ordered so that no earlier group's band
+    can win. None where the bands would not fit in int64 (e.g. a cap of "no limit" = int64 max)."""
+    if values.dtype.kind not in "iu" or not len(values):
+        return None
+    lo, hi = int(values.min()), int(values.max())
+    span = hi - lo + 1
+    order, start, seg = _sorted_groups(gid)
+    nseg = int(seg[-1]) + 1
+    if span * nseg >= 2**62:
+        return None
+    band = (seg if running_max else nseg - 1 - seg) * span
+    key = (values[order].astype(np.int64) - lo) + band
+    run = (np.maximum.accumulate(key) if running_max else np.minimum.accumulate(key)) - band + lo
+    out = np.empty(len(values), np.int64)
+    out[order] = run
+    return out
 
 
 def gcummax(values: np.ndarray, gid: np.ndarray) -> np.ndarray:
-    return pd.Series(values).groupby(gid, sort=False).cummax().to_numpy()
+    values = np.asarray(values)
+    out = _gcum_extreme(values, gid, True)
+    return out if out is not None else pd.Series(values).groupby(gid, sort=False).cummax().to_numpy()
 
 
 def gcummin(values: np.ndarray, gid: np.ndarray) -> np.ndarray:
-    return pd.Series(values).groupby(gid, sort=False).cummin().to_numpy()
+    values = np.asarray(values)
+    out = _gcum_extreme(values, gid, False)
+    return out if out is not None else pd.Series(values).groupby(gid, sort=False).cummin().to_numpy()
 
 
 def gshift(values: np.ndarray, gid: np.ndarray, fill) -> np.ndarray:
     """Previous row's value within the group; ``fill`` (scalar or per row) for a group's first row.
 
-    Works on row indices only, so int64 amounts never pass through floats.
+    Works on row positions only, so int64 amounts never pass through floats.
     """
     values = np.asarray(values)
-    n = len(values)
-    prev = pd.Series(np.arange(n)).groupby(gid, sort=False).shift(1).to_numpy(dtype=float, na_value=np.nan)
-    has = ~np.isnan(prev)
-    res = np.empty(n, dtype=values.dtype)
-    res[~has] = np.asarray(fill)[~has] if np.ndim(fill) else fill
-    res[has] = values[prev[has].astype(np.int64)]
-    return res
+    order, start, _ = _sorted_groups(gid)
+    shifted = np.empty(len(values), dtype=values.dtype)
+    v = values[order]
+    shifted[1:] = v[:-1]
+    shifted[start] = np.asarray(fill)[order][start] if np.ndim(fill) else fill
+    out = np.empty_like(shifted)
+    out[order] = shifted
+    return out
 
 
 def codes_of(values) -> tuple[np.ndarray, int]:
