@@ -1119,7 +1119,8 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     balance = np.zeros(n, np.int64)
     if state is not None and "acct_balance" in state.columns:
         balance = state.set_index("psn_no")["acct_balance"].reindex(bills["psn_no"]).fillna(0).to_numpy(np.int64)
-    order = np.lexsort((bills["first_row"].to_numpy(), bills["setl_date"].to_numpy("datetime64[D]"), member))
+    order = _lexsort_unless_sorted((bills["first_row"].to_numpy(), bills["setl_date"].to_numpy("datetime64[D]"),
+                                    member))
     gid_m = member[order]
     cum = gcumsum(eligible[order], gid_m)
     used = np.minimum(cum, balance[order])
@@ -1135,6 +1136,22 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     bills["psn_cash_pay"] = medfee - fund - acct
     bills["warnings"] = warnings
     return bills.frame()
+
+
+def _lexsort_unless_sorted(keys) -> np.ndarray:
+    """``np.lexsort(keys)`` (last key first), or the rows as they are when they already are in that
+    order: the bills come sorted by member, region, scheme and date, which is this order unless a
+    member has bills under two tables."""
+    n = len(keys[0])
+    if n < 2:
+        return np.arange(n)
+    later = np.zeros(n - 1, bool)         # row i+1 sorts strictly after row i on the keys seen so far
+    tied = np.ones(n - 1, bool)
+    for k in reversed(keys):
+        k = np.asarray(k)
+        later |= tied & (k[1:] > k[:-1])
+        tied &= k[1:] == k[:-1]
+    return np.arange(n) if (later | tied).all() else np.lexsort(keys)
 
 
 def _ytd(bills, state, name, first_year) -> np.ndarray:
