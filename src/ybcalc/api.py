@@ -154,10 +154,9 @@ class Settlement:
         else:
             out["policy_version"] = pd.Series(versions[combo] if len(b) else versions, index=out.index, dtype=object)
             out["warnings"] = pd.Series(b["warnings"].to_numpy(dtype=object), index=out.index, dtype=object)
-        for c in out.columns:       # the engine keeps text as object or categories; output pandas' text type
+        # the engine keeps text as object or categories: output pandas' text type (or Python strings)
+        for c in (out.columns if text != "category" else []):
             if c in SETTLEMENT_COLUMNS:
-                continue
-            if text == "category":
                 continue
             if isinstance(out[c].dtype, pd.CategoricalDtype):
                 out[c] = out[c].astype(str if text == "str" else object)
