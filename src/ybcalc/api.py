@@ -69,10 +69,17 @@ def load_policy(region: str, insutype: str = "职工", on=None, tables: str | Pa
     return Policy(book, table, on_date)
 
 
-def _date_texts(days: np.ndarray) -> np.ndarray:
-    """'2025-03-01' per date, written once per distinct date (a batch has a few hundred)."""
+def _date_codes(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(number per date, '2025-03-01' per distinct date): each text written once (a batch has a few
+    hundred dates)."""
     uniq, inverse = np.unique(days, return_inverse=True)
-    return np.datetime_as_string(uniq, unit="D").astype(object)[inverse.reshape(-1)]
+    return inverse.reshape(-1), np.datetime_as_string(uniq, unit="D").astype(object)
+
+
+def _date_texts(days: np.ndarray) -> np.ndarray:
+    """'2025-03-01' per date."""
+    codes_, texts = _date_codes(days)
+    return texts[codes_]
 
 
 def _categories(values: pd.Series, label=None) -> pd.Categorical:
@@ -126,12 +133,11 @@ class Settlement:
         combo, versions = self._policy_version_codes()
         if text == "category":
             # built from codes, never from one Python string per bill: what the writers take
-            days, day = np.unique(b["setl_date"].to_numpy("datetime64[D]"), return_inverse=True)
+            day, days = _date_codes(b["setl_date"].to_numpy("datetime64[D]"))
             out = pd.DataFrame({
                 "mdtrt_id": pd.Series(b["mdtrt_id"].to_numpy(dtype=object), dtype=object),
                 "psn_no": pd.Series(b["psn_no"].to_numpy(dtype=object), dtype=object),
-                "setl_time": pd.Categorical.from_codes(day.reshape(-1), np.datetime_as_string(days, unit="D")
-                                                       .astype(object)),
+                "setl_time": pd.Categorical.from_codes(day, pd.Index(days, dtype=object)),
                 "insuplc": _categories(b["region"], region_label.get),
                 "insutype": _categories(b["scheme"], lambda s: scheme_label.get(s, s)),
                 "med_type": _categories(b["med_type"]), "benefit": _categories(b["benefit"]),

@@ -356,7 +356,6 @@ def _started() -> bool:
 
 def _worker_pool(jobs: int, policy):
     import multiprocessing
-    import os
     import pickle
     import tempfile
     from concurrent.futures import ProcessPoolExecutor
@@ -488,8 +487,7 @@ def csv_rows(df: pd.DataFrame) -> str | None:
             arr = pc.cast(fen_to_arrow_decimal(col.to_numpy()), pa.string())
         elif isinstance(col.dtype, pd.CategoricalDtype):
             # each distinct text made safe and quoted once, then spread to the rows (a missing cell: "")
-            cats = _csv_cells(pa.array(list(map(str, col.cat.categories)) + [""], type=pa.string()),
-                              len(df.columns) == 1)
+            cats = _csv_cells(pa.concat_arrays([_category_texts(col), pa.array([""])]), len(df.columns) == 1)
             codes_ = col.cat.codes.to_numpy()
             arr = cats.take(pa.array(np.where(codes_ < 0, len(cats) - 1, codes_)))
         elif col.dtype == object or pd.api.types.is_string_dtype(col):
@@ -517,6 +515,12 @@ def _csv_cells(arr, lone: bool):
         needs = pc.or_(needs, pc.equal(arr, ""))
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(arr, '"', '""'), '"', "")
     return pc.if_else(needs, quoted, arr)
+
+
+def _category_texts(col: pd.Series):
+    """The distinct texts of a column of categories, as an Arrow string array."""
+    import pyarrow as pa
+    return pa.array([str(c) for c in col.cat.categories], type=pa.string())
 
 
 def _money_columns() -> set:
@@ -593,8 +597,7 @@ def _arrow_table(df: pd.DataFrame):
             # Arrow dictionary: the distinct texts once (Parquet writes it as its own dictionary page;
             # readers get plain text, see parquet_options)
             codes_ = col.cat.codes.to_numpy().astype(np.int32)
-            arrays.append(pa.DictionaryArray.from_arrays(
-                pa.array(codes_, mask=codes_ < 0), pa.array(list(map(str, col.cat.categories)), type=pa.string())))
+            arrays.append(pa.DictionaryArray.from_arrays(pa.array(codes_, mask=codes_ < 0), _category_texts(col)))
         elif len(col) and col.dtype == object and hasattr(col.iat[0], "as_tuple"):
             arrays.append(pa.array(col.astype(str)))
         elif col.dtype != object and pd.api.types.is_string_dtype(col):
