@@ -17,9 +17,9 @@ time, the median score time is printed beside it, and peak memory is the highest
 back to back before the scoring, never right after a scoring run: a read that follows one takes up to
 twice as long (the kernel is still reclaiming the run's memory), which would flatter the ratio.
 """
-import statistics
-import json
+import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -96,13 +96,30 @@ def run(n: int, extra: list[str], suffix: str = ".parquet", repeat: int = 3) -> 
             "peak_mb": peak_mb, "time_ratio": score_s / read_s, "memory_ratio": peak_mb / arrow_mb}
 
 
+def _size(text: str) -> int:
+    try:
+        n = int(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of line items: {text!r} (e.g. 1e6)") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"need at least one line item: {text!r}")
+    return n
+
+
 def main():
-    args = sys.argv[1:]
-    extra = args[args.index("--jobs"):args.index("--jobs") + 2] if "--jobs" in args else []
-    rep = args[args.index("--repeat"):args.index("--repeat") + 2] if "--repeat" in args else []
-    repeat = int(rep[1]) if rep else 3
-    suffix = ".csv" if "--csv" in args else ".parquet"
-    sizes = [int(float(a)) for a in args if a not in extra + rep and a != "--csv"] or [1_000_000, 10_000_000]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip(),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="Figures go into README's performance section.")
+    ap.add_argument("sizes", nargs="*", type=_size, default=[1_000_000, 10_000_000],
+                    help="line items per file, e.g. 1e6 1e7 (default: both)")
+    ap.add_argument("--jobs", type=int, help="worker processes, passed on to `ybcalc score` (default: one per core)")
+    ap.add_argument("--csv", action="store_true", help="write settlements as CSV instead of Parquet")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each command (default 3)")
+    a = ap.parse_args()
+    if a.repeat < 1:
+        ap.error("--repeat must be at least 1")
+    extra = ["--jobs", str(a.jobs)] if a.jobs is not None else []
+    suffix, repeat, sizes = (".csv" if a.csv else ".parquet"), a.repeat, a.sizes
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; output {suffix}; "
           f"best of {repeat} runs (median score time beside it)")
     print(f"{'lines':>11} {'CSV MB':>7} {'read s':>7} {'Arrow MB':>9} {'score s':>8} {'median':>7} {'lines/s':>9} "

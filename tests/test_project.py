@@ -63,3 +63,14 @@ def test_benchmark_script_runs_and_prints_its_figures():
     header, row = out.splitlines()[1], out.splitlines()[-1]
     assert "time×read" in header and "median" in header
     assert row.split()[0] == "3,000" and len(row.split()) == 10    # one figure per column
+
+
+def test_benchmark_script_explains_its_arguments():
+    """`--help` prints the usage (it used to be read as a size and crash), and a bad size is named."""
+    import subprocess
+    import sys
+    script = str(ROOT / "bench" / "bench_score.py")
+    out = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, check=True)
+    assert "--repeat" in out.stdout and "1e6" in out.stdout
+    bad = subprocess.run([sys.executable, script, "ten"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "'ten'" in bad.stderr
