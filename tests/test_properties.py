@@ -157,3 +157,19 @@ def test_sort_skipped_only_when_rows_are_already_in_order(rows, presorted):
         o = np.lexsort(keys)
         keys = tuple(k[o] for k in keys)
     assert np.array_equal(_lexsort_unless_sorted(keys), np.lexsort(keys) if rows else np.arange(0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 2**40), max_size=40), st.sampled_from(["any", "small", "dense"]))
+def test_dense_renumbering_equals_the_sorted_unique_inverse(values, kind):
+    """The engine renumbers bill and member codes 0..k-1 in their order (rejected rows leave gaps):
+    by a table of present values for small codes, unchanged when dense, by a sort otherwise."""
+    import numpy as np
+    from ybcalc.engine.settle import dense_codes
+    v = np.array(values, dtype=np.int64)
+    if kind == "small":
+        v = v % 7
+    elif kind == "dense" and len(v):
+        v = np.unique(v % 7, return_inverse=True)[1].reshape(-1)
+    want = np.unique(v, return_inverse=True)[1].reshape(-1) if len(v) else np.zeros(0, np.int64)
+    assert np.array_equal(dense_codes(v), want)

@@ -311,14 +311,31 @@ def line_codes(lines: pd.DataFrame) -> pd.DataFrame:
     every later grouping a pass over strings."""
     lines = lines.copy(deep=False)     # copy-on-write: the caller's frame is untouched, and no column is copied
     if "_bill" in lines.columns:          # from inputs.prepare: renumber densely (rejected bills leave gaps)
-        lines["_bill"] = pd.factorize(lines["_bill"].to_numpy())[0].astype(np.int64)
+        lines["_bill"] = dense_codes(lines["_bill"].to_numpy())
     else:
         lines["_bill"] = pd.factorize(lines["mdtrt_id"].to_numpy())[0].astype(np.int64)
     if "_member" in lines.columns:        # keeps the numbers' order, which is psn_no's text order
-        lines["_member"] = np.unique(lines["_member"].to_numpy(), return_inverse=True)[1].reshape(-1).astype(np.int64)
+        lines["_member"] = dense_codes(lines["_member"].to_numpy())
     else:
         lines["_member"] = pd.factorize(lines["psn_no"].to_numpy(), sort=True)[0].astype(np.int64)
     return lines
+
+
+def dense_codes(codes: np.ndarray) -> np.ndarray:
+    """Non-negative integer codes renumbered 0..k-1, keeping their order (what ``np.unique(codes,
+    return_inverse=True)`` gives, by a table of the values present instead of a sort); unchanged when
+    already dense, as they are unless rows were rejected."""
+    codes = np.asarray(codes)
+    if not len(codes):
+        return codes.astype(np.int64)
+    lo, hi = int(codes.min()), int(codes.max())
+    if lo < 0 or hi >= 4 * len(codes) + 64:        # not small codes: the sort-based renumbering
+        return np.unique(codes, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    present = np.zeros(hi + 1, bool)
+    present[codes] = True
+    if present.all():
+        return codes.astype(np.int64, copy=False)
+    return (np.cumsum(present) - 1)[codes]
 
 
 def _bill_frame(lines: pd.DataFrame, on) -> pd.DataFrame:
@@ -327,24 +344,29 @@ def _bill_frame(lines: pd.DataFrame, on) -> pd.DataFrame:
     n = len(bill)
     first = np.full(nb, n, np.int64)
     np.minimum.at(first, bill, np.arange(n))          # a bill's first line carries its attributes
-    # column by column: a frame-wide take would first merge the text columns into one block
-    bills = pd.DataFrame({c: _take_column(lines[c], first) for c in ["mdtrt_id", "_bill", "_member"] + BILL_ATTRS})
     first_row = np.full(nb, np.iinfo(np.int64).max, np.int64)
     np.minimum.at(first_row, bill, lines["_row"].to_numpy(np.int64))
-    bills["first_row"] = first_row
-    bills["n_lines"] = np.bincount(bill, minlength=nb)
-    if on is not None:
-        bills["policy_date"] = np.datetime64(pd.Timestamp(on).date(), "D")
-    else:
-        bills["policy_date"] = bills["setl_date"].to_numpy("datetime64[D]")
-    bills.loc[bills["setl_date"].isna(), "setl_date"] = bills["policy_date"]
+    n_lines = np.bincount(bill, minlength=nb)
+    setl_date = lines["setl_date"].to_numpy("datetime64[D]")[first]
+    policy_date = (np.full(nb, np.datetime64(pd.Timestamp(on).date(), "D")) if on is not None
+                   else setl_date.copy())
+    setl_date = np.where(np.isnat(setl_date), policy_date, setl_date)
     # integer codes of region and scheme (in text order) for sorting and for every later grouping
-    bills["_region"] = pd.factorize(bills["region"].to_numpy(), sort=True)[0].astype(np.int64)
-    bills["_scheme"] = pd.factorize(bills["scheme"].to_numpy(), sort=True)[0].astype(np.int64)
-    # Order that carries the year state: member, region, scheme, date, then input order.
-    order = np.lexsort((bills["first_row"].to_numpy(), bills["setl_date"].to_numpy("datetime64[D]"),
-                        bills["_scheme"].to_numpy(), bills["_region"].to_numpy(), bills["_member"].to_numpy()))
-    return bills.take(order).reset_index(drop=True)
+    region = pd.factorize(lines["region"].to_numpy()[first], sort=True)[0].astype(np.int64)
+    scheme = pd.factorize(lines["scheme"].to_numpy()[first], sort=True)[0].astype(np.int64)
+    # Order that carries the year state: member, region, scheme, date, then input order. The bills
+    # are built in that order (one take per column, not a take of the whole frame afterwards).
+    order = np.lexsort((first_row, setl_date, scheme, region, lines["_member"].to_numpy()[first]))
+    at = first[order]
+    # column by column: a frame-wide take would first merge the text columns into one block
+    bills = pd.DataFrame({c: _take_column(lines[c], at) for c in ["mdtrt_id", "_bill", "_member"] + BILL_ATTRS})
+    bills["setl_date"] = setl_date[order]
+    bills["first_row"] = first_row[order]
+    bills["n_lines"] = n_lines[order]
+    bills["policy_date"] = policy_date[order]
+    bills["_region"] = region[order]
+    bills["_scheme"] = scheme[order]
+    return bills
 
 
 def _take_column(col: pd.Series, idx: np.ndarray) -> pd.Series:
