@@ -165,7 +165,7 @@ def test_dense_renumbering_equals_the_sorted_unique_inverse(values, kind):
     """The engine renumbers bill and member codes 0..k-1 in their order (rejected rows leave gaps):
     by a table of present values for small codes, unchanged when dense, by a sort otherwise."""
     import numpy as np
-    from ybcalc.engine.settle import dense_codes
+    from ybcalc.inputs import dense_codes
     v = np.array(values, dtype=np.int64)
     if kind == "small":
         v = v % 7

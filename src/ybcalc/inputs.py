@@ -162,6 +162,23 @@ def _share(x: str) -> float:
     return _to_float(x[:-1].strip()) / 100 if x.endswith("%") else _to_float(x)
 
 
+def dense_codes(codes: np.ndarray) -> np.ndarray:
+    """Non-negative integer codes renumbered 0..k-1, keeping their order (what ``np.unique(codes,
+    return_inverse=True)`` gives, by a table of the values present instead of a sort); unchanged when
+    already dense, as they are unless rows were rejected."""
+    codes = np.asarray(codes)
+    if not len(codes):
+        return codes.astype(np.int64)
+    lo, hi = int(codes.min()), int(codes.max())
+    if lo < 0 or hi >= 4 * len(codes) + 64:        # not small codes: the sort-based renumbering
+        return np.unique(codes, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    present = np.zeros(hi + 1, bool)
+    present[codes] = True
+    if present.all():
+        return codes.astype(np.int64, copy=False)
+    return (np.cumsum(present) - 1)[codes]
+
+
 class Distinct:
     """A text column as integer codes over its distinct values.
 
@@ -401,7 +418,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     keep = np.flatnonzero(~bad_rows)
     disagree = []
     if len(keep):
-        bill_code = pd.factorize(bill_codes[keep])[0]         # integer codes: no second pass over text
+        bill_code = dense_codes(bill_codes[keep])             # integer codes: no second pass over text
         first = np.full(bill_code.max() + 1, len(keep), np.int64)
         np.minimum.at(first, bill_code, np.arange(len(keep)))
         ref = first[bill_code]

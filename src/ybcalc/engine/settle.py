@@ -23,7 +23,7 @@ import pandas as pd
 from ..money import INF_FEN, PPM, div_half_up, mul_ratio
 from ..policy.loader import PolicyBook
 from ..policy.model import Value
-from ..inputs import full_object, text
+from ..inputs import dense_codes, full_object, text
 from .resolve import Errors, Rows, WarnMasks, resolve
 
 BASE_COMPONENTS = ("deductible", "preselfpay", "coinsurance", "above_cap")
@@ -319,23 +319,6 @@ def line_codes(lines: pd.DataFrame) -> pd.DataFrame:
     else:
         lines["_member"] = pd.factorize(lines["psn_no"].to_numpy(), sort=True)[0].astype(np.int64)
     return lines
-
-
-def dense_codes(codes: np.ndarray) -> np.ndarray:
-    """Non-negative integer codes renumbered 0..k-1, keeping their order (what ``np.unique(codes,
-    return_inverse=True)`` gives, by a table of the values present instead of a sort); unchanged when
-    already dense, as they are unless rows were rejected."""
-    codes = np.asarray(codes)
-    if not len(codes):
-        return codes.astype(np.int64)
-    lo, hi = int(codes.min()), int(codes.max())
-    if lo < 0 or hi >= 4 * len(codes) + 64:        # not small codes: the sort-based renumbering
-        return np.unique(codes, return_inverse=True)[1].reshape(-1).astype(np.int64)
-    present = np.zeros(hi + 1, bool)
-    present[codes] = True
-    if present.all():
-        return codes.astype(np.int64, copy=False)
-    return (np.cumsum(present) - 1)[codes]
 
 
 def _bill_frame(lines: pd.DataFrame, on) -> pd.DataFrame:
