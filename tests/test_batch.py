@@ -104,10 +104,35 @@ def test_dates_and_amounts_as_people_write_them(fbook):
     rows = [{"mdtrt_id": f"A{i}", "psn_no": f"m{i}", "setl_time": d, "insuplc": "999901", "insutype": "310",
              "psn_type": "在职", "med_type": "21", "hosp_lv": "3", "chrgitm_lv": "01", "det_item_fee_sumamt": a}
             for i, (d, a) in enumerate([("2023-05-01", "50000"), ("2023/5/1", "¥50,000.00"), ("20230501", "50000.0"),
-                                        ("2023-05-01 10:31:00", " 50,000 ")])]
+                                        ("2023-05-01 10:31:00", " 50,000 "), ("2023/5/1 9:05", "50000"),
+                                        ("2023-05-01T10:31:00+08:00", "50000"), ("2023-05-01 00:00:00.000000", "50000"),
+                                        ("2023.05.01", "50000"), ("2023年5月1日 10:05", "50000"),
+                                        ("20230501.0", "50000")])]
     res = score_frame(pd.DataFrame(rows), fbook)
     assert len(res.rejects) == 0
-    assert set(res.settlement.bills(money="text")["hifp_pay"]) == {"40650.00"}
+    bills = res.settlement.bills(money="text")
+    assert set(bills["hifp_pay"]) == {"40650.00"} and set(bills["setl_time"]) == {"2023-05-01"}
+    # a time of day that is no time is not a date either
+    bad = score_frame(pd.DataFrame([dict(rows[0], setl_time="2023-05-01 25:99")]), fbook)
+    assert bad.rows_scored == 0 and "unreadable date" in bad.rejects["reason"].iat[0]
+
+
+def test_typed_parquet_reads_as_its_text(fbook, tmp_path):
+    """A Parquet export keeps its types: amounts as numbers, codes as integers, settlement times as
+    zoned timestamps. Each is read as the CSV text would be, and a time before 08:00 in China keeps
+    its own date (written in UTC it would be the day before)."""
+    lines = random_lines(7, members=15)
+    typed = lines.assign(
+        det_item_fee_sumamt=pd.to_numeric(lines["det_item_fee_sumamt"]),
+        hosp_lv=pd.to_numeric(lines["hosp_lv"]),
+        setl_time=pd.to_datetime(lines["setl_time"]).dt.tz_localize("Asia/Shanghai") + pd.Timedelta(hours=7))
+    assert str(typed["setl_time"].dt.tz_convert("UTC").dt.date.iat[0]) < str(lines["setl_time"].iat[0])
+    path = tmp_path / "typed.parquet"
+    typed.to_parquet(path)
+    got = score_file(path, fbook)
+    want = score_frame(lines, fbook)
+    assert len(got.rejects) == len(want.rejects) and got.rows_scored == want.rows_scored > 0
+    pd.testing.assert_frame_equal(got.settlement.bills(), want.settlement.bills())
 
 
 def test_csv_injection_is_neutralised(fbook, tmp_path):
@@ -230,6 +255,29 @@ def test_cli_dask_engine_writes_the_same_file(tmp_path):
     y = pd.read_csv(b, dtype=str).sort_values("mdtrt_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(x, y)
     assert (x["acct_pay"].astype(float) > 0).any()
+
+
+def test_dask_reads_typed_parquet_as_the_single_machine_reader_does():
+    """The Dask path converts a typed Parquet partition to text as the local reader does: a zoned
+    time keeps its own date, an integer code its digits, and a missing cell stays missing (pandas'
+    astype(str) made it the text "nan", which was then rejected as unreadable, not as missing)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from ybcalc.batch import read_arrow
+    from ybcalc.dask import _parquet_text
+    df = pd.DataFrame({"setl_time": pd.to_datetime(["2025-03-15 07:00", "2025-03-16 12:00"]).tz_localize("Asia/Shanghai"),
+                       "hosp_lv": [3, 2], "det_item_fee_sumamt": [12.5, np.nan]})
+    got = _parquet_text(df)
+    assert got["setl_time"].tolist() == ["2025-03-15", "2025-03-16"]
+    assert got["hosp_lv"].tolist() == ["3", "2"] and got["det_item_fee_sumamt"].iat[0] == "12.5"
+    assert pd.isna(got["det_item_fee_sumamt"].iat[1])
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        pq.write_table(table, f"{d}/t.parquet")
+        local, _ = read_arrow(f"{d}/t.parquet")
+    assert local.to_pandas().astype(object).where(local.to_pandas().notna(), None).equals(
+        got.astype(object).where(got.notna(), None))
 
 
 def test_year_to_date_admissions_lower_the_deductible(fbook):

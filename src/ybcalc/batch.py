@@ -51,7 +51,7 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
 
     if path.suffix.lower() in (".parquet", ".pq"):
         t = pq.read_table(path, columns=wanted(pq.read_schema(path).names))
-        return t.cast(pa.schema([pa.field(f.name, pa.string()) for f in t.schema])), 1
+        return t.from_arrays([_as_text(c) for c in t.columns], names=t.column_names), 1
     encodings = (encoding,) if encoding else ENCODINGS
     last = None
     # Blocks of up to 8 MB (pyarrow's default is 1 MB): a large file reads ~30% faster, and has fewer,
@@ -72,6 +72,19 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
             if not any(w in str(exc) for w in ("UTF8", "UTF-8", "decode", "codec")):
                 raise ValueError(f"{path}: {exc}") from exc
     raise ValueError(f"{path}: cannot decode as {' or '.join(encodings)} ({last}); use --encoding")
+
+
+def _as_text(col):
+    """A typed Parquet column as the text a CSV would hold. Timestamps become their date on the clock
+    of their time zone: cast to text as they are, a zoned time would be written in UTC, a day early
+    for a settlement before 08:00 in China."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    if pa.types.is_timestamp(col.type):
+        if col.type.tz is not None:
+            col = pc.local_timestamp(col)
+        col = col.cast(pa.date32())
+    return col.cast(pa.string())
 
 
 def _arrow_enc(enc: str) -> str:

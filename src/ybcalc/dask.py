@@ -94,6 +94,15 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
     return bills, rejects
 
 
+def _parquet_text(df: pd.DataFrame) -> pd.DataFrame:
+    """A partition of a typed Parquet file as the text the single-machine reader makes of it (zoned
+    timestamps on their own clock, missing cells missing, not the text "nan")."""
+    import pyarrow as pa
+    from .batch import _as_text
+    t = pa.Table.from_pandas(df, preserve_index=False)
+    return pa.table([_as_text(c) for c in t.columns], names=t.column_names).to_pandas()
+
+
 def score_path(path: str, *, scheduler: str | None = None, workers: int = 2, tables=None, on=None,
                accounts=None, encoding: str | None = None, blocksize: str = "64MB"):
     """Score a CSV/Parquet file (or glob) on a Dask cluster; returns pandas (bills, rejects) sorted
@@ -110,7 +119,7 @@ def score_path(path: str, *, scheduler: str | None = None, workers: int = 2, tab
         client = Client(cluster)
     try:
         if str(path).lower().endswith((".parquet", ".pq")):
-            ddf = dd.read_parquet(path).astype(str)
+            ddf = dd.read_parquet(path).map_partitions(_parquet_text)
             first = 1
         else:
             ddf = dd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8-sig",

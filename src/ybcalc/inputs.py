@@ -124,14 +124,21 @@ def full_object(n, value="") -> np.ndarray:
     return out
 
 
-DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y.%m.%d",
-                "%Y年%m月%d日")
+DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y年%m月%d日")
+# A time of day after the date, as settlement records and spreadsheets write it: "2025-03-01 10:23:45",
+# "2025/3/1 9:05" (Excel), "2025-03-01T10:23:45.123+08:00" (ISO), "… 00:00:00.000000" (a Parquet
+# timestamp read as text). The settlement date is the date as written; the time is not needed.
+TIME_OF_DAY = (r"(?:T|\s+)(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d+)?)?"
+               r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?$")
 
 
 def parse_date(x: str):
-    """One date in the usual forms (2025-03-01, 2025/3/1, 20250301, with or without time), or NaT."""
-    x = x.strip()
-    x2 = x.split(".")[0] if x.replace(".", "").isdigit() else x
+    """One date in the usual forms (2025-03-01, 2025/3/1, 20250301, 2025年3月1日, with or without a
+    time of day), or NaT."""
+    import re
+    x = re.sub(TIME_OF_DAY, "", x.strip())
+    excel = re.fullmatch(r"(\d{8})\.0*", x)          # 20250301.0: a date typed as a number in a spreadsheet
+    x2 = excel.group(1) if excel else x
     for fmt in DATE_FORMATS:
         val = pd.to_datetime(x2, format=fmt, errors="coerce")
         if not pd.isna(val):
@@ -140,14 +147,21 @@ def parse_date(x: str):
 
 
 def parse_date_texts(texts: np.ndarray) -> np.ndarray:
-    """Distinct date texts -> datetime64[D]: one vectorized pass for ISO dates (the usual case),
-    then each other form on its own; NaT for empty or unreadable text."""
-    iso = pd.to_datetime(pd.Series(texts, dtype=object), format="%Y-%m-%d", errors="coerce")
-    out = iso.to_numpy("datetime64[D]") if len(texts) else np.empty(0, "datetime64[D]")
+    """Distinct date texts -> datetime64[D]: the time of day cut off in one Arrow pass (settlement
+    times make nearly every text distinct; their dates are few), one vectorized pass for ISO dates (the
+    usual case), then each other form on its own; NaT for empty or unreadable text."""
+    if not len(texts):
+        return np.empty(0, "datetime64[D]")
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    day = pc.replace_substring_regex(pa.array(texts, pa.string()), pattern=TIME_OF_DAY, replacement="")
+    codes_, days = pd.factorize(day.to_numpy(zero_copy_only=False))
+    iso = pd.to_datetime(pd.Series(days, dtype=object), format="%Y-%m-%d", errors="coerce")
+    out = iso.to_numpy("datetime64[D]")
     for i in np.flatnonzero(np.isnat(out)):
-        if texts[i]:
-            out[i] = parse_date(texts[i])
-    return out
+        if days[i]:
+            out[i] = parse_date(days[i])
+    return out[codes_]
 
 
 def _to_float(x: str) -> float:
