@@ -600,3 +600,28 @@ def test_amounts_are_exact_fen_on_the_fast_and_the_general_path():
     messy = pd.Series(["¥1,234.5", "12.345", "x", "-0.01"], dtype="str")     # not plain: the text path
     fen, bad = parse_amount(messy)
     assert fen[[0, 1, 3]].tolist() == [123450, 1235, -1] and bad.tolist() == [False, False, True, False]
+
+
+@pytest.mark.parametrize("sep,encoding", [("\t", "utf-8"), (";", "gb18030"), ("|", "utf-8-sig")])
+def test_tab_semicolon_and_bar_separated_exports(fbook, tmp_path, sep, encoding):
+    """Hospital systems export 费用明细 as tab-separated text too (and European-style tools with ';'):
+    the separator is read off the header line, and amounts with thousands commas stay one field."""
+    lines = random_lines(3, members=6)
+    lines.loc[lines.index[0], "det_item_fee_sumamt"] = "1,234.50"
+    path = tmp_path / "bills.txt"
+    lines.to_csv(path, sep=sep, index=False, encoding=encoding)
+    got = score_file(path, fbook)
+    want = score_frame(lines, fbook)
+    assert got.rows_read == len(lines) and got.rows_scored == want.rows_scored > 0
+    pd.testing.assert_frame_equal(got.settlement.bills(), want.settlement.bills())
+
+
+def test_excel_workbook_is_refused_with_what_to_do(fbook, tmp_path):
+    path = tmp_path / "费用明细.xlsx"
+    path.write_bytes(b"PK\x03\x04" + b"\0" * 100)        # a workbook is a zip archive
+    with pytest.raises(ValueError, match="Excel workbook.*save the sheet as CSV"):
+        score_file(path, fbook)
+    renamed = tmp_path / "export.csv"                    # the same bytes under a CSV name
+    renamed.write_bytes(path.read_bytes())
+    with pytest.raises(ValueError, match="Excel workbook"):
+        score_file(renamed, fbook)

@@ -52,6 +52,7 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
     if path.suffix.lower() in (".parquet", ".pq"):
         t = pq.read_table(path, columns=wanted(pq.read_schema(path).names))
         return t.from_arrays([_as_text(c) for c in t.columns], names=t.column_names), 1
+    _refuse_workbook(path)
     encodings = (encoding,) if encoding else ENCODINGS
     last = None
     # Blocks of up to 8 MB (pyarrow's default is 1 MB): a large file reads ~30% faster, and has fewer,
@@ -59,10 +60,11 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
     block = int(min(8 << 20, max(1 << 20, path.stat().st_size // 16)))
     for enc in encodings:
         ropts = pacsv.ReadOptions(encoding=_arrow_enc(enc), block_size=block)
+        popts = pacsv.ParseOptions(delimiter=sniff_delimiter(path, enc))
         try:
-            names = pacsv.open_csv(path, read_options=ropts).schema.names
+            names = pacsv.open_csv(path, read_options=ropts, parse_options=popts).schema.names
             coded = pa.dictionary(pa.int32(), pa.string())
-            t = pacsv.read_csv(path, read_options=ropts, convert_options=pacsv.ConvertOptions(
+            t = pacsv.read_csv(path, read_options=ropts, parse_options=popts, convert_options=pacsv.ConvertOptions(
                 column_types={nm: coded if dictionary and codes_header(nm.lstrip("\ufeff")) in REPEATED_CODES
                               else pa.string() for nm in names}, strings_can_be_null=False,
                 include_columns=wanted(names)))
@@ -72,6 +74,30 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
             if not any(w in str(exc) for w in ("UTF8", "UTF-8", "decode", "codec")):
                 raise ValueError(f"{path}: {exc}") from exc
     raise ValueError(f"{path}: cannot decode as {' or '.join(encodings)} ({last}); use --encoding")
+
+
+DELIMITERS = (",", "\t", ";", "|")
+
+
+def sniff_delimiter(path: str | Path, encoding: str = "utf-8") -> str:
+    """The field separator of a delimited text file, from its header line: a comma unless the header
+    holds more tabs, semicolons or bars (hospital systems export 费用明细 as tab-separated text too)."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    line = head.decode(encoding if encoding != "utf-8-sig" else "utf-8", errors="ignore").lstrip("\ufeff")
+    line = line.splitlines()[0] if line else ""
+    counts = {d: line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])        # ties: the earlier, i.e. the comma
+    return best if counts[best] > 0 else ","
+
+
+def _refuse_workbook(path: Path) -> None:
+    """An Excel workbook is not text: say so, instead of a parser error about a CSV."""
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls") or magic.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        raise ValueError(f"{path}: an Excel workbook, not CSV text: save the sheet as CSV (UTF-8 or GBK) or "
+                         f"Parquet and score that file")
 
 
 def _as_text(col):

@@ -111,6 +111,14 @@ def score_path(path: str, *, scheduler: str | None = None, workers: int = 2, tab
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
+    parquet = str(path).lower().endswith((".parquet", ".pq"))
+    if not parquet:                 # checked before a cluster is started: the first file of a glob
+        import glob
+        from pathlib import Path
+        from .batch import _refuse_workbook, sniff_delimiter
+        first_file = Path((sorted(glob.glob(str(path))) or [path])[0])
+        _refuse_workbook(first_file)
+        sep = sniff_delimiter(first_file, encoding or "utf-8")
     cluster = None
     if scheduler:
         client = Client(scheduler)
@@ -118,11 +126,11 @@ def score_path(path: str, *, scheduler: str | None = None, workers: int = 2, tab
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
-        if str(path).lower().endswith((".parquet", ".pq")):
+        if parquet:
             ddf = dd.read_parquet(path).map_partitions(_parquet_text)
             first = 1
         else:
-            ddf = dd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8-sig",
+            ddf = dd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8-sig", sep=sep,
                               blocksize=blocksize)
             first = 2
         bills, rejects = score(ddf, tables=tables, on=on, accounts=accounts, first_row=first)
