@@ -602,6 +602,29 @@ def test_amounts_are_exact_fen_on_the_fast_and_the_general_path():
     assert fen[[0, 1, 3]].tolist() == [123450, 1235, -1] and bad.tolist() == [False, False, True, False]
 
 
+def test_amounts_with_commas_that_group_nothing_are_refused_not_multiplied(fbook, tmp_path):
+    """'1,23' (a decimal comma, as a semicolon-separated European export writes it) read as thousands
+    would be 123.00 yuan instead of 1.23: such amounts are rejected with their own reason, in bills
+    and in the accounts file. Full-width digits and signs (what a Chinese keyboard can type) are read."""
+    from ybcalc.batch import read_accounts
+    from ybcalc.inputs import AMOUNT_AMBIGUOUS, parse_amount_problems
+    cells = ["1,23", "12,3456.00", "1234,567", "1,234,567.89", "１２３．４５", "￥１，２３４．５", "(1,234.50)", "12,345元"]
+    fen, problem = parse_amount_problems(pd.Series(cells, dtype="str"))
+    assert problem.tolist() == [2, 2, 2, 0, 0, 0, 1, 0]
+    assert fen[[3, 4, 5, 7]].tolist() == [123456789, 12345, 123450, 1234500]
+    lines = random_lines(5, members=4)
+    lines.loc[lines.index[0], "det_item_fee_sumamt"] = "12,50"
+    res = score_frame(lines, fbook)
+    own = res.rejects[res.rejects["row"] == 1]
+    assert own["reason"].tolist() == [AMOUNT_AMBIGUOUS] and own["value"].tolist() == ["12,50"]
+    path = tmp_path / "accounts.csv"
+    path.write_text("psn_no,acct_balance\nm1,\"1,234.56\"\nm2,\"12,50\"\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"accounts.csv, row 3, column acct_balance: ambiguous amount"):
+        read_accounts(path)
+    path.write_text("psn_no,acct_balance\nm1,\"1,234.56\"\n", encoding="utf-8")
+    assert str(read_accounts(path)["acct_balance"].iat[0]) == "1234.56"
+
+
 @pytest.mark.parametrize("sep,encoding", [("\t", "utf-8"), (";", "gb18030"), ("|", "utf-8-sig")])
 def test_tab_semicolon_and_bar_separated_exports(fbook, tmp_path, sep, encoding):
     """Hospital systems export 费用明细 as tab-separated text too (and European-style tools with ';'):

@@ -139,15 +139,21 @@ def read_accounts(path: str | Path) -> pd.DataFrame:
         where = ", ".join(map(str, rows[np.flatnonzero(df["psn_no"].to_numpy() == member)]))
         raise ValueError(f"{path}, rows {where}, column psn_no: member {member!r} appears more than once "
                          f"(give one row per member)")
+    from decimal import Decimal
+    from .inputs import AMOUNT_AMBIGUOUS, parse_amount_problems
     for c in df.columns:
         if c == "psn_no":
             continue
-        text = df[c].astype(str).str.replace(",", "").str.strip()
-        num = pd.to_numeric(text, errors="coerce")
-        bad = num.isna().to_numpy()
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{path}, row {rows[i]}, column {c}: not a number: {df[c].iat[i]!r}")
+        if c == "year" or c.endswith("admissions"):        # counts
+            num = pd.to_numeric(df[c].astype(str).str.strip(), errors="coerce")
+            problem = (num.isna() | (num != num.round())).to_numpy().astype(np.int8)
+        else:                # money, read as the bills' amounts are: exact, thousands commas only
+            fen, problem = parse_amount_problems(df[c].astype("string"))
+            num = pd.Series([Decimal(int(f)) / 100 for f in fen], index=df.index, dtype=object)
+        if problem.any():
+            i = int(np.flatnonzero(problem)[0])
+            why = AMOUNT_AMBIGUOUS if problem[i] == 2 else "not a number"
+            raise ValueError(f"{path}, row {rows[i]}, column {c}: {why}: {df[c].iat[i]!r}")
         df[c] = num
     return df
 

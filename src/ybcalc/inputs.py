@@ -51,22 +51,44 @@ def rename_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df.rename(columns=mapping)
 
 
+AMOUNT_UNREADABLE = "missing or unreadable amount"
+AMOUNT_AMBIGUOUS = ("ambiguous amount: commas must group thousands (1,234.50); a decimal comma (12,50) "
+                    "is not read as one")
+
+
 def parse_amount(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Exact yuan -> fen for a column of numbers or text ('1,234.5', '¥12'); returns (fen, bad)."""
+    fen, problem = parse_amount_problems(s)
+    return fen, problem != 0
+
+
+def parse_amount_problems(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(fen, problem) per cell: problem 0 read, 1 missing or unreadable, 2 ambiguous commas.
+
+    Text may carry a currency sign or 元, spaces, full-width characters (１２３．４５, ￥) and commas
+    that group thousands. A comma that groups nothing ('1,23', '12,3456.00') is refused, never
+    dropped: it is a decimal comma or a typing slip, and reading it as thousands would multiply the
+    amount by 100. More than two decimals round half up at the fen.
+    """
     if pd.api.types.is_integer_dtype(s):
-        return s.to_numpy(np.int64) * 100, np.zeros(len(s), bool)
+        return s.to_numpy(np.int64) * 100, np.zeros(len(s), np.int8)
     if pd.api.types.is_float_dtype(s):
         v = s.to_numpy(float)
         bad = ~np.isfinite(v)
         # Floats carry at most 2 meaningful decimals in a bill; round at the fen (half away from 0).
         fen = np.where(bad, 0, np.sign(v) * np.floor(np.abs(v) * 100 + 0.5 + 1e-7)).astype(np.int64)
-        return fen, bad
+        return fen, bad.astype(np.int8)
     fast = _amount_fast(s)
     if fast is not None:
-        return fast, np.zeros(len(s), bool)
-    t = s.astype("string").str.strip()
-    t = t.str.replace(r"[,，¥￥元\s]", "", regex=True)
-    ok = t.str.fullmatch(r"[-+]?\d+(\.\d*)?|[-+]?\.\d+").fillna(False).to_numpy(bool)
+        return fast, np.zeros(len(s), np.int8)
+    t = s.astype("string").str.normalize("NFKC").str.strip()
+    t = t.str.replace(r"[¥元\s]", "", regex=True)
+    has_comma = t.str.contains(",", regex=False).fillna(False).to_numpy(bool)
+    grouped = t.str.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d*)?").fillna(False).to_numpy(bool)
+    t = t.str.replace(",", "", regex=False)
+    number = t.str.fullmatch(r"[-+]?\d+(\.\d*)?|[-+]?\.\d+").fillna(False).to_numpy(bool)
+    ambiguous = number & has_comma & ~grouped         # a number but for where its commas stand
+    ok = number & ~ambiguous
     t = t.where(ok, "0")
     neg = t.str.startswith("-").to_numpy(bool)
     t = t.str.lstrip("+-")
@@ -79,7 +101,8 @@ def parse_amount(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         frac3 = np.zeros(len(t), np.int64)
     fen = ip * 100 + (frac3 + 5) // 10          # half up at the third decimal
     fen = np.where(neg, -fen, fen)
-    return fen.astype(np.int64), ~ok
+    problem = np.where(ambiguous, 2, np.where(ok, 0, 1)).astype(np.int8)
+    return fen.astype(np.int64), problem
 
 
 def _amount_fast(s: pd.Series):
@@ -282,8 +305,9 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         # members numbered in the text order of psn_no, so that the engine can sort by the number
         member_codes = np.unique(psn.texts, return_inverse=True)[1].reshape(-1)[psn.codes]
 
-    fen, bad = parse_amount(df["det_item_fee_sumamt"])
-    reject(bad, "det_item_fee_sumamt", "missing or unreadable amount")
+    fen, problem = parse_amount_problems(df["det_item_fee_sumamt"])
+    reject(problem == 1, "det_item_fee_sumamt", AMOUNT_UNREADABLE)
+    reject(problem == 2, "det_item_fee_sumamt", AMOUNT_AMBIGUOUS)
     out["amount"] = fen
 
     raw_codes: dict[str, np.ndarray] = {}        # per column read through ``coded``: its Distinct codes
