@@ -648,3 +648,49 @@ def test_excel_workbook_is_refused_with_what_to_do(fbook, tmp_path):
     renamed.write_bytes(path.read_bytes())
     with pytest.raises(ValueError, match="Excel workbook"):
         score_file(renamed, fbook)
+
+
+def test_outputs_that_would_destroy_an_input_or_cannot_be_written_are_refused_first(fbook, tmp_path, capsys):
+    """Checked before any bill is read: -o naming the input (it was silently overwritten with the
+    settlements), a suffix that chooses no format, a missing folder, --rejects equal to -o."""
+    src = tmp_path / "bills.csv"
+    random_lines(2, members=3).to_csv(src, index=False)
+    before = src.read_bytes()
+    base = ["--tables", str(fbook.root), "score", str(src), "-q"]
+    for extra, message in ((["-o", str(src)], "is the input file"),
+                           (["-o", str(tmp_path / "out.json")], "give a .csv or .parquet"),
+                           (["-o", str(tmp_path / "no" / "out.csv")], "does not exist"),
+                           (["-o", str(tmp_path / "o.csv"), "--rejects", str(tmp_path / "o.csv")], "two file names"),
+                           (["-o", str(tmp_path / "o.csv"), "--rejects", str(src)], "is the input file")):
+        assert main(base + extra) == 2
+        assert message in capsys.readouterr().err
+    assert src.read_bytes() == before and not (tmp_path / "o.csv").exists()
+
+
+def test_a_failed_run_leaves_no_half_written_output(fbook, tmp_path, monkeypatch):
+    """Partitions are written under a temporary name and renamed at the end: a run that fails midway
+    leaves the earlier complete file as it was, and no partial file beside it."""
+    import ybcalc.batch as batch
+    src = tmp_path / "bills.csv"
+    random_lines(9, members=40).to_csv(src, index=False)
+    out = tmp_path / "settlements.csv"
+    out.write_text("an earlier complete run\n")
+    real, calls = batch.score_partition, []
+
+    def failing(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise MemoryError("stopped halfway")
+        return real(*a, **kw)
+    monkeypatch.setattr(batch, "score_partition", failing)
+    monkeypatch.setattr(batch, "score_file", lambda *a, **kw: real_score_file(*a, **dict(kw, partition_lines=20)))
+    real_score_file = score_file
+    with pytest.raises(MemoryError):
+        main(["--tables", str(fbook.root), "score", str(src), "-o", str(out), "-q", "-j", "1"])
+    assert len(calls) == 3
+    assert out.read_text() == "an earlier complete run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bills.csv", "settlements.csv"]
+    monkeypatch.undo()
+    assert main(["--tables", str(fbook.root), "score", str(src), "-o", str(out), "-q", "--allow-rejects"]) == 0
+    assert "hifp_pay" in out.read_text().splitlines()[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bills.csv", "settlements.csv"]

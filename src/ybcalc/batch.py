@@ -577,9 +577,12 @@ class BillWriter:
     """Writes bills partition by partition to CSV or Parquet, as ``write_table`` would write them whole."""
 
     def __init__(self, path: str | Path, lang: str = "en"):
-        self.path = Path(path)
+        self.target = Path(path)
+        # written under a temporary name beside the target and renamed by close(): a run that fails or
+        # is stopped leaves no truncated file that looks complete (nor destroys an earlier one)
+        self.path = self.target.with_name(f".{self.target.name}.{os.getpid()}.partial")
         self.lang = lang
-        self.parquet = self.path.suffix.lower() in (".parquet", ".pq")
+        self.parquet = self.target.suffix.lower() in (".parquet", ".pq")
         self._writer = None
         self._first = True
 
@@ -626,8 +629,21 @@ class BillWriter:
     def close(self, empty_settlement: Settlement | None = None) -> None:
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
         elif self._first and empty_settlement is not None:
             write_table(empty_settlement.bills(lang=self.lang, money="fen" if self.parquet else "text"), self.path)
+        if self.path.exists():
+            os.replace(self.path, self.target)
+
+    def discard(self) -> None:
+        """Drop what was written (a failed or interrupted run)."""
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except Exception:
+                pass
+            self._writer = None
+        self.path.unlink(missing_ok=True)
 
 
 def _arrow_table(df: pd.DataFrame):

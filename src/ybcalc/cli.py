@@ -19,17 +19,45 @@ def _book(args):
     return load_book(args.tables)
 
 
+def _check_outputs(args) -> None:
+    """Refuse, before any work, outputs that would destroy an input or could not be written: a run
+    over a year of bills should not fail at its end, nor overwrite the bills it read."""
+    from pathlib import Path
+    inputs = {"the input file": args.file, "the accounts file": args.accounts}
+    outputs = {"-o": args.output, "--rejects": args.rejects}
+    for flag, out in outputs.items():
+        if out is None:
+            continue
+        p = Path(out)
+        if flag == "-o" and p.suffix.lower() not in (".csv", ".parquet", ".pq"):
+            raise ValueError(f"-o {out}: give a .csv or .parquet file name (the suffix chooses the format)")
+        if flag == "--rejects" and p.suffix.lower() not in (".csv", ".parquet", ".pq"):
+            raise ValueError(f"--rejects {out}: give a .csv or .parquet file name")
+        for what, src in inputs.items():
+            if src is not None and p.exists() and Path(src).exists() and p.resolve() == Path(src).resolve():
+                raise ValueError(f"{flag} {out} is {what}: writing it would overwrite what is being read")
+        if not p.resolve().parent.is_dir():
+            raise ValueError(f"{flag} {out}: folder {p.resolve().parent} does not exist")
+    if args.rejects and Path(args.rejects).resolve() == Path(args.output).resolve():
+        raise ValueError(f"--rejects {args.rejects} is the -o file too: give two file names")
+
+
 def cmd_score(args) -> int:
     from .batch import BillWriter, score_file, write_table
+    _check_outputs(args)
     book = _book(args)
     accounts = _read_accounts(args.accounts) if args.accounts else None
     if args.engine == "dask":
         return _score_dask(args, accounts)
     progress = None if args.quiet or not sys.stderr.isatty() else _progress
     writer = BillWriter(args.output, args.lang)           # each partition is written as soon as settled
-    res = score_file(args.file, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
-                     sink=writer, jobs=args.jobs)
-    writer.close(empty_settlement=_empty_settlement(book))
+    try:
+        res = score_file(args.file, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
+                         sink=writer, jobs=args.jobs)
+        writer.close(empty_settlement=_empty_settlement(book))
+    except BaseException:
+        writer.discard()             # no half-written output (an earlier complete file stays as it was)
+        raise
     if progress:
         print(file=sys.stderr)
     if args.rejects:
