@@ -100,6 +100,22 @@ def test_encodings_and_chinese_headers(fbook, tmp_path, encoding):
     assert res.settlement.bills(money="text")["hifp_pay"].iat[0] == "40650.00"
 
 
+def test_headers_with_units_and_full_width_characters(fbook, tmp_path):
+    """Excel exports put the unit in the header (金额（元）, 年龄(岁)) and may type it full-width; a
+    percentage column (自付比例(%)) is not taken for a share (0.5 there means 0.5%, not 50%)."""
+    from ybcalc.codes import canonical_header
+    assert canonical_header("金额（元）") == canonical_header("总金额") == "det_item_fee_sumamt"
+    assert canonical_header("年龄 (岁)") == "age" and canonical_header("ＭＤＴＲＴ＿ＩＤ") == "mdtrt_id"
+    assert canonical_header("自付比例(%)") is None and canonical_header("金额(美元)") is None
+    df = pd.DataFrame([{"就诊ID": "A", "人员编号": "m", "结算日期": "2023/5/1", "参保地": "测试市", "险种": "职工",
+                        "人员类别": "在职", "医疗类别": "住院", "医院等级": "三级", "项目名称": "床位费",
+                        "收费项目等级": "甲类", "金额（元）": "50,000.00", "年龄(岁)": "40"}])
+    path = tmp_path / "units.csv"
+    df.to_csv(path, index=False, encoding="gbk")
+    res = score_file(path, fbook)
+    assert res.rows_scored == 1 and res.settlement.bills(money="text")["hifp_pay"].iat[0] == "40650.00"
+
+
 def test_dates_and_amounts_as_people_write_them(fbook):
     rows = [{"mdtrt_id": f"A{i}", "psn_no": f"m{i}", "setl_time": d, "insuplc": "999901", "insutype": "310",
              "psn_type": "在职", "med_type": "21", "hosp_lv": "3", "chrgitm_lv": "01", "det_item_fee_sumamt": a}

@@ -32,7 +32,8 @@ HEADER_ALIASES = {
     "pric_uplmt_amt": ["最高限价", "限价", "定价上限金额"],
     "cnt": ["数量"],
     "pric": ["单价"],
-    "det_item_fee_sumamt": ["金额", "费用金额", "明细项目费用总额", "费用", "amount"],
+    "det_item_fee_sumamt": ["金额", "费用金额", "明细项目费用总额", "费用", "总金额", "费用总额", "明细费用总额",
+                            "amount"],
 }
 
 _ALIAS_TO_FIELD = {}
@@ -42,9 +43,21 @@ for _field, _aliases in HEADER_ALIASES.items():
         _ALIAS_TO_FIELD[_a.strip().lower()] = _field
 
 
+# (%) is not among them: 自付比例(%) holds 10 for 10%, which read as a share would be refused or,
+# worse, 0.5 (%) read as 50%
+_UNIT = re.compile(r"\s*\(\s*(?:元|人民币|rmb|cny|yuan|岁)\s*\)$")
+
+
 def canonical_header(name: str) -> str | None:
-    key = str(name).strip().lstrip("\ufeff").lower()
-    return _ALIAS_TO_FIELD.get(key)
+    """The national field a header names: the field itself or an alias, in any case, full-width
+    characters read as half-width, and a unit of money or age in brackets at the end ignored
+    (金额（元）, 年龄(岁))."""
+    import unicodedata
+    key = unicodedata.normalize("NFKC", str(name)).strip().lstrip("\ufeff").lower()
+    field = _ALIAS_TO_FIELD.get(key)
+    if field is None:
+        field = _ALIAS_TO_FIELD.get(_UNIT.sub("", key))
+    return field
 
 
 INSUTYPE = {
