@@ -116,6 +116,26 @@ def test_headers_with_units_and_full_width_characters(fbook, tmp_path):
     assert res.rows_scored == 1 and res.settlement.bills(money="text")["hifp_pay"].iat[0] == "40650.00"
 
 
+def test_fee_dates_date_a_bill_by_its_last_day(fbook):
+    """A detail file without 结算时间 dates lines by their fee (费用发生时间, what the national detail
+    upload carries): an inpatient stay's lines span days, and the bill settles on its last one,
+    as its settlement record would. With a settlement time, lines that disagree are still refused."""
+    base = {"psn_no": "m", "参保地": "测试市", "险种": "职工", "人员类别": "在职", "医疗类别": "住院",
+            "医院等级": "三级", "收费项目等级": "甲类", "金额": "10,000.00"}
+    stay = [dict(base, 就诊ID="A", 费用日期=d) for d in ("2023-05-01 08:10", "2023-05-03", "2023/5/2 16:00")]
+    res = score_frame(pd.DataFrame(stay), fbook)
+    assert len(res.rejects) == 0
+    bills = res.settlement.bills(money="text")
+    assert bills["setl_time"].tolist() == ["2023-05-03"] and bills["medfee_sumamt"].tolist() == ["30000.00"]
+    alone = score_frame(pd.DataFrame([dict(base, 就诊ID="A", 结算时间="2023-05-03", 金额="30,000.00")]), fbook)
+    assert bills["hifp_pay"].tolist() == alone.settlement.bills(money="text")["hifp_pay"].tolist()
+    unreadable = score_frame(pd.DataFrame(stay[:2] + [dict(stay[2], 费用日期="soon")]), fbook)
+    assert unreadable.rows_scored == 0 and "fee_ocur_time" in set(unreadable.rejects["column"])
+    settled = pd.DataFrame([dict(base, 就诊ID="A", 结算时间=d) for d in ("2023-05-01", "2023-05-03")])
+    refused = score_frame(settled, fbook)
+    assert refused.rows_scored == 0 and "disagree on setl_date" in refused.rejects["reason"].iat[0]
+
+
 def test_dates_and_amounts_as_people_write_them(fbook):
     rows = [{"mdtrt_id": f"A{i}", "psn_no": f"m{i}", "setl_time": d, "insuplc": "999901", "insutype": "310",
              "psn_type": "在职", "med_type": "21", "hosp_lv": "3", "chrgitm_lv": "01", "det_item_fee_sumamt": a}

@@ -12,7 +12,9 @@ import re
 HEADER_ALIASES = {
     "mdtrt_id": ["就诊ID", "就诊id", "就诊编号", "就诊流水号", "住院号", "门诊号", "单据号", "visit_id", "bill_id"],
     "psn_no": ["人员编号", "个人编号", "参保人编号", "member_id"],
-    "setl_time": ["结算时间", "结算日期", "费用日期", "date"],
+    "setl_time": ["结算时间", "结算日期", "date"],
+    # the day a line's fee arose (national 费用明细 upload); a bill settles on its last one
+    "fee_ocur_time": ["费用发生时间", "费用发生日期", "费用日期", "收费日期", "收费时间"],
     "insuplc": ["参保地", "参保地区", "参保地区划", "insuplc_admdvs", "region"],
     "insutype": ["险种", "险种类型", "参保类型", "scheme"],
     "psn_type": ["人员类别", "人员类型", "在职退休", "在职/退休", "人群"],

@@ -255,6 +255,15 @@ class Distinct:
         return self.spread(self.texts == "") if len(self.texts) else np.zeros(self.n, bool)
 
 
+def _last_day_per_bill(days: np.ndarray, bill: np.ndarray) -> np.ndarray:
+    """Each line's bill's latest date (NaT only where the bill has no readable date)."""
+    v = days.view(np.int64)
+    ok = ~np.isnat(days)
+    last = np.full(int(bill.max()) + 1 if len(bill) else 0, np.iinfo(np.int64).min, np.int64)
+    np.maximum.at(last, bill[ok], v[ok])
+    return last[bill].view("datetime64[D]")          # int64's minimum is NaT
+
+
 def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book=None,
             default_region: str | None = None, default_scheme: str | None = None,
             require_date: bool = True) -> Prepared:
@@ -329,19 +338,25 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     out["med_type"] = text(coded("med_type", codes.parse_med_type,
                                  "unknown visit type (expected 11/13/14/21/41 or 普通门诊/急诊/门诊慢特病/住院/药店购药)", ""))
 
-    if "setl_time" in df.columns:
-        dt = Distinct(df["setl_time"])
+    # The settlement date (结算时间); a detail file without one dates each line by its fee (费用发生时间),
+    # and a bill then settles on its last fee day, as its settlement record would be dated.
+    date_col = next((c for c in ("setl_time", "fee_ocur_time") if c in df.columns), None)
+    if date_col is not None:
+        dt = Distinct(df[date_col])
         d = dt.spread(parse_date_texts(dt.texts))
         empty = dt.empty()
         bad_d = np.isnat(d) & ~empty
-        reject(bad_d, "setl_time", "unreadable date (use 2025-03-01, 2025/3/1 or 20250301)")
+        reject(bad_d, date_col, "unreadable date (use 2025-03-01, 2025/3/1 or 20250301)")
         if require_date:
-            reject(np.isnat(d) & ~bad_d, "setl_time", "missing settlement date")
+            reject(np.isnat(d) & ~bad_d, date_col, "missing settlement date" if date_col == "setl_time"
+                   else "missing fee date")
+        if date_col == "fee_ocur_time":
+            d = _last_day_per_bill(d, bill_codes)
         out["setl_date"] = d
         consistency["setl_date"] = d.view(np.int64)
     else:
         if require_date:
-            missing_column("setl_time", "required column setl_time is missing (or pass on=DATE)")
+            missing_column("setl_time", "required column setl_time (or fee_ocur_time) is missing (or pass on=DATE)")
         out["setl_date"] = np.full(n, np.datetime64("NaT"), "datetime64[D]")
 
     def code_column(col, parser, default, out_name, unknown):
