@@ -730,3 +730,30 @@ def test_a_failed_run_leaves_no_half_written_output(fbook, tmp_path, monkeypatch
     assert main(["--tables", str(fbook.root), "score", str(src), "-o", str(out), "-q", "--allow-rejects"]) == 0
     assert "hifp_pay" in out.read_text().splitlines()[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bills.csv", "settlements.csv"]
+
+
+def test_the_library_call_returns_bills_and_says_what_it_did_not_settle(fbook):
+    """``ybcalc.score(df)``, the issue's library call: one row per bill with the policy version, the
+    same bills as the batch path; rows it could not settle are never dropped unsaid (a warning and
+    ``attrs["rejects"]``, or BillError on request)."""
+    import warnings
+    from ybcalc.batch import RejectedRowsWarning
+    df = random_lines(12, members=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                         # clean input: no warning at all
+        clean = ybcalc.score(df, fbook)
+    pd.testing.assert_frame_equal(clean, score_frame(df, fbook).settlement.bills())
+    assert clean["policy_version"].str.contains("@").all() and len(clean.attrs["rejects"]) == 0
+    bad = df.copy()
+    bad.loc[bad.index[5], "det_item_fee_sumamt"] = "x"
+    bill = bad.loc[bad.index[5], "mdtrt_id"]
+    with pytest.warns(RejectedRowsWarning, match=r"not settled \(1 bills\).*missing or unreadable amount"):
+        out = ybcalc.score(bad, fbook)
+    assert bill not in set(out["mdtrt_id"]) and len(out) == len(clean) - 1
+    assert set(out.attrs["rejects"]["mdtrt_id"]) == {bill}
+    assert len(out.attrs["rejects"]) == (bad["mdtrt_id"] == bill).sum()
+    with pytest.raises(ybcalc.BillError, match="missing or unreadable amount"):
+        ybcalc.score(bad, fbook, rejects="raise")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(ybcalc.score(bad, fbook, rejects="ignore")) == len(out)

@@ -494,9 +494,34 @@ def combine(results: list[ScoreResult], rows_read: int) -> ScoreResult:
                        sum(r.rows_scored for r in results))
 
 
-def score(df: pd.DataFrame, policy=None, **kw) -> pd.DataFrame:
-    """``ybcalc.score(df)``: one row per settled bill (raises nothing for bad rows: see ``score_frame``)."""
-    return score_frame(df, policy, **kw).settlement.bills()
+class RejectedRowsWarning(UserWarning):
+    """Some input rows were not settled (``ybcalc.score``): the result's ``attrs["rejects"]`` lists them."""
+
+
+def score(df: pd.DataFrame, policy=None, *, rejects: str = "warn", **kw) -> pd.DataFrame:
+    """``ybcalc.score(df)``: one row per settled bill, with the policy version used.
+
+    Nothing is dropped unsaid: rows that could not be settled (and the other lines of their bills)
+    are listed in ``result.attrs["rejects"]`` (row, mdtrt_id, column, value, reason), and
+    ``rejects`` says what else happens when there are any: "warn" (a ``RejectedRowsWarning`` naming
+    the count and the first reason), "raise" (``BillError`` with the list) or "ignore".
+    """
+    if rejects not in ("warn", "raise", "ignore"):
+        raise ValueError(f"rejects={rejects!r}: use 'warn', 'raise' or 'ignore'")
+    res = score_frame(df, policy, **kw)
+    if len(res.rejects) and rejects == "raise":
+        from .inputs import BillError
+        raise BillError(res.rejects, kw.get("source", "<lines>"))
+    if len(res.rejects) and rejects == "warn":
+        import warnings
+        first = res.rejects.iloc[0]
+        warnings.warn(f"{len(res.rejects)} of {res.rows_read} input rows not settled "
+                      f"({res.rejects['mdtrt_id'].nunique()} bills), e.g. row {first['row']}, column "
+                      f"{first['column']}: {first['reason']}; the list is in result.attrs['rejects']",
+                      RejectedRowsWarning, stacklevel=2)
+    out = res.settlement.bills()
+    out.attrs["rejects"] = res.rejects
+    return out
 
 
 _FORMULA_START = r"^[=+\-@\t\r]"                 # what a spreadsheet would run as a formula
