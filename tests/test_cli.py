@@ -31,7 +31,7 @@ def test_score_example_one_row_per_bill_balanced(tmp_path, capsys):
             + fen.inscp_scp_amt).all()
     assert fen.acct_pay.sum() > 0 and fen.fulamt_ownpay_amt.sum() > 0 and fen.overlmt_selfpay.sum() > 0
     err = capsys.readouterr().err
-    assert re.search(r"rows read (\d+) = scored \1 \+ rejected 0", err)
+    assert re.search(r"rows read ([\d,]+) = scored \1 \+ rejected 0", err)
 
 
 def test_score_chinese_headers(tmp_path):

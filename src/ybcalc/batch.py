@@ -182,8 +182,8 @@ class ScoreResult:
         totals, bills, warn = self._aggregates()
         t = {k: fen_to_yuan(v) for k, v in totals.items()}
         rej_bills = self.rejects["mdtrt_id"].nunique() if len(self.rejects) else 0
-        return (f"rows read {self.rows_read} = scored {self.rows_scored} + rejected {self.rows_rejected}; "
-                f"bills settled {bills}, rejected {rej_bills}; bills with warnings {warn}\n"
+        return (f"rows read {self.rows_read:,} = scored {self.rows_scored:,} + rejected {self.rows_rejected:,}; "
+                f"bills settled {bills:,}, rejected {rej_bills:,}; bills with warnings {warn:,}\n"
                 f"total cost {t['medfee_sumamt']:,}  fund {t['fund_pay_sumamt']:,} (统筹 {t['hifp_pay']:,}, "
                 f"大病 {t['hifmi_pay']:,}, 大额 {t['hifob_pay']:,}, 救助 {t['maf_pay']:,})  "
                 f"patient {t['psn_part_amt']:,} (账户 {t['acct_pay']:,}, 现金 {t['psn_cash_pay']:,})")
