@@ -307,6 +307,21 @@ def test_compare_command_picks_one_bill_of_a_file(capsys):
     assert _compare(["compare", str(ROOT / "examples" / "bills.csv"), "--mdtrt-id", "nope"]) == 2
 
 
+def test_compare_command_reads_the_bill_date_as_the_batch_does(tmp_path, capsys):
+    """The bill's own date in any form the batch reads (2025年7月26日 10:05), or its last fee day."""
+    import pandas as pd
+    lines = pd.read_csv(ROOT / "examples" / "bills.csv", dtype=str)
+    one = lines[lines["mdtrt_id"] == "BJ002-20250726"]
+    bill = tmp_path / "bill.csv"
+    one.assign(setl_time="2025年7月26日 10:05").to_csv(bill, index=False)
+    assert _compare(["compare", str(bill), "--regions", "北京", "--statuses", "在职"]) == 0
+    assert "on 2025-07-26" in capsys.readouterr().out
+    days = ["2025-07-24", "2025-07-26"] + ["2025-07-25"] * (len(one) - 2)
+    one.drop(columns="setl_time").assign(费用日期=days).to_csv(bill, index=False)
+    assert _compare(["compare", str(bill), "--regions", "北京", "--statuses", "在职"]) == 0
+    assert "on 2025-07-26" in capsys.readouterr().out
+
+
 def test_compare_command_fails_when_nothing_settles(tmp_path, capsys):
     import pandas as pd
     bill = tmp_path / "bill.csv"

@@ -69,10 +69,14 @@ def cmd_compare(args) -> int:
               "all lines are compared as one bill", file=sys.stderr)
     date = args.date
     if date is None:
-        tcol = next((c for c, canon in ids.items() if canon == "setl_time"), None)
-        vals = df[tcol].astype(str).str.strip() if tcol else pd.Series([], dtype=str)
-        vals = vals[vals != ""]
-        date = vals.iat[0] if len(vals) else DEFAULT_DATE
+        # the bill's settlement date as the batch reads it (any usual form; else its last fee day)
+        import numpy as np
+        from .inputs import parse_date_texts
+        tcol = next((c for want in ("setl_time", "fee_ocur_time") for c, canon in ids.items() if canon == want), None)
+        vals = pd.unique(df[tcol].astype(str).str.strip()) if tcol else np.array([], dtype=object)
+        days = parse_date_texts(np.asarray([v for v in vals if v], dtype=object))
+        days = days[~np.isnat(days)]
+        date = str(days.max()) if len(days) else DEFAULT_DATE
     try:
         levels = [int(x) for x in _split(args.hosp_lv)]
     except ValueError:
