@@ -293,6 +293,16 @@ def test_cli_dask_engine_writes_the_same_file(tmp_path):
     assert (x["acct_pay"].astype(float) > 0).any()
 
 
+def test_float_columns_of_parquet_read_as_plain_decimals():
+    """pandas writes ids with a gap and amounts as floats; Arrow's own text for them is an exponent
+    form for large values (1.5e+06), which no amount reader takes, and mangles ids."""
+    import pyarrow as pa
+    from ybcalc.batch import _as_text
+    col = pa.chunked_array([[12.34, 1500000.0, 123456789012.0, 2.675, 0.0, -3.5, None]])
+    assert _as_text(col).to_pylist() == ["12.34", "1500000", "123456789012", "2.675", "0", "-3.5", None]
+    assert _as_text(pa.chunked_array([[1.0, float("nan")]])).to_pylist() == ["1", "nan"]   # no decimal: as Arrow
+
+
 def test_dask_reads_typed_parquet_as_the_single_machine_reader_does():
     """The Dask path converts a typed Parquet partition to text as the local reader does: a zoned
     time keeps its own date, an integer code its digits, and a missing cell stays missing (pandas'

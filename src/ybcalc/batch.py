@@ -103,13 +103,22 @@ def _refuse_workbook(path: Path) -> None:
 def _as_text(col):
     """A typed Parquet column as the text a CSV would hold. Timestamps become their date on the clock
     of their time zone: cast to text as they are, a zoned time would be written in UTC, a day early
-    for a settlement before 08:00 in China."""
+    for a settlement before 08:00 in China. Floats become plain decimals."""
     import pyarrow as pa
     import pyarrow.compute as pc
     if pa.types.is_timestamp(col.type):
         if col.type.tz is not None:
             col = pc.local_timestamp(col)
         col = col.cast(pa.date32())
+    elif pa.types.is_floating(col.type):
+        # Arrow writes large floats in exponent form (an id 123456789012.0 as 1.23456789012e+11, an
+        # amount as 1.5e+06, which no reader of amounts takes): as decimals instead, to 6 places (the
+        # float's nearest), without trailing zeros (12.34, not 12.340000; 123456789012)
+        try:
+            text = pc.cast(col, pa.decimal128(38, 6)).cast(pa.string())
+            return pc.replace_substring_regex(text, pattern=r"(\.\d*?[1-9])0+$|\.0+$", replacement=r"\1")
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):      # NaN, infinities, beyond 10^32
+            pass
     return col.cast(pa.string())
 
 
