@@ -767,3 +767,56 @@ def test_the_library_call_returns_bills_and_says_what_it_did_not_settle(fbook):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(ybcalc.score(bad, fbook, rejects="ignore")) == len(out)
+
+
+def test_settlement_times_read_fast_and_the_same(fbook, tmp_path):
+    """Settlement times make the date column nearly distinct (one value per bill): read as a
+    dictionary per block, each member partition would carry every block's dictionary. Such columns
+    go on as plain text, and the result is the same as settling the whole frame at once."""
+    import pyarrow as pa
+    from ybcalc.batch import _decode_large_dictionaries, read_arrow
+    lines = random_lines(11, members=50)
+    rng = np.random.default_rng(1)
+    seconds = pd.Series(rng.integers(7 * 3600, 22 * 3600, lines["mdtrt_id"].nunique()),
+                        index=lines["mdtrt_id"].unique())
+    lines["setl_time"] = (pd.to_datetime(lines["setl_time"]) + pd.to_timedelta(seconds[lines["mdtrt_id"]].to_numpy(), "s")
+                          ).dt.strftime("%Y-%m-%d %H:%M:%S")
+    path = tmp_path / "timed.csv"
+    lines.to_csv(path, index=False)
+    table, _ = read_arrow(path, dictionary=True, known_only=True)
+    assert pa.types.is_dictionary(table["setl_time"].type) and pa.types.is_dictionary(table["insuplc"].type)
+    decoded = _decode_large_dictionaries(table, floor=0)
+    assert decoded["setl_time"].type == pa.string() and pa.types.is_dictionary(decoded["insuplc"].type)
+    assert decoded["setl_time"].to_pylist() == table["setl_time"].cast(pa.string()).to_pylist()
+    got = score_file(path, fbook, partition_lines=30)
+    want = score_frame(lines, fbook)
+    assert got.rows_scored == want.rows_scored > 0 and len(got.rejects) == len(want.rejects)
+    a = got.settlement.bills().sort_values("mdtrt_id").reset_index(drop=True)
+    b = want.settlement.bills().sort_values("mdtrt_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert (a["setl_time"].str.len() == 10).all()
+
+
+@pytest.mark.parametrize("dtype", ["str", "object", "category"])
+def test_date_column_reads_as_the_per_value_parser(dtype):
+    """The Arrow path for date columns (hash the cells, cut the time off the distinct texts) gives
+    what parsing every distinct cell does, missing and unreadable cells included."""
+    from ybcalc.inputs import Distinct, date_column, parse_date_texts
+    cells = ["2025-03-15 10:00:00", " 2025/3/16 ", "", None, "x", "2025-03-15 11:00", "2025年3月1日 9:05",
+             "2024-02-30", "20250301", "2025-03-15T10:00:00+08:00"] * 3
+    col = pd.Series(cells, dtype=dtype)
+    got, empty = date_column(col)
+    d = Distinct(col)
+    want = d.spread(parse_date_texts(d.texts))
+    assert (np.isnat(got) == np.isnat(want)).all() and (got[~np.isnat(got)] == want[~np.isnat(want)]).all()
+    assert empty.tolist() == d.empty().tolist()
+
+
+def test_arrow_allocator_is_restored():
+    import pyarrow as pa
+    from ybcalc.batch import arrow_allocator
+    before = pa.default_memory_pool().backend_name
+    with arrow_allocator():
+        inside = pa.default_memory_pool().backend_name
+    assert pa.default_memory_pool().backend_name == before
+    assert inside in ("jemalloc", before)

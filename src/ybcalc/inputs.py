@@ -177,7 +177,8 @@ def parse_date_texts(texts: np.ndarray) -> np.ndarray:
         return np.empty(0, "datetime64[D]")
     import pyarrow as pa
     import pyarrow.compute as pc
-    day = pc.replace_substring_regex(pa.array(texts, pa.string()), pattern=TIME_OF_DAY, replacement="")
+    arrow_texts = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.string())
+    day = pc.replace_substring_regex(arrow_texts, pattern=TIME_OF_DAY, replacement="")
     codes_, days = pd.factorize(day.to_numpy(zero_copy_only=False))
     iso = pd.to_datetime(pd.Series(days, dtype=object), format="%Y-%m-%d", errors="coerce")
     out = iso.to_numpy("datetime64[D]")
@@ -185,6 +186,36 @@ def parse_date_texts(texts: np.ndarray) -> np.ndarray:
         if days[i]:
             out[i] = parse_date(days[i])
     return out[codes_]
+
+
+def date_column(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(datetime64[D], empty) per row of a date column, all in Arrow: settlement times make nearly
+    every cell distinct (one per bill), their dates are few, so the cells are numbered by a hash,
+    the time of day is cut off the distinct texts, and only the distinct dates are parsed."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    if isinstance(col.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(col.dtype):
+        dt = Distinct(col)                        # numbers, dates or categories: the general path
+        return dt.spread(parse_date_texts(dt.texts)), dt.empty()
+    try:
+        arr = pa.array(col.array) if col.dtype != object else pa.array(col.to_numpy(), type=pa.string(),
+                                                                          from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):          # mixed Python objects: the general path
+        dt = Distinct(col)
+        return dt.spread(parse_date_texts(dt.texts)), dt.empty()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not pa.types.is_string(arr.type):
+        arr = arr.cast(pa.string())
+    enc = pc.dictionary_encode(arr)
+    texts = pc.utf8_trim_whitespace(enc.dictionary)
+    days = parse_date_texts(texts)
+    idx = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    empty_text = np.asarray(pc.equal(texts, "").fill_null(True))
+    day = np.where(idx >= 0, days[np.maximum(idx, 0)] if len(days) else np.datetime64("NaT", "D"),
+                   np.datetime64("NaT", "D")).astype("datetime64[D]")
+    empty = np.where(idx >= 0, empty_text[np.maximum(idx, 0)] if len(empty_text) else True, True)
+    return day, empty
 
 
 def _to_float(x: str) -> float:
@@ -342,9 +373,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     # and a bill then settles on its last fee day, as its settlement record would be dated.
     date_col = next((c for c in ("setl_time", "fee_ocur_time") if c in df.columns), None)
     if date_col is not None:
-        dt = Distinct(df[date_col])
-        d = dt.spread(parse_date_texts(dt.texts))
-        empty = dt.empty()
+        d, empty = date_column(df[date_col])
         bad_d = np.isnat(d) & ~empty
         reject(bad_d, date_col, "unreadable date (use 2025-03-01, 2025/3/1 or 20250301)")
         if require_date:
