@@ -27,9 +27,9 @@ ENCODINGS = ("utf-8-sig", "gb18030")
 # Code columns repeat a few values over millions of lines: read as dictionaries (one small table of
 # texts per block and an integer per line), they are moved between partitions and parsed at the cost
 # of integers. Ids and amounts, mostly distinct, stay plain text.
-REPEATED_CODES = ("setl_time", "fee_ocur_time", "insuplc", "insutype", "psn_type", "contrib_tier", "psn_idet_type", "age", "med_type",
-                  "hosp_lv", "hosp_type", "mdtrt_area", "fil_type", "chrgitm_lv", "med_chrgitm_type", "selfpay_prop",
-                  "chld_medc_flag")
+REPEATED_CODES = ("setl_time", "fee_ocur_time", "insuplc", "insutype", "psn_type", "contrib_tier", "psn_idet_type",
+                  "age", "med_type", "hosp_lv", "hosp_type", "mdtrt_area", "fil_type", "chrgitm_lv",
+                  "med_chrgitm_type", "selfpay_prop", "chld_medc_flag")
 
 
 def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool = False, known_only: bool = False):

@@ -194,28 +194,27 @@ def date_column(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     the time of day is cut off the distinct texts, and only the distinct dates are parsed."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    if isinstance(col.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(col.dtype):
-        dt = Distinct(col)                        # numbers, dates or categories: the general path
+
+    def per_value():                 # numbers, dates, categories or mixed objects: the general path
+        dt = Distinct(col)
         return dt.spread(parse_date_texts(dt.texts)), dt.empty()
+
+    if isinstance(col.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(col.dtype):
+        return per_value()
     try:
         arr = pa.array(col.array) if col.dtype != object else pa.array(col.to_numpy(), type=pa.string(),
                                                                           from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):          # mixed Python objects: the general path
-        dt = Distinct(col)
-        return dt.spread(parse_date_texts(dt.texts)), dt.empty()
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return per_value()
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    if not pa.types.is_string(arr.type):
-        arr = arr.cast(pa.string())
-    enc = pc.dictionary_encode(arr)
+    enc = pc.dictionary_encode(arr.cast(pa.string()))
     texts = pc.utf8_trim_whitespace(enc.dictionary)
-    days = parse_date_texts(texts)
-    idx = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    empty_text = np.asarray(pc.equal(texts, "").fill_null(True))
-    day = np.where(idx >= 0, days[np.maximum(idx, 0)] if len(days) else np.datetime64("NaT", "D"),
-                   np.datetime64("NaT", "D")).astype("datetime64[D]")
-    empty = np.where(idx >= 0, empty_text[np.maximum(idx, 0)] if len(empty_text) else True, True)
-    return day, empty
+    # a missing cell points one past the distinct texts, at NaT and empty
+    idx = enc.indices.fill_null(len(texts)).to_numpy(zero_copy_only=False)
+    days = np.append(parse_date_texts(texts), np.datetime64("NaT", "D"))
+    empty = np.append(np.asarray(pc.equal(texts, ""), dtype=bool), True)
+    return days[idx], empty[idx]
 
 
 def _to_float(x: str) -> float:
