@@ -362,6 +362,8 @@ def test_progress_bar_only_on_a_terminal(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys, "stderr", tty)
     assert main(["score", str(example), "-o", str(out)]) == 0
     assert "\r  [" in tty.text and "lines" in tty.text
+    # before any bill is settled: what is being read, then an empty bar with the total
+    assert tty.text.index("reading") < tty.text.index("0/257 lines") < tty.text.index("257/257 lines")
     tty2 = Tty()
     monkeypatch.setattr(sys, "stderr", tty2)
     assert main(["score", str(example), "-o", str(out), "--quiet"]) == 0

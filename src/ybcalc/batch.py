@@ -263,7 +263,8 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
 
     Rows are split by member (``psn_no``) into partitions of about ``partition_lines`` lines; each
     member's bills are in one partition, so the result equals scoring the whole file at once.
-    ``progress``: a callable(done_lines, total_lines) or None. ``sink``: a callable given each
+    ``progress``: a callable(done_lines, total_lines) or None, called once the file is read (0 done) and
+    after each partition. ``sink``: a callable given each
     partition's Settlement (or a ``BillWriter``); the bills are then not kept (memory stays at one
     partition), and the result carries only totals, counts and rejects. ``jobs`` > 1 settles
     partitions in that many worker processes (results are still written in partition order, so the
@@ -316,6 +317,8 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
         table = table.select(used)
     table = _decode_large_dictionaries(table)
     n = table.num_rows
+    if progress:
+        progress(0, n)          # read: the total is known (sorting rows to member partitions comes next)
     k = max(1, -(-n // partition_lines))
     if k == 1:
         part = np.zeros(n, np.int64)

@@ -50,6 +50,9 @@ def cmd_score(args) -> int:
     if args.engine == "dask":
         return _score_dask(args, accounts)
     progress = None if args.quiet or not sys.stderr.isatty() else _progress
+    if progress:            # a large file takes a while to read and sort by member before the first bill
+        size = os.path.getsize(args.file)
+        print(f"  reading {args.file} ({size / 2**20:,.0f} MB) …", file=sys.stderr, flush=True)
     writer = BillWriter(args.output, args.lang)           # each partition is written as soon as settled
     try:
         res = score_file(args.file, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
