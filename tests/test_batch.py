@@ -4,6 +4,8 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ybcalc
 from ybcalc.batch import neutralise_formulas, score_file, score_frame, write_table
@@ -822,3 +824,56 @@ def test_arrow_allocator_is_restored():
         inside = pa.default_memory_pool().backend_name
     assert pa.default_memory_pool().backend_name == before
     assert inside in ("jemalloc", before)
+
+
+def test_rows_with_the_wrong_number_of_fields_are_rejects_not_a_failed_run(fbook, tmp_path):
+    """An unquoted comma in a value, or a cut-off line, used to stop the whole run with a parser
+    error. Such rows are now rejects with their file row; the rest of their bill is rejected with
+    them; every later row keeps its own file row; rows read = scored + rejected, also with workers."""
+    lines = random_lines(13, members=40)
+    path = tmp_path / "broken.csv"
+    lines.to_csv(path, index=False)
+    text = path.read_text(encoding="utf-8").splitlines()
+    extra_at, short_at = 5, 40                      # file rows (the header is row 1)
+    text[extra_at - 1] += ",stray"
+    text[short_at - 1] = ",".join(text[short_at - 1].split(",")[:4])
+    later = 60                                      # a later row with a bad amount: its own row number
+    cells = text[later - 1].split(",")
+    cells[-1] = "abc"
+    text[later - 1] = ",".join(cells)
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    broken_bills = {lines["mdtrt_id"].iat[extra_at - 2], lines["mdtrt_id"].iat[short_at - 2]}
+    bad_amount_bill = lines["mdtrt_id"].iat[later - 2]
+    keep = lines[~lines["mdtrt_id"].isin(broken_bills | {bad_amount_bill})]
+    want = score_frame(keep, fbook).settlement.bills()
+    for jobs in (1, 2):
+        from ybcalc.batch import BillWriter
+        out = tmp_path / f"o{jobs}.csv"
+        w = BillWriter(out)
+        res = score_file(path, fbook, partition_lines=30, sink=w, jobs=jobs)
+        w.close()
+        rej = res.rejects
+        assert res.rows_read == len(lines) and res.rows_read == res.rows_scored + rej["row"].nunique()
+        own = rej[rej["column"] == "(row)"].set_index("row")
+        assert list(own.index) == [extra_at, short_at]
+        assert "fields" in own.loc[extra_at, "reason"] and own.loc[extra_at, "value"].endswith(",stray")
+        assert set(own["mdtrt_id"]) == broken_bills
+        whole = lines.index[lines["mdtrt_id"].isin(broken_bills)] + 2
+        assert set(rej.loc[rej["mdtrt_id"].isin(broken_bills), "row"]) == set(whole)
+        amount = rej[rej["column"] == "det_item_fee_sumamt"]
+        assert amount["row"].tolist() == [later] and amount["mdtrt_id"].tolist() == [bad_amount_bill]
+        got = pd.read_csv(out, dtype=str).sort_values("mdtrt_id").reset_index(drop=True)
+        assert sorted(got["mdtrt_id"]) == sorted(want["mdtrt_id"])
+    from ybcalc.batch import read_bills
+    with pytest.raises(ValueError, match=rf"row {extra_at}: row has \d+ fields"):
+        read_bills(path)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 30), st.sets(st.integers(2, 45), max_size=8))
+def test_file_rows_skip_the_rows_the_reader_skipped(n, skipped):
+    """Row i read is the i-th file row (from row 2) that was not skipped."""
+    from ybcalc.batch import row_numbers
+    physical = [r for r in range(2, 2 + n + len(skipped) + 1) if r not in skipped][:n]
+    skipped = {s for s in skipped if s < (physical[-1] if physical else 2)}
+    assert row_numbers(n, 2, sorted(skipped)).tolist() == physical

@@ -32,14 +32,17 @@ REPEATED_CODES = ("setl_time", "fee_ocur_time", "insuplc", "insutype", "psn_type
                   "med_chrgitm_type", "selfpay_prop", "chld_medc_flag")
 
 
-def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool = False, known_only: bool = False):
+def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool = False, known_only: bool = False,
+               broken: list | None = None):
     """Read a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or Parquet file into an Arrow table of text.
 
     Every column is read as text so that amounts stay exact and codes keep leading zeros. The CSV
     encoding is detected (UTF-8 first, then GB18030, which covers GBK) unless given. ``dictionary``:
     code columns (``REPEATED_CODES``) come as dictionary-encoded text. ``known_only``: columns whose
     header names no field the settlement reads (科室, 医生, 备注 … of hospital exports) are not parsed
-    at all (all are read when none is known, so that the missing ones can be named).
+    at all (all are read when none is known, so that the missing ones can be named). ``broken``: a
+    list that collects, instead of failing the read, the CSV rows whose number of fields is not the
+    header's (an unquoted comma in a value, a cut-off line): ``BrokenRow``s with their file row.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -61,20 +64,89 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
     block = int(min(8 << 20, max(1 << 20, path.stat().st_size // 16)))
     for enc in encodings:
         ropts = pacsv.ReadOptions(encoding=_arrow_enc(enc), block_size=block)
-        popts = pacsv.ParseOptions(delimiter=sniff_delimiter(path, enc))
+        delimiter = sniff_delimiter(path, enc)
+        found: list = []
+
+        def skip(row):               # pyarrow's InvalidRow: kept to be reported, the read goes on
+            found.append(row)
+            return "skip"
+        popts = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=skip if broken is not None else None)
         try:
             names = pacsv.open_csv(path, read_options=ropts, parse_options=popts).schema.names
             coded = pa.dictionary(pa.int32(), pa.string())
-            t = pacsv.read_csv(path, read_options=ropts, parse_options=popts, convert_options=pacsv.ConvertOptions(
+            convert = pacsv.ConvertOptions(
                 column_types={nm: coded if dictionary and codes_header(nm.lstrip("\ufeff")) in REPEATED_CODES
                               else pa.string() for nm in names}, strings_can_be_null=False,
-                include_columns=wanted(names)))
+                include_columns=wanted(names))
+            t = pacsv.read_csv(path, read_options=ropts, parse_options=popts, convert_options=convert)
+            if found:
+                broken.extend(_broken_rows(path, enc, block, delimiter, names, found))
             return t, 2
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             last = exc
             if not any(w in str(exc) for w in ("UTF8", "UTF-8", "decode", "codec")):
                 raise ValueError(f"{path}: {exc}") from exc
     raise ValueError(f"{path}: cannot decode as {' or '.join(encodings)} ({last}); use --encoding")
+
+
+@dataclass
+class BrokenRow:
+    """A CSV row whose number of fields is not the header's (skipped by the reader, reported)."""
+    row: int                  # the file row, as a person counts it (the header is row 1)
+    fields: int
+    expected: int
+    text: str
+    mdtrt_id: str             # the visit id as far as the row can be read ("" if not)
+
+    @property
+    def reason(self) -> str:
+        return (f"row has {self.fields} fields, the header {self.expected} (a value with an unquoted "
+                f"{'comma' if self.fields > self.expected else 'line break, or a cut-off line'}?)")
+
+
+def _broken_rows(path, enc, block, delimiter, names, found) -> list[BrokenRow]:
+    """The broken rows with their file rows: a threaded read does not know them, so a broken file is
+    read once more on one thread (only then: the reader reports each broken row's number)."""
+    import csv
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    numbered: list = []
+
+    def note(row):
+        numbered.append(row)
+        return "skip"
+    pacsv.read_csv(path, read_options=pacsv.ReadOptions(encoding=_arrow_enc(enc), block_size=block,
+                                                        use_threads=False),
+                   parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=note),
+                   convert_options=pacsv.ConvertOptions(column_types={nm: pa.string() for nm in names},
+                                                        include_columns=names[:1]))
+    header = [codes_header(str(nm).lstrip("\ufeff")) for nm in names]
+    at = header.index("mdtrt_id") if "mdtrt_id" in header else None
+    out = []
+    for r in numbered:
+        fields = next(csv.reader([r.text], delimiter=delimiter), [])
+        mid = fields[at].strip() if at is not None and at < len(fields) else ""
+        out.append(BrokenRow(int(r.number), r.actual_columns, r.expected_columns, r.text, mid))
+    return out
+
+
+def row_numbers(n: int, first: int, skipped) -> np.ndarray:
+    """The file row of each of ``n`` rows read, the first at row ``first``, when the reader skipped
+    the file rows ``skipped`` (every later row moves one down per skipped row before it)."""
+    base = np.arange(n, dtype=np.int64)
+    if not len(skipped):
+        return base + first
+    s = np.sort(np.asarray(skipped, dtype=np.int64))
+    before = s - np.arange(len(s)) - first           # rows read before each skipped row
+    return base + first + np.searchsorted(before, base, side="right")
+
+
+def broken_rejects(broken: list[BrokenRow]) -> pd.DataFrame:
+    """The broken rows as reject records (the ``value`` is the row's text, shortened)."""
+    return pd.DataFrame({"row": [b.row for b in broken], "mdtrt_id": [b.mdtrt_id for b in broken],
+                         "column": "(row)", "value": [b.text if len(b.text) <= 200 else b.text[:199] + "…"
+                                                     for b in broken],
+                         "reason": [b.reason for b in broken]}, columns=REJECT_COLUMNS)
 
 
 DELIMITERS = (",", "\t", ";", "|")
@@ -144,7 +216,11 @@ def _arrow_enc(enc: str) -> str:
 
 def read_bills(path: str | Path, encoding: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """A file of lines as a DataFrame of text, and the row numbers a person sees (CSV: line number)."""
-    t, first = read_arrow(path, encoding)
+    broken: list[BrokenRow] = []
+    t, first = read_arrow(path, encoding, broken=broken)
+    if broken:
+        raise ValueError(f"{path}: " + "; ".join(f"row {b.row}: {b.reason}" for b in broken[:5])
+                         + (f"; … {len(broken) - 5} more" if len(broken) > 5 else ""))
     df = t.to_pandas()
     df.columns = [str(c).lstrip("\ufeff") for c in df.columns]
     return df, np.arange(len(df)) + first
@@ -215,15 +291,16 @@ class ScoreResult:
 
 
 def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, row_numbers=None,
-                source: str = "<frame>", on=None, accounts=None, state=None) -> ScoreResult:
-    """Settle every bill in ``df``; bad rows and unsettleable bills become rejects, never errors."""
+                source: str = "<frame>", on=None, accounts=None, state=None, prior_rejects=None) -> ScoreResult:
+    """Settle every bill in ``df``; bad rows and unsettleable bills become rejects, never errors.
+    ``prior_rejects``: {mdtrt_id: reason} of bills with a line rejected before (a broken CSV row)."""
     if policy is None:
         policy = load_tables()
     book = policy.book if isinstance(policy, Policy) else policy
     prepared = prepare(df, source=source, row_numbers=row_numbers, book=book,
                        default_region=policy.region if isinstance(policy, Policy) else None,
                        default_scheme=policy.scheme if isinstance(policy, Policy) else None,
-                       require_date=on is None)
+                       require_date=on is None, prior_rejects=prior_rejects)
     st = _state_frame(accounts, state, prepared.lines)
     bills, lines, errors = settle_prepared(prepared.lines, book, on=on, state=st)
     rejects = prepared.rejects
@@ -304,7 +381,8 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
     likely = jobs > 1 and Path(path).stat().st_size >= 4 * jobs * partition_lines * 100   # ~100 bytes a line
     pool = _worker_pool(jobs, policy) if likely else None
     try:
-        table, first = read_arrow(path, encoding, dictionary=True, known_only=True)
+        broken: list[BrokenRow] = []
+        table, first = read_arrow(path, encoding, dictionary=True, known_only=True, broken=broken)
     except BaseException:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -317,6 +395,12 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
         table = table.select(used)
     table = _decode_large_dictionaries(table)
     n = table.num_rows
+    # rows the reader skipped (wrong number of fields) are rejects; the rest keep their file rows, and
+    # the other lines of a broken row's bill are rejected with it, as for any rejected line
+    row_of = row_numbers(n, first, [b.row for b in broken]) if broken else None
+    if broken:
+        kw = dict(kw, prior_rejects={b.mdtrt_id: f"another line of this bill was rejected (row {b.row})"
+                                     for b in broken if b.mdtrt_id})
     if progress:
         progress(0, n)          # read: the total is known (sorting rows to member partitions comes next)
     k = max(1, -(-n // partition_lines))
@@ -335,7 +419,7 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
 
     def partitions(table, part):
         if k == 1:
-            yield table, np.arange(n) + first
+            yield table, row_of if row_of is not None else np.arange(n) + first
             return
         # One pass over the input blocks moves each block's rows to their member partitions (one take
         # per block, then zero-copy slices); each block is released once moved, so memory stays at about
@@ -366,7 +450,8 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
                 # the slices as one table, not copied: settled here, it is converted to pandas once;
                 # for a worker, only its own rows are written to the spill file
                 chunk = pa.Table.from_batches(pieces[i])
-                rows = np.concatenate(rows_of[i]) + first
+                rows = np.concatenate(rows_of[i])
+                rows = row_of[rows] if row_of is not None else rows + first
                 pieces[i] = rows_of[i] = None
                 yield chunk, rows
 
@@ -425,11 +510,16 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
         for chunk, rows in chunks:
             collect(score_partition(chunk, rows, **args))
     pa.default_memory_pool().release_unused()
+    extra = [broken_rejects(broken)] if broken else []
     if sink is not None:
-        rejects = (pd.concat([r.rejects for r in results], ignore_index=True).sort_values("row", kind="stable")
-                   .reset_index(drop=True) if results else pd.DataFrame(columns=REJECT_COLUMNS))
-        return ScoreResult(None, rejects, n, sum(r.rows_scored for r in results), agg)
-    return combine(results, n)
+        rejects = (pd.concat([r.rejects for r in results] + extra, ignore_index=True).sort_values("row", kind="stable")
+                   .reset_index(drop=True) if results or extra else pd.DataFrame(columns=REJECT_COLUMNS))
+        return ScoreResult(None, rejects, n + len(broken), sum(r.rows_scored for r in results), agg)
+    res = combine(results, n)
+    if extra:
+        rejects = pd.concat([res.rejects] + extra, ignore_index=True).sort_values("row", kind="stable")
+        res = ScoreResult(res.settlement, rejects.reset_index(drop=True), n + len(broken), res.rows_scored)
+    return res
 
 
 @dataclass

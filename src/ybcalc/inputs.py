@@ -296,8 +296,10 @@ def _last_day_per_bill(days: np.ndarray, bill: np.ndarray) -> np.ndarray:
 
 def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book=None,
             default_region: str | None = None, default_scheme: str | None = None,
-            require_date: bool = True) -> Prepared:
-    """Validate and normalise input lines. ``row_numbers`` are the rows as the user sees them."""
+            require_date: bool = True, prior_rejects: dict | None = None) -> Prepared:
+    """Validate and normalise input lines. ``row_numbers`` are the rows as the user sees them.
+    ``prior_rejects``: {mdtrt_id: reason} of bills one of whose lines was rejected before these lines
+    were read (a broken CSV row): their lines here are rejected too, with that reason."""
     df = rename_columns(df.reset_index(drop=True))
     n = len(df)
     rows = np.asarray(row_numbers if row_numbers is not None else np.arange(n) + 1)
@@ -513,7 +515,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
             if diff.any():
                 for bill in pd.unique(out["mdtrt_id"].to_numpy()[keep][diff]):
                     disagree.append((bill, col))
-    bill_reasons = {}
+    bill_reasons = dict(prior_rejects or {})
     for bill, col in disagree:
         bill_reasons.setdefault(bill, f"lines of this bill disagree on {col}")
     # A bill with any rejected line is rejected whole.
