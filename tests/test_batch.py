@@ -160,9 +160,12 @@ def test_typed_parquet_reads_as_its_text(fbook, tmp_path):
     zoned timestamps. Each is read as the CSV text would be, and a time before 08:00 in China keeps
     its own date (written in UTC it would be the day before)."""
     lines = random_lines(7, members=15)
+    lines["age"] = lines["age"].astype(str)
+    lines.loc[lines.index[:3], "age"] = ""                  # a missing integer cell reads as missing
     typed = lines.assign(
         det_item_fee_sumamt=pd.to_numeric(lines["det_item_fee_sumamt"]),
         hosp_lv=pd.to_numeric(lines["hosp_lv"]),
+        age=pd.to_numeric(lines["age"]).astype("Int64"),
         setl_time=pd.to_datetime(lines["setl_time"]).dt.tz_localize("Asia/Shanghai") + pd.Timedelta(hours=7))
     assert str(typed["setl_time"].dt.tz_convert("UTC").dt.date.iat[0]) < str(lines["setl_time"].iat[0])
     path = tmp_path / "typed.parquet"

@@ -54,8 +54,24 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
         return known if known_only and known else list(names)
 
     if path.suffix.lower() in (".parquet", ".pq"):
-        t = pq.read_table(path, columns=wanted(pq.read_schema(path).names))
-        return t.from_arrays([_as_text(c) for c in t.columns], names=t.column_names), 1
+        schema = pq.read_schema(path)
+        names = wanted(schema.names)
+        # code columns stored as text come as dictionaries, as from the CSV reader (see REPEATED_CODES):
+        # Parquet keeps its own dictionary pages, which the reader hands over without hashing again
+        coded = [nm for nm in names if dictionary and codes_header(nm) in REPEATED_CODES
+                 and pa.types.is_string(schema.field(nm).type)]
+        t = pq.read_table(path, columns=names, read_dictionary=coded)
+        cols = []
+        for nm, c in zip(t.column_names, t.columns):
+            if pa.types.is_dictionary(c.type) and pa.types.is_string(c.type.value_type):
+                cols.append(c)
+            elif dictionary and codes_header(nm) in REPEATED_CODES and pa.types.is_integer(c.type):
+                # integer codes (hosp_lv 3, age 45): numbered by value, their few distinct values as text
+                import pyarrow.compute as pc
+                cols.append(pc.dictionary_encode(c).cast(pa.dictionary(pa.int32(), pa.string())))
+            else:
+                cols.append(_as_text(c))
+        return t.from_arrays(cols, names=t.column_names), 1
     _refuse_workbook(path)
     encodings = (encoding,) if encoding else ENCODINGS
     last = None
