@@ -880,3 +880,24 @@ def test_file_rows_skip_the_rows_the_reader_skipped(n, skipped):
     physical = [r for r in range(2, 2 + n + len(skipped) + 1) if r not in skipped][:n]
     skipped = {s for s in skipped if s < (physical[-1] if physical else 2)}
     assert row_numbers(n, 2, sorted(skipped)).tolist() == physical
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "utf-16"])
+def test_broken_rows_in_gbk_and_utf16_exports(fbook, tmp_path, encoding, capsys):
+    """A GBK file with a broken row used to fail outright (the row could not reach the skip handler
+    as UTF-8, so GB18030 was never tried); Excel's "Unicode text" (UTF-16 with a byte-order mark,
+    tab-separated) is detected without --encoding. No decoding noise reaches the user."""
+    lines = random_lines(17, members=8)
+    lines.loc[lines.index[1], "item_name"] = "阿莫西林胶囊"
+    path = tmp_path / "export.txt"
+    lines.to_csv(path, index=False, sep="\t" if encoding == "utf-16" else ",", encoding=encoding)
+    text = path.read_text(encoding=encoding).splitlines()
+    sep = "\t" if encoding == "utf-16" else ","
+    text[2] += sep + "stray"                        # file row 3
+    path.write_text("\n".join(text) + "\n", encoding=encoding)
+    res = score_file(path, fbook)
+    assert res.rows_read == len(lines) == res.rows_scored + res.rejects["row"].nunique()
+    own = res.rejects[res.rejects["column"] == "(row)"]
+    assert own["row"].tolist() == [3] and own["mdtrt_id"].tolist() == [lines["mdtrt_id"].iat[1]]
+    assert "阿莫西林胶囊" in own["value"].iat[0]          # the broken row's text, decoded as the file's
+    assert "Exception ignored" not in capsys.readouterr().err

@@ -73,7 +73,7 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
                 cols.append(_as_text(c))
         return t.from_arrays(cols, names=t.column_names), 1
     _refuse_workbook(path)
-    encodings = (encoding,) if encoding else ENCODINGS
+    encodings = (encoding,) if encoding else _utf16(path) or ENCODINGS
     last = None
     # Blocks of up to 8 MB (pyarrow's default is 1 MB): a large file reads ~30% faster, and has fewer,
     # larger blocks to move to member partitions later; a small one is still split for every core.
@@ -88,19 +88,24 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
             return "skip"
         popts = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=skip if broken is not None else None)
         try:
-            names = pacsv.open_csv(path, read_options=ropts, parse_options=popts).schema.names
-            coded = pa.dictionary(pa.int32(), pa.string())
-            convert = pacsv.ConvertOptions(
-                column_types={nm: coded if dictionary and codes_header(nm.lstrip("\ufeff")) in REPEATED_CODES
-                              else pa.string() for nm in names}, strings_can_be_null=False,
-                include_columns=wanted(names))
-            t = pacsv.read_csv(path, read_options=ropts, parse_options=popts, convert_options=convert)
+            with _quiet_undecodable_rows():
+                names = pacsv.open_csv(path, read_options=ropts, parse_options=popts).schema.names
+                coded = pa.dictionary(pa.int32(), pa.string())
+                convert = pacsv.ConvertOptions(
+                    column_types={nm: coded if dictionary and codes_header(nm.lstrip("\ufeff")) in REPEATED_CODES
+                                  else pa.string() for nm in names}, strings_can_be_null=False,
+                    include_columns=wanted(names))
+                t = pacsv.read_csv(path, read_options=ropts, parse_options=popts, convert_options=convert)
             if found:
                 broken.extend(_broken_rows(path, enc, block, delimiter, names, found))
             return t, 2
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             last = exc
-            if not any(w in str(exc) for w in ("UTF8", "UTF-8", "decode", "codec")):
+            # a row with the wrong number of fields that is not text in this encoding either fails to
+            # reach the handler that would skip it: a sign of the wrong encoding, like a decoding error
+            wrong_encoding = any(w in str(exc) for w in ("UTF8", "UTF-8", "decode", "codec")) or (
+                broken is not None and "CSV parse error" in str(exc) and enc != encodings[-1])
+            if not wrong_encoding:
                 raise ValueError(f"{path}: {exc}") from exc
     raise ValueError(f"{path}: cannot decode as {' or '.join(encodings)} ({last}); use --encoding")
 
@@ -224,6 +229,30 @@ def _as_text(col):
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):      # NaN, infinities, beyond 10^32
             pass
     return col.cast(pa.string())
+
+
+@contextlib.contextmanager
+def _quiet_undecodable_rows():
+    """pyarrow hands a row with the wrong number of fields to the skip handler as text; in the wrong
+    encoding that text cannot be decoded, and pyarrow prints the error as "Exception ignored" before
+    the read fails (and is tried in the next encoding). Those messages are not the user's concern."""
+    import sys
+    previous = sys.unraisablehook
+
+    def hook(info):
+        if not isinstance(info.exc_value, UnicodeDecodeError):
+            previous(info)
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+def _utf16(path: Path) -> tuple[str, ...] | None:
+    """("utf-16",) for a file that starts with a UTF-16 byte-order mark (Excel's "Unicode text")."""
+    with open(path, "rb") as f:
+        return ("utf-16",) if f.read(2) in (b"\xff\xfe", b"\xfe\xff") else None
 
 
 def _arrow_enc(enc: str) -> str:
