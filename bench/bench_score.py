@@ -5,6 +5,7 @@
     python bench/bench_score.py 1e7 --jobs 1   # passed on to `ybcalc score` (default: one job per core)
     python bench/bench_score.py 1e7 --csv      # write settlements.csv instead of .parquet
     python bench/bench_score.py 1e7 --repeat 5 # runs of each command (default 3)
+    python bench/bench_score.py 1e7 --parquet-in   # the same bills as a Parquet input
 
 Prints, per size: line items per second, wall time, peak memory (resident memory of the scoring
 process and its worker processes together, sampled),
@@ -68,16 +69,21 @@ def measure_child(cmd: list[str]) -> tuple[float, float]:
 
 
 def pyarrow_read(path: Path) -> tuple[float, float]:
-    """(seconds, Arrow MB) of pyarrow's plain read of the CSV, in a fresh process."""
-    code = ("import time, pyarrow.csv as c; t = time.perf_counter(); tb = c.read_csv(%r); "
-            "print(time.perf_counter() - t, tb.nbytes / 2**20)" % str(path))
+    """(seconds, Arrow MB) of pyarrow's plain read of the CSV (or Parquet file), in a fresh process."""
+    if path.suffix == ".parquet":
+        # pyarrow.dataset is imported before the clock starts: read_table imports it on first use (0.26 s)
+        setup, call = "import pyarrow.parquet as pq, pyarrow.dataset", "pq.read_table"
+    else:
+        setup, call = "import pyarrow.csv as pacsv", "pacsv.read_csv"
+    code = (f"{setup}; import time; t = time.perf_counter(); tb = {call}({str(path)!r}); "
+            "print(time.perf_counter() - t, tb.nbytes / 2**20)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     return float(out[0]), float(out[1])
 
 
-def run(n: int, extra: list[str], suffix: str = ".parquet", repeat: int = 3) -> dict:
+def run(n: int, extra: list[str], suffix: str = ".parquet", repeat: int = 3, source: str = ".csv") -> dict:
     DATA.mkdir(exist_ok=True)
-    path = DATA / f"bills_{n}.csv"
+    path = DATA / f"bills_{n}{source}"
     if not path.exists():
         subprocess.run([sys.executable, str(HERE / "generate.py"), str(n), str(path)], check=True)
     out = DATA / f"settlements_{n}{suffix}"
@@ -115,17 +121,20 @@ def main():
     ap.add_argument("--jobs", type=int, help="worker processes, passed on to `ybcalc score` (default: one per core)")
     ap.add_argument("--csv", action="store_true", help="write settlements as CSV instead of Parquet")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each command (default 3)")
+    ap.add_argument("--parquet-in", action="store_true",
+                    help="score the bills as a Parquet file (the ratio is then to pyarrow's Parquet read)")
     a = ap.parse_args()
     if a.repeat < 1:
         ap.error("--repeat must be at least 1")
     extra = ["--jobs", str(a.jobs)] if a.jobs is not None else []
     suffix, repeat, sizes = (".csv" if a.csv else ".parquet"), a.repeat, a.sizes
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; output {suffix}; "
+    source = ".parquet" if a.parquet_in else ".csv"
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; input {source}; output {suffix}; "
           f"best of {repeat} runs (median score time beside it)")
-    print(f"{'lines':>11} {'CSV MB':>7} {'read s':>7} {'Arrow MB':>9} {'score s':>8} {'median':>7} {'lines/s':>9} "
+    print(f"{'lines':>11} {'file MB':>7} {'read s':>7} {'Arrow MB':>9} {'score s':>8} {'median':>7} {'lines/s':>9} "
           f"{'peak MB':>8} {'time×read':>9} {'mem×Arrow':>9}")
     for n in sizes:
-        r = run(n, extra, suffix, repeat)
+        r = run(n, extra, suffix, repeat, source)
         print(f"{r['lines']:>11,} {r['csv_mb']:>7.0f} {r['pyarrow_read_s']:>7.2f} {r['arrow_mb']:>9.0f} "
               f"{r['score_s']:>8.1f} {r['score_median_s']:>7.1f} {r['lines_per_s']:>9,.0f} {r['peak_mb']:>8.0f} "
               f"{r['time_ratio']:>9.1f} {r['memory_ratio']:>9.1f}", flush=True)

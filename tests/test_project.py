@@ -63,6 +63,10 @@ def test_benchmark_script_runs_and_prints_its_figures():
     header, row = out.splitlines()[1], out.splitlines()[-1]
     assert "time×read" in header and "median" in header
     assert row.split()[0] == "3,000" and len(row.split()) == 10    # one figure per column
+    # the same bills as a Parquet input, against pyarrow's Parquet read
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_score.py"), "3000", "--repeat", "1",
+                          "--jobs", "1", "--parquet-in"], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert "input .parquet" in out.splitlines()[0] and out.splitlines()[-1].split()[0] == "3,000"
 
 
 def test_benchmark_script_explains_its_arguments():
