@@ -4,8 +4,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 from ybcalc.policy.loader import load_book
+
+# Property tests draw the same examples on every run (CI must not pass or fail by chance); to search
+# new ones, run `pytest --hypothesis-profile=explore`.
+settings.register_profile("repeatable", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile("repeatable")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tables"
 
