@@ -34,10 +34,12 @@ REPEATED_CODES = ("setl_time", "fee_ocur_time", "insuplc", "insutype", "psn_type
 
 def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool = False, known_only: bool = False,
                broken: list | None = None):
-    """Read a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or Parquet file into an Arrow table of text.
+    """Read a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030, UTF-16 with BOM) or Parquet file into an Arrow
+    table of text.
 
     Every column is read as text so that amounts stay exact and codes keep leading zeros. The CSV
-    encoding is detected (UTF-8 first, then GB18030, which covers GBK) unless given. ``dictionary``:
+    encoding is detected (a UTF-16 byte-order mark, else UTF-8 first, then GB18030, which covers GBK)
+    unless given. ``dictionary``:
     code columns (``REPEATED_CODES``) come as dictionary-encoded text. ``known_only``: columns whose
     header names no field the settlement reads (科室, 医生, 备注 … of hospital exports) are not parsed
     at all (all are read when none is known, so that the missing ones can be named). ``broken``: a
@@ -54,24 +56,7 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
         return known if known_only and known else list(names)
 
     if path.suffix.lower() in (".parquet", ".pq"):
-        schema = pq.read_schema(path)
-        names = wanted(schema.names)
-        # code columns stored as text come as dictionaries, as from the CSV reader (see REPEATED_CODES):
-        # Parquet keeps its own dictionary pages, which the reader hands over without hashing again
-        coded = [nm for nm in names if dictionary and codes_header(nm) in REPEATED_CODES
-                 and pa.types.is_string(schema.field(nm).type)]
-        t = pq.read_table(path, columns=names, read_dictionary=coded)
-        cols = []
-        for nm, c in zip(t.column_names, t.columns):
-            if pa.types.is_dictionary(c.type) and pa.types.is_string(c.type.value_type):
-                cols.append(c)
-            elif dictionary and codes_header(nm) in REPEATED_CODES and pa.types.is_integer(c.type):
-                # integer codes (hosp_lv 3, age 45): numbered by value, their few distinct values as text
-                import pyarrow.compute as pc
-                cols.append(pc.dictionary_encode(c).cast(pa.dictionary(pa.int32(), pa.string())))
-            else:
-                cols.append(_as_text(c))
-        return t.from_arrays(cols, names=t.column_names), 1
+        return _read_parquet(path, wanted(pq.read_schema(path).names), dictionary), 1
     _refuse_workbook(path)
     encodings = (encoding,) if encoding else _utf16(path) or ENCODINGS
     last = None
@@ -108,6 +93,31 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
             if not wrong_encoding:
                 raise ValueError(f"{path}: {exc}") from exc
     raise ValueError(f"{path}: cannot decode as {' or '.join(encodings)} ({last}); use --encoding")
+
+
+def _read_parquet(path: Path, names: list, dictionary: bool):
+    """Parquet columns as the text a CSV would hold (see ``_as_text``). With ``dictionary``, code
+    columns come as dictionaries, as from the CSV reader (see REPEATED_CODES): text from Parquet's own
+    dictionary pages, which the reader hands over without hashing again, integer codes (hosp_lv 3,
+    age 45) numbered by value with their few distinct values as text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    schema = pq.read_schema(path)
+
+    def code(nm):
+        return dictionary and codes_header(nm) in REPEATED_CODES
+    t = pq.read_table(path, columns=names,
+                      read_dictionary=[nm for nm in names if code(nm) and pa.types.is_string(schema.field(nm).type)])
+    cols = []
+    for nm, c in zip(t.column_names, t.columns):
+        if pa.types.is_dictionary(c.type) and pa.types.is_string(c.type.value_type):
+            cols.append(c)
+        elif code(nm) and pa.types.is_integer(c.type):
+            cols.append(pc.dictionary_encode(c).cast(pa.dictionary(pa.int32(), pa.string())))
+        else:
+            cols.append(_as_text(c))
+    return pa.table(cols, names=t.column_names)
 
 
 @dataclass

@@ -29,10 +29,8 @@ def _check_outputs(args) -> None:
         if out is None:
             continue
         p = Path(out)
-        if flag == "-o" and p.suffix.lower() not in (".csv", ".parquet", ".pq"):
-            raise ValueError(f"-o {out}: give a .csv or .parquet file name (the suffix chooses the format)")
-        if flag == "--rejects" and p.suffix.lower() not in (".csv", ".parquet", ".pq"):
-            raise ValueError(f"--rejects {out}: give a .csv or .parquet file name")
+        if p.suffix.lower() not in (".csv", ".parquet", ".pq"):
+            raise ValueError(f"{flag} {out}: give a .csv or .parquet file name (the suffix chooses the format)")
         for what, src in inputs.items():
             if src is not None and p.exists() and Path(src).exists() and p.resolve() == Path(src).resolve():
                 raise ValueError(f"{flag} {out} is {what}: writing it would overwrite what is being read")
