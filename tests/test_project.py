@@ -69,6 +69,29 @@ def test_benchmark_script_runs_and_prints_its_figures():
     assert "input .parquet" in out.splitlines()[0] and out.splitlines()[-1].split()[0] == "3,000"
 
 
+def test_floor_script_prints_the_unavoidable_steps_and_adds_them_up():
+    """bench/floor.py (the README's floor under the time target) on a tiny file: every unavoidable
+    step is timed, the floor is their CPU-seconds added up, and the target is twice the plain read."""
+    import re
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "floor.py"), "3000", "--repeat", "1"],
+                         capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from floor import STEPS
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    rows = {line[:28].strip(): line[28:].split() for line in out.splitlines()[2:] if not line.startswith(("target", "floor", "left"))}
+    assert set(STEPS) <= set(rows) and "pyarrow plain read" in rows
+    cpu = sum(float(rows[s][1]) for s in STEPS)
+    floor = float(re.search(r"floor \(the steps above\): ([0-9.]+) CPU-s", out).group(1))
+    assert abs(floor - cpu) <= 0.005 * len(STEPS)          # each row is rounded to 0.01
+    target = float(re.search(r"target \(2 × plain read\): ([0-9.]+) s wall", out).group(1))
+    assert abs(target - 2 * float(rows["pyarrow plain read"][0])) <= 0.011
+    assert re.search(r"left for all settlement logic: -?[0-9.]+ s wall = [0-9,]+ ns of CPU per line item", out)
+
+
 def test_benchmark_script_explains_its_arguments():
     """`--help` prints the usage (it used to be read as a size and crash), and a bad size is named."""
     import subprocess
