@@ -901,3 +901,105 @@ def test_broken_rows_in_gbk_and_utf16_exports(fbook, tmp_path, encoding, capsys)
     assert own["row"].tolist() == [3] and own["mdtrt_id"].tolist() == [lines["mdtrt_id"].iat[1]]
     assert "阿莫西林胶囊" in own["value"].iat[0]          # the broken row's text, decoded as the file's
     assert "Exception ignored" not in capsys.readouterr().err
+
+
+def _two_files(tmp_path, seed: int = 5, broken: bool = True, encoding: str = "gbk"):
+    """A year of lines as two extracts, and as one file holding the same rows in the same order.
+
+    The first extract is UTF-8 with national field names; the second GBK (``encoding``) with Chinese headers in
+    another column order, a bad amount and (``broken``) a row with the wrong number of fields. Rows
+    are cut at random, so some bills have lines in both files. Returns (first, second, whole, cut):
+    the second file's row r is the whole file's row r + cut."""
+    df, _ = messy_members(seed)
+    cut = len(df) // 2
+    df.loc[cut + 2, "det_item_fee_sumamt"] = "abc"
+    first, second, whole = tmp_path / "jan.csv", tmp_path / "feb.csv", tmp_path / "all.csv"
+    df.iloc[:cut].to_csv(first, index=False)
+    zh = {"mdtrt_id": "就诊ID", "psn_no": "人员编号", "setl_time": "结算时间", "det_item_fee_sumamt": "明细项目费用总额",
+          "chrgitm_lv": "收费项目等级"}
+    b = df.iloc[cut:].rename(columns=zh)
+    b[list(b.columns[::-1])].to_csv(second, index=False, encoding=encoding)
+    df.to_csv(whole, index=False)
+    if broken:
+        for path in (second, whole):
+            with open(path, "ab") as f:
+                f.write(",2,三\n".encode(encoding if path == second else "utf-8"))
+    return first, second, whole, cut
+
+
+def _as_files(rejects: pd.DataFrame, first, second, cut: int) -> pd.DataFrame:
+    """Rejects of the whole file as the two extracts name them."""
+    rows = rejects["row"].to_numpy()
+    out = rejects.assign(row=np.where(rows >= cut + 2, rows - cut, rows))
+    out.insert(0, "file", np.where(rows >= cut + 2, str(second), str(first)).astype(object))
+    return out
+
+
+@pytest.mark.parametrize("partition_lines", [9, 250_000])
+def test_several_files_settle_as_one_file_of_their_rows(fbook, tmp_path, partition_lines):
+    """A year delivered as monthly extracts (each with its own encoding, header language and column
+    order) settles exactly as one file of the same rows: a member's bills carry the year's state
+    across files, a bill with lines in two files is one bill, and every reject names its file and
+    its row in that file."""
+    first, second, whole, cut = _two_files(tmp_path)
+    want = score_file(whole, fbook, partition_lines=partition_lines)
+    got = score_file([first, second], fbook, partition_lines=partition_lines)
+    assert got.rows_read == want.rows_read and got.rows_scored == want.rows_scored
+    key = ["mdtrt_id"]
+    pd.testing.assert_frame_equal(got.settlement.bills(money="fen").sort_values(key).reset_index(drop=True),
+                                  want.settlement.bills(money="fen").sort_values(key).reset_index(drop=True))
+    expected = _as_files(want.rejects, first, second, cut)
+    pd.testing.assert_frame_equal(got.rejects, expected)
+    bad = got.rejects[got.rejects["reason"] == "missing or unreadable amount"]
+    assert bad[["file", "row", "column", "value"]].values.tolist() == [[str(second), 4, "det_item_fee_sumamt", "abc"]]
+    broken = got.rejects[got.rejects["column"] == "(row)"]
+    assert broken[["file", "row"]].values.tolist() == [[str(second), len(whole.read_text().splitlines()) - cut]]
+    assert set(got.rejects["file"]) == {str(first), str(second)}    # other lines of rejected bills, in both
+    # a bill with a line in each file: settled as one
+    both = set(pd.read_csv(first, dtype=str)["mdtrt_id"]) & set(pd.read_csv(second, dtype=str, encoding="gbk")["就诊ID"])
+    assert both & set(got.settlement.bills()["mdtrt_id"])
+
+
+def test_cli_scores_several_files_and_names_each_reject_s_file(tmp_path, capsys):
+    first, second, whole, cut = _two_files(tmp_path, broken=False)
+    fixtures = os.path.join(os.path.dirname(__file__), "fixtures", "tables")
+    out, rej = tmp_path / "out.csv", tmp_path / "rej.csv"
+    assert main(["--tables", fixtures, "score", str(first), str(second), "-o", str(out), "--rejects", str(rej),
+                 "--lang", "zh"]) == 3
+    r = pd.read_csv(rej, dtype=str, encoding="utf-8-sig")
+    assert list(r.columns) == ["文件", "行号", "就诊ID", "列", "值", "原因"]
+    amount = r[r["列"] == "det_item_fee_sumamt"]
+    assert amount[["文件", "行号", "值"]].values.tolist() == [[str(second), "4", "abc"]]    # row 4 of feb.csv
+    one = tmp_path / "one.csv"
+    assert main(["--tables", fixtures, "score", str(whole), "-o", str(one), "-q", "--lang", "zh"]) == 3
+    assert pd.read_csv(out, dtype=str).equals(pd.read_csv(one, dtype=str))
+    # without --rejects the first ones are printed with their file
+    capsys.readouterr()
+    main(["--tables", fixtures, "score", str(first), str(second), "-o", str(out)])
+    assert f"rejected: {second}, row 4, column det_item_fee_sumamt" in capsys.readouterr().err
+
+
+def test_dask_scores_several_files_as_the_single_machine_path(fbook, tmp_path):
+    """Several files on Dask: the same bills, and rejects naming each file and its own rows (a glob of
+    files used to number rows across files, naming rows no file has)."""
+    pytest.importorskip("distributed")
+    from ybcalc.dask import BILL_COLUMNS, score_path
+    first, second, _, _ = _two_files(tmp_path, broken=False)          # the second in GBK, detected
+    local = score_file([first, second], fbook)
+    bills, rejects = score_path([first, second], workers=2, tables=str(fbook.root))
+    want = local.settlement.bills(money="fen")[BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(bills.sort_values("mdtrt_id").reset_index(drop=True), want, check_dtype=False)
+    pd.testing.assert_frame_equal(rejects, local.rejects, check_dtype=False)
+    assert set(rejects["file"]) == {str(first), str(second)}
+
+
+def test_dask_path_detects_each_file_s_encoding(tmp_path):
+    """As the local reader does: UTF-8 with or without BOM, GBK even when its first rows are ASCII
+    only, UTF-16 by its byte-order mark."""
+    from ybcalc.dask import detect_encoding
+    text = "mdtrt_id,item_name\n" + "V1,x\n" * 1000 + "V2,白蛋白\n"
+    cases = {"utf-8": "utf-8-sig", "utf-8-sig": "utf-8-sig", "gbk": "gb18030", "utf-16": "utf-16"}
+    for enc, want in cases.items():
+        path = tmp_path / f"{enc}.csv"
+        path.write_bytes(text.encode(enc))
+        assert detect_encoding(str(path)) == want, enc

@@ -366,7 +366,7 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
                               "column": "(policy)", "value": "",
                               "reason": errors.reindex(bad["mdtrt_id"]).to_numpy()})
         rejects = pd.concat([rejects, extra], ignore_index=True).sort_values("row", kind="stable")
-    rejects = rejects[REJECT_COLUMNS].reset_index(drop=True)
+    rejects = rejects[REJECT_COLUMNS].astype({"row": np.int64}).reset_index(drop=True)
     result = ScoreResult(Settlement(bills, lines, book, rejects, errors), rejects, prepared.n_read, len(lines))
     assert result.rows_scored + rejects["row"].nunique() == result.rows_read, "row accounting broken"
     return result
@@ -391,7 +391,8 @@ def slim(result: ScoreResult) -> ScoreResult:
 
 def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_000, progress=None,
                keep_intermediate: bool = False, sink=None, jobs: int = 1, **kw) -> ScoreResult:
-    """Score a CSV/Parquet file in member partitions, so memory stays a small multiple of the file.
+    """Score a CSV/Parquet file (or a list of them: settled together, as one file of their rows in
+    that order) in member partitions, so memory stays a small multiple of the file.
 
     Rows are split by member (``psn_no``) into partitions of about ``partition_lines`` lines; each
     member's bills are in one partition, so the result equals scoring the whole file at once.
@@ -400,11 +401,116 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
     partition's Settlement (or a ``BillWriter``); the bills are then not kept (memory stays at one
     partition), and the result carries only totals, counts and rejects. ``jobs`` > 1 settles
     partitions in that many worker processes (results are still written in partition order, so the
-    output is the same file as with one job).
+    output is the same file as with one job). With several files, rejects start with a ``file``
+    column and ``row`` is the row in that file.
     """
     with arrow_allocator():
         return _score_file(path, policy, encoding=encoding, partition_lines=partition_lines, progress=progress,
                            keep_intermediate=keep_intermediate, sink=sink, jobs=jobs, **kw)
+
+
+# With several input files a line's row number carries its file: file index · 2^40 + its row in the
+# file. Rows then sort by file, then row (the input order that breaks ties between same-day bills),
+# and the first file's rows are its plain row numbers.
+FILE_SHIFT = 40
+_ROW_MASK = (1 << FILE_SHIFT) - 1
+
+
+def input_paths(path) -> list[Path]:
+    """One input file or several (a year delivered as monthly extracts), as a list of paths."""
+    paths = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(p) for p in path]
+    if not paths:
+        raise ValueError("no input file given")
+    return paths
+
+
+def with_files(rejects: pd.DataFrame, paths: list[Path]) -> pd.DataFrame:
+    """Rejects of several files: a leading ``file`` column, and each ``row`` its row in that file
+    (rows as integers either way)."""
+    rows = rejects["row"].to_numpy(np.int64)
+    if len(paths) < 2:
+        return rejects.assign(row=rows)
+    out = rejects.assign(row=rows & _ROW_MASK)
+    out.insert(0, "file", np.array([str(p) for p in paths], dtype=object)[rows >> FILE_SHIFT])
+    return out
+
+
+def _canonical_columns(table):
+    """A file's columns under their national field names (headers differ between files: 就诊ID in one,
+    mdtrt_id in another); a second column naming the same field is dropped (prepare reads the first)."""
+    keep, names = [], []
+    for i, c in enumerate(table.column_names):
+        name = codes_header(c) or c
+        if name not in names:
+            keep.append(i)
+            names.append(name)
+    return table.select(keep).rename_columns(names)
+
+
+def _concat_files(tables: list):
+    """One table from several files' tables: columns in order of first appearance, a column a file
+    lacks is missing (empty) there, and a column read as a dictionary in one file and as plain text
+    in another is plain text throughout."""
+    import pyarrow as pa
+    names = list(dict.fromkeys(c for t in tables for c in t.column_names))
+    types = {}
+    for t in tables:
+        for c, ty in zip(t.column_names, t.schema.types):
+            types.setdefault(c, set()).add(ty)
+    out = []
+    for t in tables:
+        cols = []
+        for c in names:
+            if c not in t.column_names:
+                cols.append(pa.nulls(t.num_rows, pa.string()))
+                continue
+            col = t.column(c)
+            if len(types[c]) > 1 and pa.types.is_dictionary(col.type):
+                col = col.cast(col.type.value_type)
+            cols.append(col)
+        out.append(pa.table(cols, names=names))
+    return pa.concat_tables(out)
+
+
+def _read_inputs(paths: list[Path], encoding):
+    """The input files as one table of the columns the settlement reads, and what the reading found.
+
+    Returns (table, row of each table row or None when it is ``index + first``, first, broken rows as
+    reject records or None, prior_rejects for the bills of broken rows)."""
+    tables, row_parts, broken_frames, prior = [], [], [], {}
+    first_of = 2
+    for i, path in enumerate(paths):
+        broken: list[BrokenRow] = []
+        table, first = read_arrow(path, encoding, dictionary=True, known_only=True, broken=broken)
+        if i == 0:
+            first_of = first
+        table = table.rename_columns([str(c).lstrip("\ufeff") for c in table.column_names])
+        # Exports from hospital systems carry many columns the settlement never reads (科室, 医生, 备注 …):
+        # drop them before the rows are moved around.
+        used = [c for c in table.column_names if codes_header(c)]
+        if used and len(used) < table.num_columns:
+            table = table.select(used)
+        table = _decode_large_dictionaries(table)
+        if len(paths) > 1:
+            table = _canonical_columns(table)
+        base = i << FILE_SHIFT
+        where = f"{path} row" if len(paths) > 1 else "row"
+        if broken or len(paths) > 1:
+            row_parts.append(row_numbers(table.num_rows, first, [b.row for b in broken]) + base)
+        if broken:
+            rej = broken_rejects(broken)
+            rej["row"] = rej["row"].to_numpy(np.int64) + base
+            broken_frames.append(rej)
+            for b in broken:
+                if b.mdtrt_id:
+                    prior.setdefault(b.mdtrt_id, f"another line of this bill was rejected ({where} {b.row})")
+        tables.append(table)
+    table = tables[0] if len(tables) == 1 else _concat_files(tables)
+    row_of = None
+    if row_parts:
+        row_of = row_parts[0] if len(row_parts) == 1 else np.concatenate(row_parts)
+    broken_rej = pd.concat(broken_frames, ignore_index=True) if broken_frames else None
+    return table, row_of, first_of, broken_rej, prior
 
 
 @contextlib.contextmanager
@@ -433,29 +539,22 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
         policy = load_tables()
     # A file large enough to use workers starts them before it is read, so that their start-up (a
     # fresh interpreter importing pandas and pyarrow) overlaps the read.
-    likely = jobs > 1 and Path(path).stat().st_size >= 4 * jobs * partition_lines * 100   # ~100 bytes a line
+    paths = input_paths(path)
+    size = sum(p.stat().st_size for p in paths)
+    likely = jobs > 1 and size >= 4 * jobs * partition_lines * 100   # ~100 bytes a line
     pool = _worker_pool(jobs, policy) if likely else None
     try:
-        broken: list[BrokenRow] = []
-        table, first = read_arrow(path, encoding, dictionary=True, known_only=True, broken=broken)
+        table, row_of, first, broken, prior = _read_inputs(paths, encoding)
     except BaseException:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
         raise
-    table = table.rename_columns([str(c).lstrip("\ufeff") for c in table.column_names])
-    # Exports from hospital systems carry many columns the settlement never reads (科室, 医生, 备注 …):
-    # drop them before the rows are moved around.
-    used = [c for c in table.column_names if codes_header(c)]
-    if used and len(used) < table.num_columns:
-        table = table.select(used)
-    table = _decode_large_dictionaries(table)
     n = table.num_rows
+    n_broken = len(broken) if broken is not None else 0
     # rows the reader skipped (wrong number of fields) are rejects; the rest keep their file rows, and
     # the other lines of a broken row's bill are rejected with it, as for any rejected line
-    row_of = row_numbers(n, first, [b.row for b in broken]) if broken else None
-    if broken:
-        kw = dict(kw, prior_rejects={b.mdtrt_id: f"another line of this bill was rejected (row {b.row})"
-                                     for b in broken if b.mdtrt_id})
+    if prior:
+        kw = dict(kw, prior_rejects=prior)
     if progress:
         progress(0, n)          # read: the total is known (sorting rows to member partitions comes next)
     k = max(1, -(-n // partition_lines))
@@ -529,7 +628,7 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
         if progress:
             progress(done, n)
 
-    args = dict(source=str(path), render=render, kw=kw)
+    args = dict(source=", ".join(map(str, paths)), render=render, kw=kw)
     chunks = partitions(table, part)
     del table, part                         # the blocks are released as they are moved to partitions
     use_workers = jobs > 1 and k >= 4 * jobs    # fewer partitions: starting workers costs what they save
@@ -565,16 +664,16 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
         for chunk, rows in chunks:
             collect(score_partition(chunk, rows, **args))
     pa.default_memory_pool().release_unused()
-    extra = [broken_rejects(broken)] if broken else []
+    extra = [broken] if broken is not None else []
     if sink is not None:
         rejects = (pd.concat([r.rejects for r in results] + extra, ignore_index=True).sort_values("row", kind="stable")
                    .reset_index(drop=True) if results or extra else pd.DataFrame(columns=REJECT_COLUMNS))
-        return ScoreResult(None, rejects, n + len(broken), sum(r.rows_scored for r in results), agg)
+        return ScoreResult(None, with_files(rejects, paths), n + n_broken, sum(r.rows_scored for r in results), agg)
     res = combine(results, n)
+    rejects = res.rejects
     if extra:
-        rejects = pd.concat([res.rejects] + extra, ignore_index=True).sort_values("row", kind="stable")
-        res = ScoreResult(res.settlement, rejects.reset_index(drop=True), n + len(broken), res.rows_scored)
-    return res
+        rejects = pd.concat([rejects] + extra, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
+    return ScoreResult(res.settlement, with_files(rejects, paths), n + n_broken, res.rows_scored)
 
 
 @dataclass

@@ -23,7 +23,8 @@ def _check_outputs(args) -> None:
     """Refuse, before any work, outputs that would destroy an input or could not be written: a run
     over a year of bills should not fail at its end, nor overwrite the bills it read."""
     from pathlib import Path
-    inputs = {"the input file": args.file, "the accounts file": args.accounts}
+    inputs = {f"the input file {f}": f for f in args.files}
+    inputs["the accounts file"] = args.accounts
     outputs = {"-o": args.output, "--rejects": args.rejects}
     for flag, out in outputs.items():
         if out is None:
@@ -49,11 +50,12 @@ def cmd_score(args) -> int:
         return _score_dask(args, accounts)
     progress = None if args.quiet or not sys.stderr.isatty() else _progress
     if progress:            # a large file takes a while to read and sort by member before the first bill
-        size = os.path.getsize(args.file)
-        print(f"  reading {args.file} ({size / 2**20:,.0f} MB) …", file=sys.stderr, flush=True)
+        size = sum(os.path.getsize(f) for f in args.files)
+        what = args.files[0] if len(args.files) == 1 else f"{len(args.files)} files"
+        print(f"  reading {what} ({size / 2**20:,.0f} MB) …", file=sys.stderr, flush=True)
     writer = BillWriter(args.output, args.lang)           # each partition is written as soon as settled
     try:
-        res = score_file(args.file, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
+        res = score_file(args.files, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
                          sink=writer, jobs=args.jobs)
         writer.close(empty_settlement=_empty_settlement(book))
     except BaseException:
@@ -62,21 +64,24 @@ def cmd_score(args) -> int:
     if progress:
         print(file=sys.stderr)
     if args.rejects:
-        rej = res.rejects.copy()
-        if args.lang == "zh":
-            rej.columns = ["行号", "就诊ID", "列", "值", "原因"]
-        write_table(rej, args.rejects)
+        write_table(_labelled_rejects(res.rejects, args.lang), args.rejects)
     if not args.quiet:
         print(res.summary(), file=sys.stderr)
         print(f"wrote {args.output}" + (f", rejects to {args.rejects}" if args.rejects else ""), file=sys.stderr)
     if len(res.rejects):
         if not args.rejects and not args.quiet:
             for r in res.rejects.head(10).itertuples():
-                print(f"  rejected: {args.file}, row {r.row}, column {r.column}: {r.reason}", file=sys.stderr)
+                where = getattr(r, "file", args.files[0])
+                print(f"  rejected: {where}, row {r.row}, column {r.column}: {r.reason}", file=sys.stderr)
             if len(res.rejects) > 10:
                 print(f"  … {len(res.rejects) - 10} more (write them with --rejects FILE)", file=sys.stderr)
         return 0 if args.allow_rejects else 3
     return 0
+
+
+def _labelled_rejects(rejects: pd.DataFrame, lang: str) -> pd.DataFrame:
+    zh = {"file": "文件", "row": "行号", "mdtrt_id": "就诊ID", "column": "列", "value": "值", "reason": "原因"}
+    return rejects.rename(columns=zh) if lang == "zh" else rejects
 
 
 def _empty_settlement(book):
@@ -94,7 +99,7 @@ def _score_dask(args, accounts) -> int:
         print("--draft is not supported with --engine dask yet", file=sys.stderr)
         return 2
     # accounts stay in yuan here: each partition converts them once, as the local path does
-    bills, rejects = score_path(args.file, scheduler=args.scheduler, workers=args.workers, tables=args.tables,
+    bills, rejects = score_path(args.files, scheduler=args.scheduler, workers=args.workers, tables=args.tables,
                                 on=args.on, accounts=accounts, encoding=args.encoding)
     if not str(args.output).lower().endswith((".parquet", ".pq")):   # CSV: yuan text; Parquet: exact decimals
         from .labels import SETTLEMENT_FIELDS
@@ -105,7 +110,7 @@ def _score_dask(args, accounts) -> int:
         bills.columns = relabel_columns(bills.columns, "zh")
     write_table(bills, args.output)
     if args.rejects:
-        write_table(rejects, args.rejects)
+        write_table(_labelled_rejects(rejects, args.lang), args.rejects)
     if not args.quiet:
         print(f"dask: bills settled {len(bills)}, rows rejected {len(rejects)}; wrote {args.output}", file=sys.stderr)
     return 3 if len(rejects) and not args.allow_rejects else 0
@@ -277,10 +282,12 @@ def main(argv=None) -> int:
     ap.add_argument("--tables", help="policy tables folder (default: the bundled tables)")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("score", help="settle every bill of a CSV/Parquet file: one row per bill")
-    s.add_argument("file")
+    s = sub.add_parser("score", help="settle every bill of CSV/Parquet files: one row per bill")
+    s.add_argument("files", nargs="+", metavar="FILE",
+                   help="bill lines (.csv or .parquet); several files (a year as monthly extracts) are settled "
+                        "together, each member's bills in date order across them")
     s.add_argument("-o", "--output", required=True, help="output .csv or .parquet")
-    s.add_argument("--rejects", help="write rejected rows (row, column, reason) to this file")
+    s.add_argument("--rejects", help="write rejected rows ([file,] row, column, value, reason) to this file")
     s.add_argument("--lang", choices=["en", "zh"], default="en", help="header labels (en: national field names)")
     s.add_argument("--on", help="settle under the rules in force on this date instead of each bill's date")
     s.add_argument("--accounts", help="CSV of psn_no, acct_balance (个人账户余额) and year-to-date state")

@@ -52,23 +52,36 @@ def _score_partition(part: pd.DataFrame, tables: str | None, on, accounts: pd.Da
 
 
 def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | None = None,
-          first_row: int = 2, npartitions: int | None = None):
+          first_row: int | list = 2, npartitions: int | None = None, files: list | None = None):
     """Lazily score a Dask DataFrame of lines. Returns (bills, rejects) as Dask DataFrames.
 
     ``first_row``: the row number of the first data line as users see it (2 for a CSV with a header),
     so that rejects name the same rows as the single-machine path. Money columns are integer fen.
+
+    ``ddf`` may be a list of Dask DataFrames, one per input file (a year as monthly extracts, their
+    headers in either language): they are settled together, and each reject names its file (from
+    ``files``, else the file's position) and its row in that file; ``first_row`` is then one number
+    for all or one per file.
     """
     import dask
     import dask.dataframe as dd
 
+    from .batch import FILE_SHIFT
     from .inputs import rename_columns
     from .routing import member_pairs, route_keys
-    ddf = ddf.map_partitions(rename_columns)
+    several_files = isinstance(ddf, (list, tuple))
+    parts_in = list(ddf) if several_files else [ddf]
+    firsts = first_row if isinstance(first_row, (list, tuple)) else [first_row] * len(parts_in)
+    parts_in = [d.map_partitions(rename_columns) for d in parts_in]
+    # row numbers per file, before the shuffle moves rows between partitions (a file's index sits
+    # above its rows, as in the single-machine path: see batch.FILE_SHIFT)
+    offsets = []
+    for i, d in enumerate(parts_in):
+        lengths = d.map_partitions(len).compute()
+        offsets += list(np.concatenate([[0], np.cumsum(lengths)[:-1]]) + firsts[i] + (i << FILE_SHIFT))
+    ddf = parts_in[0] if len(parts_in) == 1 else dd.concat(parts_in)
     if "mdtrt_id" not in ddf.columns or "psn_no" not in ddf.columns:
         raise ValueError("Dask scoring partitions by member: the lines need mdtrt_id (就诊ID) and psn_no (人员编号) columns")
-    # global row numbers, before the shuffle moves rows between partitions
-    lengths = ddf.map_partitions(len).compute()
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]) + first_row
 
     # A member's bills and a bill's lines must meet in one task (see ybcalc.routing): one pass finds the
     # bills whose lines name several members; their lines travel together, by the bill.
@@ -91,6 +104,12 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
     outs = [dask.delayed(_score_partition, nout=2)(p, tables, on, accounts) for p in shuffled.to_delayed()]
     bills = dd.from_delayed([o[0] for o in outs], meta=bills_meta)
     rejects = dd.from_delayed([o[1] for o in outs], meta=rejects_meta)
+    if several_files:
+        from pathlib import Path
+
+        from .batch import with_files
+        names = [Path(str(f)) for f in (files or range(len(parts_in)))]
+        rejects = rejects.map_partitions(with_files, names, meta=with_files(rejects_meta, names))
     return bills, rejects
 
 
@@ -103,22 +122,56 @@ def _parquet_text(df: pd.DataFrame) -> pd.DataFrame:
     return pa.table([_as_text(c) for c in t.columns], names=t.column_names).to_pandas()
 
 
-def score_path(path: str, *, scheduler: str | None = None, workers: int = 2, tables=None, on=None,
+def _expand(path) -> list[str]:
+    """Files named by a path, a glob, or a list of either (in the order given, a glob's sorted)."""
+    import glob
+    out = []
+    for p in ([path] if isinstance(path, (str, bytes)) or not hasattr(path, "__iter__") else path):
+        out += sorted(glob.glob(str(p))) if glob.has_magic(str(p)) else [str(p)]
+    if not out:
+        raise ValueError(f"no input file matches {path}")
+    return out
+
+
+def detect_encoding(path: str) -> str:
+    """The encoding the single-machine reader would settle on for a CSV file: UTF-16 by its byte-order
+    mark, UTF-8 (with or without BOM) when every byte decodes, else GB18030 (which covers GBK). The
+    whole file is checked, in 16 MB steps, as a GBK file may hold only ASCII in its first rows."""
+    import codecs
+    with open(path, "rb") as f:
+        head = f.read(2)
+        if head in (b"\xff\xfe", b"\xfe\xff"):
+            return "utf-16"
+        f.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while chunk := f.read(16 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "gb18030"
+    return "utf-8-sig"
+
+
+def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=None, on=None,
                accounts=None, encoding: str | None = None, blocksize: str = "64MB"):
-    """Score a CSV/Parquet file (or glob) on a Dask cluster; returns pandas (bills, rejects) sorted
-    like the single-machine output (member, region, scheme, date)."""
+    """Score CSV/Parquet files (a file, a glob, or a list) on a Dask cluster; returns pandas (bills,
+    rejects) sorted like the single-machine output (member, region, scheme, date). With several
+    files the rejects name their file, and rows are counted in each file, as locally."""
     import dask
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
-    parquet = str(path).lower().endswith((".parquet", ".pq"))
-    if not parquet:                 # checked before a cluster is started: the first file of a glob
-        import glob
-        from pathlib import Path
-        from .batch import _refuse_workbook, sniff_delimiter
-        first_file = Path((sorted(glob.glob(str(path))) or [path])[0])
-        _refuse_workbook(first_file)
-        sep = sniff_delimiter(first_file, encoding or "utf-8")
+    from pathlib import Path
+
+    from .batch import _refuse_workbook, sniff_delimiter
+    paths = _expand(path)
+    seps, encodings = {}, {}
+    for f in paths:                 # checked before a cluster is started
+        if not f.lower().endswith((".parquet", ".pq")):
+            _refuse_workbook(Path(f))
+            encodings[f] = encoding or detect_encoding(f)
+            seps[f] = sniff_delimiter(f, encodings[f])
     cluster = None
     if scheduler:
         client = Client(scheduler)
@@ -126,18 +179,31 @@ def score_path(path: str, *, scheduler: str | None = None, workers: int = 2, tab
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
-        if parquet:
-            ddf = dd.read_parquet(path).map_partitions(_parquet_text)
-            first = 1
+        ddfs, firsts = [], []
+        for f in paths:
+            if f in seps:
+                # a UTF-16 file has no line Dask could split blocks at without decoding: read whole
+                ddfs.append(dd.read_csv(f, dtype=str, keep_default_na=False, encoding=encodings[f], sep=seps[f],
+                                        blocksize=None if encodings[f].startswith("utf-16") else blocksize))
+                firsts.append(2)
+            else:
+                ddfs.append(dd.read_parquet(f).map_partitions(_parquet_text))
+                firsts.append(1)
+        if len(ddfs) == 1:
+            bills, rejects = score(ddfs[0], tables=tables, on=on, accounts=accounts, first_row=firsts[0])
         else:
-            ddf = dd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8-sig", sep=sep,
-                              blocksize=blocksize)
-            first = 2
-        bills, rejects = score(ddf, tables=tables, on=on, accounts=accounts, first_row=first)
+            bills, rejects = score(ddfs, tables=tables, on=on, accounts=accounts, first_row=firsts, files=paths)
         bills, rejects = dask.compute(bills, rejects)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
     bills = bills.sort_values(["psn_no", "insuplc", "insutype", "setl_time", "mdtrt_id"], kind="stable")
-    return bills.reset_index(drop=True), rejects.sort_values("row", kind="stable").reset_index(drop=True)
+    order = ["file", "row"] if "file" in rejects.columns else ["row"]
+    if "file" in rejects.columns:        # files in the order given, not by name
+        rejects["file"] = pd.Categorical(rejects["file"], categories=list(dict.fromkeys(paths)), ordered=True)
+        rejects = rejects.sort_values(order, kind="stable")
+        rejects["file"] = rejects["file"].astype(str).astype(object)
+    else:
+        rejects = rejects.sort_values(order, kind="stable")
+    return bills.reset_index(drop=True), rejects.reset_index(drop=True)
