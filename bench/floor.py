@@ -89,14 +89,15 @@ def floor_steps(path: Path) -> dict:
 
         def dates():      # one per bill: the lines of a bill may differ only in the time of day
             per_bill = pc.utf8_slice_codeunits(table["setl_time"].take(first), 0, 10)
-            return pc.strptime(per_bill, "%Y-%m-%d", "s").cast(pa.date32())
-        step("settlement dates", dates)
+            pc.strptime(per_bill, "%Y-%m-%d", "s").cast(pa.date32())
+            return per_bill
+        day = step("settlement dates", dates)
         fen = np.frombuffer(amounts.buffers()[1], np.int64)[2 * amounts.offset::2]     # low words: fen
         total = np.bincount(bills.indices.to_numpy(), weights=fen, minlength=nb).astype(np.int64)
         # one row per bill in the shape ybcalc writes (ids, repeated texts as dictionaries, 14 money
         # fields as exact decimals, parts of each bill's total), with ybcalc's writer options
         cols = {"mdtrt_id": bills.dictionary, "psn_no": table["psn_no"].take(first),
-                "setl_date": pc.dictionary_encode(table["setl_time"].take(first)),
+                "setl_date": pc.dictionary_encode(day),
                 "insuplc": pc.dictionary_encode(table["insuplc"].take(first)),
                 **{f"money_{i}": fen_to_arrow_decimal(total * i // 14) for i in range(1, 15)}}
         bill_table = pa.table(cols)
