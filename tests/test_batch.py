@@ -984,13 +984,39 @@ def test_dask_scores_several_files_as_the_single_machine_path(fbook, tmp_path):
     files used to number rows across files, naming rows no file has)."""
     pytest.importorskip("distributed")
     from ybcalc.dask import BILL_COLUMNS, score_path
-    first, second, _, _ = _two_files(tmp_path, broken=False)          # the second in GBK, detected
+    first, second, _, _ = _two_files(tmp_path)          # the second in GBK, detected, with a broken row
     local = score_file([first, second], fbook)
     bills, rejects = score_path([first, second], workers=2, tables=str(fbook.root))
     want = local.settlement.bills(money="fen")[BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(bills.sort_values("mdtrt_id").reset_index(drop=True), want, check_dtype=False)
     pd.testing.assert_frame_equal(rejects, local.rejects, check_dtype=False)
     assert set(rejects["file"]) == {str(first), str(second)}
+    assert (rejects["column"] == "(row)").sum() == 1
+
+
+def test_dask_lists_rows_with_the_wrong_number_of_fields_as_the_single_machine_path(fbook, tmp_path):
+    """A row with an unquoted comma, or cut off, used to stop a Dask run with a parser error (and a
+    short row would have been read with empty cells). Like the local path, Dask now lists each such
+    row with its file row, rejects the rest of its bill, and numbers every later row as the file
+    does, with the file cut into several blocks (the first data row is one of the broken ones)."""
+    pytest.importorskip("distributed")
+    from ybcalc.dask import BILL_COLUMNS, read_csv, score_path
+    lines = random_lines(13, members=40)
+    path = tmp_path / "broken.csv"
+    lines.to_csv(path, index=False)
+    text = path.read_text(encoding="utf-8").splitlines()
+    for at in (2, 5, 41):                            # file rows: the first data row, and two more
+        text[at - 1] += ",stray"
+    text[40 - 1] = ",".join(text[40 - 1].split(",")[:4])
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    local = score_file(path, fbook)
+    assert (local.rejects["column"] == "(row)").sum() == 4
+    blocks = read_csv(str(path), blocksize=1500)
+    assert blocks.npartitions > 3
+    bills, rejects = score_path(str(path), workers=2, tables=str(fbook.root), blocksize=1500)
+    want = local.settlement.bills(money="fen")[BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(bills.sort_values("mdtrt_id").reset_index(drop=True), want, check_dtype=False)
+    pd.testing.assert_frame_equal(rejects, local.rejects, check_dtype=False)
 
 
 def test_dask_path_detects_each_file_s_encoding(tmp_path):

@@ -138,7 +138,6 @@ class BrokenRow:
 def _broken_rows(path, enc, block, delimiter, names, found) -> list[BrokenRow]:
     """The broken rows with their file rows: a threaded read does not know them, so a broken file is
     read once more on one thread (only then: the reader reports each broken row's number)."""
-    import csv
     import pyarrow as pa
     import pyarrow.csv as pacsv
     numbered: list = []
@@ -151,13 +150,20 @@ def _broken_rows(path, enc, block, delimiter, names, found) -> list[BrokenRow]:
                    parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=note),
                    convert_options=pacsv.ConvertOptions(column_types={nm: pa.string() for nm in names},
                                                         include_columns=names[:1]))
+    return as_broken_rows(numbered, [int(r.number) for r in numbered], names, delimiter)
+
+
+def as_broken_rows(invalid: list, rows: list, names, delimiter: str) -> list[BrokenRow]:
+    """pyarrow's InvalidRows, at file rows ``rows``, as BrokenRows (with the visit id as far as the
+    row's text can be read, so that the rest of its bill is rejected with it)."""
+    import csv
     header = [codes_header(str(nm).lstrip("\ufeff")) for nm in names]
     at = header.index("mdtrt_id") if "mdtrt_id" in header else None
     out = []
-    for r in numbered:
+    for r, row in zip(invalid, rows):
         fields = next(csv.reader([r.text], delimiter=delimiter), [])
         mid = fields[at].strip() if at is not None and at < len(fields) else ""
-        out.append(BrokenRow(int(r.number), r.actual_columns, r.expected_columns, r.text, mid))
+        out.append(BrokenRow(row, r.actual_columns, r.expected_columns, r.text, mid))
     return out
 
 
@@ -178,6 +184,16 @@ def broken_rejects(broken: list[BrokenRow]) -> pd.DataFrame:
                          "column": "(row)", "value": [b.text if len(b.text) <= 200 else b.text[:199] + "…"
                                                      for b in broken],
                          "reason": [b.reason for b in broken]}, columns=REJECT_COLUMNS)
+
+
+def broken_prior(mdtrt_ids, rows, where: str = "row") -> dict:
+    """{mdtrt_id: reason} for the other lines of the bills of broken rows (rejected with them), the
+    first broken row of a bill named; ``where`` is "row", or "FILE row" with several files."""
+    prior: dict = {}
+    for mid, row in zip(mdtrt_ids, rows):
+        if mid:
+            prior.setdefault(mid, f"another line of this bill was rejected ({where} {row})")
+    return prior
 
 
 DELIMITERS = (",", "\t", ";", "|")
@@ -501,9 +517,8 @@ def _read_inputs(paths: list[Path], encoding):
             rej = broken_rejects(broken)
             rej["row"] = rej["row"].to_numpy(np.int64) + base
             broken_frames.append(rej)
-            for b in broken:
-                if b.mdtrt_id:
-                    prior.setdefault(b.mdtrt_id, f"another line of this bill was rejected ({where} {b.row})")
+            for mid, reason in broken_prior([b.mdtrt_id for b in broken], [b.row for b in broken], where).items():
+                prior.setdefault(mid, reason)
         tables.append(table)
     table = tables[0] if len(tables) == 1 else _concat_files(tables)
     row_of = None

@@ -5,10 +5,13 @@ are settled inside one task by the same engine as the single-machine path; resul
 identical. Use it when a year of a province's bills does not fit one machine's memory, or to spread
 the work over a cluster: ``ybcalc score bills.csv -o out.parquet --engine dask --scheduler tcp://…``.
 
-    import dask.dataframe as dd, ybcalc.dask
-    ddf = dd.read_csv("bills-*.csv", dtype=str, keep_default_na=False)
+    import dask, ybcalc.dask
+    ddf = ybcalc.dask.read_csv("bills.csv")          # rows with the wrong number of fields become rejects
     bills, rejects = ybcalc.dask.score(ddf)          # lazy Dask DataFrames
     bills, rejects = dask.compute(bills, rejects)    # compute both in one pass
+
+(Any Dask DataFrame of text works, e.g. ``dd.read_csv(..., dtype=str, keep_default_na=False)``, but
+Dask's CSV reader stops the run at a row with the wrong number of fields.)
 """
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ def _conform(df: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
     return df[list(meta.columns)].astype(meta.dtypes.to_dict())
 
 
-def _score_partition(part: pd.DataFrame, tables: str | None, on, accounts: pd.DataFrame | None):
+def _score_partition(part: pd.DataFrame, tables: str | None, on, accounts: pd.DataFrame | None,
+                     prior: dict | None = None):
     from .api import load_tables
     from .batch import score_frame
     bills_meta, rejects_meta = _meta()
@@ -45,7 +49,7 @@ def _score_partition(part: pd.DataFrame, tables: str | None, on, accounts: pd.Da
     order = np.argsort(rows, kind="stable")
     part = part.iloc[order].reset_index(drop=True)
     rows = rows[order]
-    res = score_frame(part, load_tables(tables), row_numbers=rows, on=on, state=accounts)
+    res = score_frame(part, load_tables(tables), row_numbers=rows, on=on, state=accounts, prior_rejects=prior)
     bills = _conform(res.settlement.bills(money="fen"), bills_meta)
     rejects = _conform(res.rejects, rejects_meta)
     return bills, rejects
@@ -75,17 +79,36 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
     parts_in = [d.map_partitions(rename_columns) for d in parts_in]
     # row numbers per file, before the shuffle moves rows between partitions (a file's index sits
     # above its rows, as in the single-machine path: see batch.FILE_SHIFT)
-    offsets = []
+    # Rows a reader marked as broken (see read_csv: a row with the wrong number of fields) count in the
+    # row numbers, are rejects of their own, and take the rest of their bill with them, as locally.
+    offsets, broken = [], []
     for i, d in enumerate(parts_in):
-        lengths = d.map_partitions(len).compute()
-        offsets += list(np.concatenate([[0], np.cumsum(lengths)[:-1]]) + firsts[i] + (i << FILE_SHIFT))
+        lengths, marked = dask.compute(d.map_partitions(len), d.map_partitions(_marked_rows, meta=_MARKED_META))
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) + firsts[i] + (i << FILE_SHIFT)
+        offsets += list(starts)
+        if len(marked):
+            broken.append(pd.DataFrame({
+                "row": starts[marked["partition"].to_numpy()] + marked["at"].to_numpy(), "mdtrt_id": marked["mdtrt_id"],
+                "column": "(row)", "value": marked["_text"].map(_shortened), "reason": marked["_broken"]},
+                columns=REJECT_COLUMNS))
+    broken = pd.concat(broken, ignore_index=True) if broken else None
+    prior = None
+    if broken is not None:
+        from .batch import broken_prior
+        files = [str(f) for f in (files or range(len(parts_in)))]
+        rows = broken["row"].to_numpy(np.int64)
+        where = [f"{files[r >> FILE_SHIFT]} row" if several_files else "row" for r in rows]
+        prior = {}
+        for mid, row, w in zip(broken["mdtrt_id"], rows & ((1 << FILE_SHIFT) - 1), where):
+            for k, v in broken_prior([mid], [row], w).items():
+                prior.setdefault(k, v)
     ddf = parts_in[0] if len(parts_in) == 1 else dd.concat(parts_in)
     if "mdtrt_id" not in ddf.columns or "psn_no" not in ddf.columns:
         raise ValueError("Dask scoring partitions by member: the lines need mdtrt_id (就诊ID) and psn_no (人员编号) columns")
 
     # A member's bills and a bill's lines must meet in one task (see ybcalc.routing): one pass finds the
     # bills whose lines name several members; their lines travel together, by the bill.
-    pairs = ddf.map_partitions(lambda p: member_pairs(p["mdtrt_id"], p["psn_no"]),
+    pairs = ddf.map_partitions(lambda p: member_pairs(_good(p)["mdtrt_id"], _good(p)["psn_no"]),
                                meta=pd.DataFrame({"bill": pd.Series(dtype=object), "member": pd.Series(dtype=object)}))
     per_bill = pairs.drop_duplicates().groupby("bill").size().compute()
     several = set(per_bill.index[per_bill.to_numpy() > 1])
@@ -93,6 +116,7 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
     def add_rows(part, offset):
         part = part.copy()
         part["_row"] = np.arange(len(part), dtype=np.int64) + offset
+        part = _good(part)             # numbered first: a broken row keeps its place in the file's rows
         part["_route"] = route_keys(part["mdtrt_id"], part["psn_no"], several).astype(object)
         return part
 
@@ -101,9 +125,11 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
                                meta=add_rows(ddf._meta, 0))
     shuffled = numbered.shuffle(on="_route", npartitions=npartitions or ddf.npartitions)
     bills_meta, rejects_meta = _meta()
-    outs = [dask.delayed(_score_partition, nout=2)(p, tables, on, accounts) for p in shuffled.to_delayed()]
+    outs = [dask.delayed(_score_partition, nout=2)(p, tables, on, accounts, prior) for p in shuffled.to_delayed()]
     bills = dd.from_delayed([o[0] for o in outs], meta=bills_meta)
     rejects = dd.from_delayed([o[1] for o in outs], meta=rejects_meta)
+    if broken is not None:
+        rejects = dd.concat([rejects, dd.from_pandas(_conform(broken, rejects_meta), npartitions=1)])
     if several_files:
         from pathlib import Path
 
@@ -111,6 +137,103 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
         names = [Path(str(f)) for f in (files or range(len(parts_in)))]
         rejects = rejects.map_partitions(with_files, names, meta=with_files(rejects_meta, names))
     return bills, rejects
+
+
+MARKS = ["_broken", "_text"]          # a row the reader could not split into the header's fields: why, and its text
+_MARKED_META = pd.DataFrame({"partition": pd.Series(dtype="int64"), "at": pd.Series(dtype="int64"),
+                             "mdtrt_id": pd.Series(dtype=object), "_broken": pd.Series(dtype=object),
+                             "_text": pd.Series(dtype=object)})
+
+
+def _good(part: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a partition that a reader did not mark as broken, without the marks."""
+    if "_broken" not in part.columns:
+        return part
+    return part[part["_broken"].to_numpy() == ""].drop(columns=MARKS)
+
+
+def _marked_rows(part: pd.DataFrame, partition_info=None) -> pd.DataFrame:
+    """The broken rows of a partition: their place in it, visit id, reason and text."""
+    if "_broken" not in part.columns or not len(part):
+        return _MARKED_META
+    at = np.flatnonzero(part["_broken"].to_numpy() != "")
+    out = part.iloc[at][["mdtrt_id"] + MARKS] if "mdtrt_id" in part.columns else \
+        part.iloc[at][MARKS].assign(mdtrt_id="")
+    return pd.DataFrame({"partition": (partition_info or {}).get("number", 0), "at": at,
+                         "mdtrt_id": out["mdtrt_id"].to_numpy(), "_broken": out["_broken"].to_numpy(),
+                         "_text": out["_text"].to_numpy()}, columns=list(_MARKED_META.columns))
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _read_block(data: bytes, names: list, encoding: str, sep: str, header: bool) -> pd.DataFrame:
+    """One block of a CSV file (whole rows, the file's header in the first) as the single-machine
+    reader reads it: every cell text, a missing cell empty. A row with the wrong number of fields
+    stays in its place, empty but for its visit id, marked with the reason and its text (MARKS)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from .batch import _arrow_enc, as_broken_rows, codes_header
+    found: list = []
+
+    def skip(row):
+        found.append(row)
+        return "skip"
+    table = pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(encoding=_arrow_enc(encoding), column_names=names, skip_rows=int(header),
+                                       use_threads=False),
+        parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=skip),
+        convert_options=pacsv.ConvertOptions(column_types={nm: pa.string() for nm in names},
+                                             strings_can_be_null=False))
+    good = table.to_pandas()
+    for mark in MARKS:
+        good[mark] = ""
+    if not found:
+        return good.astype(object)     # object, as the metadata says (pandas 3 infers its str dtype)
+    # the reader numbers rows from the block's first line (the skipped header counts)
+    at = np.array([int(r.number) - 1 - int(header) for r in found], dtype=np.int64)
+    rows = as_broken_rows(found, list(at), names, sep)
+    n = len(good) + len(found)
+    out = pd.DataFrame({c: np.full(n, "", dtype=object) for c in good.columns}).astype(object)
+    keep = np.ones(n, bool)
+    keep[at] = False
+    out.iloc[np.flatnonzero(keep)] = good.to_numpy(dtype=object)
+    visit = [c for c in names if codes_header(c) == "mdtrt_id"]
+    if visit:
+        out.loc[at, visit[0]] = [b.mdtrt_id for b in rows]
+    out.loc[at, MARKS[0]] = [b.reason for b in rows]
+    out.loc[at, MARKS[1]] = [b.text for b in rows]
+    return out.astype(object)
+
+
+def read_csv(path: str, *, encoding: str | None = None, blocksize: str | int | None = "64MB"):
+    """A CSV file as a Dask DataFrame of text, read in blocks of whole rows, as the single-machine
+    reader reads it: encoding detected (or given), separator from the header line, and a row with the
+    wrong number of fields kept in its place as a marked row (``score`` lists it as a reject with its
+    file row and rejects the rest of its bill; a Dask CSV reader would stop the run there)."""
+    import dask
+    import dask.dataframe as dd
+    import pyarrow.csv as pacsv
+    from dask.bytes import read_bytes
+
+    from .batch import _arrow_enc, sniff_delimiter
+    encoding = encoding or detect_encoding(path)
+    sep = sniff_delimiter(path, encoding)
+    names = [str(nm).lstrip("\ufeff") for nm in pacsv.open_csv(
+        path, read_options=pacsv.ReadOptions(encoding=_arrow_enc(encoding)),
+        parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=lambda row: "skip")).schema.names]
+    # a UTF-16 file has no byte a block could be cut at without decoding: one block
+    if encoding.startswith("utf-16"):
+        blocksize = None
+    _, blocks = read_bytes(path, delimiter=b"\n", blocksize=blocksize, sample=False)
+    meta = pd.DataFrame({c: pd.Series(dtype=object) for c in names + MARKS})
+    parts = [dask.delayed(_read_block)(b, names, encoding, sep, i == 0) for i, b in enumerate(blocks[0])]
+    return dd.from_delayed(parts, meta=meta)
 
 
 def _parquet_text(df: pd.DataFrame) -> pd.DataFrame:
@@ -182,9 +305,7 @@ def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=N
         ddfs, firsts = [], []
         for f in paths:
             if f in seps:
-                # a UTF-16 file has no line Dask could split blocks at without decoding: read whole
-                ddfs.append(dd.read_csv(f, dtype=str, keep_default_na=False, encoding=encodings[f], sep=seps[f],
-                                        blocksize=None if encodings[f].startswith("utf-16") else blocksize))
+                ddfs.append(read_csv(f, encoding=encodings[f], blocksize=blocksize))
                 firsts.append(2)
             else:
                 ddfs.append(dd.read_parquet(f).map_partitions(_parquet_text))
