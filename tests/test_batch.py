@@ -1019,6 +1019,26 @@ def test_dask_lists_rows_with_the_wrong_number_of_fields_as_the_single_machine_p
     pd.testing.assert_frame_equal(rejects, local.rejects, check_dtype=False)
 
 
+def test_dask_reads_the_input_twice_not_three_times(fbook, tmp_path, monkeypatch):
+    """Row counts, broken rows and the bills that name several members come from one pass over the
+    input; settling is the second. (They were two passes before it: a year of a province's bills read
+    three times.)"""
+    pytest.importorskip("dask")
+    import dask
+    import ybcalc.dask as ydask
+    path = tmp_path / "b.csv"
+    random_lines(3, members=30).to_csv(path, index=False)
+    calls = []
+    read_block = ydask._read_block
+    monkeypatch.setattr(ydask, "_read_block", lambda *a: calls.append(1) or read_block(*a))
+    ddf = ydask.read_csv(str(path), blocksize=2000)
+    assert ddf.npartitions > 2
+    with dask.config.set(scheduler="sync"):
+        bills, rejects = dask.compute(*ydask.score(ddf, tables=str(fbook.root)))
+    assert len(calls) == 2 * ddf.npartitions
+    assert len(bills) == score_file(path, fbook).settlement.bills()["mdtrt_id"].nunique()
+
+
 def test_dask_path_detects_each_file_s_encoding(tmp_path):
     """As the local reader does: UTF-8 with or without BOM, GBK even when its first rows are ASCII
     only, UTF-16 by its byte-order mark."""

@@ -77,41 +77,40 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
     parts_in = list(ddf) if several_files else [ddf]
     firsts = first_row if isinstance(first_row, (list, tuple)) else [first_row] * len(parts_in)
     parts_in = [d.map_partitions(rename_columns) for d in parts_in]
-    # row numbers per file, before the shuffle moves rows between partitions (a file's index sits
-    # above its rows, as in the single-machine path: see batch.FILE_SHIFT)
-    # Rows a reader marked as broken (see read_csv: a row with the wrong number of fields) count in the
-    # row numbers, are rejects of their own, and take the rest of their bill with them, as locally.
-    offsets, broken = [], []
-    for i, d in enumerate(parts_in):
-        lengths, marked = dask.compute(d.map_partitions(len), d.map_partitions(_marked_rows, meta=_MARKED_META))
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) + firsts[i] + (i << FILE_SHIFT)
-        offsets += list(starts)
-        if len(marked):
-            broken.append(pd.DataFrame({
-                "row": starts[marked["partition"].to_numpy()] + marked["at"].to_numpy(), "mdtrt_id": marked["mdtrt_id"],
-                "column": "(row)", "value": marked["_text"].map(_shortened), "reason": marked["_broken"]},
-                columns=REJECT_COLUMNS))
-    broken = pd.concat(broken, ignore_index=True) if broken else None
-    prior = None
-    if broken is not None:
-        from .batch import broken_prior
-        files = [str(f) for f in (files or range(len(parts_in)))]
-        rows = broken["row"].to_numpy(np.int64)
-        where = [f"{files[r >> FILE_SHIFT]} row" if several_files else "row" for r in rows]
-        prior = {}
-        for mid, row, w in zip(broken["mdtrt_id"], rows & ((1 << FILE_SHIFT) - 1), where):
-            for k, v in broken_prior([mid], [row], w).items():
-                prior.setdefault(k, v)
     ddf = parts_in[0] if len(parts_in) == 1 else dd.concat(parts_in)
     if "mdtrt_id" not in ddf.columns or "psn_no" not in ddf.columns:
         raise ValueError("Dask scoring partitions by member: the lines need mdtrt_id (就诊ID) and psn_no (人员编号) columns")
-
-    # A member's bills and a bill's lines must meet in one task (see ybcalc.routing): one pass finds the
-    # bills whose lines name several members; their lines travel together, by the bill.
+    # One pass over the input (the files are read once for all three, then again to be settled):
+    # - rows per partition: row numbers per file, before the shuffle moves rows between partitions (a
+    #   file's index sits above its rows, as in the single-machine path: see batch.FILE_SHIFT);
+    # - rows a reader marked as broken (see read_csv: a row with the wrong number of fields): they count
+    #   in the row numbers, are rejects of their own and take the rest of their bill with them;
+    # - a member's bills and a bill's lines must meet in one task (see ybcalc.routing): the bills whose
+    #   lines name several members; their lines travel together, by the bill.
     pairs = ddf.map_partitions(lambda p: member_pairs(_good(p)["mdtrt_id"], _good(p)["psn_no"]),
                                meta=pd.DataFrame({"bill": pd.Series(dtype=object), "member": pd.Series(dtype=object)}))
-    per_bill = pairs.drop_duplicates().groupby("bill").size().compute()
+    k = len(parts_in)
+    found = dask.compute(*[d.map_partitions(len) for d in parts_in],
+                         *[d.map_partitions(_marked_rows, meta=_MARKED_META) for d in parts_in],
+                         pairs.drop_duplicates().groupby("bill").size())
+    lengths, marks, per_bill = found[:k], found[k:2 * k], found[-1]
     several = set(per_bill.index[per_bill.to_numpy() > 1])
+    names = [str(f) for f in (files or range(k))]
+    offsets, broken, prior = [], [], {}
+    for i, marked in enumerate(marks):
+        starts = np.concatenate([[0], np.cumsum(lengths[i])[:-1]]).astype(np.int64) + firsts[i]
+        offsets += list(starts + (i << FILE_SHIFT))
+        if len(marked):
+            rows = starts[marked["partition"].to_numpy()] + marked["at"].to_numpy()
+            broken.append(pd.DataFrame({
+                "row": rows + (i << FILE_SHIFT), "mdtrt_id": marked["mdtrt_id"].to_numpy(), "column": "(row)",
+                "value": marked["_text"].map(_shortened).to_numpy(), "reason": marked["_broken"].to_numpy()},
+                columns=REJECT_COLUMNS))
+            from .batch import broken_prior
+            where = f"{names[i]} row" if several_files else "row"
+            for bill, reason in broken_prior(marked["mdtrt_id"], rows, where).items():
+                prior.setdefault(bill, reason)
+    broken = pd.concat(broken, ignore_index=True) if broken else None
 
     def add_rows(part, offset):
         part = part.copy()
@@ -125,7 +124,8 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
                                meta=add_rows(ddf._meta, 0))
     shuffled = numbered.shuffle(on="_route", npartitions=npartitions or ddf.npartitions)
     bills_meta, rejects_meta = _meta()
-    outs = [dask.delayed(_score_partition, nout=2)(p, tables, on, accounts, prior) for p in shuffled.to_delayed()]
+    outs = [dask.delayed(_score_partition, nout=2)(p, tables, on, accounts, prior or None)
+            for p in shuffled.to_delayed()]
     bills = dd.from_delayed([o[0] for o in outs], meta=bills_meta)
     rejects = dd.from_delayed([o[1] for o in outs], meta=rejects_meta)
     if broken is not None:
@@ -134,8 +134,8 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
         from pathlib import Path
 
         from .batch import with_files
-        names = [Path(str(f)) for f in (files or range(len(parts_in)))]
-        rejects = rejects.map_partitions(with_files, names, meta=with_files(rejects_meta, names))
+        paths = [Path(nm) for nm in names]
+        rejects = rejects.map_partitions(with_files, paths, meta=with_files(rejects_meta, paths))
     return bills, rejects
 
 
