@@ -298,6 +298,29 @@ def test_cli_dask_engine_writes_the_same_file(tmp_path):
     assert (x["acct_pay"].astype(float) > 0).any()
 
 
+def test_cli_dask_engine_prints_the_local_summary_and_rejects(tmp_path, capsys):
+    """`--engine dask` accounts for every row as the local engine does (rows read = scored +
+    rejected, the totals, the first rejects) and exits 3 on rejects; it used to print only counts of
+    bills and reject records."""
+    pytest.importorskip("distributed")
+    from pathlib import Path
+    example = Path(__file__).resolve().parents[1] / "examples" / "bills.csv"
+    text = example.read_text(encoding="utf-8-sig").splitlines()
+    text[5] += ",stray"                                    # file row 6: an unquoted comma
+    path = tmp_path / "bills.csv"
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+
+    def run(*engine):
+        capsys.readouterr()
+        code = main(["score", str(path), "-o", str(tmp_path / "out.csv"), *engine])
+        err = capsys.readouterr().err.splitlines()
+        return code, [ln for ln in err if ln.startswith(("rows read", "total cost", "  rejected:", "  …"))]
+    local, dask_ = run(), run("--engine", "dask", "--workers", "2")
+    assert local == dask_ and local[0] == 3
+    assert local[1][0].startswith(f"rows read {len(text) - 1} = scored ")
+    assert "row 6, column (row): row has" in local[1][2]
+
+
 def test_float_columns_of_parquet_read_as_plain_decimals():
     """pandas writes ids with a gap and amounts as floats; Arrow's own text for them is an exponent
     form for large values (1.5e+06), which no amount reader takes, and mangles ids."""

@@ -63,6 +63,13 @@ def cmd_score(args) -> int:
         raise
     if progress:
         print(file=sys.stderr)
+    return _report(res, args)
+
+
+def _report(res, args) -> int:
+    """Rejects file, summary (rows read = scored + rejected, totals), the first rejects when no file
+    takes them, and the exit status: the same for the local and the Dask engine."""
+    from .batch import write_table
     if args.rejects:
         write_table(_labelled_rejects(res.rejects, args.lang), args.rejects)
     if not args.quiet:
@@ -92,28 +99,30 @@ def _empty_settlement(book):
 
 
 def _score_dask(args, accounts) -> int:
-    from .batch import write_table
+    from .batch import ScoreResult, write_table
     from .dask import score_path
-    from .labels import relabel_columns
+    from .labels import SETTLEMENT_FIELDS, relabel_columns
     if args.draft:
         print("--draft is not supported with --engine dask yet", file=sys.stderr)
         return 2
     # accounts stay in yuan here: each partition converts them once, as the local path does
     bills, rejects = score_path(args.files, scheduler=args.scheduler, workers=args.workers, tables=args.tables,
                                 on=args.on, accounts=accounts, encoding=args.encoding)
+    # the summary the local engine prints: rows read = scored + rejected, and the totals (fen)
+    rows_read = rejects.attrs["rows_read"]
+    rejected = len(rejects[["file", "row"]].drop_duplicates()) if "file" in rejects.columns else rejects["row"].nunique()
+    warned = int((bills["warnings"].fillna("").astype(str).to_numpy() != "").sum())
+    res = ScoreResult(None, rejects, rows_read, rows_read - rejected,
+                      {"totals": {c: int(bills[c].sum()) for c in SETTLEMENT_FIELDS}, "bills": len(bills),
+                       "warned": warned})
     if not str(args.output).lower().endswith((".parquet", ".pq")):   # CSV: yuan text; Parquet: exact decimals
-        from .labels import SETTLEMENT_FIELDS
         from .money import fen_text
         for c in SETTLEMENT_FIELDS:
             bills[c] = fen_text(bills[c].to_numpy())
     if args.lang == "zh":
         bills.columns = relabel_columns(bills.columns, "zh")
     write_table(bills, args.output)
-    if args.rejects:
-        write_table(_labelled_rejects(rejects, args.lang), args.rejects)
-    if not args.quiet:
-        print(f"dask: bills settled {len(bills)}, rows rejected {len(rejects)}; wrote {args.output}", file=sys.stderr)
-    return 3 if len(rejects) and not args.allow_rejects else 0
+    return _report(res, args)
 
 
 def _progress(done: int, total: int) -> None:

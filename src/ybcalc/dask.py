@@ -67,6 +67,14 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
     ``files``, else the file's position) and its row in that file; ``first_row`` is then one number
     for all or one per file.
     """
+    bills, rejects, _ = _score(ddf, tables=tables, on=on, accounts=accounts, first_row=first_row,
+                               npartitions=npartitions, files=files)
+    return bills, rejects
+
+
+def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | None = None,
+           first_row: int | list = 2, npartitions: int | None = None, files: list | None = None):
+    """``score``, and the number of rows read (broken rows included), known after its first pass."""
     import dask
     import dask.dataframe as dd
 
@@ -136,7 +144,7 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
         from .batch import with_files
         paths = [Path(nm) for nm in names]
         rejects = rejects.map_partitions(with_files, paths, meta=with_files(rejects_meta, paths))
-    return bills, rejects
+    return bills, rejects, int(sum(int(np.sum(n)) for n in lengths))
 
 
 MARKS = ["_broken", "_text"]          # a row the reader could not split into the header's fields: why, and its text
@@ -280,7 +288,8 @@ def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=N
                accounts=None, encoding: str | None = None, blocksize: str = "64MB"):
     """Score CSV/Parquet files (a file, a glob, or a list) on a Dask cluster; returns pandas (bills,
     rejects) sorted like the single-machine output (member, region, scheme, date). With several
-    files the rejects name their file, and rows are counted in each file, as locally."""
+    files the rejects name their file, and rows are counted in each file, as locally.
+    ``rejects.attrs["rows_read"]``: the rows read from all files (each either scored or rejected)."""
     import dask
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
@@ -311,9 +320,10 @@ def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=N
                 ddfs.append(dd.read_parquet(f).map_partitions(_parquet_text))
                 firsts.append(1)
         if len(ddfs) == 1:
-            bills, rejects = score(ddfs[0], tables=tables, on=on, accounts=accounts, first_row=firsts[0])
+            bills, rejects, rows_read = _score(ddfs[0], tables=tables, on=on, accounts=accounts, first_row=firsts[0])
         else:
-            bills, rejects = score(ddfs, tables=tables, on=on, accounts=accounts, first_row=firsts, files=paths)
+            bills, rejects, rows_read = _score(ddfs, tables=tables, on=on, accounts=accounts, first_row=firsts,
+                                               files=paths)
         bills, rejects = dask.compute(bills, rejects)
     finally:
         client.close()
@@ -327,4 +337,6 @@ def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=N
         rejects["file"] = rejects["file"].astype(str).astype(object)
     else:
         rejects = rejects.sort_values(order, kind="stable")
-    return bills.reset_index(drop=True), rejects.reset_index(drop=True)
+    rejects = rejects.reset_index(drop=True)
+    rejects.attrs["rows_read"] = rows_read          # for the summary: rows read = scored + rejected
+    return bills.reset_index(drop=True), rejects
