@@ -1002,14 +1002,19 @@ def test_cli_scores_several_files_and_names_each_reject_s_file(tmp_path, capsys)
     assert f"rejected: {second}, row 4, column det_item_fee_sumamt" in capsys.readouterr().err
 
 
-def test_dask_scores_several_files_as_the_single_machine_path(fbook, tmp_path):
+def test_dask_scores_several_files_as_the_single_machine_path(fbook, tmp_path, capsys):
     """Several files on Dask: the same bills, and rejects naming each file and its own rows (a glob of
-    files used to number rows across files, naming rows no file has)."""
+    files used to number rows across files, naming rows no file has). With ``progress``, each pass
+    shows a bar on standard error."""
     pytest.importorskip("distributed")
     from ybcalc.dask import BILL_COLUMNS, score_path
     first, second, _, _ = _two_files(tmp_path)          # the second in GBK, detected, with a broken row
     local = score_file([first, second], fbook)
-    bills, rejects = score_path([first, second], workers=2, tables=str(fbook.root))
+    capsys.readouterr()
+    bills, rejects = score_path([first, second], workers=2, tables=str(fbook.root), progress=True)
+    out = capsys.readouterr()
+    assert "reading: rows" in out.err and "settling" in out.err and "% Completed" in out.err and not out.out
+    assert rejects.attrs["rows_read"] == local.rows_read
     want = local.settlement.bills(money="fen")[BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(bills.sort_values("mdtrt_id").reset_index(drop=True), want, check_dtype=False)
     pd.testing.assert_frame_equal(rejects, local.rejects, check_dtype=False)

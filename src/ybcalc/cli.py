@@ -42,7 +42,7 @@ def _check_outputs(args) -> None:
 
 
 def cmd_score(args) -> int:
-    from .batch import BillWriter, score_file, write_table
+    from .batch import BillWriter, score_file
     _check_outputs(args)
     book = _book(args)
     accounts = _read_accounts(args.accounts) if args.accounts else None
@@ -107,7 +107,8 @@ def _score_dask(args, accounts) -> int:
         return 2
     # accounts stay in yuan here: each partition converts them once, as the local path does
     bills, rejects = score_path(args.files, scheduler=args.scheduler, workers=args.workers, tables=args.tables,
-                                on=args.on, accounts=accounts, encoding=args.encoding)
+                                on=args.on, accounts=accounts, encoding=args.encoding,
+                                progress=not args.quiet and sys.stderr.isatty())
     # the summary the local engine prints: rows read = scored + rejected, and the totals (fen)
     rows_read = rejects.attrs["rows_read"]
     rejected = len(rejects[["file", "row"]].drop_duplicates()) if "file" in rejects.columns else rejects["row"].nunique()

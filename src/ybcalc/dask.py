@@ -72,8 +72,28 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
     return bills, rejects
 
 
+def _compute(*collections, progress: str | None = None):
+    """dask.compute; with ``progress`` (what is being done), a text progress bar on standard error
+    while a distributed client computes (used on a terminal only, as the local engine's bar)."""
+    import dask
+    if not progress:
+        return dask.compute(*collections)
+    import contextlib
+    import sys
+
+    from distributed import default_client
+    from distributed import progress as progress_bar
+    client = default_client()
+    print(f"  {progress} …", file=sys.stderr, flush=True)
+    futures = client.compute(list(collections))
+    with contextlib.redirect_stdout(sys.stderr):        # the bar writes to standard output
+        progress_bar(futures, multi=False)
+    return tuple(client.gather(futures))
+
+
 def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | None = None,
-           first_row: int | list = 2, npartitions: int | None = None, files: list | None = None):
+           first_row: int | list = 2, npartitions: int | None = None, files: list | None = None,
+           progress: bool = False):
     """``score``, and the number of rows read (broken rows included), known after its first pass."""
     import dask
     import dask.dataframe as dd
@@ -98,9 +118,10 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
     pairs = ddf.map_partitions(lambda p: member_pairs(_good(p)["mdtrt_id"], _good(p)["psn_no"]),
                                meta=pd.DataFrame({"bill": pd.Series(dtype=object), "member": pd.Series(dtype=object)}))
     k = len(parts_in)
-    found = dask.compute(*[d.map_partitions(len) for d in parts_in],
-                         *[d.map_partitions(_marked_rows, meta=_MARKED_META) for d in parts_in],
-                         pairs.drop_duplicates().groupby("bill").size())
+    found = _compute(*[d.map_partitions(len) for d in parts_in],
+                     *[d.map_partitions(_marked_rows, meta=_MARKED_META) for d in parts_in],
+                     pairs.drop_duplicates().groupby("bill").size(),
+                     progress="reading: rows, broken rows, members" if progress else None)
     lengths, marks, per_bill = found[:k], found[k:2 * k], found[-1]
     several = set(per_bill.index[per_bill.to_numpy() > 1])
     names = [str(f) for f in (files or range(k))]
@@ -285,12 +306,12 @@ def detect_encoding(path: str) -> str:
 
 
 def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=None, on=None,
-               accounts=None, encoding: str | None = None, blocksize: str = "64MB"):
+               accounts=None, encoding: str | None = None, blocksize: str = "64MB", progress: bool = False):
     """Score CSV/Parquet files (a file, a glob, or a list) on a Dask cluster; returns pandas (bills,
     rejects) sorted like the single-machine output (member, region, scheme, date). With several
     files the rejects name their file, and rows are counted in each file, as locally.
-    ``rejects.attrs["rows_read"]``: the rows read from all files (each either scored or rejected)."""
-    import dask
+    ``rejects.attrs["rows_read"]``: the rows read from all files (each either scored or rejected).
+    ``progress``: a progress bar for each of the two passes on standard error."""
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
@@ -308,7 +329,11 @@ def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=N
     if scheduler:
         client = Client(scheduler)
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        # silence_logs: the cluster's own chatter (each shuffle's start and end is a WARNING) is not news
+        # to the user of a local cluster; errors still show
+        import logging
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
         ddfs, firsts = [], []
@@ -319,12 +344,11 @@ def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=N
             else:
                 ddfs.append(dd.read_parquet(f).map_partitions(_parquet_text))
                 firsts.append(1)
-        if len(ddfs) == 1:
-            bills, rejects, rows_read = _score(ddfs[0], tables=tables, on=on, accounts=accounts, first_row=firsts[0])
-        else:
-            bills, rejects, rows_read = _score(ddfs, tables=tables, on=on, accounts=accounts, first_row=firsts,
-                                               files=paths)
-        bills, rejects = dask.compute(bills, rejects)
+        several = len(ddfs) > 1
+        bills, rejects, rows_read = _score(ddfs if several else ddfs[0], tables=tables, on=on, accounts=accounts,
+                                           first_row=firsts if several else firsts[0],
+                                           files=paths if several else None, progress=progress)
+        bills, rejects = _compute(bills, rejects, progress="settling" if progress else None)
     finally:
         client.close()
         if cluster is not None:
