@@ -772,6 +772,31 @@ def test_a_failed_run_leaves_no_half_written_output(fbook, tmp_path, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bills.csv", "settlements.csv"]
 
 
+def test_write_table_replaces_a_file_only_when_complete(tmp_path, monkeypatch):
+    """write_table (the rejects file, the Dask engine's output, diff and compare tables) writes under
+    a temporary name and renames: a write that fails midway leaves the earlier file as it was."""
+    import ybcalc.batch as batch
+    out = tmp_path / "rejects.csv"
+    out.write_text("an earlier complete file\n")
+    df = pd.DataFrame({"row": [2, 3], "reason": ["a", "b"]})
+
+    class HalfWritten:
+        def to_csv(self, path, **kw):
+            with open(path, "w") as f:
+                f.write("row,rea")
+            raise OSError("disk full")
+    monkeypatch.setattr(batch, "neutralise_formulas", lambda frame: HalfWritten())
+    with pytest.raises(OSError, match="disk full"):
+        batch.write_table(df, out)
+    assert out.read_text() == "an earlier complete file\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["rejects.csv"]
+    monkeypatch.undo()
+    batch.write_table(df, out)
+    assert pd.read_csv(out)["reason"].tolist() == ["a", "b"] and len(list(tmp_path.iterdir())) == 1
+    batch.write_table(df, tmp_path / "rejects.parquet")
+    assert pd.read_parquet(tmp_path / "rejects.parquet")["row"].tolist() == [2, 3]
+
+
 def test_the_library_call_returns_bills_and_says_what_it_did_not_settle(fbook):
     """``ybcalc.score(df)``, the issue's library call: one row per bill with the policy version, the
     same bills as the batch path; rows it could not settle are never dropped unsaid (a warning and

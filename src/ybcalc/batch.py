@@ -1036,15 +1036,23 @@ def parquet_options(table) -> dict:
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
     """CSV (formula-neutralised, UTF-8 with BOM when headers are Chinese) or Parquet.
 
-    Money columns given as int64 fen are written to Parquet as exact decimal128(18, 2).
+    Money columns given as int64 fen are written to Parquet as exact decimal128(18, 2). Written under
+    a temporary name beside ``path`` and renamed when complete (as BillWriter does): a failed or
+    stopped write leaves no truncated file, and an earlier file as it was.
     """
     path = Path(path)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-        table = _arrow_table(df)
-        pq.write_table(table, path, **parquet_options(table))
-    else:
-        neutralise_formulas(df).to_csv(path, index=False, encoding="utf-8-sig" if _has_cjk(df) else "utf-8")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+            table = _arrow_table(df)
+            pq.write_table(table, partial, **parquet_options(table))
+        else:
+            neutralise_formulas(df).to_csv(partial, index=False, encoding="utf-8-sig" if _has_cjk(df) else "utf-8")
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _has_cjk(df: pd.DataFrame) -> bool:
