@@ -101,3 +101,19 @@ def test_benchmark_script_explains_its_arguments():
     assert "--repeat" in out.stdout and "1e6" in out.stdout
     bad = subprocess.run([sys.executable, script, "ten"], capture_output=True, text=True)
     assert bad.returncode == 2 and "'ten'" in bad.stderr
+
+
+def test_readme_dask_example_runs(monkeypatch):
+    """The README's Dask snippet settles the bundled example as the local path does."""
+    import pytest
+    pytest.importorskip("dask")
+    import ybcalc
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("### Past one machine")[1]
+    snippet = section.split("```\n", 1)[1].split("\n```", 1)[0]
+    assert "ybcalc.dask.read_csv" in snippet
+    monkeypatch.chdir(ROOT)
+    env: dict = {}
+    exec(compile(snippet.replace("bills.csv", "examples/bills.csv"), "README.md", "exec"), env)
+    local = ybcalc.score(__import__("pandas").read_csv(ROOT / "examples" / "bills.csv", dtype=str,
+                                                       keep_default_na=False))
+    assert sorted(env["bills"]["mdtrt_id"]) == sorted(local["mdtrt_id"]) and len(env["rejects"]) == 0
