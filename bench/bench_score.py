@@ -7,8 +7,9 @@
     python bench/bench_score.py 1e7 --repeat 5 # runs of each command (default 3)
     python bench/bench_score.py 1e7 --parquet-in   # the same bills as a Parquet input
 
-Prints, per size: line items per second, wall time, peak memory (resident memory of the scoring
-process and its worker processes together, sampled),
+Prints, per size: line items per second, wall time, CPU time (user + system, the scoring process and
+its workers together: a second measure beside wall time, which a shared machine moves), peak memory (resident memory
+of the scoring process and its worker processes together, sampled),
 and the ratios the performance target is stated in: time / pyarrow read time, and peak memory /
 the file's in-memory Arrow size. Figures go into README's performance section.
 
@@ -53,9 +54,12 @@ def _tree_rss_mb(root: int) -> float:
     return total / 2**20
 
 
-def measure_child(cmd: list[str]) -> tuple[float, float]:
-    """(seconds, peak MB) of a command: the peak of the summed resident memory of the command and its
-    worker processes, sampled every 20 ms."""
+def measure_child(cmd: list[str]) -> tuple[float, float, float]:
+    """(seconds, peak MB, CPU seconds) of a command: the peak of the summed resident memory of the
+    command and its worker processes, sampled every 20 ms, and the CPU time (user + system) of the
+    command and of every worker it waited for. A shared machine moves both: compare changes by both."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.Popen(cmd)
     peak = 0.0
@@ -63,9 +67,11 @@ def measure_child(cmd: list[str]) -> tuple[float, float]:
         peak = max(peak, _tree_rss_mb(proc.pid))
         time.sleep(0.02)
     dt = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{cmd} exited {proc.returncode}")
-    return dt, peak
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return dt, peak, cpu
 
 
 def pyarrow_read(path: Path) -> tuple[float, float]:
@@ -89,16 +95,18 @@ def run(n: int, extra: list[str], suffix: str = ".parquet", repeat: int = 3, sou
     out = DATA / f"settlements_{n}{suffix}"
     reads = [pyarrow_read(path) for _ in range(repeat)]
     arrow_mb = reads[0][1]
-    scores, peaks = [], []
+    scores, peaks, cpus = [], [], []
     for _ in range(repeat):
-        score_s, peak_mb = measure_child(["ybcalc", "score", str(path), "-o", str(out), "--allow-rejects", "-q",
-                                          *extra])
+        score_s, peak_mb, cpu_s = measure_child(["ybcalc", "score", str(path), "-o", str(out), "--allow-rejects",
+                                                 "-q", *extra])
         scores.append(score_s)
         peaks.append(peak_mb)
+        cpus.append(cpu_s)
     reads = [r[0] for r in reads]
     read_s, score_s, peak_mb = min(reads), min(scores), max(peaks)
     return {"lines": n, "csv_mb": path.stat().st_size / 2**20, "pyarrow_read_s": read_s, "arrow_mb": arrow_mb,
-            "score_s": score_s, "score_median_s": statistics.median(scores), "lines_per_s": n / score_s,
+            "score_s": score_s, "score_median_s": statistics.median(scores), "cpu_s": min(cpus),
+            "lines_per_s": n / score_s,
             "peak_mb": peak_mb, "time_ratio": score_s / read_s, "memory_ratio": peak_mb / arrow_mb}
 
 
@@ -131,12 +139,13 @@ def main():
     source = ".parquet" if a.parquet_in else ".csv"
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; input {source}; output {suffix}; "
           f"best of {repeat} runs (median score time beside it)")
-    print(f"{'lines':>11} {'file MB':>7} {'read s':>7} {'Arrow MB':>9} {'score s':>8} {'median':>7} {'lines/s':>9} "
-          f"{'peak MB':>8} {'time×read':>9} {'mem×Arrow':>9}")
+    print(f"{'lines':>11} {'file MB':>7} {'read s':>7} {'Arrow MB':>9} {'score s':>8} {'median':>7} {'CPU s':>7} "
+          f"{'lines/s':>9} {'peak MB':>8} {'time×read':>9} {'mem×Arrow':>9}")
     for n in sizes:
         r = run(n, extra, suffix, repeat, source)
         print(f"{r['lines']:>11,} {r['csv_mb']:>7.0f} {r['pyarrow_read_s']:>7.2f} {r['arrow_mb']:>9.0f} "
-              f"{r['score_s']:>8.1f} {r['score_median_s']:>7.1f} {r['lines_per_s']:>9,.0f} {r['peak_mb']:>8.0f} "
+              f"{r['score_s']:>8.1f} {r['score_median_s']:>7.1f} {r['cpu_s']:>7.1f} {r['lines_per_s']:>9,.0f} "
+              f"{r['peak_mb']:>8.0f} "
               f"{r['time_ratio']:>9.1f} {r['memory_ratio']:>9.1f}", flush=True)
 
 

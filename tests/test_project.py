@@ -61,8 +61,9 @@ def test_benchmark_script_runs_and_prints_its_figures():
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_score.py"), "3000", "--repeat", "2",
                           "--jobs", "1"], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     header, row = out.splitlines()[1], out.splitlines()[-1]
-    assert "time×read" in header and "median" in header
-    assert row.split()[0] == "3,000" and len(row.split()) == 10    # one figure per column
+    assert "time×read" in header and "median" in header and "CPU s" in header
+    assert row.split()[0] == "3,000" and len(row.split()) == 11    # one figure per column
+    assert float(row.split()[6]) > 0                                # CPU seconds of the scoring
     # the same bills as a Parquet input, against pyarrow's Parquet read
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_score.py"), "3000", "--repeat", "1",
                           "--jobs", "1", "--parquet-in"], capture_output=True, text=True, check=True, cwd=ROOT).stdout
