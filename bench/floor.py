@@ -62,7 +62,7 @@ def floor_steps(path: Path) -> dict:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
-    from ybcalc.batch import arrow_allocator, parquet_options, read_arrow
+    from ybcalc.batch import arrow_allocator, read_arrow
     from ybcalc.money import fen_to_arrow_decimal
     out = {}
 
@@ -97,7 +97,7 @@ def floor_steps(path: Path) -> dict:
         fen = np.frombuffer(amounts.buffers()[1], np.int64)[2 * amounts.offset::2]     # low words: fen
         total = np.bincount(bills.indices.to_numpy(), weights=fen, minlength=nb).astype(np.int64)
         # one row per bill in the shape ybcalc writes (ids, repeated texts as dictionaries, 14 money
-        # fields as exact decimals, parts of each bill's total), with ybcalc's writer options
+        # fields as exact decimals, parts of each bill's total)
         cols = {"mdtrt_id": bills.dictionary, "psn_no": table["psn_no"].take(first),
                 "setl_date": pc.dictionary_encode(day),
                 "insuplc": pc.dictionary_encode(table["insuplc"].take(first)),
@@ -105,7 +105,10 @@ def floor_steps(path: Path) -> dict:
         bill_table = pa.table(cols)
         target = DATA / f"floor_bills_{os.getpid()}.parquet"
         try:
-            step("write bills (Parquet)", lambda: pq.write_table(bill_table, target, **parquet_options(bill_table)))
+            # the options ybcalc's writer settles on (dictionaries for the repeated texts only), without
+            # the count of distinct ids that parquet_options makes on a writer's first partition
+            options = {"use_dictionary": ["setl_date", "insuplc"], "store_schema": False}
+            step("write bills (Parquet)", lambda: pq.write_table(bill_table, target, **options))
         finally:
             target.unlink(missing_ok=True)
         try:
