@@ -317,14 +317,13 @@ def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=N
 
     from pathlib import Path
 
-    from .batch import _refuse_workbook, sniff_delimiter
+    from .batch import _refuse_workbook
     paths = _expand(path)
-    seps, encodings = {}, {}
+    encodings = {}                  # of the CSV files
     for f in paths:                 # checked before a cluster is started
         if not f.lower().endswith((".parquet", ".pq")):
             _refuse_workbook(Path(f))
             encodings[f] = encoding or detect_encoding(f)
-            seps[f] = sniff_delimiter(f, encodings[f])
     cluster = None
     if scheduler:
         client = Client(scheduler)
@@ -338,7 +337,7 @@ def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=N
     try:
         ddfs, firsts = [], []
         for f in paths:
-            if f in seps:
+            if f in encodings:
                 ddfs.append(read_csv(f, encoding=encodings[f], blocksize=blocksize))
                 firsts.append(2)
             else:
