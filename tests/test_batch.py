@@ -920,6 +920,43 @@ def test_rows_with_the_wrong_number_of_fields_are_rejects_not_a_failed_run(fbook
         read_bills(path)
 
 
+@pytest.mark.parametrize("block", [40, 150, 700, 1 << 20])
+def test_the_block_reader_numbers_broken_rows_as_one_reader_of_the_whole_file(tmp_path, monkeypatch, block):
+    """The CSV is read in blocks of whole rows on several threads; a broken row's file row comes from
+    its block's place in the file (the whole file used to be read again on one thread for that). The
+    rows and their numbers are those of one reader over the whole file, blank lines and broken rows
+    at block edges included, with blocks as small as a row."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import ybcalc.batch as batch
+    lines = ["mdtrt_id,psn_no,det_item_fee_sumamt"]
+    for i in range(60):
+        lines.append(f"V{i % 7},P{i % 3},{i}.50" + (",stray" if i % 11 == 3 else ""))
+        if i % 13 == 5:
+            lines.append("")                              # a blank line: not a row
+        if i % 17 == 8:
+            lines.append(f"V{i},cut")                     # too few fields
+    path = tmp_path / "b.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    found = []
+
+    def note(row):
+        found.append((row.number, row.text))
+        return "skip"
+    text = {nm: pa.string() for nm in lines[0].split(",")}
+    whole = pacsv.read_csv(path, read_options=pacsv.ReadOptions(use_threads=False),
+                           parse_options=pacsv.ParseOptions(invalid_row_handler=note),
+                           convert_options=pacsv.ConvertOptions(column_types=text, strings_can_be_null=False))
+    real = batch._block_bounds
+    monkeypatch.setattr(batch, "_block_bounds", lambda p, b: real(p, block))
+    broken: list = []
+    table, first = batch.read_arrow(path, broken=broken)
+    assert len(batch._block_bounds(path, 0)) > 1 or block == 1 << 20
+    assert table.to_pydict() == whole.to_pydict()
+    assert [(b.row, b.text) for b in broken] == found and len(found) == 10
+    assert {b.mdtrt_id for b in broken} <= {f"V{i}" for i in range(60)}
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.integers(0, 30), st.sets(st.integers(2, 45), max_size=8))
 def test_file_rows_skip_the_rows_the_reader_skipped(n, skipped):

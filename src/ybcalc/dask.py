@@ -201,24 +201,13 @@ def _read_block(data: bytes, names: list, encoding: str, sep: str, header: bool)
     """One block of a CSV file (whole rows, the file's header in the first) as the single-machine
     reader reads it: every cell text, a missing cell empty. A row with the wrong number of fields
     stays in its place, empty but for its visit id, marked with the reason and its text (MARKS)."""
-    import io
-
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from .batch import _arrow_enc, as_broken_rows, codes_header
-    found: list = []
-
-    def skip(row):
-        found.append(row)
-        return "skip"
-    table = pacsv.read_csv(
-        io.BytesIO(data),
-        read_options=pacsv.ReadOptions(encoding=_arrow_enc(encoding), column_names=names, skip_rows=int(header),
-                                       use_threads=False),
-        parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=skip),
-        convert_options=pacsv.ConvertOptions(column_types={nm: pa.string() for nm in names},
-                                             strings_can_be_null=False))
+    from .batch import as_broken_rows, codes_header, read_csv_block
+    table, found = read_csv_block(data, names, encoding, sep,
+                                  pacsv.ConvertOptions(column_types={nm: pa.string() for nm in names},
+                                                       strings_can_be_null=False), header, collect=True)
     good = table.to_pandas()
     for mark in MARKS:
         good[mark] = ""
