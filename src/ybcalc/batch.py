@@ -78,7 +78,7 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
                     include_columns=wanted(names))
                 t, invalid = _read_blocks(path, enc, block, delimiter, names, convert, broken is not None)
             if invalid:
-                broken.extend(as_broken_rows([r for _, r in invalid], [row for row, _ in invalid], names, delimiter))
+                broken.extend(as_broken_rows(invalid, names, delimiter))
             return t, 2
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             last = exc
@@ -147,7 +147,7 @@ def read_csv_block(data, names: list, encoding: str, delimiter: str, convert, he
         found.append(row)
         return "skip"
     table = pacsv.read_csv(
-        pa.py_buffer(data) if isinstance(data, bytes) else data,
+        pa.py_buffer(data),
         read_options=pacsv.ReadOptions(encoding=_arrow_enc(encoding), column_names=names, skip_rows=int(header),
                                        use_threads=False, block_size=max(1 << 20, chunk or len(data) + 1)),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=skip if collect else None),
@@ -198,14 +198,14 @@ def _read_blocks(path: Path, enc: str, block: int, delimiter: str, names: list, 
     return pa.concat_tables([t for t, _ in parts]), invalid
 
 
-def as_broken_rows(invalid: list, rows: list, names, delimiter: str) -> list[BrokenRow]:
-    """pyarrow's InvalidRows, at file rows ``rows``, as BrokenRows (with the visit id as far as the
-    row's text can be read, so that the rest of its bill is rejected with it)."""
+def as_broken_rows(invalid: list, names, delimiter: str) -> list[BrokenRow]:
+    """(row, pyarrow's InvalidRow) pairs as BrokenRows (with the visit id as far as the row's text can
+    be read, so that the rest of its bill is rejected with it)."""
     import csv
     header = [codes_header(str(nm).lstrip("\ufeff")) for nm in names]
     at = header.index("mdtrt_id") if "mdtrt_id" in header else None
     out = []
-    for r, row in zip(invalid, rows):
+    for row, r in invalid:
         fields = next(csv.reader([r.text], delimiter=delimiter), [])
         mid = fields[at].strip() if at is not None and at < len(fields) else ""
         out.append(BrokenRow(row, r.actual_columns, r.expected_columns, r.text, mid))
@@ -962,14 +962,18 @@ def _money_columns() -> set:
     return set(SETTLEMENT_FIELDS) | {label(f, "zh") for f in SETTLEMENT_FIELDS}
 
 
+def partial_path(path: Path) -> Path:
+    """Where an output is written before it is complete: a hidden name beside it, renamed over it at
+    the end, so that a failed or stopped run leaves no truncated file (nor destroys an earlier one)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.partial")
+
+
 class BillWriter:
     """Writes bills partition by partition to CSV or Parquet, as ``write_table`` would write them whole."""
 
     def __init__(self, path: str | Path, lang: str = "en"):
         self.target = Path(path)
-        # written under a temporary name beside the target and renamed by close(): a run that fails or
-        # is stopped leaves no truncated file that looks complete (nor destroys an earlier one)
-        self.path = self.target.with_name(f".{self.target.name}.{os.getpid()}.partial")
+        self.path = partial_path(self.target)      # renamed over the target by close()
         self.lang = lang
         self.parquet = self.target.suffix.lower() in (".parquet", ".pq")
         self._writer = None
@@ -1086,7 +1090,7 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
     stopped write leaves no truncated file, and an earlier file as it was.
     """
     path = Path(path)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial = partial_path(path)
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             import pyarrow.parquet as pq
