@@ -23,13 +23,25 @@ ID_COLUMNS = ["mdtrt_id", "psn_no", "setl_time", "insuplc", "insutype", "med_typ
 
 
 @lru_cache(maxsize=8)
-def _cached_book(root: str | None) -> PolicyBook:
+def _cached_book(root: str | None, signature) -> PolicyBook:
     return load_book(root)
 
 
+def _files_signature(path: str | Path) -> tuple:
+    """Names, sizes and times of a tables folder's files: a user editing their table between two calls
+    gets the edited table, not the cached one."""
+    p = Path(path)
+    files = sorted(p.rglob("*.y*ml")) if p.is_dir() else [p] if p.exists() else []
+    return tuple((f.as_posix(), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+
+
 def load_tables(path: str | Path | None = None) -> PolicyBook:
-    """All policy tables, validated (raises ``TableError`` listing every problem)."""
-    return _cached_book(str(path) if path else None)
+    """All policy tables, validated (raises ``TableError`` listing every problem).
+
+    ``path``: your own tables folder (e.g. ``"ybcalc-tables"``, made with ``ybcalc tables new``), laid
+    over the shipped tables; a complete copy of ``tables/`` is used alone.
+    """
+    return _cached_book(str(path) if path else None, _files_signature(path) if path else ())
 
 
 @dataclass
@@ -103,6 +115,11 @@ def tables_version(book: PolicyBook) -> str:
     for p in sorted(Path(book.root).rglob("*.yaml")):
         h.update(p.relative_to(book.root).as_posix().encode())
         h.update(p.read_bytes())
+    for layer in getattr(book, "overlay_paths", []):      # the user's tables laid over them
+        layer = Path(layer)
+        for p in sorted(layer.rglob("*.y*ml")) if layer.is_dir() else [layer]:
+            h.update(b"user:" + (p.relative_to(layer).as_posix() if layer.is_dir() else p.name).encode())
+            h.update(p.read_bytes())
     return h.hexdigest()[:8]
 
 
@@ -176,7 +193,8 @@ class Settlement:
         return out
 
     def policy_versions(self) -> np.ndarray:
-        """``<table>@<latest entry date used>#<tables hash>`` per bill, e.g. beijing/employee@2023-01-01#7b5a5d91."""
+        """``<table>@<latest entry date used>#<tables hash>`` per bill, e.g. beijing/employee@2023-01-01#7b5a5d91;
+        ``+user:<files>`` follows where the user's own table files were laid over the table."""
         combo, texts = self._policy_version_codes()
         return texts[combo] if len(self.raw) else np.empty(0, dtype=object)
 
@@ -195,11 +213,14 @@ class Settlement:
         table_code, tables = pd.factorize(np.asarray(b["table"], dtype=object))
         day_code, days = pd.factorize(latest.astype("datetime64[D]").view(np.int64))
         combo, uniq = pd.factorize(table_code.astype(np.int64) * (len(days) + 1) + day_code)
+        # a table the user's own files were laid over says so, with the files' names
+        user_tag = {f"{k[0]}/{k[1]}": "+user:" + ",".join(t.user_files)
+                    for k, t in self.book.tables.items() if getattr(t, "user_files", None)}
         texts = []
         for u in uniq:
             t, d = divmod(int(u), len(days) + 1)
             day = np.int64(days[d]).view("datetime64[D]") if len(days) else np.datetime64("NaT")
-            texts.append(f"{tables[t]}{'' if np.isnat(day) else '@' + str(day)}#{version}")
+            texts.append(f"{tables[t]}{'' if np.isnat(day) else '@' + str(day)}#{version}{user_tag.get(tables[t], '')}")
         return combo, np.array(texts, dtype=object)
 
     def __len__(self) -> int:

@@ -12,11 +12,9 @@ from .policy.schema import GRADE_LABEL
 
 
 def _book(args):
+    """The shipped tables, with the user's folder (``--tables``) and drafts (``--draft``) laid over them."""
     from .policy.loader import load_book
-    if getattr(args, "draft", None):
-        from .diff import book_with_drafts
-        return book_with_drafts(args.draft, args.tables)
-    return load_book(args.tables)
+    return load_book(args.tables, overlay=getattr(args, "draft", None) or ())
 
 
 def _check_outputs(args) -> None:
@@ -237,10 +235,10 @@ def cmd_diff(args) -> int:
     from .batch import read_bills
     from .diff import book_with_drafts, compare_policies
     from .policy.loader import load_book
-    if not (args.a or args.b or args.draft_b or args.tables_b):
-        print("diff needs --a/--b dates and/or --draft-b FILE / --tables-b DIR", file=sys.stderr)
+    if not (args.a or args.b or args.draft_a or args.draft_b or args.tables_b):
+        print("diff needs --a/--b dates and/or --draft-a/--draft-b FILE / --tables-b DIR", file=sys.stderr)
         return 2
-    book_a = load_book(args.tables)
+    book_a = book_with_drafts(args.draft_a or (), args.tables)
     if args.draft_b:
         book_b = book_with_drafts(args.draft_b, args.tables)
     elif args.tables_b:
@@ -248,7 +246,8 @@ def cmd_diff(args) -> int:
     else:
         book_b = book_a
     df, rows = read_bills(args.file, args.encoding)
-    label_a = f"{args.tables or 'shipped tables'}" + (f" on {args.a}" if args.a else " (bill dates)")
+    label_a = (f"{', '.join(args.draft_a)} (draft)" if args.draft_a else f"{args.tables or 'shipped tables'}") + \
+        (f" on {args.a}" if args.a else " (bill dates)")
     label_b = (f"{', '.join(args.draft_b)} (draft)" if args.draft_b else args.tables_b or "shipped tables") + \
         (f" on {args.b}" if args.b else " (bill dates)")
     d = compare_policies(df, book_a=book_a, book_b=book_b, on_a=args.a, on_b=args.b, label_a=label_a,
@@ -289,7 +288,8 @@ def _fmt_field(name: str, value) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="ybcalc", description="Settle itemized Chinese medical bills (基本医疗保险结算)")
-    ap.add_argument("--tables", help="policy tables folder (default: the bundled tables)")
+    ap.add_argument("--tables", help="your own tables folder, laid over the bundled tables (a complete copy of "
+                                     "tables/, with its own exclusions.yaml, is used alone)")
     sub = ap.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("score", help="settle every bill of CSV/Parquet files: one row per bill")
@@ -302,7 +302,8 @@ def main(argv=None) -> int:
     s.add_argument("--on", help="settle under the rules in force on this date instead of each bill's date")
     s.add_argument("--accounts", help="CSV of psn_no, acct_balance (个人账户余额) and year-to-date state")
     s.add_argument("--encoding", help="input encoding (default: detect UTF-8/UTF-8-BOM/GB18030)")
-    s.add_argument("--draft", action="append", help="a draft table (edited copy of a tables/ file) to use instead")
+    s.add_argument("--draft", action="append",
+                   help="a draft table file laid over the tables (its parameters replace theirs from its dates on)")
     s.add_argument("--allow-rejects", action="store_true", help="exit 0 even when rows were rejected")
     s.add_argument("--engine", choices=["local", "dask"], default="local",
                    help="dask: partition by member over a Dask cluster (same results)")
@@ -322,6 +323,7 @@ def main(argv=None) -> int:
     e.add_argument("--accounts")
     e.add_argument("--encoding")
     e.add_argument("--format", choices=["text", "csv"], default="text")
+    e.add_argument("--draft", action="append", help="a draft table file laid over the tables, as for score")
     e.set_defaults(func=cmd_explain)
 
     t = sub.add_parser("tables", help="list, show, validate the policy tables, or their coverage matrix")
@@ -335,7 +337,8 @@ def main(argv=None) -> int:
     d.add_argument("file")
     d.add_argument("--a", help="policy date A (default: each bill's date)")
     d.add_argument("--b", help="policy date B (default: each bill's date)")
-    d.add_argument("--draft-b", action="append", help="draft table file(s) replacing shipped ones for B")
+    d.add_argument("--draft-a", action="append", help="draft table file(s) laid over the tables for A")
+    d.add_argument("--draft-b", action="append", help="draft table file(s) laid over the tables for B")
     d.add_argument("--tables-b", help="a whole tables folder for B")
     d.add_argument("-o", "--output", help="per-bill comparison CSV/Parquet")
     d.add_argument("--encoding")
@@ -343,6 +346,9 @@ def main(argv=None) -> int:
 
     from .compare_cli import add_compare_command
     add_compare_command(sub)
+
+    for command in sub.choices.values():     # `ybcalc score … --tables DIR` as well as `ybcalc --tables DIR score …`
+        command.add_argument("--tables", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     args = ap.parse_args(argv)
     try:

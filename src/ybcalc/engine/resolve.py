@@ -168,6 +168,14 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                 errors.fail(rows, f"{label}: no value in force before {first} ({param.path})")
             continue
         entry = param.entries[e_i]
+        if entry.missing and getattr(entry, "user", False):
+            # the user's own table: what is not filled in yet, and where (its file and key)
+            if warn_if_missing:
+                errors.warn(rows, f"{label}: {first_sentence(entry.missing)}，未计入（{entry.key}）")
+            elif required:
+                errors.fail(rows, f"{label}: {first_sentence(entry.missing)} ({entry.key}: fill it in with the "
+                                  f"notice's figure / 请按通知填写)")
+            continue
         if entry.missing:
             if warn_if_missing:
                 errors.warn(rows, f"{label}: {entry.start} 起无已核实数值，未计入（{entry.key}）")
