@@ -167,18 +167,28 @@ def cmd_explain(args) -> int:
 
 def cmd_tables(args) -> int:
     from .policy.loader import load_book
+    drafts = args.draft or ()
+    if args.action == "new":
+        return _tables_new(args)
     if args.action == "validate":
-        book = load_book(args.tables, strict=False)
+        book = load_book(args.tables, strict=False, overlay=drafts)
         n_files = len(book.tables)
+        where = ", ".join([str(args.tables)] * bool(book.overlay_paths and args.tables) + list(drafts)) or book.root
         if book.problems:
             for p in book.problems:
                 print(p)
-            print(f"{len(book.problems)} problem(s) in {book.root}", file=sys.stderr)
+            print(f"{len(book.problems)} problem(s) in {where}", file=sys.stderr)
             return 1
         print(f"ok: {n_files} region×scheme tables, {len(book.entries)} dated entries, "
-              f"{len(book.exclusions)} exclusion rules in {book.root}")
+              f"{len(book.exclusions)} exclusion rules in {where}"
+              + (f" (over the shipped tables: {', '.join(book.user_files)})" if book.user_files else ""))
+        unfilled = [e.key for e in book.entries if e.user and e.missing and e.missing.startswith("用户表未填写")]
+        if unfilled:     # allowed (they are `missing`), but the user should know what is left to type in
+            print(f"{len(unfilled)} 项仍待填（按缺失处理，不参与结算） / still 待填 (missing until filled):")
+            for key in unfilled:
+                print(f"  {key}")
         return 0
-    book = load_book(args.tables)
+    book = load_book(args.tables, overlay=drafts)
     if args.action == "coverage":
         from .policy.coverage import coverage_markdown, coverage_matrix
         if args.format == "md":
@@ -229,6 +239,31 @@ def cmd_tables(args) -> int:
             print()
         return 0
     return 2
+
+
+def _tables_new(args) -> int:
+    """``tables new REGION --scheme 职工``: a starter table to fill from a notice, in the user's folder."""
+    from pathlib import Path
+
+    from .policy.loader import is_complete_tables, load_book
+    from .policy.starter import DEFAULT_FOLDER, write_starter
+    scheme = codes.parse_insutype(args.scheme) if args.scheme else None
+    if not args.region or scheme is None:
+        print("tables new REGION --scheme 职工|居民 [--tables DIR]  (e.g. ybcalc tables new 攀枝花 --scheme 职工)",
+              file=sys.stderr)
+        return 2
+    folder = Path(args.tables or DEFAULT_FOLDER)
+    if is_complete_tables(folder):
+        print(f"{folder} is a complete copy of tables/: give your own folder (default {DEFAULT_FOLDER}) / "
+              f"{folder} 是完整的表目录，请另用自己的目录", file=sys.stderr)
+        return 2
+    book = load_book(folder if folder.is_dir() else None, strict=False)
+    path = write_starter(book, args.region, scheme, folder, force=args.force)
+    print(f"已生成 / wrote {path}\n"
+          f"  1. 按通知把每个“待填”换成数字 / replace every 待填 with the notice's figure\n"
+          f"  2. ybcalc tables validate --tables {folder}\n"
+          f"  3. ybcalc score 账单.csv -o 结算.csv --tables {folder}")
+    return 0
 
 
 def cmd_diff(args) -> int:
@@ -327,10 +362,14 @@ def main(argv=None) -> int:
     e.set_defaults(func=cmd_explain)
 
     t = sub.add_parser("tables", help="list, show, validate the policy tables, or their coverage matrix")
-    t.add_argument("action", choices=["list", "show", "validate", "coverage"])
+    t.add_argument("action", choices=["list", "show", "validate", "coverage", "new"],
+                   help="new REGION --scheme 职工|居民: write a starter table to fill from a notice into "
+                        "--tables DIR (default ./ybcalc-tables)")
     t.add_argument("region", nargs="?")
     t.add_argument("--scheme")
     t.add_argument("--format", choices=["text", "md"], default="text")
+    t.add_argument("--draft", action="append", help="a draft table file laid over the tables")
+    t.add_argument("--force", action="store_true", help="new: overwrite an existing starter table")
     t.set_defaults(func=cmd_tables)
 
     d = sub.add_parser("diff", help="compare two policies (dates or a draft table) on the same bills")
@@ -353,7 +392,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"ybcalc: {msg}", file=sys.stderr)
         return 2

@@ -189,8 +189,22 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _line_amounts(lines, line_rates)
     _bill_amounts(bills, lines)
     warnings.merge(params["_warn"])
+    _warn_unknown_account(bills, params, state, warnings)
     bills = _compute(bills, params, state, warnings.categorical())
     return bills, lines, err
+
+
+def _warn_unknown_account(bills: pd.DataFrame, P: dict, state, warnings) -> None:
+    """A member with an account balance whose table has no sourced account rule (left out, or a
+    `missing` entry): the account pays nothing, and the bill says so."""
+    unknown = P.get("acct_unknown")
+    if unknown is None or state is None or "acct_balance" not in state.columns or not (unknown != "").any():
+        return
+    balance = state.set_index("psn_no")["acct_balance"].reindex(bills["psn_no"]).fillna(0).to_numpy(np.int64)
+    for label in pd.unique(unknown[unknown != ""]):
+        rows = np.flatnonzero((unknown == label) & (balance > 0))
+        if len(rows):
+            warnings.add(rows, f"{label}: 无已核实参数，未计入")
 
 
 def resolve_parameters(lines: pd.DataFrame, book: PolicyBook, *, on=None):
@@ -752,6 +766,10 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
                 continue
             t = book.tables[tuple(tk.split("/"))]
             param = t.critical.get(payer) if payer != "maf" else t.params.get("medical_assistance")
+            if param is None and payer == PAYER_ORDER[0] and t.user_files and not t.critical:
+                # a user's table that leaves 大病/大额 out: said on every bill, as a `missing` entry is
+                what = "大额医疗补助" if t.scheme == "employee" else "大病保险"
+                P["_warn"].add(idx, f"{_label(book, t.region, t.scheme, what)}: 无已核实参数，未计入")
             if param is None:
                 if payer == "maf":
                     flagged = idx[bills["psn_idet_type"].to_numpy()[idx] != ""]
@@ -796,11 +814,20 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
     # 个人账户: which parts of the personal burden it may pay, and for which visits.
     P["acct_pays"] = full_object(n, "")
     P["acct_entry"] = np.full(n, -1, np.int64)
+    # 职工 bills of a user's table without a sourced account rule: the label their warning names
+    P["acct_unknown"] = full_object(n, "")
     for tk, idx in bills.groupby("table", sort=False).indices.items():
         if not tk:
             continue
         t = book.tables[tuple(tk.split("/"))]
         param = t.params.get("personal_account")
+        if t.scheme == "employee" and t.user_files:
+            if param is None:
+                unknown = idx
+            else:
+                which = param.entry_index(dates[idx])
+                unknown = idx[[w < 0 or param.entries[w].missing is not None for w in which]]
+            P["acct_unknown"][unknown] = _label(book, t.region, t.scheme, "个人账户")
         if param is None:
             continue
         r = resolve(param, idx, dates, attrs, Errors(n), "个人账户", {"pays": "", "med_types": ""}, required=False)

@@ -179,7 +179,10 @@ def _read_yaml(path: Path, checker: Checker):
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(x for x in (exc.context, exc.problem) if x) or "invalid YAML"
         if "could not determine a constructor" in what:
-            what = f"tag {exc.problem.split('tag')[-1].strip()} is not allowed (only plain YAML values)"
+            import re
+            tag = re.search(r"'([^']+)'", exc.problem or "")
+            tag = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "this tag"
+            what = f"tag {tag} is not allowed (only plain YAML values: numbers, text, lists, mappings)"
         checker.add("(file)", f"not valid YAML: {short_repr_text(what)}", line=mark.line + 1 if mark else None)
     except yaml.YAMLError as exc:
         checker.add("(file)", f"not valid YAML: {short_repr_text(str(exc))}")
@@ -243,7 +246,7 @@ def _unfilled(entry: dict, sources: dict) -> str | None:
         holes += [f"sources.{src.id}.{k}" for k in src.unfilled]
     if not holes:
         return None
-    return f"用户表未填写 / not filled in: {', '.join(holes[:6])}{' …' if len(holes) > 6 else ''}"
+    return f"用户表未填写：{', '.join(holes[:6])}{' …' if len(holes) > 6 else ''}"
 
 
 class _Compiler:
@@ -733,8 +736,8 @@ def _user_region(value, regions: dict, ck: Checker) -> str | None:
         if rid and _add_region(regions, rid, value, ck, "region"):
             return rid
         return None
-    if isinstance(value, str) and value.strip() in lookup:
-        return lookup[value.strip()]
+    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip() in lookup:
+        return lookup[str(value).strip()]
     ck.add("region", f"unknown region {short_repr(value)}: give a region ybcalc knows (name, id or 6-digit code, "
                      f"e.g. 攀枝花 or 510400), or define it here: `region: {{name: 绵阳市, code: \"510700\", "
                      f"province: sichuan}}`")
