@@ -331,3 +331,51 @@ def test_a_large_value_in_a_message_is_cut(tmp_path):
     path = write(tmp_path, "big.yaml", text)
     problems = load_book(None, strict=False, overlay=[path]).problems
     assert problems and all(len(str(p)) < 400 for p in problems)
+
+
+# ---- the README section: from a notice to a settlement and its explanation ---------------------------
+def _readme_section() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return text.split("## 用自己的参数结算", 1)[1].split("\n## ", 1)[0]
+
+
+def _code(line: str) -> str:
+    return line.split(" #", 1)[0].strip()
+
+
+def test_readme_worked_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    """Following the README alone: tables new, the notice's figures typed in, validate, score, explain —
+    each command's output as the README shows it (the tables' hash aside)."""
+    import re
+    import shlex
+    section = _readme_section()
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```(\w*)\n(.*?)\n```", section, re.S)
+    bill_block = next(b for lang, b in blocks if b.startswith("就诊ID,"))
+    assert bill_block + "\n" == EXAMPLE_BILL.read_text(encoding="utf-8")
+    (tmp_path / "攀枝花账单.csv").write_text(bill_block + "\n", encoding="utf-8")
+    yaml_block = next(b for lang, b in blocks if lang == "yaml")
+    commands = [b for lang, b in blocks if b.startswith("$ ybcalc ")]
+    assert [c.split("\n")[0] for c in commands] == [
+        "$ ybcalc tables new 攀枝花 --scheme 职工", "$ ybcalc tables validate --tables ybcalc-tables",
+        "$ ybcalc score 攀枝花账单.csv -o 结算.csv --tables ybcalc-tables --lang zh",
+        "$ ybcalc explain 攀枝花账单.csv --mdtrt-id PZH001 --tables ybcalc-tables"]
+    hashless = lambda t: re.sub(r"#[0-9a-f]{8}", "#…", t).rstrip("\n")   # noqa: E731  the shipped tables change
+    for i, block in enumerate(commands):
+        command, _, expected = block.partition("\n")
+        assert main(shlex.split(command)[2:]) == 0, command
+        got = capsys.readouterr()
+        assert hashless(got.out + got.err) == hashless(expected), command
+        if i == 0:         # step 2: the notice's figures typed in; what the README shows is in the file
+            path = tmp_path / "ybcalc-tables" / "攀枝花-职工.yaml"
+            path.write_text(fill(path.read_text(encoding="utf-8")), encoding="utf-8")
+            lines = {_code(x) for x in path.read_text(encoding="utf-8").splitlines()}
+            for line in yaml_block.splitlines():
+                assert _code(line) in lines, line
+    version = ybcalc.settle(bill(), ybcalc.load_tables("ybcalc-tables")).policy_versions()[0]
+    assert re.sub(r"#[0-9a-f]{8}", "#…", version) in section
+    # the README's example of a mistake says what the loader says
+    path = tmp_path / "ybcalc-tables" / "攀枝花-职工.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("amount: 100000", "amount: 十万"), encoding="utf-8")
+    problem = str(load_book("ybcalc-tables", strict=False).problems[0])
+    assert f"`{problem}`" in section
