@@ -166,7 +166,8 @@ def cmd_explain(args) -> int:
 
 
 def cmd_tables(args) -> int:
-    from .policy.loader import load_book
+    from .policy.loader import UNFILLED_FROM, load_book
+    from .policy.schema import PLACEHOLDER
     drafts = args.draft or ()
     if args.action == "new":
         return _tables_new(args)
@@ -228,10 +229,11 @@ def cmd_tables(args) -> int:
                 print("  " + "; ".join(g for g in groups if g))
             for p in t.all_params():
                 for e in p.entries:
+                    start = PLACEHOLDER if e.start == UNFILLED_FROM else e.start     # a starter's unfilled date
                     if e.missing:
-                        print(f"  {p.path} from {e.start}: MISSING — {e.missing}")
+                        print(f"  {p.path} from {start}: MISSING — {e.missing}")
                         continue
-                    print(f"  {p.path} from {e.start}:")
+                    print(f"  {p.path} from {start}:")
                     for k, v in e.raw.items():
                         if k not in ("from", "source", "note"):
                             print(_fmt_field(k, v))
