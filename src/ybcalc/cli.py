@@ -8,6 +8,7 @@ import sys
 import pandas as pd
 
 from . import codes
+from .i18n import lang_in_argv, language, tr, use_argparse_lang
 from .policy.schema import GRADE_LABEL
 
 
@@ -180,12 +181,16 @@ def cmd_tables(args) -> int:
                 print(p)
             print(f"{len(book.problems)} problem(s) in {where}", file=sys.stderr)
             return 1
-        print(f"ok: {n_files} region×scheme tables, {len(book.entries)} dated entries, "
-              f"{len(book.exclusions)} exclusion rules in {where}"
-              + (f" (over the shipped tables: {', '.join(book.user_files)})" if book.user_files else ""))
+        print(tr(f"通过：{where} 中 {n_files} 个地区×险种参数表、{len(book.entries)} 条带日期的参数、"
+                 f"{len(book.exclusions)} 条不予支付规则",
+                 f"ok: {n_files} region×scheme tables, {len(book.entries)} dated entries, "
+                 f"{len(book.exclusions)} exclusion rules in {where}")
+              + (tr(f"（叠加在随包参数表之上：{'、'.join(book.user_files)}）",
+                    f" (over the shipped tables: {', '.join(book.user_files)})") if book.user_files else ""))
         unfilled = [e.key for e in book.entries if e.user and e.missing and e.missing.startswith("用户表未填写")]
         if unfilled:     # allowed (they are `missing`), but the user should know what is left to type in
-            print(f"{len(unfilled)} 项仍待填（按缺失处理，不参与结算） / still 待填 (missing until filled):")
+            print(tr(f"{len(unfilled)} 项仍待填（按缺失处理，不参与结算）：",
+                     f"{len(unfilled)} entries still 待填 (missing, not used to settle, until filled):"))
             for key in unfilled:
                 print(f"  {key}")
         return 0
@@ -251,20 +256,26 @@ def _tables_new(args) -> int:
     from .policy.starter import DEFAULT_FOLDER, write_starter
     scheme = codes.parse_insutype(args.scheme) if args.scheme else None
     if not args.region or scheme is None:
-        print("tables new REGION --scheme 职工|居民 [--tables DIR]  (e.g. ybcalc tables new 攀枝花 --scheme 职工)",
-              file=sys.stderr)
+        print(tr("用法：ybcalc tables new 地区 --scheme 职工|居民 [--tables 目录]（例：ybcalc tables new 攀枝花 --scheme 职工）",
+                 "usage: ybcalc tables new REGION --scheme 职工|居民 [--tables DIR] (e.g. ybcalc tables new 攀枝花 "
+                 "--scheme 职工)"), file=sys.stderr)
         return 2
     folder = Path(args.tables or DEFAULT_FOLDER)
     if is_complete_tables(folder):
-        print(f"{folder} is a complete copy of tables/: give your own folder (default {DEFAULT_FOLDER}) / "
-              f"{folder} 是完整的表目录，请另用自己的目录", file=sys.stderr)
+        print(tr(f"{folder} 是一套完整的参数表（tables/ 的副本）：请用您自己的目录（默认 {DEFAULT_FOLDER}）",
+                 f"{folder} is a complete copy of tables/: give your own folder (default {DEFAULT_FOLDER})"),
+              file=sys.stderr)
         return 2
     book = load_book(folder if folder.is_dir() else None, strict=False)
     path = write_starter(book, args.region, scheme, folder, force=args.force)
-    print(f"已生成 / wrote {path}\n"
-          f"  1. 按通知把每个“待填”换成数字 / replace every 待填 with the notice's figure\n"
-          f"  2. ybcalc tables validate --tables {folder}\n"
-          f"  3. ybcalc score 账单.csv -o 结算.csv --tables {folder}")
+    print(tr(f"已生成 {path}\n"
+             f"  1. 按通知把文件里的每个“待填”换成数字\n"
+             f"  2. 检查：ybcalc tables validate --tables {folder}\n"
+             f"  3. 结算：ybcalc score 账单.csv -o 结算.csv --tables {folder}",
+             f"wrote {path}\n"
+             f"  1. replace every 待填 in it with the notice's figure\n"
+             f"  2. check: ybcalc tables validate --tables {folder}\n"
+             f"  3. settle: ybcalc score bills.csv -o settlements.csv --tables {folder}"))
     return 0
 
 
@@ -323,81 +334,146 @@ def _fmt_field(name: str, value) -> str:
     return f"    {name}: {value}"
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="ybcalc", description="Settle itemized Chinese medical bills (基本医疗保险结算)")
-    ap.add_argument("--tables", help="your own tables folder, laid over the bundled tables (a complete copy of "
-                                     "tables/, with its own exclusions.yaml, is used alone)")
-    sub = ap.add_subparsers(dest="command", required=True)
+def _add_lang(parser) -> None:
+    """``--lang`` on the main parser and on each command: ``ybcalc --lang zh score …`` and
+    ``ybcalc score … --lang zh`` mean the same (a command's SUPPRESS default leaves the global one)."""
+    parser.add_argument("--lang", choices=["zh", "en"], default=argparse.SUPPRESS,
+                        help=tr("界面语言：zh 中文，en 英文（默认：YBCALC_LANG，否则系统区域设置 LANG=zh_* 为中文，"
+                                "其余为英文）",
+                                "language of everything printed and written: zh Chinese, en English (default: "
+                                "YBCALC_LANG, else zh for a Chinese locale LANG=zh_*, else en)"))
 
-    s = sub.add_parser("score", help="settle every bill of CSV/Parquet files: one row per bill")
-    s.add_argument("files", nargs="+", metavar="FILE",
-                   help="bill lines (.csv or .parquet); several files (a year as monthly extracts) are settled "
-                        "together, each member's bills in date order across them")
-    s.add_argument("-o", "--output", required=True, help="output .csv or .parquet")
-    s.add_argument("--rejects", help="write rejected rows ([file,] row, column, value, reason) to this file")
-    s.add_argument("--lang", choices=["en", "zh"], default="en", help="header labels (en: national field names)")
-    s.add_argument("--on", help="settle under the rules in force on this date instead of each bill's date")
-    s.add_argument("--accounts", help="CSV of psn_no, acct_balance (个人账户余额) and year-to-date state")
-    s.add_argument("--encoding", help="input encoding (default: detect UTF-8/UTF-8-BOM/GB18030)")
-    s.add_argument("--draft", action="append",
-                   help="a draft table file laid over the tables (its parameters replace theirs from its dates on)")
-    s.add_argument("--allow-rejects", action="store_true", help="exit 0 even when rows were rejected")
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, its help in the current language (:mod:`ybcalc.i18n`)."""
+    ap = argparse.ArgumentParser(prog="ybcalc", description=tr("按费用明细清单计算基本医疗保险结算",
+                                                               "Settle itemized Chinese medical bills (基本医疗保险结算)"))
+    tables_help = tr("您自己的参数表目录，叠加在随包附带的参数表之上（含 exclusions.yaml 的完整副本则单独使用）",
+                     "your own tables folder, laid over the bundled tables (a complete copy of tables/, with its "
+                     "own exclusions.yaml, is used alone)")
+    ap.add_argument("--tables", metavar=tr("目录", "DIR"), help=tables_help)
+    _add_lang(ap)
+    sub = ap.add_subparsers(dest="command", required=True, metavar=tr("命令", "COMMAND"))
+    encoding_help = tr("输入文件编码（默认：自动识别 UTF-8/UTF-8-BOM/GB18030）",
+                       "input encoding (default: detect UTF-8/UTF-8-BOM/GB18030)")
+    on_help = tr("按该日期有效的政策结算，而不是每张账单自己的日期（YYYY-MM-DD）",
+                 "settle under the rules in force on this date instead of each bill's date (YYYY-MM-DD)")
+    accounts_help = tr("个人账户文件（CSV：psn_no、acct_balance 个人账户余额及年内累计）",
+                       "CSV of psn_no, acct_balance (个人账户余额) and year-to-date state")
+    date_mv, file_mv = tr("日期", "DATE"), tr("文件", "FILE")
+
+    s = sub.add_parser("score", help=tr("结算 CSV/Parquet 文件中的每张账单：每张账单一行",
+                                        "settle every bill of CSV/Parquet files: one row per bill"),
+                       description=tr("结算 CSV/Parquet 文件中的每张账单：每张账单一行",
+                                      "settle every bill of CSV/Parquet files: one row per bill"))
+    s.add_argument("files", nargs="+", metavar=file_mv,
+                   help=tr("费用明细文件（.csv 或 .parquet）；多个文件（如按月导出的一年）一起结算，每位参保人的账单跨文件按日期排序",
+                           "bill lines (.csv or .parquet); several files (a year as monthly extracts) are settled "
+                           "together, each member's bills in date order across them"))
+    s.add_argument("-o", "--output", required=True, metavar=file_mv,
+                   help=tr("结算结果文件 .csv 或 .parquet", "output .csv or .parquet"))
+    s.add_argument("--rejects", metavar=file_mv,
+                   help=tr("把拒绝的行（[文件,] 行号、列、值、原因）写入此文件",
+                           "write rejected rows ([file,] row, column, value, reason) to this file"))
+    _add_lang(s)
+    s.add_argument("--on", metavar=date_mv, help=on_help)
+    s.add_argument("--accounts", metavar=file_mv, help=accounts_help)
+    s.add_argument("--encoding", metavar=tr("编码", "ENCODING"), help=encoding_help)
+    draft_help = tr("草稿参数表文件，叠加在参数表之上（其参数自其日期起取代原参数）",
+                    "a draft table file laid over the tables (its parameters replace theirs from its dates on)")
+    s.add_argument("--draft", action="append", metavar=file_mv, help=draft_help)
+    s.add_argument("--allow-rejects", action="store_true",
+                   help=tr("有行被拒绝时也以状态 0 退出", "exit 0 even when rows were rejected"))
     s.add_argument("--engine", choices=["local", "dask"], default="local",
-                   help="dask: partition by member over a Dask cluster (same results)")
-    s.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
-    s.add_argument("--workers", type=int, default=2, help="local Dask cluster workers")
-    s.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
-                   help="worker processes for large files (at least 4 member partitions of ~250,000 lines "
-                        "per worker; default: CPU count)")
-    s.add_argument("-q", "--quiet", action="store_true")
+                   help=tr("dask：按参保人分区在 Dask 集群上计算（结果相同）",
+                           "dask: partition by member over a Dask cluster (same results)"))
+    s.add_argument("--scheduler", metavar=tr("地址", "ADDRESS"),
+                   help=tr("Dask 调度器地址（默认：本机集群）", "Dask scheduler address (default: a local cluster)"))
+    s.add_argument("--workers", type=int, default=2, metavar=tr("个数", "N"),
+                   help=tr("本机 Dask 集群的工作进程数", "local Dask cluster workers"))
+    s.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar=tr("个数", "N"),
+                   help=tr("大文件的工作进程数（每个进程至少 4 个约 25 万行的参保人分区；默认：CPU 核数）",
+                           "worker processes for large files (at least 4 member partitions of ~250,000 lines "
+                           "per worker; default: CPU count)"))
+    s.add_argument("-q", "--quiet", action="store_true", help=tr("不打印进度和汇总", "print no progress or summary"))
     s.set_defaults(func=cmd_score)
 
-    e = sub.add_parser("explain", help="explain one bill step by step")
-    e.add_argument("file")
-    e.add_argument("--mdtrt-id", required=True)
-    e.add_argument("--lang", choices=["en", "zh"], default="zh")
-    e.add_argument("--on")
-    e.add_argument("--accounts")
-    e.add_argument("--encoding")
-    e.add_argument("--format", choices=["text", "csv"], default="text")
-    e.add_argument("--draft", action="append", help="a draft table file laid over the tables, as for score")
+    e = sub.add_parser("explain", help=tr("逐步解释一张账单的结算", "explain one bill step by step"),
+                       description=tr("逐步解释一张账单的结算：每一步的金额、规则、参数和来源",
+                                      "explain one bill step by step: each step's amount, rule, value and source"))
+    e.add_argument("file", metavar=file_mv, help=tr("费用明细文件（.csv 或 .parquet）", "bill lines (.csv or .parquet)"))
+    e.add_argument("--mdtrt-id", required=True, metavar=tr("就诊ID", "ID"),
+                   help=tr("要解释的账单的就诊ID（mdtrt_id）", "the bill to explain (its mdtrt_id)"))
+    _add_lang(e)
+    e.add_argument("--on", metavar=date_mv, help=on_help)
+    e.add_argument("--accounts", metavar=file_mv, help=accounts_help)
+    e.add_argument("--encoding", metavar=tr("编码", "ENCODING"), help=encoding_help)
+    e.add_argument("--format", choices=["text", "csv"], default="text",
+                   help=tr("text：供阅读的文字；csv：每步一行的表格", "text: for reading; csv: one row per step"))
+    e.add_argument("--draft", action="append", metavar=file_mv, help=draft_help)
     e.set_defaults(func=cmd_explain)
 
-    t = sub.add_parser("tables", help="list, show, validate the policy tables, or their coverage matrix")
-    t.add_argument("action", choices=["list", "show", "validate", "coverage", "new"],
-                   help="new REGION --scheme 职工|居民: write a starter table to fill from a notice into "
-                        "--tables DIR (default ./ybcalc-tables)")
-    t.add_argument("region", nargs="?")
-    t.add_argument("--scheme")
-    t.add_argument("--format", choices=["text", "md"], default="text")
-    t.add_argument("--draft", action="append", help="a draft table file laid over the tables")
-    t.add_argument("--force", action="store_true", help="new: overwrite an existing starter table")
+    t = sub.add_parser("tables", help=tr("列出、显示、校验政策参数表，或显示覆盖矩阵",
+                                         "list, show, validate the policy tables, or their coverage matrix"),
+                       description=tr("list 列出参数表；show 显示一个地区的参数及来源；validate 校验；coverage 覆盖矩阵；"
+                                      "new 生成一个按通知填写的参数表（默认写到 ./ybcalc-tables/）",
+                                      "list the tables; show a region's values and sources; validate them; "
+                                      "coverage: the coverage matrix; new: write a starter table to fill from a "
+                                      "notice (into --tables DIR, default ./ybcalc-tables/)"))
+    t.add_argument("action", choices=["list", "show", "validate", "coverage", "new"], metavar=tr("操作", "ACTION"),
+                   help="list | show | validate | coverage | new")
+    t.add_argument("region", nargs="?", metavar=tr("地区", "REGION"),
+                   help=tr("show 的地区（名称、id 或行政区划代码）", "the region to show (name, id or code)"))
+    t.add_argument("--scheme", metavar=tr("险种", "SCHEME"), help=tr("只显示 职工 或 居民", "only 职工 or 居民"))
+    t.add_argument("--format", choices=["text", "md"], default="text",
+                   help=tr("coverage 的格式：text 终端表格，md Markdown", "coverage as text (terminal) or md (Markdown)"))
+    t.add_argument("--draft", action="append", metavar=file_mv, help=draft_help)
+    t.add_argument("--force", action="store_true",
+                   help=tr("new：覆盖已有的参数表", "new: overwrite an existing starter table"))
+    _add_lang(t)
     t.set_defaults(func=cmd_tables)
 
-    d = sub.add_parser("diff", help="compare two policies (dates or a draft table) on the same bills")
-    d.add_argument("file")
-    d.add_argument("--a", help="policy date A (default: each bill's date)")
-    d.add_argument("--b", help="policy date B (default: each bill's date)")
-    d.add_argument("--draft-a", action="append", help="draft table file(s) laid over the tables for A")
-    d.add_argument("--draft-b", action="append", help="draft table file(s) laid over the tables for B")
-    d.add_argument("--tables-b", help="a whole tables folder for B")
-    d.add_argument("-o", "--output", help="per-bill comparison CSV/Parquet")
-    d.add_argument("--encoding")
+    d = sub.add_parser("diff", help=tr("在同一批账单上比较两种政策（两个日期或草稿参数表）",
+                                       "compare two policies (dates or a draft table) on the same bills"),
+                       description=tr("在同一批账单上比较两种政策（两个日期或草稿参数表）",
+                                      "compare two policies (dates or a draft table) on the same bills"))
+    d.add_argument("file", metavar=file_mv, help=tr("费用明细文件（.csv 或 .parquet）", "bill lines (.csv or .parquet)"))
+    d.add_argument("--a", metavar=date_mv, help=tr("政策 A 的日期（默认：每张账单自己的日期）",
+                                                   "policy date A (default: each bill's date)"))
+    d.add_argument("--b", metavar=date_mv, help=tr("政策 B 的日期（默认：每张账单自己的日期）",
+                                                   "policy date B (default: each bill's date)"))
+    d.add_argument("--draft-a", action="append", metavar=file_mv,
+                   help=tr("政策 A 叠加的草稿参数表", "draft table file(s) laid over the tables for A"))
+    d.add_argument("--draft-b", action="append", metavar=file_mv,
+                   help=tr("政策 B 叠加的草稿参数表", "draft table file(s) laid over the tables for B"))
+    d.add_argument("--tables-b", metavar=tr("目录", "DIR"), help=tr("政策 B 的整个参数表目录", "a whole tables folder for B"))
+    d.add_argument("-o", "--output", metavar=file_mv,
+                   help=tr("逐张账单的比较结果 CSV/Parquet", "per-bill comparison CSV/Parquet"))
+    d.add_argument("--encoding", metavar=tr("编码", "ENCODING"), help=encoding_help)
+    _add_lang(d)
     d.set_defaults(func=cmd_diff)
 
     from .compare_cli import add_compare_command
-    add_compare_command(sub)
-
+    _add_lang(add_compare_command(sub))
     for command in sub.choices.values():     # `ybcalc score … --tables DIR` as well as `ybcalc --tables DIR score …`
-        command.add_argument("--tables", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        command.add_argument("--tables", default=argparse.SUPPRESS, metavar=tr("目录", "DIR"), help=tables_help)
+    return ap
 
-    args = ap.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"ybcalc: {msg}", file=sys.stderr)
-        return 2
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    with language(lang_in_argv(argv)) as lang:
+        use_argparse_lang(lang)
+        try:
+            args = build_parser().parse_args(argv)
+            args.lang = lang
+            return args.func(args)
+        except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            print(f"ybcalc: {msg}", file=sys.stderr)
+            return 2
+        finally:
+            use_argparse_lang("en")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..i18n import tr
 from ..money import INF_FEN, PPM, div_half_up, mul_ratio
 from ..policy.loader import PolicyBook
 from ..policy.model import Value
@@ -204,7 +205,8 @@ def _warn_unknown_account(bills: pd.DataFrame, P: dict, state, warnings) -> None
     for label in pd.unique(unknown[unknown != ""]):
         rows = np.flatnonzero((unknown == label) & (balance > 0))
         if len(rows):
-            warnings.add(rows, f"{label}: 无已核实参数，未计入")
+            warnings.add(rows, tr(f"{label}：无已核实参数，未计入", f"{label}: no sourced value, not applied"),
+                         kind="missing")
 
 
 def resolve_parameters(lines: pd.DataFrame, book: PolicyBook, *, on=None):
@@ -769,7 +771,9 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
             if param is None and payer == PAYER_ORDER[0] and t.user_files and not t.critical:
                 # a user's table that leaves 大病/大额 out: said on every bill, as a `missing` entry is
                 what = "大额医疗补助" if t.scheme == "employee" else "大病保险"
-                P["_warn"].add(idx, f"{_label(book, t.region, t.scheme, what)}: 无已核实参数，未计入")
+                P["_warn"].add(idx, tr(f"{_label(book, t.region, t.scheme, what)}：无已核实参数，未计入",
+                                       f"{_label(book, t.region, t.scheme, what)}: no sourced value, not applied"),
+                               kind="missing")
             if param is None:
                 if payer == "maf":
                     flagged = idx[bills["psn_idet_type"].to_numpy()[idx] != ""]
