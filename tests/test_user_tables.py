@@ -16,6 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_TABLES = ROOT / "examples" / "ybcalc-tables"
 EXAMPLE_BILL = ROOT / "examples" / "攀枝花账单.csv"
 
+@pytest.fixture(autouse=True)
+def _chinese_user(monkeypatch):
+    """The users of these tables read Chinese (the README's example is a Chinese user's session)."""
+    monkeypatch.setenv("YBCALC_LANG", "zh")
+
+
 NOTICE = """\
 sources:
   notice: {title: 示例通知, doc_no: 示例〔2024〕1号, issuer: 某市医疗保障局, date: 2024-01-01, grade: user}
@@ -164,7 +170,7 @@ def test_placeholders_are_missing_never_settled(tmp_path):
     assert "V1" in res.errors.index and "用户表未填写" in res.errors["V1"] and "pzh.yaml" in res.errors["V1"]
     write(folder, "pzh.yaml", PZH.replace("amount: 100000}", "amount: 待填}"))
     res = ybcalc.settle(bill(), load_book(folder))
-    assert "最高支付限额: 用户表未填写：amount" in res.bills()["warnings"].iat[0]
+    assert "最高支付限额：用户表未填写：amount" in res.bills()["warnings"].iat[0]
     # a source still holding the placeholder makes every value citing it missing
     write(folder, "pzh.yaml", PZH.replace("issuer: 某市医疗保障局", "issuer: 待填"))
     res = ybcalc.settle(bill(), load_book(folder), strict=False)
@@ -185,8 +191,8 @@ benefits:
                         accounts={"P1": 1000, "P2": 0})
     w = dict(zip(res.bills()["mdtrt_id"], res.bills()["warnings"]))
     for v in w.values():
-        assert "最高支付限额: 无已核实参数，未计入" in v and "大额医疗补助: 无已核实参数，未计入" in v
-    assert "个人账户: 无已核实参数，未计入" in w["V1"]            # the member with a balance it would have paid
+        assert "最高支付限额: 无已核实参数，未计入" in v and "大额医疗补助：无已核实参数，未计入" in v
+    assert "个人账户：无已核实参数，未计入" in w["V1"]            # the member with a balance it would have paid
     assert "个人账户" not in w["V2"]                               # nothing to pay from: not affected
 
 
