@@ -95,6 +95,17 @@ def test_load_policy_takes_the_users_folder_and_sees_an_edit(tmp_path):
     assert ybcalc.settle(bill(), policy)["act_pay_dedc"] == 1500
 
 
+def test_settle_score_and_the_widgets_take_the_folder_path(tmp_path):
+    import pandas as pd
+    from ybcalc.scenarios import _book
+    folder = tmp_path / "t"
+    write(folder, "pzh.yaml", PZH)
+    assert ybcalc.settle(bill(), str(folder))["act_pay_dedc"] == 1000
+    out = ybcalc.score(pd.DataFrame(bill()), folder)
+    assert out["act_pay_dedc"].iat[0] == 1000 and out["policy_version"].iat[0].endswith("+user:pzh.yaml")
+    assert _book(str(folder)).user_files == ["pzh.yaml"]
+
+
 def test_a_user_parameter_replaces_shipped_entries_from_its_first_date_on(tmp_path):
     """Parameter-level overlay: shipped entries before the user's first `from` stay."""
     folder = tmp_path / "t"

@@ -256,7 +256,8 @@ def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, s
     """Settle itemized lines (a DataFrame, or a list of dicts) — one bill or many.
 
     ``policy``: a ``Policy`` (its region/scheme fill lines that do not name them; its ``on`` date pins
-    the rules) or the whole ``PolicyBook`` (lines name their region and scheme). ``accounts``: personal
+    the rules), the whole ``PolicyBook`` (lines name their region and scheme), or the path of your own
+    tables folder (laid over the shipped tables, as ``load_tables(path)``). ``accounts``: personal
     account balances, a mapping psn_no -> yuan or a number for a one-member batch. ``state``: a frame
     of year-to-date amounts per member (see ``ybcalc.batch``). ``strict``: raise on any bad line or
     missing parameter; otherwise they are returned in ``Settlement.rejects`` / ``.errors``.
@@ -265,8 +266,8 @@ def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, s
         lines = pd.DataFrame(list(lines))
     elif isinstance(lines, dict):
         lines = pd.DataFrame(lines)
-    if policy is None:
-        policy = load_tables()
+    if policy is None or isinstance(policy, (str, Path)):
+        policy = load_tables(policy)       # None: the shipped tables; a path: the user's folder over them
     book = policy.book if isinstance(policy, Policy) else policy
     default_region = policy.region if isinstance(policy, Policy) else None
     default_scheme = policy.scheme if isinstance(policy, Policy) else None
@@ -302,8 +303,8 @@ def parameters(lines, policy: Policy | PolicyBook | None = None, *, on=None) -> 
     from .money import INF_FEN, PPM
     if isinstance(lines, (list, tuple, dict)):
         lines = pd.DataFrame(list(lines) if not isinstance(lines, dict) else lines)
-    if policy is None:
-        policy = load_tables()
+    if policy is None or isinstance(policy, (str, Path)):
+        policy = load_tables(policy)       # None: the shipped tables; a path: the user's folder over them
     book = policy.book if isinstance(policy, Policy) else policy
     if on is None and isinstance(policy, Policy) and policy.on is not None:
         on = policy.on

@@ -410,8 +410,8 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
                 source: str = "<frame>", on=None, accounts=None, state=None, prior_rejects=None) -> ScoreResult:
     """Settle every bill in ``df``; bad rows and unsettleable bills become rejects, never errors.
     ``prior_rejects``: {mdtrt_id: reason} of bills with a line rejected before (a broken CSV row)."""
-    if policy is None:
-        policy = load_tables()
+    if policy is None or isinstance(policy, (str, Path)):
+        policy = load_tables(policy)       # None: the shipped tables; a path: the user's folder over them
     book = policy.book if isinstance(policy, Policy) else policy
     prepared = prepare(df, source=source, row_numbers=row_numbers, book=book,
                        default_region=policy.region if isinstance(policy, Policy) else None,
@@ -595,8 +595,8 @@ def arrow_allocator():
 def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_000, progress=None,
                 keep_intermediate: bool = False, sink=None, jobs: int = 1, **kw) -> ScoreResult:
     import pyarrow as pa
-    if policy is None:
-        policy = load_tables()
+    if policy is None or isinstance(policy, (str, Path)):
+        policy = load_tables(policy)       # None: the shipped tables; a path: the user's folder over them
     # A file large enough to use workers starts them before it is read, so that their start-up (a
     # fresh interpreter importing pandas and pyarrow) overlaps the read.
     paths = input_paths(path)
