@@ -151,6 +151,13 @@ critical_illness:
         assert res.bills()["insuplc"].iat[0] == "绵阳"
 
 
+def test_a_region_header_cannot_name_a_path(tmp_path):
+    folder = tmp_path / "t"
+    write(folder, "x.yaml", 'region: {id: ../x, name: "a/b", code: "510799"}\nscheme: 职工\n')
+    problems = [str(p) for p in load_book(folder, strict=False).problems]
+    assert any("a region id is a plain name" in p for p in problems)
+
+
 def test_a_full_copy_of_tables_is_still_used_alone(tmp_path):
     import shutil
     copy = tmp_path / "tables"

@@ -663,6 +663,9 @@ def _add_region(regions: dict, rid: str, r: dict, ck: Checker, path: str) -> boo
     if len(code) != 6 or not code.isdigit():
         ck.add(f"{path}.code", f"must be a 6-digit administrative code, got {short_repr(r['code'])}")
         return False
+    if not rid or any(c in rid for c in "/\\:") or rid.startswith("."):
+        ck.add(path, f"a region id is a plain name (no / \\ : or leading dot), got {short_repr(rid)}")
+        return False
     regions[rid] = Region(rid, str(r["name"]), str(r.get("short", r["name"])), code, str(r.get("province", rid)),
                           str(r.get("kind", "city")), [str(a) for a in r.get("aliases") or []])
     return True
