@@ -358,8 +358,8 @@ def test_a_large_value_in_a_message_is_cut(tmp_path):
 
 
 # ---- the README section: from a notice to a settlement and its explanation ---------------------------
-def _readme_section() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def _readme_section(name: str) -> str:
+    text = (ROOT / name).read_text(encoding="utf-8")
     return text.split("## 用自己的参数结算", 1)[1].split("\n## ", 1)[0]
 
 
@@ -367,12 +367,14 @@ def _code(line: str) -> str:
     return line.split(" #", 1)[0].strip()
 
 
-def test_readme_worked_example_runs_as_written(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("readme", ["README.md", "README.zh.md"])
+def test_readme_worked_example_runs_as_written(tmp_path, monkeypatch, capsys, readme):
     """Following the README alone: tables new, the notice's figures typed in, validate, score, explain —
-    each command's output as the README shows it (the tables' hash aside)."""
+    each command's output as the README shows it (the tables' hash aside; refresh them with
+    `python tools/update_readme_user_tables.py`)."""
     import re
     import shlex
-    section = _readme_section()
+    section = _readme_section(readme)
     monkeypatch.chdir(tmp_path)
     blocks = re.findall(r"```(\w*)\n(.*?)\n```", section, re.S)
     bill_block = next(b for lang, b in blocks if b.startswith("就诊ID,"))

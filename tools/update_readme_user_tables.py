@@ -1,4 +1,4 @@
-"""Refresh the command outputs of the README section "用自己的参数结算" (the worked example of a user's
+"""Refresh the command outputs of the READMEs' section "用自己的参数结算" (the worked example of a user's
 own table): runs each `$ ybcalc …` command of the section in a temporary folder, as a Chinese user would
 (YBCALC_LANG=zh), after typing the example notice's figures into the starter table, and writes each
 output under its command. tests/test_user_tables.py checks the README against the same run.
@@ -36,7 +36,12 @@ def run(argv: list[str]) -> str:
 
 
 def main_() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in ("README.md", "README.zh.md"):
+        refresh(ROOT / name)
+
+
+def refresh(path: Path) -> None:
+    readme = path.read_text(encoding="utf-8")
     head, rest = readme.split(SECTION, 1)
     section, sep, tail = rest.partition("\n## ")
     os.environ["YBCALC_LANG"] = "zh"
@@ -57,7 +62,7 @@ def main_() -> None:
             section = re.sub(r"```\n(\$ ybcalc [^\n]*)\n.*?\n```", refresh, section, flags=re.S)
         finally:
             os.chdir(cwd)
-    (ROOT / "README.md").write_text(head + SECTION + section + sep + tail, encoding="utf-8")
+    path.write_text(head + SECTION + section + sep + tail, encoding="utf-8")
 
 
 if __name__ == "__main__":
