@@ -405,3 +405,9 @@ def test_readme_worked_example_runs_as_written(tmp_path, monkeypatch, capsys, re
     path.write_text(path.read_text(encoding="utf-8").replace("amount: 100000", "amount: 十万"), encoding="utf-8")
     problem = str(load_book("ybcalc-tables", strict=False).problems[0])
     assert f"`{problem}`" in section
+
+
+def test_deeply_nested_values_are_refused_without_a_traceback(tmp_path):
+    path = write(tmp_path, "deep.yaml", "region: 上海\nscheme: 职工\ntitle: " + "[" * 5000 + "]" * 5000 + "\n")
+    problems = load_book(None, strict=False, overlay=[path]).problems
+    assert any(p.path == "(file)" and "deep" in p.message for p in problems), [str(p) for p in problems]

@@ -121,19 +121,22 @@ _TableLoader.add_constructor("tag:yaml.org,2002:timestamp", _lenient_timestamp)
 # A table of a few hundred lines has a few thousand values; aliases expanding beyond this are a
 # "billion laughs" bomb (a 571-byte file expanding to gigabytes), refused before anything reads them.
 MAX_EXPANDED_NODES = 200_000
+MAX_DEPTH = 50          # a policy table nests about 10 deep
 
 
-def _expanded_size(node, memo: dict) -> int:
+def _expanded_size(node, memo: dict, depth: int = 0) -> int:
     """Number of values ``node`` stands for once every alias is expanded (aliases are shared nodes:
-    counted once each, so a bomb is measured without being expanded)."""
+    counted once each, so a bomb is measured without being expanded); too deep counts as too large."""
     key = id(node)
     if key in memo:
         return memo[key]
+    if depth > MAX_DEPTH:
+        return MAX_EXPANDED_NODES + 1
     memo[key] = 1                                   # a cycle counts once
     if isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_size(x, memo) for x in node.value)
+        size = 1 + sum(_expanded_size(x, memo, depth + 1) for x in node.value)
     elif isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+        size = 1 + sum(_expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value)
     else:
         size = 1
     memo[key] = min(size, MAX_EXPANDED_NODES + 1)
@@ -170,8 +173,9 @@ def _read_yaml(path: Path, checker: Checker):
         if node is None:
             return None
         if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
-            checker.add("(file)", f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values (refused: an alias "
-                                  f"bomb or a table far larger than any policy table)")
+            checker.add("(file)", f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values, or values nest "
+                                  f"more than {MAX_DEPTH} deep (refused: an alias bomb or a table far larger than any "
+                                  f"policy table)")
             return None
         checker.root_node = node
         return loader.construct_document(node)
@@ -186,6 +190,8 @@ def _read_yaml(path: Path, checker: Checker):
         checker.add("(file)", f"not valid YAML: {short_repr_text(what)}", line=mark.line + 1 if mark else None)
     except yaml.YAMLError as exc:
         checker.add("(file)", f"not valid YAML: {short_repr_text(str(exc))}")
+    except RecursionError:
+        checker.add("(file)", f"values nest more than {MAX_DEPTH} deep (refused)")
     finally:
         loader.dispose()
     return None
