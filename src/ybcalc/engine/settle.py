@@ -171,7 +171,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     messages for bills that could not be settled (missing parameters, no table …), which are left
     out of the year state of their member.
     """
-    lines, bills, errors, line_rates, params = _resolve_terms(lines, book, on)
+    lines, bills, errors, line_rates, params = _resolve_terms(lines, book, on, state)
     bad = errors.error != None  # noqa: E711
     if bad.any():
         err = pd.Series(errors.error[bad], index=bills.loc[bad, "mdtrt_id"].to_numpy())
@@ -193,7 +193,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     return bills, lines, err
 
 
-def resolve_parameters(lines: pd.DataFrame, book: PolicyBook, *, on=None):
+def resolve_parameters(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd.DataFrame | None = None):
     """The table values each bill would be settled with, without settling it.
 
     Returns (bills, P, errors): the bill frame, the per-bill parameter arrays of the settlement
@@ -201,16 +201,20 @@ def resolve_parameters(lines: pd.DataFrame, book: PolicyBook, *, on=None):
     parameter that resolves is returned even when another one the bill needs is missing, so a sourced
     value can be checked before the rest of its table is known.
     """
-    _, bills, errors, _, P = _resolve_terms(lines, book, on)
+    _, bills, errors, _, P = _resolve_terms(lines, book, on, state)
     return bills, P, errors
 
 
-def _resolve_terms(lines: pd.DataFrame, book: PolicyBook, on):
+def _resolve_terms(lines: pd.DataFrame, book: PolicyBook, on, state: pd.DataFrame | None = None):
     """Bills from lines, and every table value they need; a bill failing here is rejected before computing."""
     lines = line_codes(lines.reset_index(drop=True))
     bills = _bill_frame(lines, on)
     errors = Errors(len(bills))
     _assign_tables(bills, book, errors)
+    # the admission number counts the year's admissions before the batch (state `admissions`) here,
+    # before any table value is looked up: rules and adjustments keyed on `admission` see the same
+    # number as the nth-admission factors
+    bills["admission"] = bills["admission"].to_numpy(np.int64) + _ytd(bills, state, "admissions", _first_year(bills))
     ooa_errors, params, param_errors = _bill_terms(bills, book)
     # errors keep their order of discovery (the first one is the bill's reason): 异地 terms, line
     # rules, then the bill's own parameters
@@ -900,7 +904,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     bills = _Columns(base)
     n = len(bills)
     psn, reg, sch, yr = (bills[c].to_numpy() for c in ("_member", "_region", "_scheme", "policy_year"))
-    first_year = yr == pd.Series(yr).groupby(psn).transform("min").to_numpy()
+    first_year = _first_year(bills)
     # one integer per member's policy year in one region and scheme; later keys refine it
     gid_y = group_ids(psn, reg, sch, yr)
     member = bills["_member"].to_numpy()
@@ -909,7 +913,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     E = np.maximum(bills["inscp_scp_amt"].to_numpy(np.int64), 0)
 
     # --- 起付线 -------------------------------------------------------------------------------
-    adm = bills["admission"].to_numpy(np.int64) + _ytd(bills, state, "admissions", first_year)
+    adm = bills["admission"].to_numpy(np.int64)          # year-to-date admissions included (_resolve_terms)
     d = P["deductible_amount"].copy()
     # nth-admission factors are per table entry: evaluate each entry's list on its bills at once
     nth = P["deductible_nth_factor"]
@@ -1141,6 +1145,12 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     bills["psn_cash_pay"] = medfee - fund - acct
     bills["warnings"] = warnings
     return bills.frame()
+
+
+def _first_year(bills) -> np.ndarray:
+    """Per bill: is it in its member's first policy year in the batch (where year-to-date state applies)."""
+    yr = bills["policy_year"].to_numpy()
+    return yr == pd.Series(yr).groupby(bills["_member"].to_numpy()).transform("min").to_numpy()
 
 
 def _lexsort_unless_sorted(keys) -> np.ndarray:
