@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..money import INF_FEN, PPM, div_half_up, mul_ratio
 from ..policy.loader import PolicyBook
-from ..policy.model import Value
+from ..policy.model import Value, match
 from ..inputs import dense_codes, full_object, text
 from .resolve import Errors, Rows, WarnMasks, resolve
 
@@ -369,7 +369,9 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     year = np.zeros(n, np.int64)
     days = bills["setl_date"].to_numpy("datetime64[D]")
     calendar_year = days.astype("datetime64[Y]")
-    psn_type, tiers, med_type = (bills[c].to_numpy() for c in ("psn_type", "contrib_tier", "med_type"))
+    tiers, med_type = (bills[c].to_numpy() for c in ("contrib_tier", "med_type"))
+    psn_type = bills["psn_type"].to_numpy().astype(object)        # a copy: groups derived from the age go here
+    derived = np.full((2, n), -1, np.int64)                        # (entry, rule) of a group derived from the age
     for (region, scheme), idx in bills.groupby(["region", "scheme"], sort=False).indices.items():
         t = book.tables.get((region, scheme))
         if t is None:
@@ -377,12 +379,16 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
                              f"(tables/{region}/{scheme}.yaml)")
             continue
         tkey[idx] = t.key
+        _derive_psn_type(t, idx[psn_type[idx] == ""], bills, psn_type, derived, errors, book)
         if t.psn_types:
             odd = idx[~pd.Series(psn_type[idx], dtype=object).isin(t.psn_types).to_numpy()]
             for v in np.unique(psn_type[odd]):
                 errors.warn(odd[psn_type[odd] == v],
-                            f"人员类别 {v or '(空)'} 不是{book.region_label(region)}"
-                            f"{'职工' if scheme == 'employee' else '居民'}的类别（{'/'.join(t.psn_types)}），按默认规则计算")
+                            f"人员类别 {v} 不是{book.region_label(region)}"
+                            f"{'职工' if scheme == 'employee' else '居民'}的类别（{'/'.join(t.psn_types)}），按默认规则计算"
+                            if v else
+                            f"人员类别（psn_type）未填写，{book.region_label(region)}"
+                            f"{'职工' if scheme == 'employee' else '居民'}按不分类别的规则计算（类别：{'/'.join(t.psn_types)}）")
         if t.contrib_tiers:
             odd = idx[~pd.Series(tiers[idx], dtype=object).isin(t.contrib_tiers).to_numpy()]
             for v in np.unique(tiers[odd]):
@@ -407,6 +413,8 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
         year[idx] = cy.astype(np.int64) + 1970 - (days[idx] < start)
     bills["table"] = text(tkey)
     bills["benefit"] = text(benefit)
+    bills["psn_type"] = text(psn_type)
+    bills["psn_type_entry"], bills["psn_type_rule"] = derived
     bills["policy_year"] = year
     # Out-of-area category: local care, or how the member's care elsewhere was filed.
     local = bills["mdtrt_area"].to_numpy() == bills["region"].to_numpy()
@@ -437,6 +445,57 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     gid = group_ids(bills["_member"].to_numpy(), bills["_region"].to_numpy(), bills["_scheme"].to_numpy(),
                     bills["policy_year"].to_numpy(), pd.factorize(benefit)[0])
     bills["admission"] = pd.Series(np.ones(len(bills), np.int64)).groupby(gid).cumsum().to_numpy()
+
+
+def _derive_psn_type(t, idx, bills, psn_type, derived, errors: Errors, book: PolicyBook) -> None:
+    """The 人员类别 of bills ``idx`` (which give none) from their age, by the table's ``psn_type_by_age``.
+
+    Sets ``psn_type[idx]`` and ``derived`` (entry uid, rule index). Without a rule in force (none in the
+    table, or a ``missing`` entry) nothing is derived: the bills settle as before, by the rules that
+    name no group, or fail naming the column to fill. A bill without an age, or whose age no band
+    holds, fails naming both columns.
+    """
+    param = t.params.get("psn_type_by_age")
+    if param is None or not len(idx):
+        return
+    dates = bills["policy_date"].to_numpy("datetime64[D]")[idx]
+    age = bills["age"].to_numpy(float)[idx]
+    which = param.entry_index(dates)
+    what = f"{book.region_label(t.region)}{'职工' if t.scheme == 'employee' else '居民'}"
+    for e_i in np.unique(which):
+        sel = which == e_i
+        if e_i < 0 or param.entries[e_i].missing:
+            continue
+        entry = param.entries[e_i]
+        rows, a = idx[sel], age[sel]
+        rule_of = np.full(len(rows), -1, np.int64)
+        for i, rule in enumerate(entry.raw["groups"]):
+            m = (rule_of < 0) & match(rule["when"], {"age": a}, len(rows))
+            rule_of[m] = i
+            psn_type[rows[m]] = rule["value"]
+        derived[0, rows[rule_of >= 0]] = entry.uid
+        derived[1, rows] = rule_of
+        no_age = np.isnan(a)
+        errors.fail(rows[no_age], f"人员类别（psn_type）和年龄（age）均未填写：{what}按年龄确定人员类别"
+                                  f"（{'/'.join(t.psn_types)}），请填写其一 / psn_type and age are both empty: "
+                                  f"fill in either")
+        unmatched = (rule_of < 0) & ~no_age
+        for v in np.unique(a[unmatched]):
+            errors.fail(rows[unmatched & (a == v)],
+                        f"人员类别（psn_type）未填写，年龄 {v:g} 不在{what}按年龄划分人员类别的规则内"
+                        f"（{entry.key}），请填写人员类别 / psn_type is empty and age {v:g} is in no age band "
+                        f"of {entry.key}: fill in psn_type")
+        for i in np.unique(rule_of[rule_of >= 0]):
+            rule = entry.raw["groups"][i]
+            errors.warn(rows[rule_of == i], f"人员类别未填写，按年龄推定为{rule['value']}"
+                                            f"（{_age_band(rule['when']['age'])}，{entry.key}）")
+
+
+def _age_band(band) -> str:
+    lo, hi = band
+    if lo is None:
+        return f"年龄 < {hi:g}"
+    return f"年龄 ≥ {lo:g}" if hi is None else f"{lo:g} ≤ 年龄 < {hi:g}"
 
 
 class _Lazy(dict):
