@@ -117,3 +117,125 @@ def test_age_rule_in_a_user_table_derives_the_group(tmp_path):
     raw = s.raw.set_index("mdtrt_id")
     assert raw.loc["A", "psn_type"] == "学生儿童"
     assert "B" in s.errors.index and "年龄 40 不在" in s.errors["B"] and "psn_type" in s.errors["B"]
+
+
+# ---- §5: regions by any prefecture's name or code ----------------------------------------------------------
+def test_division_list_is_the_official_list_with_its_source():
+    from ybcalc.divisions import DATA, divisions
+    header = [ln for ln in DATA.read_text(encoding="utf-8").splitlines() if ln.startswith("#")]
+    text = "\n".join(header)
+    assert "2024" in text and "民政部" in text and "yescallop/areacodes" in text and "中华人民共和国县以上行政区划代码" in text
+    divs = divisions()
+    levels = pd.Series([d.level for d in divs.values()]).value_counts()
+    # 2024: 34 province-level divisions; 333 prefecture-level (293 地级市, 7 地区, 30 自治州, 3 盟)
+    assert levels["province"] == 34 and levels["prefecture"] == 333
+    assert all(len(c) == 6 and c.isdigit() for c in divs)
+    assert divs["510400"].name == "攀枝花市" and divs["532300"].name == "楚雄彝族自治州"
+    kinds = pd.Series([d.name for d in divs.values() if d.level == "prefecture"])
+    assert kinds.str.endswith("自治州").sum() == 30 and kinds.str.endswith("地区").sum() == 7
+    assert kinds.str.endswith("盟").sum() == 3
+
+
+def test_shipped_regions_agree_with_the_division_list():
+    """Every region of tables/regions.yaml carries the official code of the division its name names."""
+    from ybcalc.divisions import divisions
+    book = ybcalc.load_tables()
+    for r in book.regions.values():
+        assert divisions()[r.code].name == r.name, r.id
+
+
+@pytest.mark.parametrize("value,code,how", [
+    ("楚雄彝族自治州", "532300", "name"), ("楚雄州", "532300", "name"), ("楚雄", "532300", "name"),
+    ("532300", "532300", "code"), ("510400.0", "510400", "code"), ("绵阳市", "510700", "name"), ("绵阳", "510700", "name"),
+    ("四川省绵阳市", "510700", "name"), ("云南楚雄州", "532300", "name"), ("锡林郭勒盟", "152500", "name"),
+    ("大兴安岭", "232700", "name"), ("510703", "510700", "county"), ("110105", "110000", "county"),
+    ("500229", "500000", "county"), ("429004", "429004", "code"), ("内蒙古", "150000", "name"),
+])
+def test_a_division_is_named_by_name_short_name_alias_or_code(value, code, how):
+    from ybcalc.divisions import named
+    got = named(value)
+    assert (got.division.code, got.how) == (code, how)
+
+
+def test_a_short_name_two_divisions_share_names_neither():
+    from ybcalc.divisions import named
+    got = named("吉林")
+    assert got.division is None and {d.code for d in got.candidates} == {"220000", "220200"}
+
+
+def _score(tmp_path, rows):
+    path = tmp_path / "b.csv"
+    lines(*rows).to_csv(path, index=False)
+    out, rej = tmp_path / "o.csv", tmp_path / "r.csv"
+    code = main(["score", str(path), "-o", str(out), "--rejects", str(rej), "--allow-rejects"])
+    assert code == 0
+    return pd.read_csv(out, dtype=str, keep_default_na=False), pd.read_csv(rej, dtype=str, keep_default_na=False)
+
+
+def test_region_without_a_table_says_how_to_make_one(tmp_path):
+    _, rejects = _score(tmp_path, [bill("A", region="绵阳", psn_type="在职", scheme="310", med_type="21"),
+                                   bill("B", region="510703", psn_type="在职", scheme="310", med_type="21")])
+    r = rejects.set_index("mdtrt_id")
+    assert r.loc["A", "column"] == "insuplc" and r.loc["A", "value"] == "绵阳"
+    assert "no table for 绵阳 (510700) yet; make one with `ybcalc tables new 绵阳`" in r.loc["A", "reason"]
+    assert "绵阳（510700）还没有参数表，可用 `ybcalc tables new 绵阳` 新建" in r.loc["A", "reason"]
+    assert r.loc["B", "value"] == "510703"
+    assert "510703 is a county-level code of 绵阳市 (510700); no table for 绵阳 (510700) yet" in r.loc["B", "reason"]
+
+
+def test_unknown_region_gives_its_value_and_the_nearest_names(tmp_path):
+    _, rejects = _score(tmp_path, [bill("A", region="攀之花", psn_type="在职", scheme="310")])
+    row = rejects.iloc[0]
+    assert row["value"] == "攀之花"
+    assert "'攀之花'" in row["reason"] and "nearest: 攀枝花市 (510400)" in row["reason"]
+
+
+def test_region_without_a_table_for_the_scheme_says_how_to_make_one(tmp_path):
+    _, rejects = _score(tmp_path, [bill("A", region="河北", age=40)])
+    assert "no resident table for 河北 (130000) yet; make one with `ybcalc tables new 河北 --scheme 居民`" in \
+        rejects["reason"].iat[0]
+
+
+def test_county_code_settles_as_its_prefecture_and_says_so(tmp_path):
+    out, rejects = _score(tmp_path, [bill("A", region="110105", psn_type="在职", scheme="310", med_type="21",
+                                          amount="20000"),
+                                     bill("B", region="110000", psn_type="在职", scheme="310", med_type="21",
+                                          amount="20000")])
+    assert rejects.empty
+    o = out.set_index("mdtrt_id")
+    assert o.loc["A", "hifp_pay"] == o.loc["B", "hifp_pay"] and o.loc["A", "insuplc"] == o.loc["B", "insuplc"]
+    assert "110105 is a county-level code: settled by the tables of 北京市 (110000)" in o.loc["A", "warnings"]
+    assert "county-level" not in o.loc["B", "warnings"]
+
+
+def test_regions_are_read_once_per_distinct_value(monkeypatch):
+    import ybcalc.inputs as inputs
+    calls = []
+    real = inputs.region_lookup
+    monkeypatch.setattr(inputs, "region_lookup", lambda book, v: calls.append(v) or real(book, v))
+    rows = [bill(str(i), region=["上海", "绵阳", "攀之花", " 上海 "][i % 4], age=40) for i in range(400)]
+    ybcalc.settle(lines(*rows), strict=False)
+    assert sorted(calls) == sorted({"上海", "绵阳", "攀之花"})
+
+
+def test_regions_a_users_tables_add_are_found_by_county_code(tmp_path):
+    """The lookup searches the region list the loader builds: a region the tables add (here the fixture's
+    testland given 绵阳's code) is found by a county code of it."""
+    dst, _, _, _ = _table_copy(tmp_path)
+    reg = dst / "regions.yaml"
+    reg.write_text(reg.read_text(encoding="utf-8").replace('code: "999901"', 'code: "510700"'), encoding="utf-8")
+    df = lines(("A", "m1", "2023-05-01", "510703", "390", "成年", 40, "21", 3, "x", 1, "1000"))
+    s = ybcalc.settle(df, load_book(dst))
+    assert s.raw["region"].iat[0] == "testland"
+    assert "510703 is a county-level code" in s.raw["warnings"].iat[0]
+
+
+def test_load_policy_and_tables_show_name_a_region_without_a_table():
+    with pytest.raises(KeyError, match="no table for 绵阳 \\(510700\\) yet"):
+        ybcalc.load_policy("绵阳")
+    assert ybcalc.load_policy("510402").region == "panzhihua"
+
+
+def test_tables_show_a_misspelt_region(capsys):
+    assert main(["tables", "show", "泸洲"]) == 2
+    assert "nearest: 泸州市 (510500)" in capsys.readouterr().err

@@ -346,7 +346,9 @@ def _bill_frame(lines: pd.DataFrame, on) -> pd.DataFrame:
     order = np.lexsort((first_row, setl_date, scheme, region, lines["_member"].to_numpy()[first]))
     at = first[order]
     # column by column: a frame-wide take would first merge the text columns into one block
-    bills = pd.DataFrame({c: _take_column(lines[c], at) for c in ["mdtrt_id", "_bill", "_member"] + BILL_ATTRS})
+    # region_note (inputs.prepare): how a 参保地 was read, where that is worth telling (a county code)
+    extra = ["region_note"] if "region_note" in lines.columns else []
+    bills = pd.DataFrame({c: _take_column(lines[c], at) for c in ["mdtrt_id", "_bill", "_member"] + BILL_ATTRS + extra})
     bills["setl_date"] = setl_date[order]
     bills["first_row"] = first_row[order]
     bills["n_lines"] = n_lines[order]
@@ -375,8 +377,12 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     for (region, scheme), idx in bills.groupby(["region", "scheme"], sort=False).indices.items():
         t = book.tables.get((region, scheme))
         if t is None:
-            errors.fail(idx, f"no policy table for {book.region_label(region)} {scheme} "
-                             f"(tables/{region}/{scheme}.yaml)")
+            r = book.regions.get(region)
+            name, code = book.region_label(region), f"（{r.code}）" if r else ""
+            zh, en = ("职工", "employee") if scheme == "employee" else ("居民", "resident")
+            errors.fail(idx, f"{name}{code}还没有{zh}参数表，可用 `ybcalc tables new {name} --scheme {zh}` 新建 / "
+                             f"no {en} table for {name}{code.replace('（', ' (').replace('）', ')')} yet; make one with "
+                             f"`ybcalc tables new {name} --scheme {zh}`")
             continue
         tkey[idx] = t.key
         _derive_psn_type(t, idx[psn_type[idx] == ""], bills, psn_type, derived, errors, book)
@@ -427,6 +433,10 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     cat[not_filed & ~emerg] = "unfiled"
     cat[local] = "local"
     bills["ooa"] = text(cat)
+    if "region_note" in bills.columns:
+        notes = bills["region_note"].to_numpy()
+        for note in pd.unique(notes[notes != ""]):
+            errors.warn(np.flatnonzero(notes == note), note)
     # where care happened, for rules that depend on it (e.g. 京津冀 vs elsewhere, 省内 vs 省外)
     prov = {rid: r.province for rid, r in book.regions.items()}
     area = bills["mdtrt_area"].to_numpy().astype(object)
