@@ -8,6 +8,7 @@ import pytest
 import ybcalc
 from conftest import FIXTURES
 from ybcalc.cli import main
+from ybcalc.i18n import language
 from ybcalc.policy.loader import load_book
 from ybcalc.policy.schema import TableError
 
@@ -36,12 +37,16 @@ def test_shanghai_resident_group_is_derived_from_the_age(age, group):
             assert derived[f] == named[f], (f, med_type)
         raw = derived.raw.iloc[0]
         assert raw["psn_type"] == group
-        assert f"人员类别未填写，按年龄推定为{group}" in raw["warnings"]
+        assert f"input: no member group: {group} by age (" in raw["warnings"]
         assert "shanghai/resident:psn_type_by_age[0]" in raw["warnings"]
+    with language("zh"):
+        raw = ybcalc.settle(lines(bill("A", age=age))).raw.iloc[0]
+    assert f"输入: 人员类别未填写，按年龄推定为{group}" in raw["warnings"]
 
 
 def test_derived_group_is_explained_with_its_rule_and_source():
-    s = ybcalc.settle(lines(bill("A", age=10)))
+    with language("zh"):
+        s = ybcalc.settle(lines(bill("A", age=10)))
     text = str(s.explain())
     assert "人员类别（按年龄推定）: 学生儿童" in text
     assert "年龄 10 → 学生儿童（年龄 < 18）" in text
@@ -59,7 +64,10 @@ def test_group_that_cannot_be_derived_names_the_columns_to_fill(tmp_path):
     rejects = pd.read_csv(rej, dtype=str)
     assert rejects["mdtrt_id"].tolist() == ["A"]
     reason = rejects["reason"].iat[0]
-    assert "人员类别（psn_type）" in reason and "年龄（age）" in reason
+    assert "member group (psn_type) and age are both empty" in reason and "fill in either" in reason
+    with language("zh"):
+        got = ybcalc.settle(lines(bill("A", age="")), strict=False).errors["A"]
+    assert "人员类别（psn_type）和年龄（age）均未填写" in got
 
 
 def test_rules_naming_groups_ask_for_the_group_when_none_is_given(tmp_path):
@@ -70,14 +78,15 @@ def test_rules_naming_groups_ask_for_the_group_when_none_is_given(tmp_path):
     df = lines(("A", "m1", "2023-05-01", "testland", "390", "", 40, "21", 3, "x", 1, "1000"))
     reason = ybcalc.settle(df, load_book(dst), strict=False).errors["A"]
     assert "no rule of testland/resident:benefits.inpatient.ratio[0].rates matches" in reason
-    assert "请填写人员类别（psn_type）" in reason
+    assert "fill in the member group (psn_type)" in reason
 
 
 def test_a_missing_age_rule_settles_as_before_with_the_column_named():
     """北京居民: the sources give no age bounds (a `missing` entry); an empty group settles by the rules
     that name no group, and the warning names the column to fill."""
     s = ybcalc.settle(lines(bill("A", region="北京", age=70, med_type="21")))
-    assert "人员类别（psn_type）未填写" in s.raw["warnings"].iat[0]
+    assert "input: no member group (psn_type): settled by the rules of 北京 resident that name no group" \
+        in s.raw["warnings"].iat[0]
     assert s.raw["psn_type_entry"].iat[0] == -1
 
 
@@ -116,7 +125,7 @@ def test_age_rule_in_a_user_table_derives_the_group(tmp_path):
     s = ybcalc.settle(df, book, strict=False)
     raw = s.raw.set_index("mdtrt_id")
     assert raw.loc["A", "psn_type"] == "学生儿童"
-    assert "B" in s.errors.index and "年龄 40 不在" in s.errors["B"] and "psn_type" in s.errors["B"]
+    assert "B" in s.errors.index and "age 40 is in no age band" in s.errors["B"] and "psn_type" in s.errors["B"]
 
 
 # ---- §5: regions by any prefecture's name or code ----------------------------------------------------------
@@ -178,9 +187,11 @@ def test_region_without_a_table_says_how_to_make_one(tmp_path):
     r = rejects.set_index("mdtrt_id")
     assert r.loc["A", "column"] == "insuplc" and r.loc["A", "value"] == "绵阳"
     assert "no table for 绵阳 (510700) yet; make one with `ybcalc tables new 绵阳`" in r.loc["A", "reason"]
-    assert "绵阳（510700）还没有参数表，可用 `ybcalc tables new 绵阳` 新建" in r.loc["A", "reason"]
     assert r.loc["B", "value"] == "510703"
     assert "510703 is a county-level code of 绵阳市 (510700); no table for 绵阳 (510700) yet" in r.loc["B", "reason"]
+    with language("zh"):
+        got = ybcalc.settle(lines(bill("A", region="绵阳", psn_type="在职", scheme="310")), strict=False)
+    assert "绵阳（510700）还没有参数表，可用 `ybcalc tables new 绵阳` 新建" in got.rejects["reason"].iat[0]
 
 
 def test_unknown_region_gives_its_value_and_the_nearest_names(tmp_path):

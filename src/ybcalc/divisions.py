@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .i18n import tr
+
 DATA = Path(__file__).resolve().parent / "data" / "admin_divisions.tsv"
 MUNICIPALITIES = ("11", "12", "31", "50")          # 直辖市: their districts and counties sit right under them
 LEVEL_LABEL = {"province": ("省级", "province"), "prefecture": ("地级", "prefecture"),
@@ -143,23 +145,23 @@ def region_lookup(book, value, what: tuple = INSURED) -> RegionLookup:
         rid = book.region_id(d.code)           # the tables' region with this code (shipped or the user's)
         county = found.how == "county"
         if rid:
-            return RegionLookup(rid, note=(
-                f"{zh_what} {s} 是县级代码，按所属{d.name}（{d.code}）的参数计算 / {en_what} {s} is a county-level "
-                f"code: settled by the tables of {d.name} ({d.code})") if county else "")
-        head = (f"{zh_what} {s} 是{d.name}（{d.code}）的县级代码；", f"{en_what} {s} is a county-level code of "
-                f"{d.name} ({d.code}); ") if county else ("", "")
-        return RegionLookup(None, reject=(
-            f"{head[0]}{d.short}（{d.code}）还没有参数表，可用 `ybcalc tables new {d.short}` 新建 / "
-            f"{head[1]}no table for {d.short} ({d.code}) yet; make one with `ybcalc tables new {d.short}`"))
+            return RegionLookup(rid, note=tr(
+                f"{zh_what} {s} 是县级代码，按所属{d.name}（{d.code}）的参数计算",
+                f"{en_what} {s} is a county-level code: settled by the tables of {d.name} ({d.code})") if county else "")
+        head = tr(f"{zh_what} {s} 是{d.name}（{d.code}）的县级代码；",
+                  f"{en_what} {s} is a county-level code of {d.name} ({d.code}); ") if county else ""
+        return RegionLookup(None, reject=head + tr(
+            f"{d.short}（{d.code}）还没有参数表，可用 `ybcalc tables new {d.short}` 新建",
+            f"no table for {d.short} ({d.code}) yet; make one with `ybcalc tables new {d.short}`"))
     if found.how == "ambiguous":
-        both = "、".join(f"{c.name}（{c.code}）" for c in found.candidates)
-        both_en = ", ".join(f"{c.name} ({c.code})" for c in found.candidates)
-        return RegionLookup(None, reject=(
-            f"{zh_what} {s} 可指 {both}，请写全称或 6 位代码 / {en_what} {s} may be {both_en}: write the full "
+        return RegionLookup(None, reject=tr(
+            f"{zh_what} {s} 可指 {'、'.join(f'{c.name}（{c.code}）' for c in found.candidates)}，请写全称或 6 位代码",
+            f"{en_what} {s} may be {', '.join(f'{c.name} ({c.code})' for c in found.candidates)}: write the full "
             f"name or the 6-digit code"))
     known = {str(x): f"{r.name} ({r.code})" for r in book.regions.values() for x in (r.name, r.short, *r.aliases)}
     near = nearest_names(s, known)
-    hint = (f"；最接近：{'、'.join(near)}" if near else "", f"; nearest: {', '.join(near)}" if near else "")
-    return RegionLookup(None, reject=(
-        f"未知的{zh_what} {s!r}：既不在 regions.yaml，也不是全国县以上行政区划的名称或代码{hint[0]} / unknown "
-        f"{en_what} {s!r}: neither in regions.yaml nor a name or code of China's divisions{hint[1]}"))
+    return RegionLookup(None, reject=tr(
+        f"未知的{zh_what} {s!r}：既不在 regions.yaml，也不是全国县以上行政区划的名称或代码"
+        + (f"；最接近：{'、'.join(near)}" if near else ""),
+        f"unknown {en_what} {s!r}: neither in regions.yaml nor a name or code of China's divisions"
+        + (f"; nearest: {', '.join(near)}" if near else "")))

@@ -137,12 +137,12 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
     }
 
     if int(r.get("psn_type_entry", -1)) >= 0:          # the bill gave no 人员类别: derived from the age
+        from .engine.settle import age_band
         ge = book.entries[int(r["psn_type_entry"])]
-        band = ge.raw["groups"][int(r["psn_type_rule"])]["when"]["age"]
-        lo, hi = ("" if band[0] is None else f"{band[0]:g} ≤ "), ("" if band[1] is None else f" < {band[1]:g}")
+        band = age_band(ge.raw["groups"][int(r["psn_type_rule"])]["when"]["age"], lang)
         add("人员类别（按年龄推定）" if zh else "member group (from the age)", r["psn_type"],
-            rule=(f"账单未填人员类别：年龄 {r['age']:g} → {r['psn_type']}（{lo}年龄{hi}）" if zh else
-                  f"no member group on the bill: age {r['age']:g} → {r['psn_type']} ({lo}age{hi})"),
+            rule=(f"账单未填人员类别：年龄 {r['age']:g} → {r['psn_type']}（{band}）" if zh else
+                  f"no member group on the bill: age {r['age']:g} → {r['psn_type']} ({band})"),
             source=(ge.source.cite(lang) + f" — {ge.key}") if ge.source else ge.key)
     add("医疗费总额" if zh else "total cost", fmt_yuan(r["medfee_sumamt"]),
         rule=f"{len(L)} 条明细合计" if zh else f"sum of {len(L)} lines")

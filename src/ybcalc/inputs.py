@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import codes
 from .divisions import region_lookup
+from .i18n import tr
 
 BILL_ATTRS = ("psn_no", "setl_date", "insuplc", "insutype", "psn_type", "contrib_tier", "psn_idet_type", "age", "med_type",
               "hosp_lv", "hosp_type", "mdtrt_area", "fil_type")
@@ -417,7 +418,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
             regions_seen[value] = region_lookup(book, value)
         return regions_seen[value]
     code_column("insuplc", lambda x: region_of(x).region if x else None, default_region, "region",
-                lambda x: region_of(x).reject or "unknown insured region (参保地)")
+                lambda x: region_of(x).reject if x else tr("参保地（insuplc）为空", "insured region (insuplc) is empty"))
     notes = {k: v.note for k, v in regions_seen.items() if v.note and v.region}
     if notes:                                   # a county-level code settled as its prefecture: said on the bill
         d = Distinct(df["insuplc"])

@@ -243,7 +243,8 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
 def _fill_group(described: str, value) -> str:
     """What to do when the rules name member groups and the bill gives none: fill the column."""
     if "psn_type=," in described + "," and any("psn_type" in r.when for r in value.rules):
-        return " — 请填写人员类别（psn_type） / fill in the member group (psn_type)"
+        from ..i18n import tr
+        return tr(" — 请填写人员类别（psn_type）", " — fill in the member group (psn_type)")
     return ""
 
 

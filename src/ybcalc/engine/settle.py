@@ -23,6 +23,7 @@ import pandas as pd
 from ..money import INF_FEN, PPM, div_half_up, mul_ratio
 from ..policy.loader import PolicyBook
 from ..policy.model import Value, match
+from ..i18n import tr
 from ..inputs import dense_codes, full_object, text
 from .resolve import Errors, Rows, WarnMasks, resolve
 
@@ -378,23 +379,27 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
         t = book.tables.get((region, scheme))
         if t is None:
             r = book.regions.get(region)
-            name, code = book.region_label(region), f"（{r.code}）" if r else ""
+            name, code = book.region_label(region), r.code if r else "?"
             zh, en = ("职工", "employee") if scheme == "employee" else ("居民", "resident")
-            errors.fail(idx, f"{name}{code}还没有{zh}参数表，可用 `ybcalc tables new {name} --scheme {zh}` 新建 / "
-                             f"no {en} table for {name}{code.replace('（', ' (').replace('）', ')')} yet; make one with "
-                             f"`ybcalc tables new {name} --scheme {zh}`")
+            errors.fail(idx, tr(f"{name}（{code}）还没有{zh}参数表，可用 `ybcalc tables new {name} --scheme {zh}` 新建",
+                                f"no {en} table for {name} ({code}) yet; make one with "
+                                f"`ybcalc tables new {name} --scheme {zh}`"))
             continue
         tkey[idx] = t.key
         _derive_psn_type(t, idx[psn_type[idx] == ""], bills, psn_type, derived, errors, book)
         if t.psn_types:
             odd = idx[~pd.Series(psn_type[idx], dtype=object).isin(t.psn_types).to_numpy()]
             for v in np.unique(psn_type[odd]):
-                errors.warn(odd[psn_type[odd] == v],
-                            f"人员类别 {v} 不是{book.region_label(region)}"
-                            f"{'职工' if scheme == 'employee' else '居民'}的类别（{'/'.join(t.psn_types)}），按默认规则计算"
-                            if v else
-                            f"人员类别（psn_type）未填写，{book.region_label(region)}"
-                            f"{'职工' if scheme == 'employee' else '居民'}按不分类别的规则计算（类别：{'/'.join(t.psn_types)}）")
+                if v:
+                    errors.warn(odd[psn_type[odd] == v],
+                                f"人员类别 {v} 不是{book.region_label(region)}"
+                                f"{'职工' if scheme == 'employee' else '居民'}的类别（{'/'.join(t.psn_types)}），按默认规则计算")
+                    continue
+                errors.warn(odd[psn_type[odd] == v], tr(
+                    f"人员类别（psn_type）未填写：{book.region_label(region)}{'职工' if scheme == 'employee' else '居民'}"
+                    f"按不分类别的规则计算（类别：{'/'.join(t.psn_types)}），请核对或填写",
+                    f"no member group (psn_type): settled by the rules of {book.region_label(region)} {scheme} that "
+                    f"name no group (groups: {'/'.join(t.psn_types)}); check it or fill it in"), kind="input")
         if t.contrib_tiers:
             odd = idx[~pd.Series(tiers[idx], dtype=object).isin(t.contrib_tiers).to_numpy()]
             for v in np.unique(tiers[odd]):
@@ -436,7 +441,7 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     if "region_note" in bills.columns:
         notes = bills["region_note"].to_numpy()
         for note in pd.unique(notes[notes != ""]):
-            errors.warn(np.flatnonzero(notes == note), note)
+            errors.warn(np.flatnonzero(notes == note), note, kind="input")
     # where care happened, for rules that depend on it (e.g. 京津冀 vs elsewhere, 省内 vs 省外)
     prov = {rid: r.province for rid, r in book.regions.items()}
     area = bills["mdtrt_area"].to_numpy().astype(object)
@@ -472,6 +477,7 @@ def _derive_psn_type(t, idx, bills, psn_type, derived, errors: Errors, book: Pol
     age = bills["age"].to_numpy(float)[idx]
     which = param.entry_index(dates)
     what = f"{book.region_label(t.region)}{'职工' if t.scheme == 'employee' else '居民'}"
+    what_en = f"{book.region_label(t.region)} {t.scheme}"
     for e_i in np.unique(which):
         sel = which == e_i
         if e_i < 0 or param.entries[e_i].missing:
@@ -486,26 +492,30 @@ def _derive_psn_type(t, idx, bills, psn_type, derived, errors: Errors, book: Pol
         derived[0, rows[rule_of >= 0]] = entry.uid
         derived[1, rows] = rule_of
         no_age = np.isnan(a)
-        errors.fail(rows[no_age], f"人员类别（psn_type）和年龄（age）均未填写：{what}按年龄确定人员类别"
-                                  f"（{'/'.join(t.psn_types)}），请填写其一 / psn_type and age are both empty: "
-                                  f"fill in either")
+        errors.fail(rows[no_age], tr(
+            f"人员类别（psn_type）和年龄（age）均未填写：{what}的人员类别按年龄确定（{'/'.join(t.psn_types)}），请填写其一",
+            f"member group (psn_type) and age are both empty: {what_en} groups ({'/'.join(t.psn_types)}) go by "
+            f"age; fill in either"))
         unmatched = (rule_of < 0) & ~no_age
         for v in np.unique(a[unmatched]):
-            errors.fail(rows[unmatched & (a == v)],
-                        f"人员类别（psn_type）未填写，年龄 {v:g} 不在{what}按年龄划分人员类别的规则内"
-                        f"（{entry.key}），请填写人员类别 / psn_type is empty and age {v:g} is in no age band "
-                        f"of {entry.key}: fill in psn_type")
+            errors.fail(rows[unmatched & (a == v)], tr(
+                f"人员类别（psn_type）未填写，年龄 {v:g} 不在{what}按年龄划分人员类别的规则内（{entry.key}），请填写人员类别",
+                f"member group (psn_type) is empty and age {v:g} is in no age band of {entry.key}: fill in psn_type"))
         for i in np.unique(rule_of[rule_of >= 0]):
             rule = entry.raw["groups"][i]
-            errors.warn(rows[rule_of == i], f"人员类别未填写，按年龄推定为{rule['value']}"
-                                            f"（{_age_band(rule['when']['age'])}，{entry.key}）")
+            errors.warn(rows[rule_of == i], tr(
+                f"人员类别未填写，按年龄推定为{rule['value']}（{age_band(rule['when']['age'], 'zh')}，{entry.key}）",
+                f"no member group: {rule['value']} by age ({age_band(rule['when']['age'], 'en')}, {entry.key})"),
+                kind="input")
 
 
-def _age_band(band) -> str:
+def age_band(band, lang: str = "zh") -> str:
+    """``[lo, hi]`` as a reader writes it: 18 ≤ 年龄 < 60 (hi excluded)."""
     lo, hi = band
-    if lo is None:
-        return f"年龄 < {hi:g}"
-    return f"年龄 ≥ {lo:g}" if hi is None else f"{lo:g} ≤ 年龄 < {hi:g}"
+    word = tr("年龄", "age", lang=lang)
+    left = "" if lo is None else f"{lo:g} ≤ "
+    right = "" if hi is None else f" < {hi:g}"
+    return f"{word} ≥ {lo:g}" if hi is None else f"{left}{word}{right}"
 
 
 class _Lazy(dict):
