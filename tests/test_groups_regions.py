@@ -250,3 +250,22 @@ def test_load_policy_and_tables_show_name_a_region_without_a_table():
 def test_tables_show_a_misspelt_region(capsys):
     assert main(["tables", "show", "泸洲"]) == 2
     assert "nearest: 泸州市 (510500)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("area,scope,province", [
+    ("510104", "local", "sichuan"),              # a district code of 成都 itself: local care
+    ("绵阳", "in_province", "sichuan"),           # a prefecture of the same province without a table
+    ("510703", "in_province", "sichuan"),        # a county code of it
+    ("520100", "out_of_province", "?520000"),     # 贵阳: another province, none of whose tables ship
+    ("130602", "out_of_province", "hebei"),       # 保定: in a province the tables know (京津冀 rules read it)
+    ("某地", "unknown", ""),
+])
+def test_place_of_care_by_any_name_or_code_tells_in_from_out_of_province(area, scope, province):
+    df = lines(bill("A", region="成都", psn_type="在职", scheme="310", med_type="21"))
+    df["mdtrt_area"] = area
+    df["fil_type"] = "临时外出"
+    from ybcalc.engine.settle import resolve_parameters
+    from ybcalc.inputs import prepare
+    book = ybcalc.load_tables()
+    bills, _, _ = resolve_parameters(prepare(df, book=book).lines, book)
+    assert (bills["mdtrt_scope"].iat[0], bills["mdtrt_province"].iat[0]) == (scope, province)

@@ -127,6 +127,33 @@ class RegionLookup:
     note: str = ""
 
 
+def care_area(book, value) -> str:
+    """A 就医地 (place of care) as the engine reads it: the tables' region id (a county code of it
+    included), else ``?<division code>`` for a division of China without a table, else ``?<value>``."""
+    s = clean(value)
+    rid = book.region_id(s)
+    if rid:
+        return rid
+    d = named(s).division
+    if d is None:
+        return f"?{s}"
+    return book.region_id(d.code) or f"?{d.code}"
+
+
+def province_of(book, area: str) -> str:
+    """The province (a ``province`` id of regions.yaml) of a 就医地 as ``care_area`` writes it; for a
+    division outside the tables, its province's id when the tables have that province, else
+    ``?<province code>``; empty when unknown."""
+    r = book.regions.get(area)
+    if r is not None:
+        return r.province
+    code = area[1:]
+    if not re.fullmatch(r"\d{6}", code):
+        return ""
+    rid = book.region_id(code[:2] + "0000")
+    return book.regions[rid].province if rid else f"?{code[:2]}0000"
+
+
 INSURED = ("参保地", "insured region (参保地)")
 REGION = ("地区", "region")
 

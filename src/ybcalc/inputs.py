@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import codes
-from .divisions import region_lookup
+from .divisions import care_area, region_lookup
 from .i18n import tr
 
 BILL_ATTRS = ("psn_no", "setl_date", "insuplc", "insutype", "psn_type", "contrib_tier", "psn_idet_type", "age", "med_type",
@@ -469,7 +469,9 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         out["fil_type"] = text(full_object(n, "none"))
     region = out["region"].to_numpy()
     if "mdtrt_area" in df.columns and book is not None:
-        area = coded("mdtrt_area", lambda x: (book.region_id(x) or f"?{x}") if x else "", "", "", check=False)
+        # 就医地: a region of the tables (a county code as its prefecture), else "?" and what it is: the
+        # division's code where the value names one (its province tells 省内 from 省外), else the value
+        area = coded("mdtrt_area", lambda x: care_area(book, x) if x else "", "", "", check=False)
         out["mdtrt_area"] = text(np.where(area == "", region, area))
         consistency["mdtrt_area"] = pd.factorize(out["mdtrt_area"].to_numpy())[0]
     else:                                   # the insured region: its lines already agree or not

@@ -23,6 +23,7 @@ import pandas as pd
 from ..money import INF_FEN, PPM, div_half_up, mul_ratio
 from ..policy.loader import PolicyBook
 from ..policy.model import Value, match
+from ..divisions import province_of
 from ..i18n import tr
 from ..inputs import dense_codes, full_object, text
 from .resolve import Errors, Rows, WarnMasks, resolve
@@ -446,7 +447,7 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     prov = {rid: r.province for rid, r in book.regions.items()}
     area = bills["mdtrt_area"].to_numpy().astype(object)
     own = bills["region"].to_numpy().astype(object)
-    mprov = _map_distinct(area, lambda a: prov.get(a, ""))
+    mprov = _map_distinct(area, lambda a: province_of(book, str(a)))      # a division without a table too
     oprov = _map_distinct(own, lambda a: prov.get(a, ""))
     bills["mdtrt_province"] = text(mprov)
     scope = full_object(len(bills), "out_of_province")
