@@ -888,50 +888,60 @@ def score(df: pd.DataFrame, policy=None, *, rejects: str = "warn", **kw) -> pd.D
     return out
 
 
-_FORMULA_START = r"^[=+\-@\t\r]"                 # what a spreadsheet would run as a formula
+# What a spreadsheet would run as a formula (OWASP's list): a cell starting with = + - @, TAB, CR or
+# LF, the full-width ＝ ＋ － ＠ (Excel and WPS read them as their ASCII forms), or any of = + - @ after
+# spaces, tabs or line breaks (which spreadsheets skip). One pattern for Python's re and Arrow's RE2.
+_FORMULA_START = "^(?:[\t\r\n]|[ \t\r\n\u3000]*[=+\\-@\uff1d\uff0b\uff0d\uff20])"
 _NUMBER = r"^[-+]?[0-9]+(?:\.[0-9]+)?$"             # ... unless the cell is a plain number (-12.30)
+_NEUTRALISED = "'"                                   # the prefix that makes such a cell plain text
 
 
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells a spreadsheet would run as a formula (=, +, -, @) with a quote."""
+    """Prefix text cells a spreadsheet would run as a formula (see ``_FORMULA_START``) with a quote.
+    (The CSV writers do this themselves, see ``csv_rows``; this is the same rule on a DataFrame.)"""
     out = df.copy()
     for c in out.columns:
         if (out[c].dtype == object or pd.api.types.is_string_dtype(out[c])      # pandas 3: "str" dtype
                 or isinstance(out[c].dtype, pd.CategoricalDtype)):
             s = out[c].astype(str)
             risky = s.str.contains(_FORMULA_START, regex=True) & ~s.str.contains(_NUMBER, regex=True)
-            out[c] = s.where(~risky, "'" + s)
+            out[c] = s.where(~risky, _NEUTRALISED + s)
     return out
 
 
-def csv_rows(df: pd.DataFrame) -> str | None:
-    """The rows of ``df`` as CSV text, byte for byte what ``neutralise_formulas(df).to_csv(index=False,
-    header=False)`` writes (Python csv's minimal quoting), built column-wise in Arrow: 5–10× faster on
-    a partition of bills. One difference, on purpose: a cell holding a carriage return is quoted too
-    (Python 3.11's csv leaves it bare, and readers then split the row there). Money columns may be int64
-    fen (written as yuan, '12.30'). None when a column is neither text nor fen, for the caller to fall
-    back on pandas."""
+def csv_rows(df: pd.DataFrame) -> str:
+    """The rows of ``df`` as CSV text: what ``neutralise_formulas(df).to_csv(index=False, header=False)``
+    writes (Python csv's minimal quoting), built column-wise in Arrow (5–10× faster on a partition of
+    bills), with two differences on purpose: a cell holding a carriage return is quoted too (Python
+    3.11's csv leaves it bare, and readers then split the row there: a formula after it would start a
+    row of its own), and a missing text cell is empty (pandas writes "None"). Money columns may be
+    int64 fen (written as yuan, '12.30'); numbers, booleans and times are written as pandas writes
+    them (a missing one: empty). Every CSV file ybcalc writes goes through here."""
     import pyarrow as pa
     import pyarrow.compute as pc
     money = _money_columns()
+    lone = len(df.columns) == 1
     cols = []
     for c in df.columns:
         col = df[c]
-        if c in money and pd.api.types.is_integer_dtype(col):
+        if c in money and pd.api.types.is_integer_dtype(col) and isinstance(col.dtype, np.dtype):
             arr = pc.cast(fen_to_arrow_decimal(col.to_numpy()), pa.string())
         elif isinstance(col.dtype, pd.CategoricalDtype):
             # each distinct text made safe and quoted once, then spread to the rows (a missing cell: "")
-            cats = _csv_cells(pa.concat_arrays([_category_texts(col), pa.array([""])]), len(df.columns) == 1)
+            cats = _csv_cells(pa.concat_arrays([_category_texts(col), pa.array([""])]), lone)
             codes_ = col.cat.codes.to_numpy()
             arr = cats.take(pa.array(np.where(codes_ < 0, len(cats) - 1, codes_)))
         elif col.dtype == object or pd.api.types.is_string_dtype(col):
+            vals = col.to_numpy(dtype=object)
             try:
-                arr = pa.array(col.to_numpy(dtype=object), type=pa.string())
-            except (pa.ArrowInvalid, pa.ArrowTypeError):       # not all text (Decimal, numbers …)
-                return None
-            arr = _csv_cells(pc.fill_null(arr, ""), len(df.columns) == 1)
-        else:
-            return None
+                arr = pa.array(vals, type=pa.string(), from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):       # not all text (Decimal yuan, numbers …)
+                arr = pa.array([_cell_text(v) for v in vals], type=pa.string())
+            arr = _csv_cells(pc.fill_null(arr, ""), lone)
+        else:                                # numbers, booleans, times: no formula, nothing to quote
+            text = col.astype(str).to_numpy(dtype=object)
+            text[col.isna().to_numpy()] = '""' if lone else ""
+            arr = pa.array(text, type=pa.string())
         cols.append(arr)
     if not len(df):
         return ""
@@ -939,11 +949,26 @@ def csv_rows(df: pd.DataFrame) -> str | None:
     return "".join(pc.binary_join_element_wise(rows, "", "\n").to_pylist())
 
 
+def csv_header(names) -> str:
+    """The header line of a CSV file, its cells quoted and neutralised as ``csv_rows`` does."""
+    import pyarrow as pa
+    names = [str(n) for n in names]
+    return ",".join(_csv_cells(pa.array(names, type=pa.string()), len(names) == 1).to_pylist()) + "\n"
+
+
+def _cell_text(v) -> str:
+    """One value of a column of mixed objects as its text (a missing one: empty)."""
+    if v is None or (not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v)):
+        return ""
+    return str(v)
+
+
 def _csv_cells(arr, lone: bool):
-    """Text cells as Python's csv writes them (minimal quoting), formulas neutralised first."""
+    """Text cells as Python's csv writes them (minimal quoting, and any cell holding a line break or a
+    carriage return quoted), formulas neutralised first."""
     import pyarrow.compute as pc
     risky = pc.and_(pc.match_substring_regex(arr, _FORMULA_START), pc.invert(pc.match_substring_regex(arr, _NUMBER)))
-    arr = pc.if_else(risky, pc.binary_join_element_wise("'", arr, ""), arr)
+    arr = pc.if_else(risky, pc.binary_join_element_wise(_NEUTRALISED, arr, ""), arr)
     needs = pc.match_substring_regex(arr, '[,"\r\n]')
     if lone:                                             # csv quotes a lone empty field
         needs = pc.or_(needs, pc.equal(arr, ""))
@@ -996,13 +1021,7 @@ class BillWriter:
         (formula neutralising, formatting), so worker processes do it, not the writer."""
         if parquet:
             return _arrow_table(df)
-        body = csv_rows(df)
-        if body is None:
-            from .money import fen_text
-            df = df.assign(**{c: fen_text(df[c]) for c in df.columns
-                              if c in _money_columns() and pd.api.types.is_integer_dtype(df[c])})
-            body = neutralise_formulas(df).to_csv(index=False, header=False)
-        return list(map(str, df.columns)), body
+        return list(map(str, df.columns)), csv_rows(df)
 
     def write_encoded(self, encoded) -> None:
         if self.parquet:
@@ -1015,7 +1034,7 @@ class BillWriter:
             with open(self.path, "w" if self._first else "a", encoding="utf-8", newline="") as f:
                 if self._first:
                     cjk = any("\u4e00" <= ch <= "\u9fff" for ch in "".join(header))
-                    f.write(("\ufeff" if cjk else "") + pd.DataFrame(columns=header).to_csv(index=False))
+                    f.write(("\ufeff" if cjk else "") + csv_header(header))
                 f.write(body)
         self._first = False
 
@@ -1083,7 +1102,8 @@ def parquet_options(table) -> dict:
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
-    """CSV (formula-neutralised, UTF-8 with BOM when headers are Chinese) or Parquet.
+    """CSV (formula-neutralised and quoted by ``csv_rows``, UTF-8 with BOM when headers are Chinese) or
+    Parquet.
 
     Money columns given as int64 fen are written to Parquet as exact decimal128(18, 2). Written under
     a temporary name beside ``path`` and renamed when complete (as BillWriter does): a failed or
@@ -1097,7 +1117,10 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
             table = _arrow_table(df)
             pq.write_table(table, partial, **parquet_options(table))
         else:
-            neutralise_formulas(df).to_csv(partial, index=False, encoding="utf-8-sig" if _has_cjk(df) else "utf-8")
+            with open(partial, "w", encoding="utf-8-sig" if _has_cjk(df) else "utf-8", newline="") as f:
+                f.write(csv_header(df.columns))
+                for lo in range(0, len(df), 1 << 17):        # in slices: one text of a slice at a time
+                    f.write(csv_rows(df.iloc[lo:lo + (1 << 17)]))
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -161,7 +161,8 @@ def cmd_explain(args) -> int:
         print(exc.args[0], file=sys.stderr)
         return 2
     if args.format == "csv":
-        ex.frame.to_csv(sys.stdout, index=False)
+        from .batch import csv_header, csv_rows        # spreadsheet-safe, as every CSV ybcalc writes
+        sys.stdout.write(csv_header(ex.frame.columns) + csv_rows(ex.frame))
     else:
         print(ex)
     return 0

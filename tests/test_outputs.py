@@ -1,0 +1,123 @@
+"""Output files: spreadsheet-safe CSV from every writer, outputs that never destroy an input, files
+replaced together, and stopped runs that leave nothing behind."""
+import csv
+import io
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ybcalc
+from ybcalc.batch import csv_rows, neutralise_formulas, write_table
+from ybcalc.cli import main
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+# Cells a spreadsheet would run as a formula (OWASP's list), each with what ybcalc writes instead.
+FORMULAS = {
+    "=1+1": "'=1+1", "+1+1": "'+1+1", "-1+1": "'-1+1", "@SUM(A1)": "'@SUM(A1)",
+    "\t=1": "'\t=1", "\r=cmd|' /C calc'!A0": "'\r=cmd|' /C calc'!A0", "\n=1": "'\n=1", "\tx": "'\tx",
+    "\rx": "'\rx", "\nx": "'\nx",
+    "＝1+1": "'＝1+1", "＋1": "'＋1", "－1": "'－1", "＠SUM(A1)": "'＠SUM(A1)",   # full-width
+    " =1+1": "' =1+1", "  @x": "'  @x", " \t-1": "' \t-1", "\u3000＝1": "'\u3000＝1",  # after spaces
+}
+HARMLESS = ["-12.50", "+12", "-3", "12.30", "ok", "a=b", "北京", "'=1", " 1", "", "1e5"]
+
+
+def raw_text(path) -> str:
+    """A file's text with its line breaks as written (read_text would turn a CR into a LF)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read()
+
+
+def spreadsheet_cells(text: str) -> list[list[str]]:
+    """The rows and cells a spreadsheet's CSV import sees (RFC 4180; a bare CR or LF ends a row)."""
+    return list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
+
+
+UNSAFE = re.compile(r"^(?:[\t\r\n]|[ \t\r\n\u3000]*[=+\-@＝＋－＠])")
+NUMBER = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")
+
+
+def assert_safe(rows: list[list[str]], width: int) -> None:
+    """Every row has the header's width and no cell would run as a formula."""
+    for r in rows:
+        assert len(r) == width, r
+        for cell in r:
+            assert not UNSAFE.match(cell) or NUMBER.fullmatch(cell), repr(cell)
+
+
+def test_every_formula_start_is_neutralised_by_both_encoders():
+    """OWASP's list: = + - @ TAB CR LF, their full-width forms, and any of them after spaces; plain
+    numbers (-12.50, a refund) stay numbers. The Arrow encoder (BillWriter) and pandas agree."""
+    texts = list(FORMULAS) + HARMLESS
+    want = list(FORMULAS.values()) + HARMLESS
+    df = pd.DataFrame({"mdtrt_id": pd.Series(texts, dtype=object)})
+    assert neutralise_formulas(df)["mdtrt_id"].tolist() == want
+    cats = df.assign(mdtrt_id=df["mdtrt_id"].astype("category"))
+    for frame in (df, cats):
+        body = csv_rows(frame.assign(n=1))
+        got = [r[0] for r in spreadsheet_cells(body)]
+        assert got == want
+
+
+def test_a_carriage_return_cannot_start_a_row_in_any_csv_writer(tmp_path):
+    """A cell "\\r=cmd…" was written by write_table (rejects, Dask output, diff -o) as '<CR>=cmd…:
+    readers split the row at the bare CR and the formula began a new row."""
+    attack = "\r=cmd|' /C calc'!A0"
+    df = pd.DataFrame({"row": [2, 3], "mdtrt_id": ["b1", "b2"], "value": [attack, "x\ry"],
+                       "reason": ["not a number", "a\nb"]})
+    write_table(df, tmp_path / "rejects.csv")
+    rows = spreadsheet_cells(raw_text(tmp_path / "rejects.csv"))
+    assert rows == [["row", "mdtrt_id", "value", "reason"], ["2", "b1", "'" + attack, "not a number"],
+                    ["3", "b2", "x\ry", "a\nb"]]
+    assert_safe(rows, 4)
+
+
+def test_the_rejects_file_of_score_is_safe_end_to_end(tmp_path):
+    """An amount cell holding CR + formula, read from the user's file, comes back in the rejects file
+    as one quoted, neutralised cell."""
+    src = tmp_path / "bills.csv"
+    lines = (EXAMPLES / "bills.csv").read_text(encoding="utf-8").splitlines()
+    head, first = lines[0], lines[1].split(",")
+    first[-1] = '"\r=cmd|\' /C calc\'!A0"'
+    src.write_text("\n".join([head, ",".join(first)] + lines[2:]) + "\n", encoding="utf-8")
+    out, rej = tmp_path / "out.csv", tmp_path / "rejects.csv"
+    assert main(["score", str(src), "-o", str(out), "--rejects", str(rej), "-q"]) == 3
+    rows = spreadsheet_cells(raw_text(rej))
+    assert_safe(rows, 5)
+    assert "'\r=cmd|' /C calc'!A0" in [r[3] for r in rows]
+    bills = spreadsheet_cells(raw_text(out))
+    assert_safe(bills, len(bills[0]))
+
+
+def test_negative_money_stays_a_number_in_every_writer(tmp_path):
+    """A refund (-12.50) in a money column is a number for the spreadsheet, written as fen or text or
+    Decimal (diff -o)."""
+    fen = pd.DataFrame({"mdtrt_id": ["a", "b"], "hifp_pay": np.array([-1250, 30], dtype=np.int64)})
+    assert csv_rows(fen) == "a,-12.50\nb,0.30\n"
+    text = pd.DataFrame({"mdtrt_id": ["a"], "hifp_pay": ["-12.50"], "psn_part_amt_delta": [Decimal("-3.10")]})
+    write_table(text, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text() == "mdtrt_id,hifp_pay,psn_part_amt_delta\na,-12.50,-3.10\n"
+
+
+def test_write_table_writes_every_kind_of_column_as_pandas_would(tmp_path):
+    """The compare table has floats (NaN when a scenario cannot be settled) and booleans, the rejects
+    file integers: written as pandas writes them."""
+    df = pd.DataFrame({"region": ["北京", "=x"], "medfee_sumamt": [1827.15, np.nan], "settled": [True, False],
+                       "row": np.array([2, 3], dtype=np.int64), "note": [None, "a,b"]})
+    write_table(df, tmp_path / "c.csv")
+    assert (tmp_path / "c.csv").read_text(encoding="utf-8-sig") == (
+        "region,medfee_sumamt,settled,row,note\n北京,1827.15,True,2,\n'=x,,False,3,\"a,b\"\n")
+
+
+def test_explain_as_csv_is_spreadsheet_safe(capsys):
+    """`explain --format csv` (redirected to a file by users) goes through the same encoder."""
+    assert main(["explain", str(EXAMPLES / "bills.csv"), "--mdtrt-id", "BJ001-20250315", "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    rows = spreadsheet_cells(out)
+    assert len(rows) > 3
+    assert_safe(rows, len(rows[0]))
