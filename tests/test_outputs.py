@@ -121,3 +121,48 @@ def test_explain_as_csv_is_spreadsheet_safe(capsys):
     rows = spreadsheet_cells(out)
     assert len(rows) > 3
     assert_safe(rows, len(rows[0]))
+
+
+def copy_of_examples(tmp_path) -> Path:
+    src = tmp_path / "bills.csv"
+    src.write_bytes((EXAMPLES / "bills.csv").read_bytes())
+    return src
+
+
+@pytest.mark.parametrize("command", [
+    ["diff", "{bills}", "--a", "2024-01-01", "--b", "2025-01-01", "-o", "{bills}"],
+    ["diff", "{bills}", "--a", "2024-01-01", "--b", "2025-01-01", "-o", "{link}"],
+    ["compare", "{bills}", "--mdtrt-id", "BJ001-20250315", "--csv", "{bills}"],
+    ["compare", "{bills}", "--mdtrt-id", "BJ001-20250315", "--out", "{bills}"],
+    ["compare", "{bills}", "--mdtrt-id", "BJ001-20250315", "--out", "{png}", "--csv", "{png}"],
+    ["score", "{bills}", "-o", "{link}"],
+])
+def test_no_command_writes_over_its_input(tmp_path, capsys, command):
+    """`diff bills.csv … -o bills.csv` exited 0 with the bills replaced by the comparison: every
+    command that writes checks its outputs before any work, as score does (a link to the input is
+    the input)."""
+    src = copy_of_examples(tmp_path)
+    (tmp_path / "link.csv").symlink_to(src)
+    before = src.read_bytes()
+    names = {"bills": str(src), "link": str(tmp_path / "link.csv"), "png": str(tmp_path / "c.png")}
+    assert main([a.format(**names) for a in command]) == 2
+    err = capsys.readouterr().err
+    assert "would overwrite" in err or "give" in err, err
+    assert "Traceback" not in err
+    assert src.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bills.csv", "link.csv"]
+
+
+@pytest.mark.parametrize("command", [
+    ["diff", "{bills}", "--a", "2024-01-01", "--b", "2025-01-01", "-o", "{out}"],
+    ["compare", "{bills}", "--mdtrt-id", "BJ001-20250315", "--csv", "{out}"],
+    ["score", "{bills}", "-o", "{out}"],
+])
+def test_an_output_that_is_not_a_plain_file_is_refused(tmp_path, capsys, command):
+    """An output is written beside itself and renamed over it: over a folder that fails at the end,
+    over a device (-o /dev/null) it would replace the device."""
+    src = copy_of_examples(tmp_path)
+    (tmp_path / "out.csv").mkdir()
+    assert main([a.format(bills=src, out=tmp_path / "out.csv") for a in command]) == 2
+    assert "not a plain file" in capsys.readouterr().err
+    assert (tmp_path / "out.csv").is_dir()

@@ -22,23 +22,10 @@ def _book(args):
 def _check_outputs(args) -> None:
     """Refuse, before any work, outputs that would destroy an input or could not be written: a run
     over a year of bills should not fail at its end, nor overwrite the bills it read."""
-    from pathlib import Path
-    inputs = {f"the input file {f}": f for f in args.files}
-    inputs["the accounts file"] = args.accounts
-    outputs = {"-o": args.output, "--rejects": args.rejects}
-    for flag, out in outputs.items():
-        if out is None:
-            continue
-        p = Path(out)
-        if p.suffix.lower() not in (".csv", ".parquet", ".pq"):
-            raise ValueError(f"{flag} {out}: give a .csv or .parquet file name (the suffix chooses the format)")
-        for what, src in inputs.items():
-            if src is not None and p.exists() and Path(src).exists() and p.resolve() == Path(src).resolve():
-                raise ValueError(f"{flag} {out} is {what}: writing it would overwrite what is being read")
-        if not p.resolve().parent.is_dir():
-            raise ValueError(f"{flag} {out}: folder {p.resolve().parent} does not exist")
-    if args.rejects and Path(args.rejects).resolve() == Path(args.output).resolve():
-        raise ValueError(f"--rejects {args.rejects} is the -o file too: give two file names")
+    from .outputs import TABLES, check_outputs
+    check_outputs({"-o": (args.output, TABLES), "--rejects": (args.rejects, TABLES)},
+                  {"the input file": list(args.files), "the accounts file": args.accounts,
+                   "a draft table": getattr(args, "draft", None)}, lang=args.lang)
 
 
 def cmd_score(args) -> int:
@@ -241,6 +228,8 @@ def cmd_diff(args) -> int:
     if not (args.a or args.b or args.draft_b or args.tables_b):
         print("diff needs --a/--b dates and/or --draft-b FILE / --tables-b DIR", file=sys.stderr)
         return 2
+    from .outputs import TABLES, check_outputs
+    check_outputs({"-o": (args.output, TABLES)}, {"the input file": args.file, "a draft table": args.draft_b})
     book_a = load_book(args.tables)
     if args.draft_b:
         book_b = book_with_drafts(args.draft_b, args.tables)
