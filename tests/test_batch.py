@@ -783,7 +783,7 @@ def test_write_table_replaces_a_file_only_when_complete(tmp_path, monkeypatch):
     def disk_full(frame):             # after the header was written
         raise OSError("disk full")
     monkeypatch.setattr(batch, "csv_rows", disk_full)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(batch.OutputError, match="rejects.csv: cannot be written .disk full"):
         batch.write_table(df, out)
     assert out.read_text() == "an earlier complete file\n"
     assert [p.name for p in tmp_path.iterdir()] == ["rejects.csv"]

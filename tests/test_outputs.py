@@ -166,3 +166,68 @@ def test_an_output_that_is_not_a_plain_file_is_refused(tmp_path, capsys, command
     assert main([a.format(bills=src, out=tmp_path / "out.csv") for a in command]) == 2
     assert "not a plain file" in capsys.readouterr().err
     assert (tmp_path / "out.csv").is_dir()
+
+
+def unwritable_folder(tmp_path) -> Path:
+    """A folder that takes no new file: read-only by its mode, or, for root (whom no mode stops),
+    /proc, where no file can be created."""
+    ro = tmp_path / "read-only"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        (ro / "probe").touch()
+    except OSError:
+        return ro
+    (ro / "probe").unlink()
+    if not Path("/proc/self").exists():
+        pytest.skip("no read-only folder to try as root")
+    return Path("/proc")
+
+
+@pytest.mark.parametrize("flag", ["-o", "--rejects"])
+def test_an_output_folder_that_takes_no_file_is_refused_before_any_bill_is_read(tmp_path, capsys, monkeypatch,
+                                                                                 flag):
+    """A read-only -o folder failed after the whole run, with a traceback."""
+    import ybcalc.batch as batch
+
+    def never(*a, **kw):
+        raise AssertionError("bills were read")
+    monkeypatch.setattr(batch, "score_file", never)
+    folder = unwritable_folder(tmp_path)
+    outputs = {"-o": str(tmp_path / "out.csv"), "--rejects": str(tmp_path / "rejects.csv")}
+    outputs[flag] = str(folder / "out.csv")
+    argv = ["score", str(EXAMPLES / "bills.csv"), "-q"] + [a for kv in outputs.items() for a in kv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} {folder / 'out.csv'}: cannot write a file in folder {folder}" in err
+    assert "Traceback" not in err
+    for cmd in (["diff", str(EXAMPLES / "bills.csv"), "--a", "2024-01-01", "--b", "2025-01-01"],
+                ["compare", str(EXAMPLES / "bills.csv"), "--mdtrt-id", "BJ001-20250315", "--csv"]):
+        assert main(cmd + ([] if cmd[0] == "compare" else ["-o"]) + [str(folder / "out.csv")]) == 2
+        assert f"cannot write a file in folder {folder}" in capsys.readouterr().err
+
+
+def test_settlements_and_rejects_are_replaced_together(tmp_path, capsys, monkeypatch):
+    """score renamed -o into place before writing the rejects: when that failed (disk full), the new
+    settlements sat beside the previous run's rejects, which claimed nothing was rejected."""
+    import ybcalc.batch as batch
+    out, rej = tmp_path / "out.csv", tmp_path / "rejects.csv"
+    out.write_text("the previous run's settlements\n")
+    rej.write_text("the previous run's rejects\n")
+    src = copy_of_examples(tmp_path)
+    real_open = open
+
+    def disk_full_for_rejects(file, *a, **kw):
+        if Path(str(file)).name.startswith(".rejects.csv."):
+            raise OSError(28, "No space left on device")
+        return real_open(file, *a, **kw)
+    monkeypatch.setattr("builtins.open", disk_full_for_rejects)
+    assert main(["score", str(src), "-o", str(out), "--rejects", str(rej), "-q", "--allow-rejects"]) == 2
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert f"--rejects {rej}: cannot be written (No space left on device)" in err and "Traceback" not in err
+    assert out.read_text() == "the previous run's settlements\n"
+    assert rej.read_text() == "the previous run's rejects\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bills.csv", "out.csv", "rejects.csv"]
+    assert main(["score", str(src), "-o", str(out), "--rejects", str(rej), "-q", "--allow-rejects"]) == 0
+    assert out.read_text(encoding="utf-8-sig").startswith("mdtrt_id") and rej.read_text().startswith("row")

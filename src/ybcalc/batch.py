@@ -993,6 +993,31 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.partial")
 
 
+class OutputError(ValueError):
+    """An output could not be written (disk full, a folder gone …): names the output, not the
+    temporary file the write failed on; an earlier output stays as it was."""
+
+    def __init__(self, path: Path, why: str):
+        self.path, self.why = Path(path), why
+        super().__init__(f"{path}: cannot be written ({why}); an earlier file stays as it was")
+
+
+@contextlib.contextmanager
+def _writing(target: Path):
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(target, exc.strerror or str(exc)) from exc
+
+
+def replace_together(staged: list[tuple[Path, Path]]) -> None:
+    """Rename each complete temporary file over its output: called once all of a run's outputs are
+    written, so that settlements and rejects are replaced together or not at all."""
+    for partial, target in staged:
+        with _writing(target):
+            os.replace(partial, target)
+
+
 class BillWriter:
     """Writes bills partition by partition to CSV or Parquet, as ``write_table`` would write them whole."""
 
@@ -1026,12 +1051,14 @@ class BillWriter:
     def write_encoded(self, encoded) -> None:
         if self.parquet:
             import pyarrow.parquet as pq
-            if self._writer is None:
-                self._writer = pq.ParquetWriter(self.path, encoded.schema, **parquet_options(encoded))
-            self._writer.write_table(encoded.cast(self._writer.schema))
+            with _writing(self.target):
+                if self._writer is None:
+                    self._writer = pq.ParquetWriter(self.path, encoded.schema, **parquet_options(encoded))
+                self._writer.write_table(encoded.cast(self._writer.schema))
         else:
             header, body = encoded
-            with open(self.path, "w" if self._first else "a", encoding="utf-8", newline="") as f:
+            with _writing(self.target), open(self.path, "w" if self._first else "a", encoding="utf-8",
+                                              newline="") as f:
                 if self._first:
                     cjk = any("\u4e00" <= ch <= "\u9fff" for ch in "".join(header))
                     f.write(("\ufeff" if cjk else "") + csv_header(header))
@@ -1039,13 +1066,20 @@ class BillWriter:
         self._first = False
 
     def close(self, empty_settlement: Settlement | None = None) -> None:
+        """Complete the file and rename it over the output."""
+        replace_together([self.finish(empty_settlement)])
+
+    def finish(self, empty_settlement: Settlement | None = None) -> tuple[Path, Path]:
+        """Complete the file under its temporary name; returns (temporary name, output) for
+        ``replace_together`` (the rejects file is replaced with it). ``empty_settlement``: written
+        when no bill was, so that the output has its headers."""
         if self._writer is not None:
-            self._writer.close()
+            with _writing(self.target):
+                self._writer.close()
             self._writer = None
         elif self._first and empty_settlement is not None:
             write_table(empty_settlement.bills(lang=self.lang, money="fen" if self.parquet else "text"), self.path)
-        if self.path.exists():
-            os.replace(self.path, self.target)
+        return self.path, self.target
 
     def discard(self) -> None:
         """Drop what was written (a failed or interrupted run)."""
@@ -1109,6 +1143,13 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
     a temporary name beside ``path`` and renamed when complete (as BillWriter does): a failed or
     stopped write leaves no truncated file, and an earlier file as it was.
     """
+    replace_together([stage_table(df, path)])
+
+
+def stage_table(df: pd.DataFrame, path: str | Path) -> tuple[Path, Path]:
+    """``write_table`` up to the rename: the complete file under its temporary name. Returns
+    (temporary name, output) for ``replace_together``; raises ``OutputError`` (nothing left behind)
+    when the file cannot be written."""
     path = Path(path)
     partial = partial_path(path)
     try:
@@ -1121,10 +1162,12 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
                 f.write(csv_header(df.columns))
                 for lo in range(0, len(df), 1 << 17):        # in slices: one text of a slice at a time
                     f.write(csv_rows(df.iloc[lo:lo + (1 << 17)]))
-        os.replace(partial, path)
-    except BaseException:
+    except BaseException as exc:
         partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputError(path, exc.strerror or str(exc)) from exc
         raise
+    return partial, path
 
 
 def _has_cjk(df: pd.DataFrame) -> bool:

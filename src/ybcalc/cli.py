@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -41,24 +42,46 @@ def cmd_score(args) -> int:
         what = args.files[0] if len(args.files) == 1 else f"{len(args.files)} files"
         print(f"  reading {what} ({size / 2**20:,.0f} MB) …", file=sys.stderr, flush=True)
     writer = BillWriter(args.output, args.lang)           # each partition is written as soon as settled
-    try:
+    with _replaced_together(args, writer) as staged:
         res = score_file(args.files, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
                          sink=writer, jobs=args.jobs)
-        writer.close(empty_settlement=_empty_settlement(book))
-    except BaseException:
-        writer.discard()             # no half-written output (an earlier complete file stays as it was)
-        raise
+        staged.append(writer.finish(empty_settlement=_empty_settlement(book)))
+        _stage_rejects(res, args, staged)
     if progress:
         print(file=sys.stderr)
     return _report(res, args)
 
 
-def _report(res, args) -> int:
-    """Rejects file, summary (rows read = scored + rejected, totals), the first rejects when no file
-    takes them, and the exit status: the same for the local and the Dask engine."""
-    from .batch import write_table
+@contextlib.contextmanager
+def _replaced_together(args, writer=None):
+    """The outputs of a run (settlements, rejects) written under temporary names and renamed over
+    the outputs together, only when all are complete: a failed write (disk full) leaves the earlier
+    settlements and rejects as they were, never new settlements beside the last run's rejects."""
+    from .batch import OutputError, replace_together
+    from .outputs import cannot_write
+    staged: list = []
+    try:
+        yield staged
+        replace_together(staged)
+    except BaseException as exc:
+        if writer is not None:
+            writer.discard()
+        for partial, _ in staged:
+            partial.unlink(missing_ok=True)
+        if isinstance(exc, OutputError):
+            raise cannot_write(exc, {"-o": args.output, "--rejects": args.rejects}, args.lang) from None
+        raise
+
+
+def _stage_rejects(res, args, staged: list) -> None:
+    from .batch import stage_table
     if args.rejects:
-        write_table(_labelled_rejects(res.rejects, args.lang), args.rejects)
+        staged.append(stage_table(_labelled_rejects(res.rejects, args.lang), args.rejects))
+
+
+def _report(res, args) -> int:
+    """Summary (rows read = scored + rejected, totals), the first rejects when no file takes them, and
+    the exit status: the same for the local and the Dask engine."""
     if not args.quiet:
         print(res.summary(), file=sys.stderr)
         print(f"wrote {args.output}" + (f", rejects to {args.rejects}" if args.rejects else ""), file=sys.stderr)
@@ -86,7 +109,7 @@ def _empty_settlement(book):
 
 
 def _score_dask(args, accounts) -> int:
-    from .batch import ScoreResult, write_table
+    from .batch import ScoreResult, stage_table
     from .dask import score_path
     from .labels import SETTLEMENT_FIELDS, relabel_columns
     if args.draft:
@@ -109,7 +132,9 @@ def _score_dask(args, accounts) -> int:
             bills[c] = fen_text(bills[c].to_numpy())
     if args.lang == "zh":
         bills.columns = relabel_columns(bills.columns, "zh")
-    write_table(bills, args.output)
+    with _replaced_together(args) as staged:
+        staged.append(stage_table(bills, args.output))
+        _stage_rejects(res, args, staged)
     return _report(res, args)
 
 

@@ -6,6 +6,7 @@ Every command that writes a file (``score``, ``diff``, ``compare``) calls ``chec
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 TABLES = (".csv", ".parquet", ".pq")            # the suffix chooses the format
@@ -51,11 +52,28 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _check_writable(p: Path, shown: str, lang: str) -> None:
     """The output is written beside itself under a temporary name, then renamed over it: its folder
-    must exist, and an existing output must be a plain file (a rename over /dev/null would replace
-    the device)."""
+    must exist and take a new file (tried, not guessed from permissions: root passes any permission
+    check, not a read-only file system), and an existing output must be a plain file (a rename over
+    /dev/null would replace the device)."""
     folder = p.resolve().parent
     if not folder.is_dir():
         raise ValueError(_say(lang, f"{shown}：文件夹 {folder} 不存在", f"{shown}: folder {folder} does not exist"))
     if p.exists() and not p.is_file():
         raise ValueError(_say(lang, f"{shown}：已存在，且不是普通文件（是文件夹或设备）",
                               f"{shown}: exists and is not a plain file (a folder or a device)"))
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".ybcalc-write-check-")
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise ValueError(_say(lang, f"{shown}：无法在文件夹 {folder} 中写入文件（{why}）",
+                              f"{shown}: cannot write a file in folder {folder} ({why})")) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def cannot_write(exc, outputs: dict, lang: str = "en") -> ValueError:
+    """A ``batch.OutputError`` (disk full …) as a message naming the flag and the user's output."""
+    flag = next((f for f, p in outputs.items() if p is not None and Path(p) == exc.path), None)
+    shown = f"{flag} {exc.path}" if flag else str(exc.path)
+    return ValueError(_say(lang, f"{shown}：写入失败（{exc.why}），原有文件保持不变",
+                           f"{shown}: cannot be written ({exc.why}); an earlier file stays as it was"))
