@@ -231,3 +231,96 @@ def test_settlements_and_rejects_are_replaced_together(tmp_path, capsys, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bills.csv", "out.csv", "rejects.csv"]
     assert main(["score", str(src), "-o", str(out), "--rejects", str(rej), "-q", "--allow-rejects"]) == 0
     assert out.read_text(encoding="utf-8-sig").startswith("mdtrt_id") and rej.read_text().startswith("row")
+
+
+# A run of `ybcalc score -j 2` whose workers take a partition each and wait: small partitions make a
+# small file use workers (as a 2M-line file does with the default 250,000 lines a partition). This
+# file is the workers' main module too (spawn imports it), so they wait as well.
+STOPPABLE_RUN = '''
+import os, sys, time
+import ybcalc.batch as batch
+
+real_partition, real_score_file = batch.score_partition, batch.score_file
+
+
+def waiting_partition(chunk, *a, **kw):
+    if os.environ.get("YBCALC_TEST_WAIT") and not str(chunk).endswith("/0.arrows"):
+        time.sleep(600)                      # the first partition is written, the others wait
+    return real_partition(chunk, *a, **kw)
+
+
+batch.score_partition = waiting_partition
+batch.score_file = lambda *a, **kw: real_score_file(*a, **dict(kw, partition_lines=20))
+
+if __name__ == "__main__":
+    from ybcalc.cli import main
+    sys.exit(main(sys.argv[1:]))
+'''
+
+
+def leftovers(pid: int, tmp: Path, out: Path) -> list[str]:
+    """The temporary files of process ``pid``: partition folders (in /dev/shm or the temporary folder,
+    named with the pid), table pickles (in its own temporary folder ``tmp``), unfinished outputs."""
+    found = [p.name for p in tmp.iterdir() if p.name.startswith("ybcalc-")]
+    if Path("/dev/shm").is_dir():
+        found += [p.name for p in Path("/dev/shm").iterdir() if p.name.startswith(f"ybcalc-partitions-{pid}-")]
+    return found + [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.{pid}.")]
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="process checks read /proc (Linux)")
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "SIGKILL"])
+def test_a_stopped_run_leaves_no_process_and_no_file_behind(tmp_path, how):
+    """After SIGTERM or SIGKILL of `ybcalc score` on 2M lines, two workers and the resource tracker
+    stayed alive holding ~750 MB, beside a partition folder, a table pickle and a hidden .partial
+    output. Now: stopped, it stops its workers and removes its files; killed, its workers die with
+    it (the resource tracker then exits) and the next run removes its files."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    psutil = pytest.importorskip("psutil")
+    script = tmp_path / "run.py"
+    script.write_text(STOPPABLE_RUN)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    out = tmp_path / "out.csv"
+    out.write_text("an earlier complete run\n")
+    env = dict(os.environ, TMPDIR=str(tmp), YBCALC_TEST_WAIT="1")
+    argv = [sys.executable, str(script), "score", str(EXAMPLES / "bills.csv"), "-o", str(out), "-j", "2", "-q"]
+    run = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    parent = psutil.Process(run.pid)
+    helpers = []
+    try:
+        deadline = time.monotonic() + 120
+        while not (any(n.startswith(f".{out.name}.") for n in os.listdir(tmp_path)) and len(parent.children()) >= 3):
+            # under way: the first partition written, two workers and the resource tracker started
+            assert run.poll() is None, run.stderr.read()
+            assert time.monotonic() < deadline, "the run did not get under way"
+            time.sleep(0.2)
+        helpers = parent.children(recursive=True)
+        assert len([p for p in helpers if "resource_tracker" in " ".join(p.cmdline())]) == 1
+        assert len(leftovers(run.pid, tmp, out)) == 3
+        run.send_signal(getattr(signal, how))
+        status = run.wait(timeout=120)
+        err = run.stderr.read()
+        gone, alive = psutil.wait_procs(helpers, timeout=60)
+        assert not alive, [p.cmdline() for p in alive]
+        assert out.read_text() == "an earlier complete run\n"
+        if how == "SIGKILL":
+            assert status == -signal.SIGKILL
+            assert leftovers(run.pid, tmp, out)              # nothing could remove them but the next run
+            env.pop("YBCALC_TEST_WAIT")
+            again = subprocess.run(argv + ["--allow-rejects"], env=env, capture_output=True, text=True, timeout=300)
+            assert again.returncode == 0, again.stderr
+            assert out.read_text(encoding="utf-8-sig").startswith("mdtrt_id")
+        else:
+            assert status == (143 if how == "SIGTERM" else 130), err
+            assert "Traceback" not in err and "stopped" in err
+        assert leftovers(run.pid, tmp, out) == []
+    finally:                                  # a failed check leaves nothing running either
+        for p in helpers + [parent]:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass

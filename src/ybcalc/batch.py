@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -465,7 +467,8 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
     output is the same file as with one job). With several files, rejects start with a ``file``
     column and ``row`` is the row in that file.
     """
-    with arrow_allocator():
+    sweep_stale_files()
+    with arrow_allocator(), _stopping_workers():
         return _score_file(path, policy, encoding=encoding, partition_lines=partition_lines, progress=progress,
                            keep_intermediate=keep_intermediate, sink=sink, jobs=jobs, **kw)
 
@@ -602,13 +605,8 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
     paths = input_paths(path)
     size = sum(p.stat().st_size for p in paths)
     likely = jobs > 1 and size >= 4 * jobs * partition_lines * 100   # ~100 bytes a line
-    pool = _worker_pool(jobs, policy) if likely else None
-    try:
-        table, row_of, first, broken, prior = _read_inputs(paths, encoding)
-    except BaseException:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-        raise
+    pool = _worker_pool(jobs, policy) if likely else None      # stopped by score_file if the run fails
+    table, row_of, first, broken, prior = _read_inputs(paths, encoding)
     n = table.num_rows
     n_broken = len(broken) if broken is not None else 0
     # rows the reader skipped (wrong number of fields) are rejects; the rest keep their file rows, and
@@ -701,22 +699,26 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
         agg["workers"] = jobs
         import shutil
         import tempfile
-        spill = tempfile.mkdtemp(prefix="ybcalc-partitions-", dir=_spill_root())
+        # named with this process's id: if it is killed, the next run removes the folder (see sweep_stale_files)
+        spill = tempfile.mkdtemp(prefix=f"ybcalc-partitions-{os.getpid()}-", dir=_spill_root())
         try:
-            with pool:
-                pending = deque()
-                for i, (chunk, rows) in enumerate(chunks):
-                    # a partition goes to its worker as an Arrow stream file, which the worker maps
-                    # (pickled through the pool's pipe it cost both sides a copy and many system calls)
-                    file = os.path.join(spill, f"{i}.arrows")
-                    with pa.OSFile(file, "wb") as f, pa.ipc.new_stream(f, chunk.schema) as w:
-                        w.write_table(chunk)
-                    del chunk
-                    pending.append(pool.submit(score_partition, file, rows, **args))   # policy: set per worker
-                    if len(pending) > jobs:          # bounded: at most jobs + 1 partitions in flight
-                        collect(pending.popleft().result())
-                while pending:
+            pending = deque()
+            for i, (chunk, rows) in enumerate(chunks):
+                # a partition goes to its worker as an Arrow stream file, which the worker maps
+                # (pickled through the pool's pipe it cost both sides a copy and many system calls)
+                file = os.path.join(spill, f"{i}.arrows")
+                with pa.OSFile(file, "wb") as f, pa.ipc.new_stream(f, chunk.schema) as w:
+                    w.write_table(chunk)
+                del chunk
+                pending.append(pool.submit(score_partition, file, rows, **args))   # policy: set per worker
+                if len(pending) > jobs:          # bounded: at most jobs + 1 partitions in flight
                     collect(pending.popleft().result())
+            while pending:
+                collect(pending.popleft().result())
+            pool.shutdown()
+        except BaseException:
+            pool.stop()                      # an error or a stop (Ctrl-C, SIGTERM): workers are not waited for
+            raise
         finally:
             shutil.rmtree(spill, ignore_errors=True)
     else:
@@ -746,10 +748,14 @@ class PartitionResult:
 _WORKER_POLICY = None
 
 
-def _init_worker(policy_file: str) -> None:
-    """Worker start: keep the policy tables once, instead of unpickling them with every partition."""
+def _init_worker(policy_file: str, parent: int) -> None:
+    """Worker start: die with the parent, keep the policy tables once (instead of unpickling them with
+    every partition)."""
     import pickle
+    import signal
     global _WORKER_POLICY
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C reaches the whole group: the parent stops us
+    _die_with_parent(parent)
     with open(policy_file, "rb") as f:
         _WORKER_POLICY = pickle.load(f)
     import pyarrow as pa
@@ -759,8 +765,112 @@ def _init_worker(policy_file: str) -> None:
         pass
 
 
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive the process it works for: killed (SIGKILL) or stopped in a way that
+    let it clean up nothing, the parent would leave its workers waiting on their queue forever, each
+    holding its memory (and, through them, multiprocessing's resource tracker). On Linux the kernel
+    kills the worker when its parent dies (PR_SET_PDEATHSIG; the pool's processes are all started by
+    the thread that runs score_file, which outlives them); elsewhere a thread watches the parent."""
+    import signal
+    import sys
+    watched = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            watched = libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0        # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if not watched:
+        import threading
+        import time
+
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(1)
+            os._exit(1)
+        threading.Thread(target=watch, daemon=True, name="ybcalc-parent-watch").start()
+    if os.getppid() != parent:          # the parent died before the signal was asked for
+        os._exit(1)
+
+
 def _started() -> bool:
     return True
+
+
+_LIVE = threading.local()           # the worker pools this thread has started and not yet shut down
+
+
+@contextlib.contextmanager
+def _stopping_workers():
+    """Whatever ends score_file early (an error, Ctrl-C, SIGTERM turned into an exception by the
+    command line), the worker pools it started are stopped at once and their files removed."""
+    before = set(getattr(_LIVE, "pools", ()))
+    try:
+        yield
+    except BaseException:
+        for pool in [p for p in getattr(_LIVE, "pools", ()) if p not in before]:
+            pool.stop()
+        raise
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":                 # os.kill would end it: never swept there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:                     # another user's process
+        return True
+    return True
+
+
+_STALE = re.compile(r"ybcalc-(?:partitions|tables)-(\d+)-")
+
+
+def sweep_stale_files() -> None:
+    """Remove the temporary files of runs that were killed (SIGKILL gives a process no chance to clean
+    up; its workers die with it): partition folders and table pickles are named with the id of the
+    process that made them, and removed once that process no longer exists."""
+    import shutil
+    import tempfile
+    roots = {tempfile.gettempdir()} | ({"/dev/shm"} if os.path.isdir("/dev/shm") else set())
+    for root in roots:
+        try:
+            names = os.listdir(root)
+        except OSError:
+            continue
+        for name in names:
+            m = _STALE.match(name)
+            if not m or _alive(int(m.group(1))):
+                continue
+            path = os.path.join(root, name)
+            try:
+                if os.lstat(path).st_uid != os.getuid():
+                    continue
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+
+def sweep_stale_partials(target: Path) -> None:
+    """Remove the temporary files beside an output (see partial_path) left by killed runs."""
+    prefix, suffix = f".{target.name}.", ".partial"
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(prefix):-len(suffix)] if name.startswith(prefix) and name.endswith(suffix) else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                os.unlink(target.parent / name)
+            except OSError:
+                pass
 
 
 def _worker_pool(jobs: int, policy):
@@ -772,27 +882,46 @@ def _worker_pool(jobs: int, policy):
     class Workers(ProcessPoolExecutor):
         def shutdown(self, wait=True, *, cancel_futures=False):
             super().shutdown(wait=wait, cancel_futures=cancel_futures)
-            if wait and os.path.exists(policy_file):
-                os.unlink(policy_file)
+            if wait:
+                if self in getattr(_LIVE, "pools", ()):
+                    _LIVE.pools.remove(self)
+                if os.path.exists(policy_file):
+                    os.unlink(policy_file)
+
+        def stop(self):
+            """Shut down now (a failed or stopped run): the workers are killed, not waited for."""
+            for p in list((self._processes or {}).values()):
+                if p.is_alive():
+                    p.kill()
+            self.shutdown(wait=True, cancel_futures=True)
 
     # The tables reach the workers through a file: a process being spawned reads its arguments only
     # after importing the parent's main module, and the parent blocks writing anything larger than a
     # pipe holds (the pickled tables: 0.4 s per worker).
-    fd, policy_file = tempfile.mkstemp(prefix="ybcalc-tables-", suffix=".pickle")
+    fd, policy_file = tempfile.mkstemp(prefix=f"ybcalc-tables-{os.getpid()}-", suffix=".pickle")
     with os.fdopen(fd, "wb") as f:
         pickle.dump(policy, f)
     # spawn, not fork: the parent already runs Arrow's thread pools, which a fork would not carry
     pool = Workers(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                   initargs=(policy_file,))
+                   initargs=(policy_file, os.getpid()))
+    _LIVE.pools = getattr(_LIVE, "pools", []) + [pool]
     # Workers keep the memory they free for their next partition (glibc would hand large blocks back
     # to the system and fault them in again, page by page, for every new array: ~2x the cost of a
     # simple numpy operation on this kind of machine). Read by glibc at process start only.
     saved = {k: os.environ.get(k) for k in _WORKER_MALLOC}
     os.environ.update({k: v for k, v in _WORKER_MALLOC.items() if saved[k] is None})
+    # Ctrl-C reaches every process of the terminal's group: workers start with it ignored (kept across
+    # exec), so that they neither print a KeyboardInterrupt each nor die mid-way; the parent stops them.
+    import signal
+    import threading
+    ignore = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if ignore else None
     try:
         for _ in range(jobs):
             pool.submit(_started)        # start the processes now (the pool would start them on demand)
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -1023,6 +1152,7 @@ class BillWriter:
 
     def __init__(self, path: str | Path, lang: str = "en"):
         self.target = Path(path)
+        sweep_stale_partials(self.target)
         self.path = partial_path(self.target)      # renamed over the target by close()
         self.lang = lang
         self.parquet = self.target.suffix.lower() in (".parquet", ".pq")
@@ -1151,6 +1281,7 @@ def stage_table(df: pd.DataFrame, path: str | Path) -> tuple[Path, Path]:
     (temporary name, output) for ``replace_together``; raises ``OutputError`` (nothing left behind)
     when the file cannot be written."""
     path = Path(path)
+    sweep_stale_partials(path)
     partial = partial_path(path)
     try:
         if path.suffix.lower() in (".parquet", ".pq"):

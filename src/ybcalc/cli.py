@@ -361,11 +361,40 @@ def main(argv=None) -> int:
 
     args = ap.parse_args(argv)
     try:
-        return args.func(args)
+        with _stopped_by_sigterm():
+            return args.func(args)
     except (ValueError, KeyError, FileNotFoundError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"ybcalc: {msg}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:       # Ctrl-C or SIGTERM: workers and temporary files are gone by now
+        name = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        print("ybcalc: " + (f"已中止（{name}），未完成的输出已删除" if getattr(args, "lang", "en") == "zh" else
+                            f"stopped ({name}); unfinished outputs removed"), file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a job scheduler, `kill`, `timeout`), raised as Ctrl-C is: the run stops through the
+    same cleanup (workers stopped, partition files and unfinished outputs removed)."""
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm():
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)      # a second SIGTERM ends the process at once
+        raise Terminated()
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":
