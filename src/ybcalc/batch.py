@@ -700,7 +700,7 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
         import shutil
         import tempfile
         # named with this process's id: if it is killed, the next run removes the folder (see sweep_stale_files)
-        spill = tempfile.mkdtemp(prefix=f"ybcalc-partitions-{os.getpid()}-", dir=_spill_root())
+        spill = tempfile.mkdtemp(prefix=f"ybcalc-partitions-{_owner()}-", dir=_spill_root())
         try:
             pending = deque()
             for i, (chunk, rows) in enumerate(chunks):
@@ -826,7 +826,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-_STALE = re.compile(r"ybcalc-(?:partitions|tables)-(\d+)-")
+_STALE = re.compile(r"ybcalc-(?:partitions|tables)-(\d+)-(?:ns(\d+)-)?")
+
+
+def _owner() -> str:
+    """This process as named in its temporary files: its id, and on Linux its pid namespace (a
+    container sharing /dev/shm or /tmp with this one numbers its processes apart: its live runs'
+    files must not look like those of a dead process here)."""
+    try:
+        return f"{os.getpid()}-ns{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return str(os.getpid())
 
 
 def sweep_stale_files() -> None:
@@ -836,6 +846,7 @@ def sweep_stale_files() -> None:
     import shutil
     import tempfile
     roots = {tempfile.gettempdir()} | ({"/dev/shm"} if os.path.isdir("/dev/shm") else set())
+    here = _owner().partition("-ns")[2]           # files of another pid namespace are not judged here
     for root in roots:
         try:
             names = os.listdir(root)
@@ -843,7 +854,7 @@ def sweep_stale_files() -> None:
             continue
         for name in names:
             m = _STALE.match(name)
-            if not m or _alive(int(m.group(1))):
+            if not m or (m.group(2) or "") != here or _alive(int(m.group(1))):
                 continue
             path = os.path.join(root, name)
             try:
@@ -898,7 +909,7 @@ def _worker_pool(jobs: int, policy):
     # The tables reach the workers through a file: a process being spawned reads its arguments only
     # after importing the parent's main module, and the parent blocks writing anything larger than a
     # pipe holds (the pickled tables: 0.4 s per worker).
-    fd, policy_file = tempfile.mkstemp(prefix=f"ybcalc-tables-{os.getpid()}-", suffix=".pickle")
+    fd, policy_file = tempfile.mkstemp(prefix=f"ybcalc-tables-{_owner()}-", suffix=".pickle")
     with os.fdopen(fd, "wb") as f:
         pickle.dump(policy, f)
     # spawn, not fork: the parent already runs Arrow's thread pools, which a fork would not carry
