@@ -1139,7 +1139,9 @@ class OutputError(ValueError):
 
     def __init__(self, path: Path, why: str):
         self.path, self.why = Path(path), why
-        super().__init__(f"{path}: cannot be written ({why}); an earlier file stays as it was")
+        from .i18n import tr
+        super().__init__(tr(f"{path}：写入失败（{why}），原有文件保持不变",
+                            f"{path}: cannot be written ({why}); an earlier file stays as it was"))
 
 
 @contextlib.contextmanager
