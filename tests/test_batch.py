@@ -438,7 +438,8 @@ def test_worker_processes_write_the_same_file_as_one_process(fbook, tmp_path, su
     import glob
     import tempfile
     from ybcalc.batch import _spill_root
-    spilled = os.path.join(_spill_root() or tempfile.gettempdir(), "ybcalc-partitions-*")
+    # this process's partition folders (named with its id: other runs on the machine come and go)
+    spilled = os.path.join(_spill_root() or tempfile.gettempdir(), f"ybcalc-partitions-{os.getpid()}-*")
     before = set(glob.glob(spilled))
     outs = []
     for jobs in (1, 2):
