@@ -219,7 +219,7 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                 if unmatched.any():
                     bad_pos = np.flatnonzero(unmatched)
                     errors.fail(rows[bad_pos], np.array(
-                        [f"{label}: no rule of {entry.key}.{name} matches this bill ({d})"
+                        [f"{label}: no rule of {entry.key}.{name} matches this bill ({d})" + _fill_group(d, fv)
                          for d in _describe_rows(sub, bad_pos)], dtype=object))
                 if name == "rates":
                     vals2 = np.zeros((len(rows), out[name].shape[1]), np.int64)
@@ -258,6 +258,14 @@ def _user_missing(entry) -> tuple[str, str]:
         holes = text.split("：", 1)[1]
         return f"用户表未填写：{holes}", f"not filled in: {holes}"
     return first_sentence(text), first_sentence(text)
+
+
+def _fill_group(described: str, value) -> str:
+    """What to do when the rules name member groups and the bill gives none: fill the column."""
+    if "psn_type=," in described + "," and any("psn_type" in r.when for r in value.rules):
+        from ..i18n import tr
+        return tr(" — 请填写人员类别（psn_type）", " — fill in the member group (psn_type)")
+    return ""
 
 
 def first_sentence(text: str, limit: int = 120) -> str:
