@@ -749,10 +749,30 @@ def _user_region(value, regions: dict, ck: Checker) -> str | None:
         return None
     if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip() in lookup:
         return lookup[str(value).strip()]
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        rid = _division_region(value, regions, lookup)
+        if rid:
+            return rid
     ck.add("region", f"unknown region {short_repr(value)}: give a region ybcalc knows (name, id or 6-digit code, "
                      f"e.g. 攀枝花 or 510400), or define it here: `region: {{name: 绵阳市, code: \"510700\", "
                      f"province: sichuan}}`")
     return None
+
+
+def _division_region(value, regions: dict, lookup: dict) -> str | None:
+    """A prefecture (or province) of the national division list that the tables lack, named by a user's
+    table (``region: 绵阳`` or ``510700``): added as a region with the list's name and code."""
+    from ..divisions import named
+    d = named(value).division
+    if d is None:
+        return None
+    rid = lookup.get(d.code)
+    if rid:                                        # a county-level code of a region the tables know
+        return rid
+    province = lookup.get(d.province_code, d.province_code)
+    regions[d.short] = Region(d.short, d.name, d.short, d.code, province if d.level != "province" else d.short,
+                              "province" if d.level == "province" else "city", list(d.aliases))
+    return d.short
 
 
 def _splice(shipped, user):

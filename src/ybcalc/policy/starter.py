@@ -166,13 +166,15 @@ critical_illness:
 def starter_text(book: PolicyBook, region: str, scheme: str, folder: str = DEFAULT_FOLDER) -> tuple[str, str]:
     """(file name, text) of the starter table for ``region`` (a name ybcalc knows or a new one) and
     ``scheme`` (employee/resident)."""
+    from ..divisions import named
     rid = book.region_id(region)
     r = book.regions.get(rid) if rid else None
-    name = r.short if r else str(region).strip()
+    division = None if r else named(region).division     # a prefecture of China the tables lack
+    name = r.short if r else division.short if division else str(region).strip()
     scheme_zh = "职工" if scheme == "employee" else "居民"
     fill = {"ph": PLACEHOLDER, "name": name, "short": name, "scheme_zh": scheme_zh, "folder": folder}
     text = _HEAD.format(**fill)
-    text += _REGION_KNOWN.format(**fill) if r else _REGION_NEW.format(**fill)
+    text += _REGION_KNOWN.format(**fill) if r or division else _REGION_NEW.format(**fill)
     shipped = book.tables.get((rid, scheme)) if rid else None
     if scheme == "employee":
         fill["psn_types"] = "[在职, 退休]"
