@@ -12,7 +12,6 @@ columns do) and as aligned text elsewhere; ``.frame`` is the formatted DataFrame
 """
 from __future__ import annotations
 
-import hashlib
 import html
 import math
 import numbers
@@ -52,9 +51,12 @@ HEADERS = {
 #: headers of the one-bill lines table
 LINE_COLUMNS = ("item_name", "chrgitm_lv", "selfpay_prop", "det_item_fee_sumamt")
 
-_CSS = ("<style>.{cls}{{border-collapse:collapse;font-size:12px}}.{cls} td,.{cls} th{{padding:2px 8px;"
-        "border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}}.{cls} th{{background:#f4f4f4}}"
-        "{wrap}</style>")
+# inline styles, not a <style> element: JupyterLab strips <style> from the outputs of a notebook it
+# has not run itself (an untrusted notebook), but keeps these
+_TABLE = "border-collapse:collapse;font-size:12px"
+_CELL = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap"
+_HEAD = _CELL + ";background:#f4f4f4"
+_WRAP = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;white-space:normal;min-width:16em"
 
 
 def yuan(value) -> str:
@@ -126,12 +128,12 @@ class Table:
     def _repr_html_(self) -> str:
         if not len(self.frame):
             return f"<p>{html.escape(self.empty)}</p>"
-        # a class of its own per set of columns, so that one table's wrapping rules leave others alone
-        cls = "ybcalc-" + hashlib.sha1("\x1f".join(map(str, self.frame.columns)).encode()).hexdigest()[:8]
         cols = list(self.frame.columns)
-        wrap = "".join(f".{cls} td:nth-child({cols.index(c) + 1}){{white-space:normal;text-align:left;"
-                       f"min-width:16em}}" for c in self.wrap)
-        return _CSS.format(cls=cls, wrap=wrap) + self.frame.to_html(index=False, border=0, classes=cls, na_rep="")
+        styles = [_WRAP if c in self.wrap else _CELL for c in cols]
+        head = "".join(f'<th style="{_HEAD}">{html.escape(str(c))}</th>' for c in cols)
+        body = "".join("<tr>" + "".join(f'<td style="{s}">{html.escape(str(v))}</td>' for s, v in zip(styles, row))
+                       + "</tr>" for row in self.frame.itertuples(index=False))
+        return f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def table(frame: pd.DataFrame, columns: Iterable[str] | None = None, *, money: Iterable[str] = (),
