@@ -15,8 +15,40 @@ def _book(args):
     from .policy.loader import load_book
     if getattr(args, "draft", None):
         from .diff import book_with_drafts
-        return book_with_drafts(args.draft, args.tables)
-    return load_book(args.tables)
+        book = book_with_drafts(args.draft, args.tables)
+    else:
+        book = load_book(args.tables)
+    return assumed(book, args)
+
+
+def assumed(book, args):
+    """The book with the command's ``--assume`` statements applied; what they could not fill (a
+    sourced value is never overridden) is said on standard error."""
+    if not getattr(args, "assume", None):
+        return book
+    from .assume import apply_assumptions
+    applied = apply_assumptions(book, args.assume)
+    for note in applied.notes:
+        print(f"ybcalc: {note}", file=sys.stderr)
+    return applied.book
+
+
+def _catalogue(args):
+    """The ``--catalogue`` file, read and checked before any bill (None without one)."""
+    if not getattr(args, "catalogue", None):
+        return None
+    from .catalogue import load_catalogue
+    return load_catalogue(args.catalogue, encoding=getattr(args, "encoding", None))
+
+
+def add_assume_options(p) -> None:
+    """``--assume`` and ``--catalogue``, shared by score, explain, diff and compare."""
+    p.add_argument("--assume", action="append", metavar="[地区:]参数=值",
+                   help="a value for a parameter with no sourced value, e.g. 乙类先行自付=0.10 or "
+                        "上海:住院起付线=1200 (repeatable); every bill that uses it says so")
+    p.add_argument("--catalogue", metavar="FILE",
+                   help="item catalogue (CSV/Parquet): item_code/item_name → 收费项目等级, 自付比例, 限价, for "
+                        "lines that lack them")
 
 
 def _check_outputs(args) -> None:
@@ -45,9 +77,10 @@ def cmd_score(args) -> int:
     from .batch import BillWriter, score_file
     _check_outputs(args)
     book = _book(args)
+    catalogue = _catalogue(args)
     accounts = _read_accounts(args.accounts) if args.accounts else None
     if args.engine == "dask":
-        return _score_dask(args, accounts)
+        return _score_dask(args, accounts, catalogue)
     progress = None if args.quiet or not sys.stderr.isatty() else _progress
     if progress:            # a large file takes a while to read and sort by member before the first bill
         size = sum(os.path.getsize(f) for f in args.files)
@@ -56,7 +89,7 @@ def cmd_score(args) -> int:
     writer = BillWriter(args.output, args.lang)           # each partition is written as soon as settled
     try:
         res = score_file(args.files, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
-                         sink=writer, jobs=args.jobs)
+                         sink=writer, jobs=args.jobs, catalogue=catalogue)
         writer.close(empty_settlement=_empty_settlement(book))
     except BaseException:
         writer.discard()             # no half-written output (an earlier complete file stays as it was)
@@ -98,7 +131,7 @@ def _empty_settlement(book):
                                 "setl_time": [], "insuplc": [], "insutype": []}), book, strict=False)
 
 
-def _score_dask(args, accounts) -> int:
+def _score_dask(args, accounts, catalogue=None) -> int:
     from .batch import ScoreResult, write_table
     from .dask import score_path
     from .labels import SETTLEMENT_FIELDS, relabel_columns
@@ -108,14 +141,16 @@ def _score_dask(args, accounts) -> int:
     # accounts stay in yuan here: each partition converts them once, as the local path does
     bills, rejects = score_path(args.files, scheduler=args.scheduler, workers=args.workers, tables=args.tables,
                                 on=args.on, accounts=accounts, encoding=args.encoding,
-                                progress=not args.quiet and sys.stderr.isatty())
+                                progress=not args.quiet and sys.stderr.isatty(), assume=args.assume,
+                                catalogue=catalogue)
     # the summary the local engine prints: rows read = scored + rejected, and the totals (fen)
     rows_read = rejects.attrs["rows_read"]
     rejected = len(rejects[["file", "row"]].drop_duplicates()) if "file" in rejects.columns else rejects["row"].nunique()
     warned = int((bills["warnings"].fillna("").astype(str).to_numpy() != "").sum())
+    assumed_bills = int(bills["policy_version"].fillna("").astype(str).str.contains("+假设[", regex=False).sum())
     res = ScoreResult(None, rejects, rows_read, rows_read - rejected,
                       {"totals": {c: int(bills[c].sum()) for c in SETTLEMENT_FIELDS}, "bills": len(bills),
-                       "warned": warned})
+                       "warned": warned, "assumed": assumed_bills})
     if not str(args.output).lower().endswith((".parquet", ".pq")):   # CSV: yuan text; Parquet: exact decimals
         from .money import fen_text
         for c in SETTLEMENT_FIELDS:
@@ -144,7 +179,8 @@ def cmd_explain(args) -> int:
     book = _book(args)
     df, rows = read_bills(args.file, args.encoding)
     accounts = _read_accounts(args.accounts) if args.accounts else None
-    res = score_frame(df, book, row_numbers=rows, source=str(args.file), on=args.on, state=accounts)
+    res = score_frame(df, book, row_numbers=rows, source=str(args.file), on=args.on, state=accounts,
+                      catalogue=_catalogue(args))
     settlement: Settlement = res.settlement
     mid = str(args.mdtrt_id)
     if mid in settlement.errors.index:
@@ -240,11 +276,11 @@ def cmd_diff(args) -> int:
     if not (args.a or args.b or args.draft_b or args.tables_b):
         print("diff needs --a/--b dates and/or --draft-b FILE / --tables-b DIR", file=sys.stderr)
         return 2
-    book_a = load_book(args.tables)
+    book_a = assumed(load_book(args.tables), args)        # --assume: both sides settle with the same values
     if args.draft_b:
-        book_b = book_with_drafts(args.draft_b, args.tables)
+        book_b = assumed(book_with_drafts(args.draft_b, args.tables), args)
     elif args.tables_b:
-        book_b = load_book(args.tables_b)
+        book_b = assumed(load_book(args.tables_b), args)
     else:
         book_b = book_a
     df, rows = read_bills(args.file, args.encoding)
@@ -252,7 +288,7 @@ def cmd_diff(args) -> int:
     label_b = (f"{', '.join(args.draft_b)} (draft)" if args.draft_b else args.tables_b or "shipped tables") + \
         (f" on {args.b}" if args.b else " (bill dates)")
     d = compare_policies(df, book_a=book_a, book_b=book_b, on_a=args.a, on_b=args.b, label_a=label_a,
-                         label_b=label_b, row_numbers=rows)
+                         label_b=label_b, row_numbers=rows, catalogue=_catalogue(args))
     print(d.report())
     if args.output:
         from .batch import write_table
@@ -312,6 +348,7 @@ def main(argv=None) -> int:
                    help="worker processes for large files (at least 4 member partitions of ~250,000 lines "
                         "per worker; default: CPU count)")
     s.add_argument("-q", "--quiet", action="store_true")
+    add_assume_options(s)
     s.set_defaults(func=cmd_score)
 
     e = sub.add_parser("explain", help="explain one bill step by step")
@@ -322,6 +359,7 @@ def main(argv=None) -> int:
     e.add_argument("--accounts")
     e.add_argument("--encoding")
     e.add_argument("--format", choices=["text", "csv"], default="text")
+    add_assume_options(e)
     e.set_defaults(func=cmd_explain)
 
     t = sub.add_parser("tables", help="list, show, validate the policy tables, or their coverage matrix")
@@ -339,6 +377,7 @@ def main(argv=None) -> int:
     d.add_argument("--tables-b", help="a whole tables folder for B")
     d.add_argument("-o", "--output", help="per-bill comparison CSV/Parquet")
     d.add_argument("--encoding")
+    add_assume_options(d)
     d.set_defaults(func=cmd_diff)
 
     from .compare_cli import add_compare_command

@@ -37,6 +37,8 @@ def add_compare_command(subparsers) -> argparse.ArgumentParser:
     c.add_argument("--out", help="write the chart to this PNG")
     c.add_argument("--csv", help="also write the full scenario table to this CSV")
     c.add_argument("--encoding", help="input encoding (default: detect UTF-8/UTF-8-BOM/GB18030)")
+    from .cli import add_assume_options
+    add_assume_options(c)
     c.set_defaults(func=cmd_compare)
     return c
 
@@ -49,8 +51,13 @@ def cmd_compare(args) -> int:
     from .policy.loader import load_book
     from .scenarios import DEFAULT_DATE, compare_scenarios, display_table
 
-    book = load_book(getattr(args, "tables", None))
+    from .cli import _catalogue, assumed
+    book = assumed(load_book(getattr(args, "tables", None)), args)
+    catalogue = _catalogue(args)
     df, _rows = read_bills(args.bill, getattr(args, "encoding", None))
+    if catalogue is not None:                 # lines lacking 收费项目等级 / 自付比例 / 限价 take the catalogue's
+        from .inputs import rename_columns
+        df = catalogue.fill(rename_columns(df))[0]
     if df.empty:
         print(f"ybcalc compare: {args.bill} has no lines", file=sys.stderr)
         return 2

@@ -26,6 +26,9 @@ from ..policy.model import Value
 from ..inputs import dense_codes, full_object, text
 from .resolve import Errors, Rows, WarnMasks, resolve
 
+ASSUMED_GRADE = "assumed"                  # the grade of a value the user assumed (ybcalc.assume)
+ASSUMED_WARNING = "假设值，用户给定: "       # every bill settled with one says so (ybcalc.assume.ASSUMED_WARNING)
+
 BASE_COMPONENTS = ("deductible", "preselfpay", "coinsurance", "above_cap")
 PAYER_ORDER = ("hifob", "hifmi")  # 大额补助 first; either consumes the same personal burden
 
@@ -190,6 +193,17 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _bill_amounts(bills, lines)
     warnings.merge(params["_warn"])
     bills = _compute(bills, params, state, warnings.categorical())
+    extra = {}
+    assumed = {m[len(ASSUMED_WARNING):]: mask for m, mask in warnings.masks.items() if m.startswith(ASSUMED_WARNING)}
+    if assumed:                  # the values each bill assumed (--assume): its policy version lists them
+        used = WarnMasks(len(bills))
+        used.masks = assumed
+        extra["assumptions"] = used.categorical()
+    if "_catalogue" in lines.columns:        # lines classed by an item catalogue (--catalogue), per bill
+        extra["catalogue_lines"] = np.bincount(bill_positions(bills, lines), weights=lines["_catalogue"].to_numpy(),
+                                               minlength=len(bills)).astype(np.int64)
+    if extra:
+        bills = pd.concat([bills, pd.DataFrame(extra, index=bills.index)], axis=1)
     return bills, lines, err
 
 
@@ -564,10 +578,16 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
             rate[idx] = r["rate"]
             entry[idx] = r["_entry"]
             rule_i[idx] = r["_rule_rate"]
+            for uid in np.unique(r["_entry"][r["_entry"] >= 0]):     # a rate the user assumed (--assume)
+                src = book.entries[uid].source
+                if src is not None and src.grade == ASSUMED_GRADE:
+                    errors.warn(np.unique(bill_pos[idx[r["_entry"] == uid]]), ASSUMED_WARNING + src.title)
         bad = line_err.error != None  # noqa: E711
         if bad.any():
             msgs = line_err.error[bad]
-            errors.fail(bill_pos[bad], np.array([m + " — or give the line's selfpay_prop" for m in msgs], dtype=object))
+            errors.fail(bill_pos[bad], np.array([m + " — or give the line's selfpay_prop (a catalogue: --catalogue; "
+                                                     "or state one: --assume 乙类先行自付=0.10)" for m in msgs],
+                                                dtype=object))
     return {"exclusion": reason, "exclusion_warn": warn_rule, "rate": rate, "rate_entry": entry, "rate_rule": rule_i,
             "rate_from_line": has_own, "bill_pos": bill_pos}
 
@@ -840,6 +860,8 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
             srcs += [a.source for j, a in enumerate(e.adjust) if adj >> j & 1]
             if any(sr is not None and sr.grade == "secondary" for sr in srcs):
                 P["_warn"].add(rows_ok[g == k], f"二手来源: {e.key}")
+            if e.source is not None and e.source.grade == ASSUMED_GRADE:
+                P["_warn"].add(rows_ok[g == k], ASSUMED_WARNING + e.source.title)
 
     flag(P["deductible_entry"], P["deductible_rule_amount"], "amount", P["deductible_adjust"])
     flag(P["ratio_entry"], P["ratio_rule_rates"], "rates", P["ratio_adjust"])
