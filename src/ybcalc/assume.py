@@ -319,11 +319,13 @@ def apply_assumptions(book: PolicyBook, specs) -> Applied:
                            f"threshold and a rate)")
             old = container.get(pname)
             new_param, filled, kept = _fill(old, path, t.key, fields, group, entries)
+            # a span before the first dated entry, filled too, is not worth a mention beside sourced values
+            filled_missing = filled and any(e.missing for e in old.entries) if old is not None else filled
             for a in group:
                 if filled:
                     used[a].append(where)
                 if kept:
-                    sourced[a].append(where + ("（部分时段）" if filled else ""))
+                    sourced[a].append(where + ("（部分时段）" if filled_missing else ""))
             if not filled:
                 continue
             if new_t is None:
