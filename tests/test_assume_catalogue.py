@@ -308,3 +308,14 @@ def test_without_a_catalogue_no_column_is_added(book):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert "assumptions" not in res.raw.columns
+
+
+def test_widgets_take_assumptions():
+    from ybcalc.widgets import BillExplainer
+    ui = BillExplainer(region="攀枝花", scheme="职工", psn_type="在职", class_c=0, excluded=0)
+    assert ui.error and "攀枝花" in ui.error
+    ui = BillExplainer(region="攀枝花", scheme="职工", psn_type="在职", class_c=0, excluded=0,
+                       assume=["攀枝花:住院起付线=1000", "攀枝花:住院支付比例=0.8", "攀枝花:住院封顶线=200000"])
+    assert ui.error is None, ui.error
+    assert ui.settlement["act_pay_dedc"] == 1000
+    assert ASSUMED in ui.explain_html.value and "假设[" in ui.explanation.header["政策版本"]
