@@ -3,8 +3,9 @@
 Itemized lines (费用明细) in the national platform's field names, for members of the regions whose
 tables can settle them, with realistic items: 甲/乙/自费 lines, 乙类 lines carrying the hospital's
 自付比例 as real exports do, items the catalogue excludes, a price-limited item, a second admission,
-out-of-area care and a low-income (低保) resident. Also writes examples/catalogue.csv, an item
-catalogue for these items, made up for the example.
+out-of-area care and a low-income (低保) resident. Also writes the same bills without 自付比例
+(bills_no_share.csv) and without 收费项目等级 and 自付比例 (bills_no_class.csv), and examples/catalogue.csv,
+an item catalogue for these items, made up for the example.
 """
 import csv
 import random
@@ -98,6 +99,13 @@ def main():
         for psn, _, insutype, *_ in MEMBERS:
             if insutype == "310":
                 fh.write(f"{psn},{rng.choice([800, 2500, 6000])}.00\n")
+    # the same bills as a hospital system may export them: without the line's 自付比例 (settled with
+    # --assume or a catalogue), and without 收费项目等级 too (classed by --catalogue examples/catalogue.csv)
+    for name, drop in (("bills_no_share.csv", {"selfpay_prop"}), ("bills_no_class.csv", {"selfpay_prop", "chrgitm_lv"})):
+        with open(HERE / name, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=[k for k in rows[0] if k not in drop], extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
     write_catalogue()
     print(f"wrote {len(rows)} lines of {n} bills")
 

@@ -27,9 +27,14 @@ def book():
 
 
 # ---- the done-when check ---------------------------------------------------------------
+def test_shipped_bills_without_class_or_share_are_the_example_bills_less_those_columns():
+    for name, drop in (("bills_no_share.csv", ["selfpay_prop"]), ("bills_no_class.csv", ["chrgitm_lv", "selfpay_prop"])):
+        shipped = pd.read_csv(EXAMPLES / name, dtype=str, keep_default_na=False)
+        pd.testing.assert_frame_equal(shipped, example_bills(*drop))
+
+
 def test_example_bills_without_class_and_share_settle_completely_with_the_catalogue(tmp_path):
-    bare = tmp_path / "bare.csv"
-    example_bills("chrgitm_lv", "selfpay_prop").to_csv(bare, index=False)
+    bare = EXAMPLES / "bills_no_class.csv"
     out, ref = tmp_path / "out.csv", tmp_path / "ref.csv"
     assert main(["score", str(bare), "-o", str(out), "-q", "--catalogue", str(EXAMPLES / "catalogue.csv")]) == 0
     assert main(["score", str(EXAMPLES / "bills.csv"), "-o", str(ref), "-q"]) == 0
@@ -44,8 +49,7 @@ def test_example_bills_without_class_and_share_settle_completely_with_the_catalo
 
 
 def test_every_bill_that_needed_the_assumed_share_is_flagged(tmp_path, capsys):
-    noprop = tmp_path / "noprop.csv"
-    example_bills("selfpay_prop").to_csv(noprop, index=False)
+    noprop = EXAMPLES / "bills_no_share.csv"
     out, rejects = tmp_path / "out.csv", tmp_path / "rejects.csv"
     # without the assumption: the 乙类 lines without their own share are rejected, the reason says what to do
     assert main(["score", str(noprop), "-o", str(out), "--rejects", str(rejects)]) == 3
