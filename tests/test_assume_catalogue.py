@@ -55,7 +55,8 @@ def test_every_bill_that_needed_the_assumed_share_is_flagged(tmp_path, capsys):
     assert main(["score", str(noprop), "-o", str(out), "--rejects", str(rejects)]) == 3
     rej = pd.read_csv(rejects, dtype=str)
     needed = set(rej["mdtrt_id"])
-    assert needed and rej["reason"].str.contains("--assume 乙类先行自付=0.10", regex=False).all()
+    assert needed and rej["reason"].str.contains(r"--assume \w+:乙类先行自付=<比例>", regex=True).all()
+    assert rej["reason"].str.contains("--catalogue", regex=False).all()
     capsys.readouterr()
     assert main(["score", str(noprop), "-o", str(out), "--assume", "乙类先行自付=0.10"]) == 0
     err = capsys.readouterr().err
@@ -131,6 +132,8 @@ def test_assumed_parameters_other_than_the_share(book):
     bill = [dict(r, insuplc="攀枝花", psn_type="在职") for r in sh_bill()]
     res = ybcalc.settle(bill, book, strict=False)
     assert len(res.errors) == 1
+    with pytest.raises(ybcalc.api.SettlementError, match="--assume 攀枝花:住院起付线=<元>"):   # the reason says how
+        ybcalc.settle(bill, book, assume=["乙类先行自付=0.1"])
     res = ybcalc.settle(bill, book, assume=["乙类先行自付=0.1", "攀枝花:住院起付线=1000", "攀枝花:住院支付比例=0.8",
                                             "攀枝花:住院封顶线=200000", "大额起付线=0", "大额支付比例=0.8"])
     assert res["preselfpay_amt"] == 300 and res["act_pay_dedc"] == 1000

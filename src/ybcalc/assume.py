@@ -462,3 +462,24 @@ def with_assumptions(policy, assume, *, stacklevel: int = 3):
     if isinstance(policy, Policy):
         return dataclasses.replace(policy, book=applied.book, table=applied.book.tables[(policy.region, policy.scheme)])
     return applied.book
+
+
+_HINT_NAMES = {"selfpay_prop": ("乙类先行自付", "比例"), "out_of_area": ("异地支付比例调整", "比例"),
+               "critical_illness.hifmi": ("大病起付线=<元> --assume 大病支付比例", "比例"),
+               "critical_illness.hifob": ("大额起付线=<元> --assume 大额支付比例", "比例")}
+_HINT_PARAMS = {"deductible": ("起付线", "元"), "ratio": ("支付比例", "比例"), "cap": ("封顶线", "元")}
+
+
+def assume_hint(path: str, region: str) -> str:
+    """``--assume 攀枝花:住院起付线=<元>``: how to state a value for the parameter at ``path`` (a table
+    path such as ``benefits.inpatient.deductible``), or "" for a parameter no assumption can fill."""
+    if path in _HINT_NAMES:
+        name, unit = _HINT_NAMES[path]
+    else:
+        parts = path.split(".")
+        if len(parts) != 3 or parts[0] != "benefits" or parts[2] not in _HINT_PARAMS \
+                or parts[1] not in _VISIT_KEYS:
+            return ""
+        name, unit = _HINT_PARAMS[parts[2]]
+        name = _VISIT_KEYS[parts[1]] + name
+    return f"--assume {region}:{name}=<{unit}>"

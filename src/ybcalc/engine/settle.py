@@ -585,9 +585,8 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
         bad = line_err.error != None  # noqa: E711
         if bad.any():
             msgs = line_err.error[bad]
-            errors.fail(bill_pos[bad], np.array([m + " — or give the line's selfpay_prop (a catalogue: --catalogue; "
-                                                     "or state one: --assume 乙类先行自付=0.10)" for m in msgs],
-                                                dtype=object))
+            errors.fail(bill_pos[bad], np.array([m + " — or give the line's selfpay_prop (from an item catalogue: "
+                                                     "--catalogue FILE)" for m in msgs], dtype=object))
     return {"exclusion": reason, "exclusion_warn": warn_rule, "rate": rate, "rate_entry": entry, "rate_rule": rule_i,
             "rate_from_line": has_own, "bill_pos": bill_pos}
 
