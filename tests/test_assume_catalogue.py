@@ -12,9 +12,11 @@ from ybcalc.assume import AssumptionError, AssumptionNotUsedWarning, apply_assum
 from ybcalc.batch import BillWriter, score_file, score_frame
 from ybcalc.catalogue import CatalogueError, load_catalogue
 from ybcalc.cli import main
+from ybcalc.i18n import language
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ASSUMED = "假设值，用户给定"
+ASSUMED_EN = "assumed value, given by the user"
 
 
 def example_bills(*drop) -> pd.DataFrame:
@@ -55,18 +57,24 @@ def test_every_bill_that_needed_the_assumed_share_is_flagged(tmp_path, capsys):
     assert main(["score", str(noprop), "-o", str(out), "--rejects", str(rejects)]) == 3
     rej = pd.read_csv(rejects, dtype=str)
     needed = set(rej["mdtrt_id"])
-    assert needed and rej["reason"].str.contains(r"--assume \w+:乙类先行自付=<比例>", regex=True).all()
+    assert needed and rej["reason"].str.contains(r"--assume \w+:乙类先行自付=<ratio>", regex=True).all()
     assert rej["reason"].str.contains("--catalogue", regex=False).all()
     capsys.readouterr()
     assert main(["score", str(noprop), "-o", str(out), "--assume", "乙类先行自付=0.10"]) == 0
     err = capsys.readouterr().err
     bills = pd.read_csv(out, dtype=str, keep_default_na=False)
-    flagged = bills[bills["warnings"].str.contains(ASSUMED)]
+    flagged = bills[bills["warnings"].str.contains(ASSUMED_EN)]
     assert set(flagged["mdtrt_id"]) == needed                       # exactly the bills that needed it
-    assert flagged["policy_version"].str.contains("+假设[乙类先行自付比例=0.1]", regex=False).all()
-    assert not bills.loc[~bills["mdtrt_id"].isin(needed), "policy_version"].str.contains("假设").any()
-    assert f"bills with assumed values (假设值) {len(needed)}" in err       # the summary counts them
+    assert flagged["warnings"].str.contains("assumption: class-B co-payment share=0.1 (assumed value").all()
+    assert flagged["policy_version"].str.contains("+assume:selfpay_prop=0.1", regex=False).all()
+    assert not bills.loc[~bills["mdtrt_id"].isin(needed), "policy_version"].str.contains("assume").any()
+    assert f"bills with assumed values {len(needed)}" in err       # the summary counts them
     assert "rejected 0" in err
+    assert main(["score", str(noprop), "-o", str(out), "--assume", "乙类先行自付=0.10", "--lang", "zh"]) == 0
+    err = capsys.readouterr().err
+    bills = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert bills["提示"].str.contains(f"假设: 乙类先行自付比例=0.1（{ASSUMED}）", regex=False).sum() == len(needed)
+    assert f"使用假设值的账单 {len(needed)}" in err
 
 
 def test_the_table_key_and_percent_work_as_the_chinese_name(book):
@@ -90,17 +98,21 @@ def sh_bill(**extra):
 def test_settle_explain_and_policy_version_say_the_value_was_assumed(book):
     with pytest.raises(ybcalc.api.SettlementError, match="乙类先行自付"):
         ybcalc.settle(sh_bill(), book)
+    with language("zh"):
+        res = ybcalc.settle(sh_bill(), book, assume=["上海:乙类先行自付=0.10"])
+        assert res["preselfpay_amt"] == 300
+        assert f"假设: 上海:乙类先行自付比例=0.1（{ASSUMED}）" in res.bills()["warnings"].iat[0]
+        assert "+assume:shanghai:selfpay_prop=0.1" in res.policy_versions()[0]
+        ex = res.explain()
+        step = ex.frame[ex.frame["项目"] == "乙类先行自付"].iloc[0]
+        assert step["来源"].startswith(f"[{ASSUMED}] 上海:乙类先行自付比例=0.1")
+        assert any(ASSUMED in w for w in ex.warnings)
+        assert "+assume:" in ex.header["政策版本"]
     res = ybcalc.settle(sh_bill(), book, assume=["上海:乙类先行自付=0.10"])
-    assert res["preselfpay_amt"] == 300
-    assert f"{ASSUMED}: 上海:乙类先行自付比例=0.1" in res.bills()["warnings"].iat[0]
-    assert "+假设[上海:乙类先行自付比例=0.1]" in res.policy_versions()[0]
-    ex = res.explain()
-    step = ex.frame[ex.frame["项目"] == "乙类先行自付"].iloc[0]
-    assert step["来源"].startswith(f"[{ASSUMED}] 上海:乙类先行自付比例=0.1")
-    assert any(ASSUMED in w for w in ex.warnings)
-    assert "+假设[" in ex.header["政策版本"]
     en = res.explain(lang="en")
-    assert any("assumed value, given by the user" in w for w in en.warnings)
+    assert any(ASSUMED_EN in w for w in en.warnings)
+    step = en.frame[en.frame["item"] == "class B co-payment"].iloc[0]
+    assert step["source"].startswith(f"[{ASSUMED_EN}] 上海:class-B co-payment share=0.1")
     # load_policy takes the same
     pol = ybcalc.load_policy("上海", "职工", assume="乙类先行自付=0.10")
     assert ybcalc.settle(sh_bill(), pol)["preselfpay_amt"] == 300
@@ -117,14 +129,17 @@ def test_an_assumption_for_one_region_leaves_the_others_alone(book):
 def test_a_sourced_value_is_never_overridden_and_the_user_is_told(book, capsys, tmp_path):
     bill = [dict(r, chrgitm_lv="甲") for r in sh_bill()]
     plain = ybcalc.settle(bill, book)
-    with pytest.warns(AssumptionNotUsedWarning, match="已有来源的数值，不用假设值覆盖.*never overrides"):
+    with pytest.warns(AssumptionNotUsedWarning, match="上海职工住院.* have a sourced value, which an assumption never overrides"):
         res = ybcalc.settle(bill, book, assume=["上海/职工:住院起付线=1"])
     assert res["act_pay_dedc"] == plain["act_pay_dedc"] == 1200
-    assert ASSUMED not in res.bills()["warnings"].iat[0]
+    assert "assume" not in res.bills()["warnings"].iat[0] + res.policy_versions()[0]
     path = tmp_path / "b.csv"
     pd.DataFrame(bill).to_csv(path, index=False)
     assert main(["score", str(path), "-o", str(tmp_path / "o.csv"), "-q", "--assume", "上海:住院起付线=1"]) == 0
-    assert "never overrides a sourced value" in capsys.readouterr().err
+    assert "which an assumption never overrides" in capsys.readouterr().err
+    assert main(["score", str(path), "-o", str(tmp_path / "o.csv"), "-q", "--lang", "zh",
+                 "--assume", "上海:住院起付线=1"]) == 0
+    assert "上海职工住院 已有来源的数值，不用假设值覆盖" in capsys.readouterr().err
 
 
 def test_assumed_parameters_other_than_the_share(book):
@@ -132,36 +147,40 @@ def test_assumed_parameters_other_than_the_share(book):
     bill = [dict(r, insuplc="攀枝花", psn_type="在职") for r in sh_bill()]
     res = ybcalc.settle(bill, book, strict=False)
     assert len(res.errors) == 1
-    with pytest.raises(ybcalc.api.SettlementError, match="--assume 攀枝花:住院起付线=<元>"):   # the reason says how
+    with pytest.raises(ybcalc.api.SettlementError, match="--assume 攀枝花:住院起付线=<yuan>"):   # the reason says how
         ybcalc.settle(bill, book, assume=["乙类先行自付=0.1"])
     res = ybcalc.settle(bill, book, assume=["乙类先行自付=0.1", "攀枝花:住院起付线=1000", "攀枝花:住院支付比例=0.8",
                                             "攀枝花:住院封顶线=200000", "大额起付线=0", "大额支付比例=0.8"])
     assert res["preselfpay_amt"] == 300 and res["act_pay_dedc"] == 1000
     assert res["hifp_pay"] == (5000 - 300 - 1000) * 0.8
     warn = res.bills()["warnings"].iat[0]
-    for name in ("住院起付线=1000", "住院支付比例=0.8", "住院封顶线=200000"):
-        assert name in warn
+    for name in ("inpatient deductible=1000", "inpatient fund payment rate=0.8", "inpatient yearly cap=200000"):
+        assert f"攀枝花:{name} (assumed value, given by the user)" in warn
     assert res.raw["cap_amount"].iat[0] == 200000 * 100
+    version = res.policy_versions()[0]
+    for key in ("inpatient.deductible=1000", "inpatient.ratio=0.8", "inpatient.cap=200000", "selfpay_prop=0.1"):
+        assert key in version
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("乙类先行自付", "写成 参数=值"),
-    ("乙类先行自付=abc", "不是比例"),
-    ("乙类先行自付=1.5", "比例须在 0–1 之间"),
-    ("起付线=1000", "要写明就诊类别"),
-    ("某某参数=1", "不认识的参数名"),
-    ("火星:乙类先行自付=0.1", "不认识的地区"),
-    ("住院起付线=-5", "金额不能为负"),
-    ("大病起付线=20000", "还要给出"),
+@pytest.mark.parametrize("spec, zh, en", [
+    ("乙类先行自付", "写成 参数=值", "write NAME=VALUE"),
+    ("乙类先行自付=abc", "不是比例", "is not a ratio"),
+    ("乙类先行自付=1.5", "比例须在 0–1 之间", "a ratio must be within 0..1"),
+    ("起付线=1000", "要写明就诊类别", "needs its visit type"),
+    ("某某参数=1", "不认识的参数名", "unknown parameter"),
+    ("火星:乙类先行自付=0.1", "不认识的地区", "unknown region"),
+    ("住院起付线=-5", "金额不能为负", "cannot be negative"),
+    ("大病起付线=20000", "还要给出 大病保险支付比例", "also give 大病保险支付比例"),
 ])
-def test_bad_assumptions_get_a_bilingual_error_without_traceback(spec, message, tmp_path, capsys):
-    with pytest.raises(AssumptionError, match=message):
+def test_bad_assumptions_get_a_clear_error_in_either_language_without_traceback(spec, zh, en, tmp_path, capsys):
+    with pytest.raises(AssumptionError, match=en):
         apply_assumptions(ybcalc.load_tables(), [spec])
     path = tmp_path / "b.csv"
     pd.DataFrame(sh_bill()).to_csv(path, index=False)
-    assert main(["score", str(path), "-o", str(tmp_path / "o.csv"), "--assume", spec]) == 2
-    err = capsys.readouterr().err
-    assert message in err and " / " in err and "Traceback" not in err
+    for lang, message in (("en", en), ("zh", zh)):
+        assert main(["score", str(path), "-o", str(tmp_path / "o.csv"), "--assume", spec, "--lang", lang]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
 
 
 def test_assumptions_reach_worker_processes(tmp_path):
@@ -204,7 +223,7 @@ def test_assumptions_and_catalogue_reach_dask_workers(tmp_path):
     want = local.settlement.bills(money="fen")[ydask.BILL_COLUMNS + ["catalogue_lines"]]
     pd.testing.assert_frame_equal(bills.sort_values("mdtrt_id").reset_index(drop=True),
                                   want.sort_values("mdtrt_id").reset_index(drop=True), check_dtype=False)
-    assert bills["policy_version"].str.contains("+假设[", regex=False).any()
+    assert bills["policy_version"].str.contains("+assume:", regex=False).any()
 
 
 def test_explain_compare_and_diff_take_assumptions_and_catalogue(tmp_path, capsys):
@@ -216,9 +235,10 @@ def test_explain_compare_and_diff_take_assumptions_and_catalogue(tmp_path, capsy
     capsys.readouterr()
     noprop = tmp_path / "noprop.csv"
     example_bills("selfpay_prop").to_csv(noprop, index=False)
-    assert main(["explain", str(noprop), "--mdtrt-id", "BJ002-20250726", "--assume", "乙类先行自付=0.10"]) == 0
+    assert main(["explain", str(noprop), "--mdtrt-id", "BJ002-20250726", "--assume", "乙类先行自付=0.10",
+                 "--lang", "zh"]) == 0
     out = capsys.readouterr().out
-    assert f"来源: [{ASSUMED}] 乙类先行自付比例=0.1" in out and "+假设[" in out
+    assert f"来源: [{ASSUMED}] 乙类先行自付比例=0.1" in out and "+assume:selfpay_prop=0.1" in out
     assert main(["diff", str(noprop), "--a", "2025-01-01", "--b", "2025-06-01", "--assume", "乙类先行自付=0.10"]) == 0
     assert "bills compared: 39" in capsys.readouterr().out
     one = tmp_path / "one.csv"
@@ -269,35 +289,42 @@ def test_catalogue_from_parquet_and_chinese_headers(tmp_path, book):
     assert res["preselfpay_amt"] == 100
 
 
-@pytest.mark.parametrize("text, row, column, message", [
-    ("医疗目录编码,项目名称,收费项目等级\nC1,甲药,乙\nC2,乙药,甲\nC1,甲药,甲\n", 4, "收费项目等级", "已在第 2 行出现"),
-    ("item_code,chrgitm_lv\nC1,丁\n", 2, "chrgitm_lv", "不认识的收费项目等级"),
-    ("item_code,selfpay_prop\nC1,0.1\nC2,1.5\n", 3, "selfpay_prop", "自付比例须在 0–1 之间"),
-    ("item_code,pric_uplmt_amt\nC1,abc\n", 2, "pric_uplmt_amt", "限价不是金额"),
-    ("item_code,item_name,chrgitm_lv\n,,甲\n", 2, None, "既没有医疗目录编码也没有项目名称"),
-    ("项目名称,收费项目等级\n药,甲\n药,乙\n", 3, "收费项目等级", "已在第 2 行出现"),
+@pytest.mark.parametrize("text, row, column, zh, en", [
+    ("医疗目录编码,项目名称,收费项目等级\nC1,甲药,乙\nC2,乙药,甲\nC1,甲药,甲\n", 4, "收费项目等级", "已在第 2 行出现",
+     "is listed on row 2 too"),
+    ("item_code,chrgitm_lv\nC1,丁\n", 2, "chrgitm_lv", "不认识的收费项目等级", "unknown catalogue class"),
+    ("item_code,selfpay_prop\nC1,0.1\nC2,1.5\n", 3, "selfpay_prop", "自付比例须在 0–1 之间", "within 0..1"),
+    ("item_code,pric_uplmt_amt\nC1,abc\n", 2, "pric_uplmt_amt", "限价不是金额", "not an amount"),
+    ("item_code,item_name,chrgitm_lv\n,,甲\n", 2, None, "既没有医疗目录编码也没有项目名称", "neither an item code nor a name"),
+    ("项目名称,收费项目等级\n药,甲\n药,乙\n", 3, "收费项目等级", "已在第 2 行出现", "is listed on row 2 too"),
 ])
-def test_catalogue_errors_name_file_row_and_column(tmp_path, text, row, column, message, capsys):
+def test_catalogue_errors_name_file_row_and_column(tmp_path, text, row, column, zh, en, capsys):
     p = write(tmp_path, text)
     with pytest.raises(CatalogueError) as exc:
         load_catalogue(p)
     msg = str(exc.value)
-    assert f"{p}" in msg and f"第 {row} 行" in msg and f"row {row}" in msg and message in msg
+    assert f"catalogue {p}, row {row}" in msg and en in msg
+    if column:
+        assert f"column {column}" in msg
+    with language("zh"), pytest.raises(CatalogueError) as exc:
+        load_catalogue(p)
+    msg = str(exc.value)
+    assert f"目录文件 {p} 第 {row} 行" in msg and zh in msg
     if column:
         assert f"列 {column}" in msg
     bills = tmp_path / "b.csv"
     pd.DataFrame([line(item_name="药", chrgitm_lv="甲")]).to_csv(bills, index=False)
-    assert main(["score", str(bills), "-o", str(tmp_path / "o.csv"), "--catalogue", str(p)]) == 2
+    assert main(["score", str(bills), "-o", str(tmp_path / "o.csv"), "--catalogue", str(p), "--lang", "zh"]) == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert zh in err and "Traceback" not in err
 
 
 def test_catalogue_without_key_or_value_columns_is_refused(tmp_path):
     with pytest.raises(CatalogueError, match="item_code"):
         load_catalogue(write(tmp_path, "名称,收费项目等级\na,甲\n"))
-    with pytest.raises(CatalogueError, match="至少一列"):
+    with pytest.raises(CatalogueError, match="at least one of"):
         load_catalogue(write(tmp_path, "item_code,备注\nC1,x\n"))
-    with pytest.raises(CatalogueError, match="不存在"):
+    with pytest.raises(CatalogueError, match="not found"):
         load_catalogue(tmp_path / "nope.csv")
 
 
@@ -321,8 +348,10 @@ def test_widgets_take_assumptions():
     from ybcalc.widgets import BillExplainer
     ui = BillExplainer(region="攀枝花", scheme="职工", psn_type="在职", class_c=0, excluded=0)
     assert ui.error and "攀枝花" in ui.error
-    ui = BillExplainer(region="攀枝花", scheme="职工", psn_type="在职", class_c=0, excluded=0,
-                       assume=["攀枝花:住院起付线=1000", "攀枝花:住院支付比例=0.8", "攀枝花:住院封顶线=200000"])
+    with language("zh"):
+        ui = BillExplainer(region="攀枝花", scheme="职工", psn_type="在职", class_c=0, excluded=0,
+                           assume=["攀枝花:住院起付线=1000", "攀枝花:住院支付比例=0.8", "攀枝花:住院封顶线=200000"])
     assert ui.error is None, ui.error
     assert ui.settlement["act_pay_dedc"] == 1000
-    assert ASSUMED in ui.explain_html.value and "假设[" in ui.explanation.header["政策版本"]
+    assert ASSUMED in ui.explain_html.value and "+assume:panzhihua:inpatient.deductible=1000" in \
+        ui.explanation.header["政策版本"]

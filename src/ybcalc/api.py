@@ -209,10 +209,10 @@ class Settlement:
             day = np.int64(days[d]).view("datetime64[D]") if len(days) else np.datetime64("NaT")
             texts.append(f"{tables[t]}{'' if np.isnat(day) else '@' + str(day)}#{version}")
         texts = np.array(texts, dtype=object)
-        if "assumptions" in b.columns:          # values the user assumed (--assume): "…+假设[乙类先行自付比例=0.1]"
+        if "assumptions" in b.columns:          # values the user assumed (--assume): "…+assume:selfpay_prop=0.1"
             a_code, a_texts = pd.factorize(np.asarray(b["assumptions"], dtype=object))
             combo, pairs = pd.factorize(combo.astype(np.int64) * (len(a_texts) + 1) + a_code)
-            texts = np.array([texts[p // (len(a_texts) + 1)] + (f"+假设[{a_texts[p % (len(a_texts) + 1)]}]"
+            texts = np.array([texts[p // (len(a_texts) + 1)] + (f"+assume:{a_texts[p % (len(a_texts) + 1)]}"
                                                                   if a_texts[p % (len(a_texts) + 1)] else "")
                               for p in pairs], dtype=object)
         return combo, texts

@@ -22,8 +22,8 @@ from .money import ratio_to_ppm, yuan_to_fen
 from .policy.loader import PolicyBook
 from .policy.model import Entry, Param, Source, compile_value
 
-# ASSUMED_WARNING: prefix of every bill warning about an assumed value (the summary counts them)
-from .engine.settle import ASSUMED_GRADE, ASSUMED_WARNING  # noqa: E402,F401
+from .engine.settle import ASSUMED_GRADE
+from .i18n import tr
 # An assumption fills time before a table's first dated entry too: it starts at this date.
 EARLIEST = dt.date(1900, 1, 1)
 
@@ -98,7 +98,7 @@ NAMES_HELP = ("乙类先行自付, 住院起付线, 住院支付比例, 住院�
 
 
 def _err(zh: str, en: str) -> AssumptionError:
-    return AssumptionError(f"{zh} / {en}")
+    return AssumptionError(tr(zh, en))
 
 
 def parse_name(name: str) -> Target:
@@ -182,14 +182,17 @@ class Assumption:
     value: object       # as a table would write it (0.1, 1200, "unlimited", ["above_cap"])
     basis: str = ""     # 起付线: per_admission / per_year when stated ("1200/次", "300/年")
 
-    @property
-    def label(self) -> str:
-        """``乙类先行自付比例=0.1`` — what warnings and policy versions show."""
+    def labels(self, region_id: str = "") -> tuple[str, str, str]:
+        """(Chinese, English, key) texts of the statement: ``上海:乙类先行自付比例=0.1`` for warnings and
+        explanations, ``shanghai:selfpay_prop=0.1`` (the table's own names) for policy versions."""
         v = "+".join(self.value) if isinstance(self.value, list) else self.value
-        where = f"{self.region}{'/' + ('职工' if self.scheme == 'employee' else '居民') if self.scheme else ''}:" \
-            if self.region else ""
-        return f"{where}{self.target.zh}={v}" + ({"per_admission": "/次", "per_year": "/年"}[self.basis]
-                                                if self.basis else "")
+        scheme_zh = {"employee": "/职工", "resident": "/居民"}.get(self.scheme, "")
+        zh_where = f"{self.region}{scheme_zh}:" if self.region else ""
+        key_where = f"{region_id or self.region}{'/' + self.scheme if self.scheme else ''}:" if self.region else ""
+        zh_basis = {"per_admission": "/次", "per_year": "/年"}.get(self.basis, "")
+        en_basis = {"per_admission": " per admission", "per_year": " per year"}.get(self.basis, "")
+        return (f"{zh_where}{self.target.zh}={v}{zh_basis}", f"{zh_where}{self.target.en}={v}{en_basis}",
+                f"{key_where}{self.target.key}={v}{'/' + self.basis if self.basis else ''}")
 
 
 def parse_assumption(spec) -> Assumption:
@@ -236,11 +239,11 @@ def parse_assumptions(specs) -> list[Assumption]:
     return out
 
 
-ASSUMED_SOURCE_ZH = "假设值，用户给定"
-
-
-def assumed_source(labels: list[str]) -> Source:
-    return Source("assumed", "; ".join(labels), "用户给定（--assume）", "", "", ASSUMED_GRADE)
+def assumed_source(labels: list[tuple[str, str, str]]) -> Source:
+    """The source of an assumed entry: the user. Its ``title`` is the statement in Chinese, ``note`` in
+    English, ``id`` with the table's own names (what policy versions list)."""
+    zh, en, key = ("; ".join(x[i] for x in labels) for i in range(3))
+    return Source(key, zh, "用户给定（--assume）", "", "", ASSUMED_GRADE, en)
 
 
 def is_assumed(entry: Entry | None) -> bool:
@@ -344,12 +347,14 @@ def apply_assumptions(book: PolicyBook, specs) -> Applied:
     for a in assumptions:
         if sourced[a]:
             places = "、".join(sourced[a][:8]) + (f" 等 {len(sourced[a])} 处" if len(sourced[a]) > 8 else "")
-            notes.append(f"--assume {a.spec}: {places} 已有来源的数值，不用假设值覆盖（要改用自己的数值，请用自己的参数表 --tables）"
-                         f" / the sourced values there are kept: an assumption never overrides a sourced value "
-                         f"(use your own table, --tables, to change one)")
+            places_en = ", ".join(sourced[a][:8]).replace("（部分时段）", " (some periods)") + (
+                f" and {len(sourced[a]) - 8} more" if len(sourced[a]) > 8 else "")
+            notes.append(tr(f"--assume {a.spec}：{places} 已有来源的数值，不用假设值覆盖（要改用自己的数值，请用自己的参数表 --tables）",
+                            f"--assume {a.spec}: {places_en} have a sourced value, which an assumption never "
+                            f"overrides (to use your own value there, use your own table: --tables)"))
         if not used[a] and not sourced[a]:
-            notes.append(f"--assume {a.spec}: 没有表用到这个参数（{a.target.zh}）"
-                         f" / no table has this parameter to fill ({a.target.en})")
+            notes.append(tr(f"--assume {a.spec}：没有参数表用到这个参数（{a.target.zh}），未使用",
+                            f"--assume {a.spec}: no table has this parameter ({a.target.en}) to fill; not used"))
     new_book = dataclasses.replace(book, tables=tables, entries=entries, _lookup=book._lookup)
     new_book.assumptions = tuple(assumptions)
     return Applied(new_book, notes)
@@ -382,17 +387,22 @@ def _fields(group: list[Assumption], pname: str, med_type: str) -> dict | None:
     return raw
 
 
+_PAYER_ZH = {"hifmi": "大病保险", "hifob": "职工大额补助"}
 _KINDS = {"rate": "ratio", "ratio_add": "signed_ratio", "amount": "amount", "rates": "rates", "threshold": "amount",
           "cap": "amount_or_unlimited"}
 
 
 def _fill(old: Param | None, path: str, table_key: str, raw: dict, group: list[Assumption], entries: list):
     """(the parameter with its unsourced spans filled, filled any?, kept a sourced entry?)."""
-    labels = [a.label for a in sorted(group, key=lambda a: a.target.field)]
-    if "cap" in raw and "threshold" in raw and not any(a.target.field == "cap" for a in group):
-        labels.append(f"{group[0].target.zh.split('起付线')[0].split('支付比例')[0]}封顶线=不设（未给出）")
+    rid = table_key.split("/")[0]
+    labels = [a.labels(rid) for a in sorted(group, key=lambda a: a.target.field)]
+    if "threshold" in raw and not any(a.target.field == "cap" for a in group):
+        payer = path.rsplit(".", 1)[-1]
+        labels.append((f"{_PAYER_ZH[payer]}封顶线=不设（未给出）", f"{payer} cap=none (not given)", f"{payer}.cap=unlimited"))
     if "base" in raw and not any(a.target.field == "base" for a in group):
-        labels.append("计入基数=" + "+".join(raw["base"]) + "（默认）")
+        payer = path.rsplit(".", 1)[-1]
+        base = "+".join(raw["base"])
+        labels.append((f"{_PAYER_ZH[payer]}计入基数={base}（默认）", f"{payer} base={base} (default)", f"{payer}.base={base}"))
     src = assumed_source(labels)
 
     def make(start: dt.date, index: int) -> Entry:
@@ -482,4 +492,4 @@ def assume_hint(path: str, region: str) -> str:
             return ""
         name, unit = _HINT_PARAMS[parts[2]]
         name = _VISIT_KEYS[parts[1]] + name
-    return f"--assume {region}:{name}=<{unit}>"
+    return f"--assume {region}:{name}=<{tr(unit, {'元': 'yuan', '比例': 'ratio'}[unit])}>"

@@ -17,6 +17,7 @@ import pandas as pd
 from .api import Policy, Settlement, _state_frame, load_tables
 from .labels import SETTLEMENT_FIELDS
 from .engine.settle import settle_prepared
+from .i18n import tr
 from .inputs import REJECT_COLUMNS, prepare
 from .money import fen_to_arrow_decimal
 from .policy.loader import PolicyBook
@@ -405,7 +406,7 @@ class ScoreResult:
         t = {k: fen_to_yuan(v) for k, v in totals.items()}
         rej_bills = self.rejects["mdtrt_id"].nunique() if len(self.rejects) else 0
         # bills settled with a value the user assumed (--assume): counted, never silent
-        assumed_txt = f"; bills with assumed values (假设值) {assumed:,}" if assumed else ""
+        assumed_txt = tr(f"；使用假设值的账单 {assumed:,}", f"; bills with assumed values {assumed:,}") if assumed else ""
         return (f"rows read {self.rows_read:,} = scored {self.rows_scored:,} + rejected {self.rows_rejected:,}; "
                 f"bills settled {bills:,}, rejected {rej_bills:,}; bills with warnings {warn:,}{assumed_txt}\n"
                 f"total cost {t['medfee_sumamt']:,}  fund {t['fund_pay_sumamt']:,} (统筹 {t['hifp_pay']:,}, "

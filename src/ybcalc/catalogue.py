@@ -29,10 +29,12 @@ class CatalogueError(ValueError):
 
 
 def _err(file, row, column, value, zh: str, en: str) -> CatalogueError:
+    from .i18n import tr
     where_zh = f"目录文件 {file}" + (f" 第 {row} 行" if row else "") + (f"，列 {column}" if column else "")
     where_en = f"catalogue {file}" + (f", row {row}" if row else "") + (f", column {column}" if column else "")
-    shown = f"（值 {value!r}）" if value not in (None, "") else ""
-    return CatalogueError(f"{where_zh}：{zh}{shown} / {where_en}: {en}" + (f" (value {value!r})" if shown else ""))
+    shown = value not in (None, "")
+    return CatalogueError(tr(f"{where_zh}：{zh}" + (f"（值 {value!r}）" if shown else ""),
+                             f"{where_en}: {en}" + (f" (value {value!r})" if shown else "")))
 
 
 @dataclass
@@ -115,7 +117,8 @@ def load_catalogue(source, *, encoding: str | None = None) -> Catalogue:
     else:
         path = Path(source)
         if not path.exists():
-            raise CatalogueError(f"目录文件 {source} 不存在 / catalogue file {source} not found")
+            from .i18n import tr
+            raise CatalogueError(tr(f"目录文件 {source} 不存在", f"catalogue file {source} not found"))
         df, rows = read_bills(path, encoding)
         name = str(source)
     original = {codes.canonical_header(c) or c: c for c in reversed(list(df.columns))}

@@ -26,7 +26,7 @@ def yuan(fen, lang: str = "zh") -> str:
     return ("不设" if lang == "zh" else "none") if int(fen) >= INF_FEN // 2 else fmt_yuan(fen)
 
 
-WARNING_EN = {"假设值，用户给定": "assumed value, given by the user", "二手来源": "secondary source", "无已核实参数，未计入": "no sourced value, not applied",
+WARNING_EN = {"二手来源": "secondary source", "无已核实参数，未计入": "no sourced value, not applied",
               "起无已核实数值，未计入": ": no sourced value from this date, not applied",
               "之前无已核实数值，未计入": ": no sourced value before this date, not applied",
               "可能不予支付": "possibly not reimbursable", "医疗救助: 本地区无已核实参数，未计算":
