@@ -65,7 +65,7 @@ def test_every_bill_that_needed_the_assumed_share_is_flagged(tmp_path, capsys):
     bills = pd.read_csv(out, dtype=str, keep_default_na=False)
     flagged = bills[bills["warnings"].str.contains(ASSUMED_EN)]
     assert set(flagged["mdtrt_id"]) == needed                       # exactly the bills that needed it
-    assert flagged["warnings"].str.contains("assumption: class-B co-payment share=0.1 (assumed value").all()
+    assert flagged["warnings"].str.contains("assumption: class-B co-payment share=0.1 (assumed value", regex=False).all()
     assert flagged["policy_version"].str.contains("+assume:selfpay_prop=0.1", regex=False).all()
     assert not bills.loc[~bills["mdtrt_id"].isin(needed), "policy_version"].str.contains("assume").any()
     assert f"bills with assumed values {len(needed)}" in err       # the summary counts them
@@ -139,7 +139,8 @@ def test_a_sourced_value_is_never_overridden_and_the_user_is_told(book, capsys, 
     assert "which an assumption never overrides" in capsys.readouterr().err
     assert main(["score", str(path), "-o", str(tmp_path / "o.csv"), "-q", "--lang", "zh",
                  "--assume", "上海:住院起付线=1"]) == 0
-    assert "上海职工住院 已有来源的数值，不用假设值覆盖" in capsys.readouterr().err
+    assert "上海职工住院（含急诊观察室留院观察）、上海居民住院（含急诊观察室留院观察） 已有来源的数值，不用假设值覆盖" \
+        in capsys.readouterr().err
 
 
 def test_assumed_parameters_other_than_the_share(book):
@@ -353,5 +354,6 @@ def test_widgets_take_assumptions():
                            assume=["攀枝花:住院起付线=1000", "攀枝花:住院支付比例=0.8", "攀枝花:住院封顶线=200000"])
     assert ui.error is None, ui.error
     assert ui.settlement["act_pay_dedc"] == 1000
-    assert ASSUMED in ui.explain_html.value and "+assume:panzhihua:inpatient.deductible=1000" in \
-        ui.explanation.header["政策版本"]
+    assert ASSUMED in ui.explain_html.value
+    assert ui.explanation.header["政策版本"].endswith("+assume:panzhihua:inpatient.cap=200000,"
+                                                    "panzhihua:inpatient.deductible=1000,panzhihua:inpatient.ratio=0.8")

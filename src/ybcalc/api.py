@@ -212,7 +212,7 @@ class Settlement:
         if "assumptions" in b.columns:          # values the user assumed (--assume): "…+assume:selfpay_prop=0.1"
             a_code, a_texts = pd.factorize(np.asarray(b["assumptions"], dtype=object))
             combo, pairs = pd.factorize(combo.astype(np.int64) * (len(a_texts) + 1) + a_code)
-            texts = np.array([texts[p // (len(a_texts) + 1)] + (f"+assume:{a_texts[p % (len(a_texts) + 1)]}"
+            texts = np.array([texts[p // (len(a_texts) + 1)] + (f"+assume:{a_texts[p % (len(a_texts) + 1)].replace('; ', ',')}"
                                                                   if a_texts[p % (len(a_texts) + 1)] else "")
                               for p in pairs], dtype=object)
         return combo, texts

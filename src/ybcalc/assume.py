@@ -315,7 +315,7 @@ def apply_assumptions(book: PolicyBook, specs) -> Applied:
                 where = label
             fields = _fields(group, pname, med_type)
             if fields is None:      # 大病/大额 need both a threshold and a rate to settle
-                need = "、".join(f"{group[0].target.zh[:-len(_PAYER_FIELDS[f][2])]}{_PAYER_FIELDS[f][2]}"
+                need = "、".join(f"{_PAYER_ZH[pname]}{_PAYER_FIELDS[f][2]}"
                                  for f in ("threshold", "rates") if f not in {a.target.field for a in group})
                 raise _err(f"--assume {group[0].spec}: 还要给出 {need}（大病/大额要有起付线和支付比例才能计算）",
                            f"--assume {group[0].spec}: also give {need} (a critical-illness program needs a "
