@@ -357,3 +357,29 @@ def test_widgets_take_assumptions():
     assert ASSUMED in ui.explain_html.value
     assert ui.explanation.header["政策版本"].endswith("+assume:panzhihua:inpatient.cap=200000,"
                                                     "panzhihua:inpatient.deductible=1000,panzhihua:inpatient.ratio=0.8")
+
+
+def test_readme_shows_what_the_assume_and_catalogue_commands_print():
+    """The `$ ybcalc …` lines of the README's --assume/--catalogue sections, with what they print (an
+    excerpt where a line is '…'): every line shown is a line the command prints today."""
+    import re
+    import shlex
+    import subprocess
+    import sys
+    root = EXAMPLES.parent
+    hash_ = re.compile(r"#[0-9a-f]{8}\b")
+    for name in ("README.md", "README.zh.md"):
+        text = (root / name).read_text(encoding="utf-8")
+        blocks = re.findall(r"```\n(\$ .*?)```", text, re.S)
+        assert len(blocks) >= 3, name
+        for block in blocks:
+            for run in re.split(r"^(?=\$ )", block, flags=re.M):
+                if not run.startswith("$ ybcalc"):
+                    continue
+                command, *shown = run.rstrip("\n").split("\n")
+                done = subprocess.run([sys.executable, "-m", "ybcalc", *shlex.split(command)[2:]], cwd=root,
+                                      capture_output=True, text=True, encoding="utf-8")
+                printed = {hash_.sub("#", ln.rstrip()) for ln in (done.stderr + done.stdout).splitlines()}
+                for ln in shown:
+                    if ln.strip() != "…":
+                        assert hash_.sub("#", ln.rstrip()) in printed, (name, command, ln)
