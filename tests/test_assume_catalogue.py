@@ -383,3 +383,11 @@ def test_readme_shows_what_the_assume_and_catalogue_commands_print():
                 for ln in shown:
                     if ln.strip() != "…":
                         assert hash_.sub("#", ln.rstrip()) in printed, (name, command, ln)
+
+
+def test_an_output_never_overwrites_the_catalogue(tmp_path, capsys):
+    cat = tmp_path / "cat.csv"
+    cat.write_text((EXAMPLES / "catalogue.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["score", str(EXAMPLES / "bills_no_class.csv"), "-o", str(cat), "--catalogue", str(cat)]) == 2
+    assert "the catalogue file" in capsys.readouterr().err
+    assert cat.read_text(encoding="utf-8") == (EXAMPLES / "catalogue.csv").read_text(encoding="utf-8")

@@ -438,7 +438,8 @@ def test_worker_processes_write_the_same_file_as_one_process(fbook, tmp_path, su
     import glob
     import tempfile
     from ybcalc.batch import _spill_root
-    spilled = os.path.join(_spill_root() or tempfile.gettempdir(), "ybcalc-partitions-*")
+    # this process's partition folders (named with its id: other runs on the machine come and go)
+    spilled = os.path.join(_spill_root() or tempfile.gettempdir(), f"ybcalc-partitions-{os.getpid()}-*")
     before = set(glob.glob(spilled))
     outs = []
     for jobs in (1, 2):
@@ -550,7 +551,7 @@ def test_fast_csv_rows_are_byte_for_byte_what_pandas_writes():
     assert neutralise_formulas(cat)["warnings"].tolist()[-7] == "'=SUM(A1)"
     one = pd.DataFrame({"x": pd.Series(["", "a", '"'], dtype=object)})
     assert csv_rows(one) == neutralise_formulas(one).to_csv(index=False, header=False)
-    assert csv_rows(pd.DataFrame({"x": [1.5]})) is None          # not text or fen: the caller uses pandas
+    assert csv_rows(pd.DataFrame({"x": [1.5]})) == "1.5\n"       # numbers as pandas writes them
     # a carriage return inside a cell is quoted (Python 3.11's csv leaves it bare; readers then split the row)
     assert csv_rows(pd.DataFrame({"a": ["cr\rx"], "b": ["y"]})) == '"cr\rx",y\n'
 
@@ -780,13 +781,10 @@ def test_write_table_replaces_a_file_only_when_complete(tmp_path, monkeypatch):
     out.write_text("an earlier complete file\n")
     df = pd.DataFrame({"row": [2, 3], "reason": ["a", "b"]})
 
-    class HalfWritten:
-        def to_csv(self, path, **kw):
-            with open(path, "w") as f:
-                f.write("row,rea")
-            raise OSError("disk full")
-    monkeypatch.setattr(batch, "neutralise_formulas", lambda frame: HalfWritten())
-    with pytest.raises(OSError, match="disk full"):
+    def disk_full(frame):             # after the header was written
+        raise OSError("disk full")
+    monkeypatch.setattr(batch, "csv_rows", disk_full)
+    with pytest.raises(batch.OutputError, match="rejects.csv: cannot be written .disk full"):
         batch.write_table(df, out)
     assert out.read_text() == "an earlier complete file\n"
     assert [p.name for p in tmp_path.iterdir()] == ["rejects.csv"]

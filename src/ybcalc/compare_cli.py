@@ -70,6 +70,8 @@ def cmd_compare(args) -> int:
     from .policy.loader import load_book
     from .scenarios import DEFAULT_DATE, compare_scenarios, display_table
 
+    from .outputs import TABLES, check_outputs
+    check_outputs({"--out": (args.out, (".png",)), "--csv": (args.csv, TABLES)}, {tr("账单文件", "the bill file"): args.bill})
     from .cli import _catalogue, assumed
     book = assumed(load_book(getattr(args, "tables", None)), args)
     catalogue = _catalogue(args)
