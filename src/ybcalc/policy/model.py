@@ -28,6 +28,8 @@ class Source:
     doc_no: str = ""       # 文号, e.g. 攀医保发〔2024〕1号 (a paper notice may have no URL)
 
     def cite(self, lang: str = "zh") -> str:
+        if self.grade == "assumed":           # a value the user stated (ybcalc.assume): title zh, note en
+            return f"[{GRADE_LABEL['assumed'][0 if lang == 'zh' else 1]}] {self.title if lang == 'zh' else self.note}"
         grade = GRADE_LABEL.get(self.grade, (self.grade, self.grade))[0 if lang == "zh" else 1]
         title = f"《{self.title}》" if self.title else ""
         number = f"（{self.doc_no}）" if self.doc_no and self.doc_no not in self.title else ""

@@ -14,7 +14,8 @@ from decimal import Decimal
 GRADES = ("official", "institution", "secondary", "user")
 # `user`: a notice the user holds (paper or PDF) and typed into their own table; it needs no URL
 GRADE_LABEL = {"official": ("官方", "official"), "institution": ("机构转载", "institution"),
-               "secondary": ("二手", "secondary"), "user": ("用户提供", "user-supplied")}
+               "secondary": ("二手", "secondary"), "user": ("用户提供", "user-supplied"),
+               "assumed": ("假设值，用户给定", "assumed value, given by the user")}   # --assume, never in a table
 # what a user's starter table (`ybcalc tables new`) holds where the notice's figure is to be typed in:
 # an entry still holding it (or citing a source still holding it) is `missing`, never settled
 PLACEHOLDER = "待填"
