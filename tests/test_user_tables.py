@@ -372,7 +372,8 @@ def test_a_large_value_in_a_message_is_cut(tmp_path):
 # ---- the README section: from a notice to a settlement and its explanation ---------------------------
 def _readme_section(name: str) -> str:
     text = (ROOT / name).read_text(encoding="utf-8")
-    return text.split("## 用自己的参数结算", 1)[1].split("\n## ", 1)[0]
+    # the worked example: the section up to its first subsection (--assume, --catalogue follow it)
+    return text.split("## 用自己的参数结算", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
 
 
 def _code(line: str) -> str:

@@ -44,6 +44,9 @@ def refresh(path: Path) -> None:
     readme = path.read_text(encoding="utf-8")
     head, rest = readme.split(SECTION, 1)
     section, sep, tail = rest.partition("\n## ")
+    section, sub, subsections = section.partition("\n### ")   # the worked example comes before them
+    tail = sub + subsections + sep + tail
+    sep = ""
     os.environ["YBCALC_LANG"] = "zh"
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
