@@ -164,12 +164,14 @@ def seg_upper(seg_lo: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd.DataFrame | None = None):
+def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd.DataFrame | None = None,
+                    members=None):
     """Settle canonical lines (see ``inputs.prepare``). Returns (bills, lines, errors).
 
     ``bills`` has one row per bill with every intermediate amount; ``errors`` is a Series of
     messages for bills that could not be settled (missing parameters, no table …), which are left
-    out of the year state of their member.
+    out of the year state of their member. ``members``: enrolment spans (``ybcalc.members.Members``); a
+    bill outside its member's spans or in a waiting period gets no fund payment.
     """
     lines, bills, errors, line_rates, params = _resolve_terms(lines, book, on)
     bad = errors.error != None  # noqa: E711
@@ -189,7 +191,17 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _line_amounts(lines, line_rates)
     _bill_amounts(bills, lines)
     warnings.merge(params["_warn"])
+    elig = None
+    if members is not None:
+        from ..members import eligibility
+        elig = eligibility(bills, members, book, lambda rows, msg, kind: warnings.add(rows, msg, kind))
+        params["_ineligible"] = ~elig["eligible"]
     bills = _compute(bills, params, state, warnings.categorical())
+    if elig is not None:
+        extra = pd.DataFrame({"member_listed": elig["listed"], "member_eligible": elig["eligible"],
+                              "member_reason": elig["reason"], "member_benefit_from": elig["benefit_from"],
+                              "member_wait_months": elig["wait_months"]}, index=bills.index)
+        bills = pd.concat([bills, extra], axis=1)
     return bills, lines, err
 
 
@@ -907,6 +919,11 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     benefit = bills["benefit"].to_numpy()
     gid_b = group_ids(gid_y, pd.factorize(benefit)[0])
     E = np.maximum(bills["inscp_scp_amt"].to_numpy(np.int64), 0)
+    # a bill the member is not eligible for (未参保, 等待期) is not covered: it neither uses the year's
+    # deductible and caps nor gets any fund payment; the patient pays it all
+    inel = P.get("_ineligible")
+    if inel is not None:
+        E = np.where(inel, 0, E)
 
     # --- 起付线 -------------------------------------------------------------------------------
     adm = bills["admission"].to_numpy(np.int64) + _ytd(bills, state, "admissions", first_year)
@@ -1046,6 +1063,8 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
 
     # --- 大病保险 / 大额补助 / 医疗救助 ---------------------------------------------------------------
     pre = bills["preselfpay_amt"].to_numpy(np.int64)
+    if inel is not None:
+        pre = np.where(inel, 0, pre)
     comps = {"deductible": u, "preselfpay": pre, "coinsurance": coins, "above_cap": above_cap}
     inscope_burden = u + pre + coins + above_cap
     paid_so_far = np.zeros(n, np.int64)
@@ -1053,7 +1072,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     bills["hifob_pay"] = 0
     bills["maf_pay"] = 0
     for payer, arrs in P["programs"]:
-        active = arrs["active"]
+        active = arrs["active"] if inel is None else arrs["active"] & ~inel
         base = np.zeros(n, np.int64)
         excl = np.zeros(n, bool)
         p_entry = arrs["entry"]
