@@ -299,7 +299,7 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
     mism = ((span_region != "") & (span_region != bill_region)) | ((span_scheme != "") & (span_scheme != bill_scheme))
     if mism.any():
         warn(pos[mism], tr(f"账单的参保地或险种与参保信息（{members.source}）不一致，按账单结算",
-                           f"the bill's region or scheme differs from the members file ({members.source}); "
+                           f"the bill's region or scheme differs from the members file ({members.source}), "
                            f"settled as the bill says"), "input")
     scheme = np.where(span_scheme != "", span_scheme, bill_scheme)
 
@@ -354,7 +354,7 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
             doc = book.national_sources.get(rule.get("document") or rule.get("source"))
             docname = _doc_no(doc)
             warn(p, tr(f"待遇等待期：本地区细则未收录，按国家规定计算（{docname}）",
-                       f"waiting period: the region's own rule is not in the tables; the national rule is used "
+                       f"waiting period: the region's own rule is not in the tables, the national rule is used "
                        f"({docname})"), "national")
     out["wait_rule"] = k
     return out
@@ -382,7 +382,7 @@ def explain_text(book, r, lang: str) -> tuple[str, str, str] | None:
         return None
     months = int(r.get("member_wait_months", -1))
     frm = r.get("member_benefit_from")
-    rule = rule_in_force(book, "waiting_period", frm - pd.DateOffset(months=max(months, 0))) \
+    rule = rule_in_force(book, "waiting_period", pd.Timestamp(frm) - pd.DateOffset(months=max(months, 0))) \
         if months >= 0 and pd.notna(frm) else None
     src = _cite(book, rule, lang) if rule else ""
     if bool(r["member_eligible"]):
@@ -393,7 +393,11 @@ def explain_text(book, r, lang: str) -> tuple[str, str, str] | None:
         else:
             text = tr("就诊日在参保期内，无待遇等待期", "enrolled on the bill's date, no waiting period", lang)
         return tr("待遇资格：可享受", "eligible for benefits", lang), text, src
-    why = r["member_reason"]
+    if months >= 0:
+        why = tr(f"等待期至 {_date(np.datetime64(frm, 'D') - np.timedelta64(1, 'D'))}",
+                 f"waiting period until {_date(np.datetime64(frm, 'D') - np.timedelta64(1, 'D'))}", lang)
+    else:
+        why = tr("未参保", "not enrolled", lang)
     if months >= 0:
         text = tr(f"{why}（等待期 {months} 个月）：医保基金不支付等待期内发生的医疗费用，全部由个人负担",
                   f"{why} ({months} months): the funds pay nothing for care during the wait; the patient pays all",

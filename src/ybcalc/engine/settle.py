@@ -173,7 +173,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     out of the year state of their member. ``members``: enrolment spans (``ybcalc.members.Members``); a
     bill outside its member's spans or in a waiting period gets no fund payment.
     """
-    lines, bills, errors, line_rates, params = _resolve_terms(lines, book, on)
+    lines, bills, errors, line_rates, params = _resolve_terms(lines, book, on, members)
     bad = errors.error != None  # noqa: E711
     if bad.any():
         err = pd.Series(errors.error[bad], index=bills.loc[bad, "mdtrt_id"].to_numpy())
@@ -191,17 +191,9 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _line_amounts(lines, line_rates)
     _bill_amounts(bills, lines)
     warnings.merge(params["_warn"])
-    elig = None
     if members is not None:
-        from ..members import eligibility
-        elig = eligibility(bills, members, book, lambda rows, msg, kind: warnings.add(rows, msg, kind))
-        params["_ineligible"] = ~elig["eligible"]
+        params["_ineligible"] = ~bills["member_eligible"].to_numpy(bool)
     bills = _compute(bills, params, state, warnings.categorical())
-    if elig is not None:
-        extra = pd.DataFrame({"member_listed": elig["listed"], "member_eligible": elig["eligible"],
-                              "member_reason": elig["reason"], "member_benefit_from": elig["benefit_from"],
-                              "member_wait_months": elig["wait_months"]}, index=bills.index)
-        bills = pd.concat([bills, extra], axis=1)
     return bills, lines, err
 
 
@@ -217,12 +209,14 @@ def resolve_parameters(lines: pd.DataFrame, book: PolicyBook, *, on=None):
     return bills, P, errors
 
 
-def _resolve_terms(lines: pd.DataFrame, book: PolicyBook, on):
+def _resolve_terms(lines: pd.DataFrame, book: PolicyBook, on, members=None):
     """Bills from lines, and every table value they need; a bill failing here is rejected before computing."""
     lines = line_codes(lines.reset_index(drop=True))
     bills = _bill_frame(lines, on)
     errors = Errors(len(bills))
     _assign_tables(bills, book, errors)
+    if members is not None:
+        _member_eligibility(bills, members, book, errors)
     ooa_errors, params, param_errors = _bill_terms(bills, book)
     # errors keep their order of discovery (the first one is the bill's reason): 异地 terms, line
     # rules, then the bill's own parameters
@@ -445,6 +439,24 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     gid = group_ids(bills["_member"].to_numpy(), bills["_region"].to_numpy(), bills["_scheme"].to_numpy(),
                     bills["policy_year"].to_numpy(), pd.factorize(benefit)[0])
     bills["admission"] = pd.Series(np.ones(len(bills), np.int64)).groupby(gid).cumsum().to_numpy()
+
+
+def _member_eligibility(bills: pd.DataFrame, members, book: PolicyBook, errors: "Errors") -> None:
+    """Whether each bill's member could be paid on its date (``ybcalc.members``), as bill columns; a bill
+    the member is not eligible for does not count as an admission of the year."""
+    from ..members import eligibility
+    elig = eligibility(bills, members, book, errors.warn)
+    bills["member_listed"] = elig["listed"]
+    bills["member_eligible"] = elig["eligible"]
+    bills["member_reason"] = elig["reason"]
+    bills["member_benefit_from"] = elig["benefit_from"]
+    bills["member_wait_months"] = elig["wait_months"]
+    ok = elig["eligible"]
+    if not ok.all():
+        gid = group_ids(bills["_member"].to_numpy(), bills["_region"].to_numpy(), bills["_scheme"].to_numpy(),
+                        bills["policy_year"].to_numpy(), pd.factorize(bills["benefit"].to_numpy())[0])
+        n_ok = gcumsum(ok.astype(np.int64), gid)
+        bills["admission"] = np.where(ok, n_ok, n_ok + 1)
 
 
 class _Lazy(dict):
