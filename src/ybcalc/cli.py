@@ -231,6 +231,10 @@ def cmd_tables(args) -> int:
         if not args.region:
             print("tables show REGION [--scheme 职工|居民]", file=sys.stderr)
             return 2
+        if args.region.strip().lower() in ("national", "全国", "国家"):      # national rules of a member's year
+            from .members import national_rules_text
+            print(national_rules_text(book))
+            return 0
         rid = book.region_id(args.region)
         if rid is None:
             print(f"unknown region {args.region!r}", file=sys.stderr)

@@ -426,3 +426,60 @@ def eligibility_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
                       "wait": tr(f"否：等待期至 {d}", f"no: waiting period until {d}", lang),
                       "out": tr("否：未参保", "no: not enrolled", lang)}[k])
     return np.array(texts, dtype=object)[codes_] if len(uniq) else np.array([], dtype=object)
+
+
+_RULE_TEXT = {
+    "waiting_period": ("待遇等待期", "waiting period"),
+    "employee_gap": ("职工医保断缴后的待遇恢复", "employee insurance after a contribution gap"),
+    "critical_illness_rewards": ("大病保险连续参保激励和零报销激励", "critical-illness cap rewards"),
+    "manual_claim_deadline": ("手工报销申报时限", "manual claim deadline"),
+}
+
+
+def national_rules_text(book, lang: str | None = None) -> str:
+    """The member-year rules of national.yaml as a notice reads (``ybcalc tables show 全国``)."""
+    out = [tr("== 国家规定：参保人的一年（待遇等待期、激励、手工报销）",
+              "== National rules: a member's year (waiting periods, rewards, manual claims)", lang)]
+    for key, (zh, en) in _RULE_TEXT.items():
+        for e in _entries(book, key):
+            head = f"  {tr(zh, en, lang)} {tr('自', 'from', lang)} {e['from']}"
+            if "missing" in e:
+                out.append(head + tr("：缺失 — ", ": MISSING — ", lang) + " ".join(str(e["missing"]).split()))
+                continue
+            out.append(head + tr("：", ":", lang))
+            schemes = "、".join(tr(*_scheme_label(s), lang=lang) for s in e.get("schemes") or [])
+            if key == "waiting_period":
+                out += [tr(f"      适用：{schemes}；未在集中缴费期参保（缴费日期晚于参保开始）或断缴后再参保",
+                           f"      applies to: {schemes}, enrolled outside the concentrated period (paid after the "
+                           f"span began) or after a break", lang),
+                        tr(f"      固定待遇等待期 {e['fixed_months']} 个月；每断缴 1 年增加 {e['months_per_break_year']} 个月",
+                           f"      fixed wait {e['fixed_months']} months, +{e['months_per_break_year']} month per year "
+                           f"of break", lang),
+                        tr(f"      每补缴 1 年减少 {e['months_per_repaid_year']} 个月变动等待期；断缴 {e['long_break_years']} 年及以上，"
+                           f"合计不少于 {e['long_break_min_months']} 个月",
+                           f"      −{e['months_per_repaid_year']} month of the variable wait per year repaid; a break of "
+                           f"{e['long_break_years']} years or more waits at least {e['long_break_min_months']} months "
+                           f"in total", lang),
+                        tr(f"      不适用：{'、'.join(e.get('exempt') or [])}（参保信息中 免等待期=是）",
+                           f"      exempt: {'、'.join(e.get('exempt') or [])} (waiting_exempt=yes in the members file)",
+                           lang),
+                        tr("      等待期内发生的医疗费用医保基金不支付" if not e.get("fund_pays_during_wait") else "",
+                           "      the funds pay nothing for care during the wait" if not e.get("fund_pays_during_wait")
+                           else "", lang)]
+            elif key == "critical_illness_rewards":
+                out += [tr(f"      适用：{schemes}", f"      applies to: {schemes}", lang),
+                        tr(f"      连续参保满 {e['continuous_after_years']} 年后，每连续参保 1 年提高大病保险最高支付限额"
+                           f"不低于 {e['continuous_step_min']:,} 元",
+                           f"      after {e['continuous_after_years']} continuous years, each further year raises the "
+                           f"critical-illness cap by at least {e['continuous_step_min']:,} yuan", lang),
+                        tr(f"      当年基金零报销的，次年提高不低于 {e['zero_claim_step_min']:,} 元",
+                           f"      a year without fund payment raises next year's cap by at least "
+                           f"{e['zero_claim_step_min']:,} yuan", lang),
+                        tr(f"      累计提高不超过原封顶线的 {e['total_max_share_of_cap']:.0%}；断保后连续参保年数重新计算"
+                           f"（各省定具体标准，本工具尚未计入账单）",
+                           f"      in total at most {e['total_max_share_of_cap']:.0%} of the original cap; a break "
+                           f"resets the count (provinces set the amounts; not yet applied to bills)", lang)]
+            cite = _cite(book, e, lang)
+            if cite:
+                out.append(tr("      来源：", "      source: ", lang) + cite)
+    return "\n".join(line for line in out if line.strip())
