@@ -450,7 +450,8 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
 
 
 OUTPUT_KEEP = ["mdtrt_id", "psn_no", "setl_date", "region", "scheme", "med_type", "benefit", "table", "warnings",
-               "psn_type", "policy_year"]
+               "psn_type", "policy_year",
+               "member_listed", "member_eligible", "member_reason", "member_benefit_from", "member_wait_months"]
 
 
 def slim(result: ScoreResult) -> ScoreResult:

@@ -305,7 +305,9 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
 
     begin = pairs["begin"].to_numpy("datetime64[D]")
     paid = pairs["paid_on"].to_numpy("datetime64[D]")
-    late = ~np.isnat(paid) & (paid > begin)            # paid after the span began: outside the 集中缴费期
+    # paid on or after the span's first day: outside the 集中缴费期 (which precedes the year it pays for);
+    # a span without a payment date counts as paid in time
+    late = ~np.isnat(paid) & (paid >= begin)
     brk = pairs["break_years"].to_numpy(np.int64)
     rep = pairs["repaid_years"].to_numpy(np.int64)
     exempt = pairs["waiting_exempt"].to_numpy(bool)
