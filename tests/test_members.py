@@ -60,8 +60,8 @@ def test_reenrolled_after_two_year_break_waits_five_months():
 def test_explain_step_cites_the_document():
     s = ybcalc.settle([bill("A", "2025-07-01"), bill("B", "2025-09-01")], ybcalc.load_tables(), members=REENROLLED)
     ex = s.explain("A", lang="zh")
-    row = ex.frame[ex.frame.iloc[:, 1].str.startswith("待遇资格")].iloc[0]
-    assert row.iloc[1] == "待遇资格：不享受"
+    row = ex.frame[ex.frame.iloc[:, 1] == "待遇资格"].iloc[0]
+    assert row.iloc[3] == "不享受"
     assert "等待期至 2025-08-14" in row.iloc[4] and "国办发〔2024〕38号" in row.iloc[5]
     ex_b = s.explain("B", lang="en")
     assert "benefits from 2025-08-15" in str(ex_b)
@@ -175,7 +175,7 @@ def test_cli_score_and_explain(tmp_path, capsys):
     assert "参保信息文件未列出 1 名人员" in capsys.readouterr().err
     assert main(["explain", str(lines), "--mdtrt-id", "A", "--members", str(members), "--lang", "zh"]) == 0
     text = capsys.readouterr().out
-    assert "待遇资格：不享受" in text and "国办发〔2024〕38号" in text
+    assert "待遇资格: 不享受" in text and "国办发〔2024〕38号" in text
     bad = tmp_path / "bad.csv"
     bad.write_text("人员编号,参保开始日期\nP1,明天\n", encoding="utf-8")
     assert main(["score", str(lines), "-o", str(tmp_path / "o2.csv"), "--members", str(bad), "--lang", "zh"]) != 0

@@ -142,8 +142,8 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
         from .members import explain_text
         step = explain_text(book, r, lang)
         if step is not None:
-            item, rule_text, src = step
-            add(item, "", rule=rule_text, source=src)
+            item, status, rule_text, src = step
+            add(item, status, rule=rule_text, source=src)
     # 全自费, by reason
     ex = L[L["fulamt_ownpay_amt"] != 0]
     for reason, grp in ex.groupby("exclusion", sort=False):

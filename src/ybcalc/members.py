@@ -379,7 +379,7 @@ def _doc_no(src) -> str:
 
 
 def explain_text(book, r, lang: str) -> tuple[str, str, str] | None:
-    """(item, rule, source) of the eligibility step of one bill row, or None when no members file said."""
+    """(item, amount, rule, source) of the eligibility step of one bill row, or None when no members file said."""
     if "member_listed" not in r or not bool(r["member_listed"]):
         return None
     months = int(r.get("member_wait_months", -1))
@@ -394,7 +394,7 @@ def explain_text(book, r, lang: str) -> tuple[str, str, str] | None:
                       f"is after it", lang)
         else:
             text = tr("就诊日在参保期内，无待遇等待期", "enrolled on the bill's date, no waiting period", lang)
-        return tr("待遇资格：可享受", "eligible for benefits", lang), text, src
+        return tr("待遇资格", "eligibility", lang), tr("享受", "eligible", lang), text, src
     if months >= 0:
         why = tr(f"等待期至 {_date(np.datetime64(frm, 'D') - np.timedelta64(1, 'D'))}",
                  f"waiting period until {_date(np.datetime64(frm, 'D') - np.timedelta64(1, 'D'))}", lang)
@@ -407,7 +407,7 @@ def explain_text(book, r, lang: str) -> tuple[str, str, str] | None:
     else:
         text = tr(f"{why}：就诊日不在任何参保期内，基金不支付", f"{why}: no enrolment span covers the bill's date; "
                   f"the funds pay nothing", lang)
-    return tr("待遇资格：不享受", "not eligible for benefits", lang), text, src
+    return tr("待遇资格", "eligibility", lang), tr("不享受", "not eligible", lang), text, src
 
 
 def eligibility_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
