@@ -210,3 +210,33 @@ def test_tables_show_national_and_validation(tmp_path, capsys):
                    encoding="utf-8")
     problems = [str(p) for p in load_book(copy, strict=False).problems]
     assert any("waiting_period[0].fixed_months" in p for p in problems)
+
+
+def test_differential_random_spans_equal_settling_only_the_eligible_bills():
+    """With spans and waits, the eligible bills are settled exactly as if the others did not exist, and the
+    others get nothing from the funds (no accounts: the account would be shared by both)."""
+    rng = np.random.default_rng(17)
+    book = ybcalc.load_tables()
+    rows, spans = [], []
+    for k in range(30):
+        psn = f"R{k}"
+        for j in range(rng.integers(1, 6)):
+            day = np.datetime64("2025-01-01") + int(rng.integers(0, 360))
+            rows.append(bill(f"{psn}-{j}", str(day), psn=psn, amount=int(rng.integers(100, 60000))))
+        if k % 5 == 4:
+            continue                                   # absent from the members file
+        begin = np.datetime64("2025-01-01") + int(rng.integers(0, 200))
+        end = "" if k % 3 else str(begin + int(rng.integers(30, 200)))
+        paid = str(begin) if k % 2 else ""
+        spans.append({"psn_no": psn, "begin": str(begin), "end": end, "paid_on": paid,
+                      "break_years": int(rng.integers(0, 6)), "repaid_years": int(rng.integers(0, 3))})
+    lines = pd.DataFrame(rows)
+    with_members = ybcalc.settle(lines, book, members=pd.DataFrame(spans)).raw.set_index("mdtrt_id")
+    balanced(with_members)
+    out = with_members[~with_members["member_eligible"]]
+    assert len(out) > 5 and (out[["hifp_pay", "hifmi_pay", "hifob_pay", "maf_pay", "fund_pay_sumamt"]] == 0).all().all()
+    assert (out["psn_part_amt"] == out["medfee_sumamt"]).all()
+    kept = with_members.index[with_members["member_eligible"]]
+    alone = ybcalc.settle(lines[lines["mdtrt_id"].isin(kept)], book).raw.set_index("mdtrt_id").loc[kept]
+    assert (with_members.loc[kept, MONEY] == alone[MONEY]).all().all()
+    assert (with_members.loc[kept, "admission_no"] == alone["admission_no"]).all()
