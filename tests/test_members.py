@@ -240,3 +240,28 @@ def test_differential_random_spans_equal_settling_only_the_eligible_bills():
     alone = ybcalc.settle(lines[lines["mdtrt_id"].isin(kept)], book).raw.set_index("mdtrt_id").loc[kept]
     assert (with_members.loc[kept, MONEY] == alone[MONEY]).all().all()
     assert (with_members.loc[kept, "admission_no"] == alone["admission_no"]).all()
+
+
+def test_critical_illness_cap_raised_by_national_minimum(tmp_path):
+    """连续参保激励/零报销激励: no region states its amounts yet, so the national minimum (1,000 元 per step)
+    raises the 大病 cap, at most 20 % of it, and the bill says so (kind national)."""
+    tables = tmp_path / "tables"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "tables", tables)
+    shutil.copy(ROOT / "tables" / "national.yaml", tables / "national.yaml")
+    book = load_book(tables)
+    huge = [bill("A", "2025-06-01", region="测试市", amount=5_000_000), bill("B", "2025-07-01", region="测试市",
+                                                                            amount=5_000_000)]
+    m = pd.DataFrame({"psn_no": ["P1"], "begin": ["2025-01-01"], "continuous_years": [6],
+                      "prev_year_no_claim": ["是"]})
+    plain = ybcalc.settle(huge, book).raw
+    raised = ybcalc.settle(huge, book, members=m).raw
+    balanced(raised)
+    assert plain["hifmi_pay"].sum() == 300_000 * 100                  # the fixture's cap
+    assert raised["hifmi_pay"].sum() == 303_000 * 100                 # 2 continuous steps + 1 zero-claim year
+    assert (raised["hifmi_cap"] == 303_000 * 100).all()
+    assert "national rule: critical-illness cap" in raised["warnings"].iat[0]
+    assert "raised by the national minimum 3,000 yuan (国办发〔2024〕38号)" in raised["warnings"].iat[0]
+    assert "大病保险最高支付限额因连续参保/零报销激励提高 3,000 元" in str(ybcalc.settle(huge, book, members=m).explain("A", "zh"))
+    # at most 20 % of the original cap
+    m2 = m.assign(continuous_years=[100])
+    assert ybcalc.settle(huge, book, members=m2).raw["hifmi_pay"].sum() == 360_000 * 100

@@ -271,7 +271,8 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
     benefit_from = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     wait_months = np.full(n, -1, np.int64)
     out = {"listed": listed, "eligible": eligible, "reason": reason, "benefit_from": benefit_from,
-           "wait_months": wait_months, "span_row": np.full(n, -1, np.int64)}
+           "wait_months": wait_months, "span_row": np.full(n, -1, np.int64),
+           "reward": np.zeros(n, np.int64), "reward_share": np.zeros(n, np.int64)}
     if not listed.any():
         return out
     pairs = pd.DataFrame({"pos": np.arange(n)[listed], "psn_no": psn[listed], "day": day[listed]}).merge(
@@ -290,6 +291,7 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
     if not len(pairs):
         return out
     out["span_row"][pos] = pairs["row"].to_numpy()
+    _rewards(out, pairs, pos, bills, day, book, warn)
 
     # the span's 参保地/险种, when given, should be the bill's
     span_region = pairs["region"].to_numpy(dtype=object)
@@ -362,6 +364,44 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
     return out
 
 
+def _rewards(out: dict, pairs: pd.DataFrame, pos: np.ndarray, bills: pd.DataFrame, day: np.ndarray, book,
+             warn) -> None:
+    """大病保险 cap raised for continuous enrolment and a zero-claim year (national floors: regions state
+    no amounts yet). ``reward`` (fen) and ``reward_share`` (ppm of the original cap, its ceiling) per bill."""
+    n = len(bills)
+    out["reward"] = np.zeros(n, np.int64)
+    out["reward_share"] = np.zeros(n, np.int64)
+    entries = _entries(book, "critical_illness_rewards")
+    if not entries:
+        return
+    scheme = np.where(pairs["scheme"].to_numpy(dtype=object) != "", pairs["scheme"].to_numpy(dtype=object),
+                      bills["scheme"].to_numpy(dtype=object)[pos])
+    cont = pairs["continuous_years"].to_numpy(np.int64)
+    no_claim = pairs["prev_year_no_claim"].to_numpy(bool)
+    starts = np.array([np.datetime64(e["from"], "D") for e in entries], dtype="datetime64[D]")
+    k = np.searchsorted(starts, day[pos], side="right") - 1
+    for j in np.unique(k[k >= 0]):
+        e = entries[j]
+        if "missing" in e:
+            continue
+        rows = (k == j) & np.isin(scheme, e.get("schemes") or [])
+        steps_c = np.where(rows, np.maximum(cont - int(e["continuous_after_years"]), 0), 0)
+        steps_z = np.where(rows, no_claim, 0)
+        fen = steps_c * round(e["continuous_step_min"] * 100) + steps_z * round(e["zero_claim_step_min"] * 100)
+        got = fen > 0
+        if not got.any():
+            continue
+        out["reward"][pos[got]] = fen[got]
+        out["reward_share"][pos[got]] = round(float(e["total_max_share_of_cap"]) * 1_000_000)
+        doc = _doc_no(book.national_sources.get(e.get("document") or e.get("source")))
+        for y in np.unique(fen[got]):
+            warn(pos[got & (fen == y)],
+                 tr(f"大病保险最高支付限额：连续参保/零报销激励本地区标准未收录，按国家最低标准提高 {y / 100:,.0f} 元"
+                    f"（{doc}）",
+                    f"critical-illness cap: the region's reward is not in the tables, raised by the national minimum "
+                    f"{y / 100:,.0f} yuan ({doc})"), "national")
+
+
 def _scheme_label(s):
     from . import codes
     return codes.SCHEME_LABEL.get(s, (s, s))
@@ -394,6 +434,17 @@ def explain_text(book, r, lang: str) -> tuple[str, str, str] | None:
                       f"is after it", lang)
         else:
             text = tr("就诊日在参保期内，无待遇等待期", "enrolled on the bill's date, no waiting period", lang)
+        reward = int(r.get("member_reward", 0))
+        if reward > 0:
+            text += tr(f"；大病保险最高支付限额因连续参保/零报销激励提高 {reward / 100:,.0f} 元（国家最低标准，"
+                       f"至多原封顶线的 {int(r['member_reward_share']) / 10_000:.0f}%）",
+                       f"; critical-illness cap raised by {reward / 100:,.0f} yuan for continuous enrolment / a "
+                       f"zero-claim year (national minimum, at most {int(r['member_reward_share']) / 10_000:.0f}% of "
+                       f"the original cap)", lang)
+            rw = rule_in_force(book, "critical_illness_rewards", r["setl_date"])
+            if rw is not None and "missing" not in rw:
+                src = "；".join(x for x in (src, _cite(book, rw, lang)) if x) if lang == "zh" else \
+                    "; ".join(x for x in (src, _cite(book, rw, lang)) if x)
         return tr("待遇资格", "eligibility", lang), tr("享受", "eligible", lang), text, src
     if months >= 0:
         why = tr(f"等待期至 {_date(np.datetime64(frm, 'D') - np.timedelta64(1, 'D'))}",

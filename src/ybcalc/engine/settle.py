@@ -451,6 +451,8 @@ def _member_eligibility(bills: pd.DataFrame, members, book: PolicyBook, errors: 
     bills["member_reason"] = elig["reason"]
     bills["member_benefit_from"] = elig["benefit_from"]
     bills["member_wait_months"] = elig["wait_months"]
+    bills["member_reward"] = elig["reward"]
+    bills["member_reward_share"] = elig["reward_share"]
     ok = elig["eligible"]
     if not ok.all():
         gid = group_ids(bills["_member"].to_numpy(), bills["_region"].to_numpy(), bills["_scheme"].to_numpy(),
@@ -922,6 +924,7 @@ class _Columns:
 
 def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) -> pd.DataFrame:
     bills = _Columns(base)
+    base_cols = set(base.columns)
     n = len(bills)
     psn, reg, sch, yr = (bills[c].to_numpy() for c in ("_member", "_region", "_scheme", "policy_year"))
     first_year = yr == pd.Series(yr).groupby(psn).transform("min").to_numpy()
@@ -1107,7 +1110,13 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
         Op = overlap(lo_p, hi_p, Lp, seg_upper(Lp))
         Pp = (Op * arrs["rates"]).sum(axis=1)
         Pp = np.where(active, Pp, 0)
-        capp = np.where(arrs["cap"] < INF_FEN, np.minimum(arrs["cap"], INF_FEN // PPM) * PPM,
+        cap_p = arrs["cap"]
+        if payer == "hifmi" and "member_reward" in base_cols:
+            # 连续参保/零报销激励 (ybcalc.members): the cap raised, by at most its share of the original cap
+            raise_by = np.minimum(bills["member_reward"].to_numpy(np.int64),
+                                  div_half_up(np.minimum(cap_p, INF_FEN // PPM) * bills["member_reward_share"].to_numpy(np.int64), PPM))
+            cap_p = np.where(cap_p < INF_FEN, cap_p + raise_by, cap_p)
+        capp = np.where(cap_p < INF_FEN, np.minimum(cap_p, INF_FEN // PPM) * PPM,
                         np.iinfo(np.int64).max)
         S0p = _ytd(bills, state, f"{payer}_paid", first_year) * PPM
         Sp = S0p + gcumsum(Pp, gid_p)
@@ -1122,7 +1131,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
         bills[f"{payer}_base"] = base
         bills[f"{payer}_base_before"] = B - base
         bills[f"{payer}_threshold"] = T
-        bills[f"{payer}_cap"] = arrs["cap"]
+        bills[f"{payer}_cap"] = cap_p
         bills[f"{payer}_paid_before"] = div_half_up(Qp_prev, PPM)
         bills[f"{payer}_entry"] = np.where(active, arrs["entry"], -1)
         bills[f"{payer}_rule_rates"] = arrs["rule_rates"]
