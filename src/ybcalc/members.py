@@ -529,9 +529,10 @@ def national_rules_text(book, lang: str | None = None) -> str:
                            f"      a year without fund payment raises next year's cap by at least "
                            f"{e['zero_claim_step_min']:,} yuan", lang),
                         tr(f"      累计提高不超过原封顶线的 {e['total_max_share_of_cap']:.0%}；断保后连续参保年数重新计算"
-                           f"（各省定具体标准，本工具尚未计入账单）",
+                           f"（各省定具体标准；未收录时按此最低标准计入并提示）",
                            f"      in total at most {e['total_max_share_of_cap']:.0%} of the original cap; a break "
-                           f"resets the count (provinces set the amounts; not yet applied to bills)", lang)]
+                           f"resets the count (provinces set the amounts; where not in the tables, these minimums are used and "
+                           f"warned)", lang)]
             cite = _cite(book, e, lang)
             if cite:
                 out.append(tr("      来源：", "      source: ", lang) + cite)
