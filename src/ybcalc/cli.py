@@ -236,9 +236,13 @@ def cmd_tables(args) -> int:
             print(national_rules_text(book))
             return 0
         rid = book.region_id(args.region)
-        if rid is None:
-            print(f"unknown region {args.region!r}", file=sys.stderr)
-            return 2
+        if rid is None:            # what the name is: a region without a table yet, or the nearest names
+            from .divisions import REGION, region_lookup
+            found = region_lookup(book, args.region, REGION)
+            if found.region is None:
+                print(found.reject, file=sys.stderr)
+                return 2
+            rid = found.region
         schemes = [codes.parse_insutype(args.scheme)] if args.scheme else ["employee", "resident"]
         for scheme in schemes:
             t = book.tables.get((rid, scheme))
