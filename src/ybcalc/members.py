@@ -260,7 +260,7 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
 
     ``warn(rows, message, kind)`` records a bill warning. Returns arrays in ``bills`` order:
     ``listed`` (member in the file), ``eligible``, ``reason`` (text), ``benefit_from`` (datetime64[D], NaT
-    when no wait), ``wait_months`` (-1 when no wait) and ``wait_rule`` (row of national waiting_period, -1)."""
+    when no wait), ``wait_months`` (-1 when no wait), ``reward`` (fen added to the 大病 cap) and ``reward_share``."""
     n = len(bills)
     psn = bills["psn_no"].astype(str).to_numpy(dtype=object)
     day = bills["setl_date"].to_numpy("datetime64[D]")
@@ -360,7 +360,6 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
             warn(p, tr(f"待遇等待期：本地区细则未收录，按国家规定计算（{docname}）",
                        f"waiting period: the region's own rule is not in the tables, the national rule is used "
                        f"({docname})"), "national")
-    out["wait_rule"] = k
     return out
 
 
