@@ -255,11 +255,7 @@ class Settlement:
 
 
 def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, state=None, on=None,
-<<<<<<< HEAD
-           source: str = "<lines>", strict: bool = True, members=None) -> Settlement:
-=======
-           source: str = "<lines>", strict: bool = True, assume=None, catalogue=None) -> Settlement:
->>>>>>> main
+           source: str = "<lines>", strict: bool = True, assume=None, catalogue=None, members=None) -> Settlement:
     """Settle itemized lines (a DataFrame, or a list of dicts) — one bill or many.
 
     ``policy``: a ``Policy`` (its region/scheme fill lines that do not name them; its ``on`` date pins
@@ -267,14 +263,11 @@ def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, s
     account balances, a mapping psn_no -> yuan or a number for a one-member batch. ``state``: a frame
     of year-to-date amounts per member (see ``ybcalc.batch``). ``strict``: raise on any bad line or
     missing parameter; otherwise they are returned in ``Settlement.rejects`` / ``.errors``.
-<<<<<<< HEAD
-    ``members``: enrolment spans (a members file path, a DataFrame or ``ybcalc.members.read_members``):
-    a bill outside its member's spans or in a waiting period gets no fund payment.
-=======
     ``assume``: values for parameters without a sourced value (``["乙类先行自付=0.10"]``, see
     ``ybcalc.assume``). ``catalogue``: an item catalogue (file, DataFrame or ``load_catalogue``'s result)
     that lines lacking 收费项目等级 / 自付比例 / 限价 take them from.
->>>>>>> main
+    ``members``: enrolment spans (a members file path, a DataFrame or ``ybcalc.members.read_members``):
+    a bill outside its member's spans or in a waiting period gets no fund payment.
     """
     if isinstance(lines, (list, tuple)):
         lines = pd.DataFrame(list(lines))

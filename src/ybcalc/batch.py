@@ -408,16 +408,12 @@ class ScoreResult:
         totals, bills, warn, assumed = self._aggregates()
         t = {k: fen_to_yuan(v) for k, v in totals.items()}
         rej_bills = self.rejects["mdtrt_id"].nunique() if len(self.rejects) else 0
-<<<<<<< HEAD
-        absent = ""
-        if self.members_absent:
-            from .i18n import tr
-            absent = "\n" + tr(f"参保信息文件未列出 {self.members_absent:,} 名人员：按一直参保结算",
-                               f"{self.members_absent:,} member(s) not in the members file: settled as always enrolled")
-=======
         # bills settled with a value the user assumed (--assume): counted, never silent
         assumed_txt = tr(f"；使用假设值的账单 {assumed:,}", f"; bills with assumed values {assumed:,}") if assumed else ""
->>>>>>> main
+        absent = ""
+        if self.members_absent:
+            absent = "\n" + tr(f"参保信息文件未列出 {self.members_absent:,} 名人员：按一直参保结算",
+                               f"{self.members_absent:,} member(s) not in the members file: settled as always enrolled")
         return (f"rows read {self.rows_read:,} = scored {self.rows_scored:,} + rejected {self.rows_rejected:,}; "
                 f"bills settled {bills:,}, rejected {rej_bills:,}; bills with warnings {warn:,}{assumed_txt}\n"
                 f"total cost {t['medfee_sumamt']:,}  fund {t['fund_pay_sumamt']:,} (统筹 {t['hifp_pay']:,}, "
@@ -427,18 +423,12 @@ class ScoreResult:
 
 def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, row_numbers=None,
                 source: str = "<frame>", on=None, accounts=None, state=None, prior_rejects=None,
-<<<<<<< HEAD
-                members=None) -> ScoreResult:
-    """Settle every bill in ``df``; bad rows and unsettleable bills become rejects, never errors.
-    ``prior_rejects``: {mdtrt_id: reason} of bills with a line rejected before (a broken CSV row).
-    ``members``: enrolment spans (path, DataFrame or ``ybcalc.members.Members``), see ``ybcalc.members``."""
-=======
-                assume=None, catalogue=None) -> ScoreResult:
+                assume=None, catalogue=None, members=None) -> ScoreResult:
     """Settle every bill in ``df``; bad rows and unsettleable bills become rejects, never errors.
     ``prior_rejects``: {mdtrt_id: reason} of bills with a line rejected before (a broken CSV row).
     ``assume``: values for parameters without a sourced value (``ybcalc.assume``); ``catalogue``: an
-    item catalogue (``ybcalc.catalogue``) for lines lacking 收费项目等级 / 自付比例 / 限价."""
->>>>>>> main
+    item catalogue (``ybcalc.catalogue``) for lines lacking 收费项目等级 / 自付比例 / 限价.
+    ``members``: enrolment spans (path, DataFrame or ``ybcalc.members.Members``), see ``ybcalc.members``."""
     if policy is None:
         policy = load_tables()
     if assume:
@@ -475,12 +465,8 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
 
 
 OUTPUT_KEEP = ["mdtrt_id", "psn_no", "setl_date", "region", "scheme", "med_type", "benefit", "table", "warnings",
-<<<<<<< HEAD
-               "psn_type", "policy_year",
+               "psn_type", "policy_year", "assumptions", "catalogue_lines",
                "member_listed", "member_eligible", "member_reason", "member_benefit_from", "member_wait_months"]
-=======
-               "psn_type", "policy_year", "assumptions", "catalogue_lines"]
->>>>>>> main
 
 
 def slim(result: ScoreResult) -> ScoreResult:

@@ -65,13 +65,9 @@ def _check_outputs(args) -> None:
     check_outputs({"-o": (args.output, TABLES), "--rejects": (args.rejects, TABLES)},
                   {tr("输入文件", "the input file"): list(args.files),
                    tr("个人账户文件", "the accounts file"): args.accounts,
-<<<<<<< HEAD
                    tr("参保信息文件", "the members file"): getattr(args, "members", None),
-                   tr("草稿参数表", "a draft table"): getattr(args, "draft", None)})
-=======
                    tr("草稿参数表", "a draft table"): getattr(args, "draft", None),
                    tr("项目目录文件", "the catalogue file"): getattr(args, "catalogue", None)})
->>>>>>> main
 
 
 def cmd_score(args) -> int:
@@ -82,15 +78,11 @@ def cmd_score(args) -> int:
     accounts = _read_accounts(args.accounts) if args.accounts else None
     members = _read_members(args.members, book) if args.members else None
     if args.engine == "dask":
-<<<<<<< HEAD
         if members is not None:
             print("ybcalc: " + tr("--members 暂不支持 --engine dask", "--members is not supported with --engine dask yet"),
                   file=sys.stderr)
             return 2
-        return _score_dask(args, accounts)
-=======
         return _score_dask(args, accounts, catalogue)
->>>>>>> main
     progress = None if args.quiet or not sys.stderr.isatty() else _progress
     if progress:            # a large file takes a while to read and sort by member before the first bill
         size = sum(os.path.getsize(f) for f in args.files)
@@ -99,11 +91,7 @@ def cmd_score(args) -> int:
     writer = BillWriter(args.output, args.lang)           # each partition is written as soon as settled
     with _replaced_together(args, writer) as staged:
         res = score_file(args.files, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
-<<<<<<< HEAD
-                         sink=writer, jobs=args.jobs, members=members)
-=======
-                         sink=writer, jobs=args.jobs, catalogue=catalogue)
->>>>>>> main
+                         sink=writer, jobs=args.jobs, catalogue=catalogue, members=members)
         staged.append(writer.finish(empty_settlement=_empty_settlement(book)))
         _stage_rejects(res, args, staged)
     if progress:
@@ -222,13 +210,9 @@ def cmd_explain(args) -> int:
     book = _book(args)
     df, rows = read_bills(args.file, args.encoding)
     accounts = _read_accounts(args.accounts) if args.accounts else None
-<<<<<<< HEAD
     members = _read_members(args.members, book) if args.members else None
-    res = score_frame(df, book, row_numbers=rows, source=str(args.file), on=args.on, state=accounts, members=members)
-=======
     res = score_frame(df, book, row_numbers=rows, source=str(args.file), on=args.on, state=accounts,
-                      catalogue=_catalogue(args))
->>>>>>> main
+                      catalogue=_catalogue(args), members=members)
     settlement: Settlement = res.settlement
     mid = str(args.mdtrt_id)
     if mid in settlement.errors.index:
