@@ -357,7 +357,7 @@ def read_accounts(path: str | Path) -> pd.DataFrame:
         raise ValueError(f"{path}, rows {where}, column psn_no: member {member!r} appears more than once "
                          f"(give one row per member)")
     from decimal import Decimal
-    from .inputs import AMOUNT_AMBIGUOUS, parse_amount_problems
+    from .inputs import AMOUNT_AMBIGUOUS, amount_too_large, parse_amount_problems
     for c in df.columns:
         if c == "psn_no":
             continue
@@ -369,10 +369,20 @@ def read_accounts(path: str | Path) -> pd.DataFrame:
             num = pd.Series([Decimal(int(f)) / 100 for f in fen], index=df.index, dtype=object)
         if problem.any():
             i = int(np.flatnonzero(problem)[0])
-            why = AMOUNT_AMBIGUOUS if problem[i] == 2 else "not a number"
+            why = {2: AMOUNT_AMBIGUOUS, 3: amount_too_large()}.get(int(problem[i]), "not a number")
             raise ValueError(f"{path}, row {rows[i]}, column {c}: {why}: {df[c].iat[i]!r}")
         df[c] = num
     return df
+
+
+def exact_sum(fen: np.ndarray) -> int:
+    """The sum of int64 fen as a Python int: numpy's int64 sum when no partial sum can wrap (the
+    usual case, told by the sum of magnitudes), else Python's. Each member's amounts are bounded
+    (inputs.MAX_MEMBER_FEN), a file's total is not."""
+    fen = np.asarray(fen, dtype=np.int64)
+    if np.abs(fen).astype(float).sum() < 2.0**62:
+        return int(fen.sum())
+    return sum(int(v) for v in fen)
 
 
 @dataclass
@@ -391,7 +401,7 @@ class ScoreResult:
         if self.streamed is not None:
             return self.streamed["totals"], self.streamed["bills"], self.streamed["warned"]
         raw = self.settlement.raw
-        totals = {c: int(raw[c].sum()) for c in SETTLEMENT_FIELDS}
+        totals = {c: exact_sum(raw[c].to_numpy()) for c in SETTLEMENT_FIELDS}
         return totals, len(raw), int((raw["warnings"].to_numpy(dtype=object) != "").sum()) if len(raw) else 0
 
     def summary(self) -> str:

@@ -55,6 +55,32 @@ AMOUNT_UNREADABLE = "missing or unreadable amount"
 AMOUNT_AMBIGUOUS = ("ambiguous amount: commas must group thousands (1,234.50); a decimal comma (12,50) "
                     "is not read as one")
 
+# Bounds that keep the engine's integer arithmetic exact. The engine multiplies a member's running
+# totals (fen) by ratios in ppm (10^6) in int64 (at most 9.2 × 10^18): a member's amounts must stay
+# below 9.2 × 10^12 fen. A line may hold at most 10 亿元 (10^11 fen) and one member's lines in one
+# input at most 100 亿元 (10^12 fen) in all, so every bill sum, year total and fen × ppm product stays
+# at least 9-fold inside int64 — and far above any real bill (the largest 住院 bills are a few 百万元).
+MAX_LINE_FEN = 10**11
+MAX_MEMBER_FEN = 10**12
+
+
+def _tr(zh: str, en: str) -> str:
+    """The text in the user's language (``ybcalc.i18n.tr`` once it is there; English until then)."""
+    try:
+        from .i18n import tr
+    except ImportError:
+        return en
+    return tr(zh, en)
+
+
+def amount_too_large() -> str:
+    return _tr("金额超出每行上限 1,000,000,000 元（10 亿元）", "amount beyond the bound of 1,000,000,000 yuan per line")
+
+
+def member_total_too_large() -> str:
+    return _tr("此参保人各行金额合计超出上限 10,000,000,000 元（100 亿元）",
+               "this member's amounts add up beyond the bound of 10,000,000,000 yuan")
+
 
 def parse_amount(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Exact yuan -> fen for a column of numbers or text ('1,234.5', '¥12'); returns (fen, bad)."""
@@ -63,7 +89,8 @@ def parse_amount(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def parse_amount_problems(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(fen, problem) per cell: problem 0 read, 1 missing or unreadable, 2 ambiguous commas.
+    """(fen, problem) per cell: problem 0 read, 1 missing or unreadable, 2 ambiguous commas, 3 beyond
+    ``MAX_LINE_FEN`` (the fen of such a cell is 0).
 
     Text may carry a currency sign or 元, spaces, full-width characters (１２３．４５, ￥) and commas
     that group thousands. A comma that groups nothing ('1,23', '12,3456.00') is refused, never
@@ -71,16 +98,26 @@ def parse_amount_problems(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     amount by 100. More than two decimals round half up at the fen.
     """
     if pd.api.types.is_integer_dtype(s):
-        return s.to_numpy(np.int64) * 100, np.zeros(len(s), np.int8)
+        # nullable Int64 may hold pd.NA (a missing amount); yuan beyond the bound are refused before
+        # the product in fen could wrap
+        missing = s.isna().to_numpy(bool)
+        yuan = s.to_numpy(dtype=float, na_value=0.0)
+        big = np.abs(yuan) > MAX_LINE_FEN // 100
+        ok = ~missing & ~big
+        fen = np.zeros(len(s), np.int64)
+        fen[ok] = s[ok].to_numpy(np.int64) * 100
+        return fen, np.where(missing, 1, np.where(big, 3, 0)).astype(np.int8)
     if pd.api.types.is_float_dtype(s):
-        v = s.to_numpy(float)
+        v = s.to_numpy(dtype=float, na_value=np.nan)
         bad = ~np.isfinite(v)
+        big = ~bad & (np.abs(v) * 100 > MAX_LINE_FEN)
         # Floats carry at most 2 meaningful decimals in a bill; round at the fen (half away from 0).
-        fen = np.where(bad, 0, np.sign(v) * np.floor(np.abs(v) * 100 + 0.5 + 1e-7)).astype(np.int64)
-        return fen, bad.astype(np.int8)
+        fen = np.where(bad | big, 0, np.sign(v) * np.floor(np.abs(v) * 100 + 0.5 + 1e-7)).astype(np.int64)
+        return fen, np.where(bad, 1, np.where(big, 3, 0)).astype(np.int8)
     fast = _amount_fast(s)
     if fast is not None:
-        return fast, np.zeros(len(s), np.int8)
+        big = np.abs(fast) > MAX_LINE_FEN
+        return np.where(big, 0, fast), big.astype(np.int8) * 3
     t = s.astype("string").str.normalize("NFKC").str.strip()
     t = t.str.replace(r"[¥元\s]", "", regex=True)
     has_comma = t.str.contains(",", regex=False).fillna(False).to_numpy(bool)
@@ -93,7 +130,10 @@ def parse_amount_problems(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     neg = t.str.startswith("-").to_numpy(bool)
     t = t.str.lstrip("+-")
     parts = t.str.split(".", n=1, expand=True)
-    ip = parts[0].replace("", "0").astype("int64").to_numpy()
+    # more integer digits than the bound has cannot be read into int64 safely: refused before the cast
+    whole = parts[0].str.lstrip("0")
+    big = (whole.str.len() > len(str(MAX_LINE_FEN // 100))).fillna(False).to_numpy(bool)
+    ip = parts[0].where(~big, "0").replace("", "0").astype("int64").to_numpy()
     if parts.shape[1] > 1:
         fp = parts[1].fillna("").str.pad(3, side="right", fillchar="0").str[:3]
         frac3 = fp.astype("int64").to_numpy()
@@ -101,7 +141,9 @@ def parse_amount_problems(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         frac3 = np.zeros(len(t), np.int64)
     fen = ip * 100 + (frac3 + 5) // 10          # half up at the third decimal
     fen = np.where(neg, -fen, fen)
-    problem = np.where(ambiguous, 2, np.where(ok, 0, 1)).astype(np.int8)
+    big |= np.abs(fen) > MAX_LINE_FEN
+    fen = np.where(big, 0, fen)
+    problem = np.where(ambiguous, 2, np.where(~ok, 1, np.where(big, 3, 0))).astype(np.int8)
     return fen.astype(np.int64), problem
 
 
@@ -349,7 +391,15 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     fen, problem = parse_amount_problems(df["det_item_fee_sumamt"])
     reject(problem == 1, "det_item_fee_sumamt", AMOUNT_UNREADABLE)
     reject(problem == 2, "det_item_fee_sumamt", AMOUNT_AMBIGUOUS)
+    reject(problem == 3, "det_item_fee_sumamt", amount_too_large())
     out["amount"] = fen
+    # A member's running totals must stay within the engine's exact range (see MAX_MEMBER_FEN): one
+    # sum over all lines tells at once that none can exceed it (the usual case)
+    magnitude = np.abs(fen).astype(float)
+    if magnitude.sum() > MAX_MEMBER_FEN:
+        member = pd.factorize(out["psn_no"].to_numpy())[0]
+        per_member = np.bincount(member, weights=magnitude)
+        reject(per_member[member] > MAX_MEMBER_FEN, "det_item_fee_sumamt", member_total_too_large())
 
     raw_codes: dict[str, np.ndarray] = {}        # per column read through ``coded``: its Distinct codes
 

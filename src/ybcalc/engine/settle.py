@@ -582,9 +582,12 @@ def _line_amounts(lines: pd.DataFrame, r: dict) -> None:
     excluded = r["exclusion"] != ""
     lim = lines["limit"].to_numpy(np.int64)
     cnt = lines["cnt"].to_numpy(float)
-    has_lim = (lim >= 0) & ~excluded & (amount > 0)
+    # a limit × quantity beyond int64 (an absurd quantity) limits nothing: the line's own amount is
+    # bounded far below (inputs.MAX_LINE_FEN)
+    huge = ~np.isfinite(cnt) | (np.abs(lim * 1000.0 * cnt) >= 2.0**62)
+    has_lim = (lim >= 0) & ~excluded & (amount > 0) & ~huge
     # limit × quantity, half up at the fen: quantities are taken to 1/1000 (exact integer arithmetic)
-    cnt_milli = np.round(cnt * 1000).astype(np.int64)
+    cnt_milli = np.round(np.where(huge, 0, cnt) * 1000).astype(np.int64)
     allowed_cap = np.where(has_lim, div_half_up(np.where(has_lim, lim, 0) * cnt_milli, 1000), INF_FEN)
     over = np.where(has_lim, np.clip(amount - allowed_cap, 0, None), 0)
     allowed = np.where(excluded, 0, amount - over)

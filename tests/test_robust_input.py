@@ -1,0 +1,59 @@
+"""Hostile or unusual input (issue 14): amounts, CSV records, row numbers, headers, encodings, dtypes,
+money types and far-out dates. Each test reproduces a defect that was found by trying to break ybcalc."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import ybcalc
+from ybcalc.batch import score_file, score_frame
+
+from conftest import frame, make_bill
+
+
+# §4 -------------------------------------------------------------------------------------------
+
+def test_amounts_beyond_the_bound_are_rejected_never_wrapped(fbook, tmp_path):
+    """`ip * 100` wrapped in int64: 184467440737095516.17 settled as 0.01, 92233720368547758.08 was
+    "a negative amount that is not a refund", 999999999999999999999 stopped the run (OverflowError),
+    and a float column holding 1e20 scored with a total of −92,233,720,367,051,456.00 yuan."""
+    from ybcalc.inputs import MAX_LINE_FEN, parse_amount_problems
+    huge = ["184467440737095516.17", "92233720368547758.08", "999999999999999999999", "-1000000000.01",
+            "1,000,000,000,000.00"]
+    ok = ["1000000000.00", "-12.50", "0.01"]
+    for values in (huge + ok, huge[:2] + ok):              # general and fast (Arrow decimal) path
+        fen, problem = parse_amount_problems(pd.Series(values, dtype=object))
+        n = len(values) - len(ok)
+        assert problem[:n].tolist() == [3] * n and fen[:n].tolist() == [0] * n
+        assert problem[n:].tolist() == [0] * 3 and fen[n:].tolist() == [MAX_LINE_FEN, -1250, 1]
+    fen, problem = parse_amount_problems(pd.Series([1e20, -1e12, 5.0, np.nan]))
+    assert problem.tolist() == [3, 3, 0, 1] and fen.tolist() == [0, 0, 500, 0]
+    fen, problem = parse_amount_problems(pd.Series([10**17, 5], dtype="int64"))
+    assert problem.tolist() == [3, 0] and fen.tolist() == [0, 500]
+
+    bills = frame(make_bill("A", [(1, 1e20), (1, 100.0)]), make_bill("B", [(1, 200.0)], psn_no="m2"))
+    res = score_frame(pd.DataFrame(bills), fbook)
+    assert res.settlement.raw["mdtrt_id"].tolist() == ["B"]
+    assert set(res.rejects["mdtrt_id"]) == {"A"} and "1,000,000,000" in res.rejects["reason"].iat[0]
+
+    path = tmp_path / "b.csv"
+    lines = pd.DataFrame(frame(make_bill("A", [(1, "100.00")]), make_bill("B", [(1, "100.00")], psn_no="m2"),
+                               make_bill("C", [(1, "5.00")], psn_no="m3")))
+    lines["det_item_fee_sumamt"] = ["184467440737095516.17", "999999999999999999999", "5.00"]
+    lines.to_csv(path, index=False)
+    res = score_file(path, fbook)
+    assert res.rows_read == 3 and res.rows_scored == 1
+    assert res.rejects["row"].tolist() == [2, 3] and res.rejects["reason"].str.contains("1,000,000,000").all()
+
+
+def test_a_member_s_amounts_that_could_overflow_the_engine_are_rejected(fbook):
+    """Each line within the bound, but a member's year adds up beyond what the engine's fen × ppm
+    products hold in int64: that member's lines are rejected with the reason, the others settle."""
+    big = [(1, "1000000000.00")] * 11                     # 11 × 10 亿元 > 100 亿元
+    bills = frame(make_bill("A", big), make_bill("B", [(1, "300.00")], psn_no="m2"))
+    res = score_frame(pd.DataFrame(bills), fbook)
+    assert res.settlement.raw["mdtrt_id"].tolist() == ["B"]
+    assert len(res.rejects) == 11 and res.rejects["reason"].str.contains("10,000,000,000").all()
+    ten = frame(make_bill("A", [(1, "1000000000.00")] * 10))     # exactly 100 亿元: settles, balanced
+    raw = score_frame(pd.DataFrame(ten), fbook).settlement.raw
+    assert raw["medfee_sumamt"].tolist() == [10**12]
+    assert (raw["fund_pay_sumamt"] + raw["psn_part_amt"] == raw["medfee_sumamt"]).all()
