@@ -57,3 +57,29 @@ def test_a_member_s_amounts_that_could_overflow_the_engine_are_rejected(fbook):
     raw = score_frame(pd.DataFrame(ten), fbook).settlement.raw
     assert raw["medfee_sumamt"].tolist() == [10**12]
     assert (raw["fund_pay_sumamt"] + raw["psn_part_amt"] == raw["medfee_sumamt"]).all()
+
+
+# §13 ------------------------------------------------------------------------------------------
+
+def _example_lines(**kw) -> pd.DataFrame:
+    from pathlib import Path
+    return pd.read_csv(Path(__file__).resolve().parents[1] / "examples" / "bills.csv", **kw)
+
+
+def test_library_frames_of_nullable_integers_and_categories_score(recwarn):
+    """`ybcalc.score(df)` crashed on an Int64 amount column holding pd.NA (it is a missing amount, a
+    reject) and on a frame of categories ("Cannot setitem on a Categorical with a new category")."""
+    want = ybcalc.score(_example_lines(), rejects="ignore")
+    typed = _example_lines().convert_dtypes()                       # Int64, Float64, string
+    assert str(typed["hosp_lv"].dtype) == "Int64"
+    typed["det_item_fee_sumamt"] = pd.array([int(v) if v == int(v) else None
+                                              for v in _example_lines()["det_item_fee_sumamt"]], dtype="Int64")
+    typed.loc[3, "det_item_fee_sumamt"] = pd.NA
+    got = ybcalc.score(typed, rejects="ignore")
+    rej = got.attrs["rejects"]
+    missing = rej[rej["column"] == "det_item_fee_sumamt"]
+    assert 4 in set(missing["row"]) and "missing" in missing.set_index("row").loc[4, "reason"]
+    assert set(rej["mdtrt_id"]) >= {typed["mdtrt_id"].iat[3]}
+    for categories in (_example_lines().astype("category"),
+                       _example_lines(dtype=str, keep_default_na=False).astype("category")):
+        pd.testing.assert_frame_equal(ybcalc.score(categories, rejects="ignore"), want)

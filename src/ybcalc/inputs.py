@@ -97,6 +97,10 @@ def parse_amount_problems(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     dropped: it is a decimal comma or a typing slip, and reading it as thousands would multiply the
     amount by 100. More than two decimals round half up at the fen.
     """
+    if isinstance(s.dtype, pd.CategoricalDtype):       # each category read once, spread by the codes
+        fen, problem = parse_amount_problems(pd.Series(s.cat.categories))
+        at = s.cat.codes.to_numpy()                     # -1, a missing cell: the appended missing amount
+        return np.append(fen, 0)[at], np.append(problem, 1).astype(np.int8)[at]
     if pd.api.types.is_integer_dtype(s):
         # nullable Int64 may hold pd.NA (a missing amount); yuan beyond the bound are refused before
         # the product in fen could wrap
@@ -516,7 +520,9 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     if "pric_uplmt_amt" in df.columns:
         lim_raw = df["pric_uplmt_amt"]
         present = ~Distinct(lim_raw).empty()
-        lim, badl = parse_amount(lim_raw.where(present, "0"))
+        if pd.api.types.is_string_dtype(lim_raw.dtype) and not isinstance(lim_raw.dtype, pd.CategoricalDtype):
+            lim_raw = lim_raw.where(present, "0")        # text: an empty cell would take the slow path
+        lim, badl = parse_amount(lim_raw)                # (categories, Int64: no "0" to set; read as they are)
         reject(badl & present, "pric_uplmt_amt", "unreadable price limit")
         out["limit"] = np.where(present, lim, -1)
     else:
