@@ -83,3 +83,38 @@ def test_library_frames_of_nullable_integers_and_categories_score(recwarn):
     for categories in (_example_lines().astype("category"),
                        _example_lines(dtype=str, keep_default_na=False).astype("category")):
         pd.testing.assert_frame_equal(ybcalc.score(categories, rejects="ignore"), want)
+
+
+# §11 ------------------------------------------------------------------------------------------
+
+def _example_text() -> list[str]:
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "examples" / "bills.csv"
+    return path.read_text(encoding="utf-8-sig").splitlines()
+
+
+def test_headers_naming_one_field_twice_are_refused_up_front(tmp_path, capsys):
+    """`就诊ID,mdtrt_id,…` crashed with "factorize requires a Series"; a repeated
+    det_item_fee_sumamt silently took the first column. Both are refused before any row is read,
+    naming both headers, in the command, the library and the Dask reader."""
+    from ybcalc.cli import main
+    text = _example_text()
+    two_languages = ["就诊ID," + text[0]] + [ln.split(",")[0] + "," + ln for ln in text[1:]]
+    repeated = [text[0] + ",det_item_fee_sumamt"] + [ln + ",1.00" for ln in text[1:]]
+    for name, lines, both in (("bi.csv", two_languages, ("就诊ID", "mdtrt_id")),
+                              ("dup.csv", repeated, ("det_item_fee_sumamt",))):
+        path = tmp_path / name
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        assert main(["score", str(path), "-o", str(tmp_path / "out.csv"), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"ybcalc: {path}: ") and all(h in err for h in both) and "Traceback" not in err
+        assert not (tmp_path / "out.csv").exists()
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)       # pandas: det_item_fee_sumamt.1
+        with pytest.raises(ValueError, match="mdtrt_id" if name == "bi.csv" else r"det_item_fee_sumamt\.1"):
+            ybcalc.score(df)
+        pytest.importorskip("dask")
+        import ybcalc.dask as ydask
+        with pytest.raises(ValueError, match=both[0]):
+            ydask.read_csv(str(path))
+    from ybcalc.inputs import header_conflicts
+    assert header_conflicts(["金额（元）", "psn_no", "金额"]) and not header_conflicts(["金额", "备注", "备注"])

@@ -17,7 +17,7 @@ import pandas as pd
 from .api import Policy, Settlement, _state_frame, load_tables
 from .labels import SETTLEMENT_FIELDS
 from .engine.settle import settle_prepared
-from .inputs import REJECT_COLUMNS, prepare
+from .inputs import REJECT_COLUMNS, check_headers, prepare
 from .money import fen_to_arrow_decimal
 from .policy.loader import PolicyBook
 
@@ -56,6 +56,7 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
         return known if known_only and known else list(names)
 
     if path.suffix.lower() in (".parquet", ".pq"):
+        check_headers(pq.read_schema(path).names, path)
         return _read_parquet(path, wanted(pq.read_schema(path).names), dictionary), 1
     _refuse_workbook(path)
     encodings = (encoding,) if encoding else _utf16(path) or ENCODINGS
@@ -71,6 +72,7 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
                     path, read_options=pacsv.ReadOptions(encoding=_arrow_enc(enc)),
                     parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda row: "skip"),
                 ).schema.names
+                check_headers(names, path)
                 coded = pa.dictionary(pa.int32(), pa.string())
                 convert = pacsv.ConvertOptions(
                     column_types={nm: coded if dictionary and codes_header(nm.lstrip("\ufeff")) in REPEATED_CODES

@@ -99,11 +99,13 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
     import dask.dataframe as dd
 
     from .batch import FILE_SHIFT
-    from .inputs import rename_columns
+    from .inputs import check_headers, rename_columns
     from .routing import member_pairs, route_keys
     several_files = isinstance(ddf, (list, tuple))
     parts_in = list(ddf) if several_files else [ddf]
     firsts = first_row if isinstance(first_row, (list, tuple)) else [first_row] * len(parts_in)
+    for i, d in enumerate(parts_in):              # refused before any task runs
+        check_headers([c for c in d.columns if c not in MARKS], files[i] if files else f"input {i + 1}")
     parts_in = [d.map_partitions(rename_columns) for d in parts_in]
     ddf = parts_in[0] if len(parts_in) == 1 else dd.concat(parts_in)
     if "mdtrt_id" not in ddf.columns or "psn_no" not in ddf.columns:
@@ -240,11 +242,13 @@ def read_csv(path: str, *, encoding: str | None = None, blocksize: str | int | N
     from dask.bytes import read_bytes
 
     from .batch import _arrow_enc, sniff_delimiter
+    from .inputs import check_headers
     encoding = encoding or detect_encoding(path)
     sep = sniff_delimiter(path, encoding)
     names = [str(nm).lstrip("\ufeff") for nm in pacsv.open_csv(
         path, read_options=pacsv.ReadOptions(encoding=_arrow_enc(encoding)),
         parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=lambda row: "skip")).schema.names]
+    check_headers(names, path)              # before the frame's metadata would keep one of two equal names
     # a UTF-16 file has no byte a block could be cut at without decoding: one block
     if encoding.startswith("utf-16"):
         blocksize = None

@@ -41,6 +41,38 @@ class Prepared:
 REJECT_COLUMNS = ["row", "mdtrt_id", "column", "value", "reason"]
 
 
+def header_conflicts(names) -> list[str]:
+    """What is wrong with headers that name one field twice: two names of one field (就诊ID and
+    mdtrt_id), or one header repeated (pandas reads a repeated header as ``金额`` and ``金额.1``).
+    Either would leave one of the columns silently unread. [] when every field is named once."""
+    import re
+    names = [str(nm).lstrip("\ufeff") for nm in names]
+    columns: dict[str, list[tuple[int, str]]] = {}
+    for i, nm in enumerate(names):
+        field = codes.canonical_header(nm)
+        mangled = re.fullmatch(r"(.+)\.\d+", nm)
+        if field is None and mangled and mangled.group(1) in names:
+            field = codes.canonical_header(mangled.group(1))
+        if field:
+            columns.setdefault(field, []).append((i + 1, nm))
+    out = []
+    for field, cols in columns.items():
+        if len(cols) < 2:
+            continue
+        where = " and ".join(f"{nm} (column {i})" for i, nm in cols)
+        where_zh = "与".join(f"{nm}（第 {i} 列）" for i, nm in cols)
+        out.append(_tr(f"表头 {where_zh} 指同一字段 {field}：请只保留其中一列",
+                       f"headers {where} name the same field, {field}: keep one of these columns"))
+    return out
+
+
+def check_headers(names, source) -> None:
+    """Refuse, before any row is read, headers that name one field twice (see ``header_conflicts``)."""
+    problems = header_conflicts(names)
+    if problems:
+        raise ValueError(f"{source}: " + "; ".join(problems))
+
+
 def rename_columns(df: pd.DataFrame) -> pd.DataFrame:
     mapping, seen = {}, set()
     for c in df.columns:
@@ -346,6 +378,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     """Validate and normalise input lines. ``row_numbers`` are the rows as the user sees them.
     ``prior_rejects``: {mdtrt_id: reason} of bills one of whose lines was rejected before these lines
     were read (a broken CSV row): their lines here are rejected too, with that reason."""
+    check_headers(df.columns, source)
     df = rename_columns(df.reset_index(drop=True))
     n = len(df)
     rows = np.asarray(row_numbers if row_numbers is not None else np.arange(n) + 1)
