@@ -118,3 +118,22 @@ def test_headers_naming_one_field_twice_are_refused_up_front(tmp_path, capsys):
             ydask.read_csv(str(path))
     from ybcalc.inputs import header_conflicts
     assert header_conflicts(["金额（元）", "psn_no", "金额"]) and not header_conflicts(["金额", "备注", "备注"])
+
+
+# §12 ------------------------------------------------------------------------------------------
+
+def test_a_bom_before_gbk_text_is_called_a_mixed_encoding(tmp_path, capsys):
+    """A UTF-8 byte-order mark in front of a GBK body was refused with "mdtrt_id is missing" (read
+    as GBK, the BOM garbled the first header). Locally and on Dask, the error says what is wrong."""
+    from ybcalc.cli import main
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + ("\n".join(_example_text()) + "\n").encode("gbk"))
+    for engine in ([], ["--engine", "dask", "--workers", "1"]):
+        if engine:
+            pytest.importorskip("distributed")
+        assert main(["score", str(path), "-o", str(tmp_path / "o.csv"), "-q", *engine]) == 2
+        err = capsys.readouterr().err
+        assert f"{path}: " in err and ("mixed encoding" in err or "编码混杂" in err) and "mdtrt_id" not in err
+    good = tmp_path / "bom.csv"                       # a BOM before UTF-8 text, with Chinese: read as ever
+    good.write_bytes(b"\xef\xbb\xbf" + ("\n".join(_example_text()) + "\n").encode("utf-8"))
+    assert main(["score", str(good), "-o", str(tmp_path / "o.csv"), "-q"]) == 0

@@ -90,7 +90,35 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
                 broken is not None and "CSV parse error" in str(exc) and enc != encodings[-1])
             if not wrong_encoding:
                 raise ValueError(f"{path}: {exc}") from exc
+            if not encoding and enc == "utf-8-sig" and _utf8_bom(path):
+                raise ValueError(mixed_encoding(path)) from exc
     raise ValueError(f"{path}: cannot decode as {' or '.join(encodings)} ({last}); use --encoding")
+
+
+def _utf8_bom(path) -> bool:
+    """The file starts with UTF-8's byte-order mark, and its text after it is not UTF-8."""
+    import codecs
+    with open(path, "rb") as f:
+        if f.read(3) != b"\xef\xbb\xbf":
+            return False
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while chunk := f.read(16 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return True
+    return False
+
+
+def mixed_encoding(path) -> str:
+    """A file that starts with UTF-8's byte-order mark but whose text is not UTF-8 (a GBK export that
+    an editor saved a BOM in front of): read as either encoding, part of it would be garbled."""
+    from .inputs import _tr
+    return _tr(f"{path}：编码混杂：文件以 UTF-8 的 BOM 开头，正文却不是 UTF-8（可能是 GBK）。"
+               f"请将文件整体另存为 UTF-8 或 GBK 后再计算",
+               f"{path}: mixed encoding: the file starts with a UTF-8 byte-order mark (BOM), but its text is "
+               f"not UTF-8 (GBK?); save the whole file again as UTF-8 or as GBK and score that")
 
 
 def _read_parquet(path: Path, names: list, dictionary: bool):

@@ -294,6 +294,11 @@ def detect_encoding(path: str) -> str:
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
+            if head == b"\xef\xbb":
+                f.seek(0)
+                if f.read(3) == b"\xef\xbb\xbf":        # a UTF-8 BOM before text that is not UTF-8
+                    from .batch import mixed_encoding
+                    raise ValueError(mixed_encoding(path)) from None
             return "gb18030"
     return "utf-8-sig"
 
