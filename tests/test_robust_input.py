@@ -137,3 +137,100 @@ def test_a_bom_before_gbk_text_is_called_a_mixed_encoding(tmp_path, capsys):
     good = tmp_path / "bom.csv"                       # a BOM before UTF-8 text, with Chinese: read as ever
     good.write_bytes(b"\xef\xbb\xbf" + ("\n".join(_example_text()) + "\n").encode("utf-8"))
     assert main(["score", str(good), "-o", str(tmp_path / "o.csv"), "-q"]) == 0
+
+
+# §5, §6 ---------------------------------------------------------------------------------------
+
+def _lines_with(tmp_path, *, blank_after=(), multiline=(), bad_amount=(), broken=(), seed=13, members=30):
+    """random_lines written as CSV with blank lines after some records, item names holding a line
+    break in some, bad amounts in some, a stray field in some (``broken``). Returns (path, lines frame, {record index: spreadsheet row})."""
+    import csv
+    import io
+    from test_batch import random_lines
+    lines = random_lines(seed, members=members)
+    lines["item_name"] = lines["item_name"].astype(object)
+    for i in multiline:
+        lines.loc[i, "item_name"] = "挂号费\n备注"
+    for i in bad_amount:
+        lines.loc[i, "det_item_fee_sumamt"] = "abc"
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(lines.columns)
+    row, rows = 2, {}
+    for i, rec in enumerate(lines.itertuples(index=False)):
+        w.writerow(rec)
+        if i in broken:
+            buf.seek(buf.tell() - 1)
+            buf.write(",stray\n")
+        rows[i] = row
+        row += 1
+        if i in blank_after:
+            buf.write("\n")
+            row += 1
+    path = tmp_path / "lines.csv"
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    return path, lines, rows
+
+
+@pytest.mark.parametrize("block", [150, 700, 1 << 20])
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_rows_are_numbered_as_a_spreadsheet_shows_them(fbook, tmp_path, monkeypatch, block, jobs):
+    """A bad amount on file line 15 after one blank line was reported as row 14, every later reject
+    one off. Blank lines count as the rows they are on screen, and a record holding a quoted line
+    break is one row (as Excel and WPS show it), whatever the blocks the file is read in."""
+    import ybcalc.batch as batch
+    path, lines, rows = _lines_with(tmp_path, blank_after={11, 40, 41}, multiline={20, 50},
+                                    bad_amount={12, 30, 60})
+    assert rows[12] == 15                           # file line 15, after one blank line
+    real = batch._block_bounds
+    monkeypatch.setattr(batch, "_block_bounds", lambda p, b: real(p, block))
+    res = score_file(path, fbook, partition_lines=40, jobs=jobs)
+    assert res.rows_read == len(lines) == res.rows_scored + res.rejects["row"].nunique()
+    amounts = res.rejects[res.rejects["column"] == "det_item_fee_sumamt"]
+    assert amounts["row"].tolist() == [rows[12], rows[30], rows[60]] == [15, 33, 65]
+    bad_bills = set(lines["mdtrt_id"].iloc[[12, 30, 60]])
+    want = {rows[i] for i in np.flatnonzero(lines["mdtrt_id"].isin(bad_bills))}
+    assert set(res.rejects["row"]) == want
+    from ybcalc.batch import read_bills
+    df, numbers = read_bills(path)
+    assert len(df) == len(lines) and numbers.tolist() == [rows[i] for i in range(len(lines))]
+
+
+@pytest.mark.parametrize("block", [150, 1000, 1 << 20])
+def test_quoted_line_breaks_never_cut_a_record(fbook, tmp_path, monkeypatch, block):
+    """Valid RFC 4180 rows whose item_name is "挂号费\\n备注" were cut where a block ended on that line
+    break: one row more read than the file holds, a valid bill rejected as "row has 11 fields", a
+    reject whose visit id was `备注"`. Blocks now end on record boundaries."""
+    import ybcalc.batch as batch
+    many = set(range(0, 400, 3))
+    path, lines, rows = _lines_with(tmp_path, multiline=many, members=100)
+    real = batch._block_bounds
+    monkeypatch.setattr(batch, "_block_bounds", lambda p, b: real(p, block))
+    bounds = real(path, block)
+    assert len(bounds) > 1 or block == 1 << 20
+    data = path.read_bytes()
+    assert all(data[lo:hi].count(b'"') % 2 == 0 for lo, hi in bounds)
+    res = score_file(path, fbook)
+    assert res.rows_read == len(lines) and len(res.rejects) == 0
+    want = score_frame(lines, fbook).settlement.bills()
+    pd.testing.assert_frame_equal(res.settlement.bills().sort_values("mdtrt_id").reset_index(drop=True),
+                                  want.sort_values("mdtrt_id").reset_index(drop=True))
+
+
+def test_dask_numbers_rows_and_keeps_quoted_line_breaks_as_the_single_machine_path(fbook, tmp_path):
+    """The Dask reader cut blocks at any line break (read_bytes(delimiter=b"\\n")) and numbered rows
+    without blank lines: it now reads blocks of whole records and numbers rows as the local path."""
+    pytest.importorskip("distributed")
+    from ybcalc.dask import BILL_COLUMNS, read_csv, score_path
+    path, lines, rows = _lines_with(tmp_path, blank_after={0, 11, 40, 41, 90}, multiline=set(range(5, 200, 7)),
+                                    bad_amount={12, 30, 60, 150}, broken={70}, members=60)
+    local = score_file(path, fbook)
+    assert local.rows_read == len(lines) and (local.rejects["column"] == "(row)").sum() == 1
+    assert local.rejects.loc[local.rejects["column"] == "(row)", "row"].tolist() == [rows[70]]
+    assert read_csv(str(path), blocksize=1500).npartitions > 3
+    bills, rejects = score_path(str(path), workers=2, tables=str(fbook.root), blocksize=1500)
+    assert rejects.attrs["rows_read"] == len(lines)
+    want = local.settlement.bills(money="fen")[BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
+    got = bills.sort_values("mdtrt_id").reset_index(drop=True)
+    assert got["mdtrt_id"].tolist() == want["mdtrt_id"].tolist()
+    pd.testing.assert_frame_equal(rejects, local.rejects, check_dtype=False)
