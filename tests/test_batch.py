@@ -275,7 +275,7 @@ def test_dask_on_a_local_cluster_equals_the_single_machine_path(fbook, tmp_path)
         assert ddf.npartitions > 1
         bills, rejects = dask.compute(*ydask.score(ddf, tables=str(fbook.root)))
     assert "lines of this bill disagree on psn_no" in set(local.rejects["reason"])
-    want = local.settlement.bills(money="fen")[ydask.BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
+    want = local.settlement.bills()[ydask.BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
     got = bills.sort_values("mdtrt_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
     pd.testing.assert_frame_equal(rejects.sort_values(["row", "column"]).reset_index(drop=True),
@@ -1078,7 +1078,7 @@ def test_dask_scores_several_files_as_the_single_machine_path(fbook, tmp_path, c
     out = capsys.readouterr()
     assert "reading: rows" in out.err and "settling" in out.err and "% Completed" in out.err and not out.out
     assert rejects.attrs["rows_read"] == local.rows_read
-    want = local.settlement.bills(money="fen")[BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
+    want = local.settlement.bills()[BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(bills.sort_values("mdtrt_id").reset_index(drop=True), want, check_dtype=False)
     pd.testing.assert_frame_equal(rejects, local.rejects, check_dtype=False)
     assert set(rejects["file"]) == {str(first), str(second)}
@@ -1105,7 +1105,7 @@ def test_dask_lists_rows_with_the_wrong_number_of_fields_as_the_single_machine_p
     blocks = read_csv(str(path), blocksize=1500)
     assert blocks.npartitions > 3
     bills, rejects = score_path(str(path), workers=2, tables=str(fbook.root), blocksize=1500)
-    want = local.settlement.bills(money="fen")[BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
+    want = local.settlement.bills()[BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(bills.sort_values("mdtrt_id").reset_index(drop=True), want, check_dtype=False)
     pd.testing.assert_frame_equal(rejects, local.rejects, check_dtype=False)
 

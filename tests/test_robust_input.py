@@ -230,7 +230,30 @@ def test_dask_numbers_rows_and_keeps_quoted_line_breaks_as_the_single_machine_pa
     assert read_csv(str(path), blocksize=1500).npartitions > 3
     bills, rejects = score_path(str(path), workers=2, tables=str(fbook.root), blocksize=1500)
     assert rejects.attrs["rows_read"] == len(lines)
-    want = local.settlement.bills(money="fen")[BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
+    want = local.settlement.bills()[BILL_COLUMNS].sort_values("mdtrt_id").reset_index(drop=True)
     got = bills.sort_values("mdtrt_id").reset_index(drop=True)
     assert got["mdtrt_id"].tolist() == want["mdtrt_id"].tolist()
     pd.testing.assert_frame_equal(rejects, local.rejects, check_dtype=False)
+
+
+# §14 ------------------------------------------------------------------------------------------
+
+def test_dask_returns_money_as_exact_yuan_like_the_library(fbook, tmp_path):
+    """`ybcalc.dask.score` returned integer fen (182715) where `ybcalc.score` returns yuan (1827.15):
+    both now give exact decimal yuan, so their results compare equal without a conversion."""
+    pytest.importorskip("dask")
+    import dask
+    from decimal import Decimal
+
+    import ybcalc.dask as ydask
+    from test_batch import random_lines
+    path = tmp_path / "b.csv"
+    random_lines(3, members=20).to_csv(path, index=False)
+    with dask.config.set(scheduler="sync"):
+        bills, _ = dask.compute(*ydask.score(ydask.read_csv(str(path), blocksize=2000), tables=str(fbook.root)))
+    local = ybcalc.score(pd.read_csv(path, dtype=str, keep_default_na=False), fbook)
+    bills = bills.set_index("mdtrt_id").loc[local["mdtrt_id"]]
+    for c in ("medfee_sumamt", "hifp_pay", "psn_cash_pay"):
+        assert str(bills[c].dtype) == "decimal128(18, 2)[pyarrow]"
+        assert bills[c].tolist() == local[c].tolist() and isinstance(bills[c].iat[0], Decimal)
+    assert (bills["medfee_sumamt"] > 100).any()               # yuan, not fen: a comparison means the same

@@ -25,8 +25,27 @@ BILL_COLUMNS = (["mdtrt_id", "psn_no", "setl_time", "insuplc", "insutype", "med_
 REJECT_COLUMNS = ["row", "mdtrt_id", "column", "value", "reason"]
 
 
+def money_dtype():
+    """Money in Dask's bills: exact yuan as Arrow decimal128(18, 2), whose values are the Decimals
+    ``ybcalc.score`` returns (the unscaled integers are the engine's fen)."""
+    import pyarrow as pa
+    return pd.ArrowDtype(pa.decimal128(18, 2))
+
+
+def money_fen(col: pd.Series) -> np.ndarray:
+    """The int64 fen of a money column of Dask's bills (exact: a decimal128(18, 2) stores its fen)."""
+    import pyarrow as pa
+    arr = pa.array(col.array) if isinstance(col.dtype, pd.ArrowDtype) else pa.array(col, pa.decimal128(18, 2))
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not len(arr):
+        return np.zeros(0, np.int64)
+    words = np.frombuffer(arr.buffers()[1], np.int64, count=2 * (arr.offset + len(arr)))
+    return words[2 * arr.offset::2].copy()
+
+
 def _meta():
-    bills = pd.DataFrame({c: pd.Series(dtype="int64" if c in SETTLEMENT_FIELDS else "str") for c in BILL_COLUMNS})
+    bills = pd.DataFrame({c: pd.Series(dtype=money_dtype() if c in SETTLEMENT_FIELDS else "str") for c in BILL_COLUMNS})
     rejects = pd.DataFrame({"row": pd.Series(dtype="int64"), **{c: pd.Series(dtype="str")
                                                                for c in REJECT_COLUMNS[1:]}})
     return bills, rejects
@@ -50,7 +69,12 @@ def _score_partition(part: pd.DataFrame, tables: str | None, on, accounts: pd.Da
     part = part.iloc[order].reset_index(drop=True)
     rows = rows[order]
     res = score_frame(part, load_tables(tables), row_numbers=rows, on=on, state=accounts, prior_rejects=prior)
-    bills = _conform(res.settlement.bills(money="fen"), bills_meta)
+    from .money import fen_to_arrow_decimal
+    bills = res.settlement.bills(money="fen")
+    for c in SETTLEMENT_FIELDS:             # exact yuan, as ybcalc.score returns them (not fen)
+        bills[c] = pd.Series(pd.arrays.ArrowExtensionArray(fen_to_arrow_decimal(bills[c].to_numpy())),
+                             index=bills.index)
+    bills = _conform(bills, bills_meta)
     rejects = _conform(res.rejects, rejects_meta)
     return bills, rejects
 
@@ -60,7 +84,8 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
     """Lazily score a Dask DataFrame of lines. Returns (bills, rejects) as Dask DataFrames.
 
     ``first_row``: the row number of the first data line as users see it (2 for a CSV with a header),
-    so that rejects name the same rows as the single-machine path. Money columns are integer fen.
+    so that rejects name the same rows as the single-machine path. Money columns are exact yuan,
+    Arrow decimal128(18, 2): each value is the Decimal ``ybcalc.score`` returns for it.
 
     ``ddf`` may be a list of Dask DataFrames, one per input file (a year as monthly extracts, their
     headers in either language): they are settled together, and each reject names its file (from
