@@ -257,3 +257,24 @@ def test_dask_returns_money_as_exact_yuan_like_the_library(fbook, tmp_path):
         assert str(bills[c].dtype) == "decimal128(18, 2)[pyarrow]"
         assert bills[c].tolist() == local[c].tolist() and isinstance(bills[c].iat[0], Decimal)
     assert (bills["medfee_sumamt"] > 100).any()               # yuan, not fen: a comparison means the same
+
+
+# §15 ------------------------------------------------------------------------------------------
+
+def test_bills_dated_beyond_the_tables_horizon_or_before_them_say_so(fbook):
+    """A bill dated 9999-12-31 settled under the latest tables without a word. The tables speak for
+    dates up to 31 December of the year after their newest entry (the fixtures: 2024-01-01, so up to
+    2025-12-31); a later bill is settled with a warning, an earlier one than any entry never silently."""
+    from ybcalc.engine.settle import date_horizon
+    newest, last = date_horizon(fbook)
+    assert (str(newest), str(last)) == ("2024-01-01", "2025-12-31")
+    df = pd.DataFrame(frame(make_bill("far", [(1, 100)], date="9999-12-31"),
+                            make_bill("last", [(1, 100)], date="2025-12-31", psn_no="m2"),
+                            make_bill("next", [(1, 100)], date="2026-01-01", psn_no="m3"),
+                            make_bill("early", [(1, 100)], date="1990-01-01", psn_no="m4")))
+    got = ybcalc.score(df, fbook, rejects="ignore").set_index("mdtrt_id")["warnings"]
+    horizon = got.str.contains("horizon|适用期")
+    assert horizon.to_dict() == {"far": True, "last": False, "next": True}
+    assert "2025-12-31" in got["far"]
+    rejects = ybcalc.score(df, fbook, rejects="ignore").attrs["rejects"]
+    assert rejects["mdtrt_id"].tolist() == ["early"] and "2020-01-01" in rejects["reason"].iat[0]

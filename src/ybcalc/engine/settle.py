@@ -358,6 +358,46 @@ def _take_column(col: pd.Series, idx: np.ndarray) -> pd.Series:
     return pd.Series(values[idx], dtype=object) if values.dtype == object else pd.Series(values[idx])
 
 
+def _tr(zh: str, en: str) -> str:
+    from ..inputs import _tr as tr
+    return tr(zh, en)
+
+
+def date_horizon(book: PolicyBook) -> tuple[np.datetime64, np.datetime64] | None:
+    """(newest entry, the last day the tables speak for): 31 December of the year after the newest
+    dated entry of any table of the book. The tables were researched up to that entry; a table
+    whose values have not changed since (杭州's 2021 values, still in force) is taken as current as
+    long, not only until its own newest entry. A bill dated later (9999-12-31, a typing slip) is
+    settled with the latest entries, with a warning. None for a book without entries."""
+    starts = [e.start for e in book.entries if e.start is not None]
+    if not starts:
+        return None
+    newest = max(starts)
+    return np.datetime64(newest, "D"), np.datetime64(f"{newest.year + 1}-12-31", "D")
+
+
+def _warn_dates_out_of_range(t, idx: np.ndarray, days: np.ndarray, horizon, errors: Errors, book) -> None:
+    """Warn bills of table ``t`` dated before its earliest entry or beyond the tables' horizon."""
+    label = f"{book.region_label(t.region)}{'职工' if t.scheme == 'employee' else '居民'}"
+    starts = [e.start for p in t.all_params() for e in p.entries if e.start is not None]
+    if starts:
+        earliest = np.datetime64(min(starts), "D")
+        early = idx[days[idx] < earliest]
+        if len(early):
+            errors.warn(early, _tr(f"结算日期早于{label}政策表的最早条目（{earliest}）：表中没有该日适用的政策",
+                                   f"settlement date before the earliest entry of the {t.key} table "
+                                   f"({earliest}): the tables hold no policy for that day"))
+    if horizon is not None:
+        newest, last = horizon
+        late = idx[days[idx] > last]
+        if len(late):
+            errors.warn(late, _tr(f"结算日期晚于政策表的适用期（最新条目 {newest}，适用至 {last}）："
+                                  f"按最新条目计算，请核对日期及是否已有新政策",
+                                  f"settlement date beyond the tables' horizon (newest entry {newest}, "
+                                  f"taken as current until {last}): settled with the latest entries; check "
+                                  f"the date and whether a newer policy applies"))
+
+
 def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> None:
     n = len(bills)
     tkey = full_object(n, "")
@@ -366,6 +406,8 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     days = bills["setl_date"].to_numpy("datetime64[D]")
     calendar_year = days.astype("datetime64[Y]")
     psn_type, tiers, med_type = (bills[c].to_numpy() for c in ("psn_type", "contrib_tier", "med_type"))
+    policy_days = bills["policy_date"].to_numpy("datetime64[D]")        # the day whose values are used
+    horizon = date_horizon(book)
     for (region, scheme), idx in bills.groupby(["region", "scheme"], sort=False).indices.items():
         t = book.tables.get((region, scheme))
         if t is None:
@@ -373,6 +415,7 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
                              f"(tables/{region}/{scheme}.yaml)")
             continue
         tkey[idx] = t.key
+        _warn_dates_out_of_range(t, idx, policy_days, horizon, errors, book)
         if t.psn_types:
             odd = idx[~pd.Series(psn_type[idx], dtype=object).isin(t.psn_types).to_numpy()]
             for v in np.unique(psn_type[odd]):
