@@ -119,8 +119,8 @@ def _utf8_bom(path) -> bool:
 def mixed_encoding(path) -> str:
     """A file that starts with UTF-8's byte-order mark but whose text is not UTF-8 (a GBK export that
     an editor saved a BOM in front of): read as either encoding, part of it would be garbled."""
-    from .inputs import _tr
-    return _tr(f"{path}：编码混杂：文件以 UTF-8 的 BOM 开头，正文却不是 UTF-8（可能是 GBK）。"
+    from .i18n import tr
+    return tr(f"{path}：编码混杂：文件以 UTF-8 的 BOM 开头，正文却不是 UTF-8（可能是 GBK）。"
                f"请将文件整体另存为 UTF-8 或 GBK 后再计算",
                f"{path}: mixed encoding: the file starts with a UTF-8 byte-order mark (BOM), but its text is "
                f"not UTF-8 (GBK?); save the whole file again as UTF-8 or as GBK and score that")

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import codes
+from .i18n import tr
 
 BILL_ATTRS = ("psn_no", "setl_date", "insuplc", "insutype", "psn_type", "contrib_tier", "psn_idet_type", "age", "med_type",
               "hosp_lv", "hosp_type", "mdtrt_area", "fil_type")
@@ -61,7 +62,7 @@ def header_conflicts(names) -> list[str]:
             continue
         where = " and ".join(f"{nm} (column {i})" for i, nm in cols)
         where_zh = "与".join(f"{nm}（第 {i} 列）" for i, nm in cols)
-        out.append(_tr(f"表头 {where_zh} 指同一字段 {field}：请只保留其中一列",
+        out.append(tr(f"表头 {where_zh} 指同一字段 {field}：请只保留其中一列",
                        f"headers {where} name the same field, {field}: keep one of these columns"))
     return out
 
@@ -96,21 +97,12 @@ MAX_LINE_FEN = 10**11
 MAX_MEMBER_FEN = 10**12
 
 
-def _tr(zh: str, en: str) -> str:
-    """The text in the user's language (``ybcalc.i18n.tr`` once it is there; English until then)."""
-    try:
-        from .i18n import tr
-    except ImportError:
-        return en
-    return tr(zh, en)
-
-
 def amount_too_large() -> str:
-    return _tr("金额超出每行上限 1,000,000,000 元（10 亿元）", "amount beyond the bound of 1,000,000,000 yuan per line")
+    return tr("金额超出每行上限 1,000,000,000 元（10 亿元）", "amount beyond the bound of 1,000,000,000 yuan per line")
 
 
 def member_total_too_large() -> str:
-    return _tr("此参保人各行金额合计超出上限 10,000,000,000 元（100 亿元）",
+    return tr("此参保人各行金额合计超出上限 10,000,000,000 元（100 亿元）",
                "this member's amounts add up beyond the bound of 10,000,000,000 yuan")
 
 

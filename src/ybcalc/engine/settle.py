@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..i18n import tr
 from ..money import INF_FEN, PPM, div_half_up, mul_ratio
 from ..policy.loader import PolicyBook
 from ..policy.model import Value
@@ -358,11 +359,6 @@ def _take_column(col: pd.Series, idx: np.ndarray) -> pd.Series:
     return pd.Series(values[idx], dtype=object) if values.dtype == object else pd.Series(values[idx])
 
 
-def _tr(zh: str, en: str) -> str:
-    from ..inputs import _tr as tr
-    return tr(zh, en)
-
-
 def date_horizon(book: PolicyBook) -> tuple[np.datetime64, np.datetime64] | None:
     """(newest entry, the last day the tables speak for): 31 December of the year after the newest
     dated entry of any table of the book. The tables were researched up to that entry; a table
@@ -384,18 +380,18 @@ def _warn_dates_out_of_range(t, idx: np.ndarray, days: np.ndarray, horizon, erro
         earliest = np.datetime64(min(starts), "D")
         early = idx[days[idx] < earliest]
         if len(early):
-            errors.warn(early, _tr(f"结算日期早于{label}政策表的最早条目（{earliest}）：表中没有该日适用的政策",
+            errors.warn(early, tr(f"结算日期早于{label}政策表的最早条目（{earliest}）：表中没有该日适用的政策",
                                    f"settlement date before the earliest entry of the {t.key} table "
-                                   f"({earliest}): the tables hold no policy for that day"))
+                                   f"({earliest}): the tables hold no policy for that day"), kind="input")
     if horizon is not None:
         newest, last = horizon
         late = idx[days[idx] > last]
         if len(late):
-            errors.warn(late, _tr(f"结算日期晚于政策表的适用期（最新条目 {newest}，适用至 {last}）："
+            errors.warn(late, tr(f"结算日期晚于政策表的适用期（最新条目 {newest}，适用至 {last}）："
                                   f"按最新条目计算，请核对日期及是否已有新政策",
                                   f"settlement date beyond the tables' horizon (newest entry {newest}, "
                                   f"taken as current until {last}): settled with the latest entries; check "
-                                  f"the date and whether a newer policy applies"))
+                                  f"the date and whether a newer policy applies"), kind="input")
 
 
 def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> None:
