@@ -139,10 +139,10 @@ NOTEBOOKS = {
         code('S.parameter_matrix(S.policy_parameter_table(book, "inpatient.cap", hosp_lv=3))'),
         md("## 来源与缺失"),
         code('sourced = deductible[deductible["status"] != "missing"]\n'
-             'sourced.drop_duplicates(["region", "scheme", "source"])[["region", "scheme", "grade", "source", "url"]]'),
+             'sourced.drop_duplicates(["region", "scheme", "source"])[["region", "scheme", "source", "issuer", "source_date", "grade", "url"]]'),
         code('missing = deductible[deductible["status"] == "missing"].drop_duplicates(["region", "scheme"])\n'
              'for r in missing.itertuples():\n'
-             '    print(f"{r.region} {r.scheme} ({r.year}): {r.note[:100]}")'),
+             '    print(f"{r.region} {r.scheme} ({r.year}) ✖ {r.note}")'),
     ],
 }
 

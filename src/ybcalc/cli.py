@@ -221,7 +221,7 @@ def cmd_tables(args) -> int:
             for p in t.all_params():
                 for e in p.entries:
                     if e.missing:
-                        print(f"  {p.path} from {e.start}: MISSING — {e.missing}")
+                        print(f"  {p.path} from {e.start}: ✖ {e.missing}")
                         continue
                     print(f"  {p.path} from {e.start}:")
                     for k, v in e.raw.items():
