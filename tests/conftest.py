@@ -40,3 +40,11 @@ def make_bill(mdtrt_id, lines, *, psn_no="m1", date="2023-05-01", region="testla
 
 def frame(*bills) -> pd.DataFrame:
     return pd.DataFrame([r for b in bills for r in b])
+
+
+@pytest.fixture(autouse=True)
+def _english_locale(monkeypatch):
+    """Tests read the language they ask for (``--lang``), never the machine's: a C locale, no YBCALC_LANG."""
+    for var in ("YBCALC_LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")

@@ -58,7 +58,7 @@ def test_score_with_rejects_exits_3_and_lists_them(tmp_path):
 
 def test_explain_cli(capsys):
     mid = pd.read_csv(EXAMPLE, dtype=str).query("med_type == '21' and insuplc == '北京'")["mdtrt_id"].iat[0]
-    assert main(["explain", str(EXAMPLE), "--mdtrt-id", mid]) == 0
+    assert main(["explain", str(EXAMPLE), "--mdtrt-id", mid, "--lang", "zh"]) == 0
     out = capsys.readouterr().out
     for words in ("医疗费总额", "起付线", "统筹基金支付", "来源", "个人现金支付", "超限价自费"):
         assert words in out

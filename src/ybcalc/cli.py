@@ -8,6 +8,7 @@ import sys
 import pandas as pd
 
 from . import codes
+from .i18n import lang_in_argv, language, tr, use_argparse_lang
 from .policy.schema import GRADE_LABEL
 
 
@@ -287,70 +288,134 @@ def _fmt_field(name: str, value) -> str:
     return f"    {name}: {value}"
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="ybcalc", description="Settle itemized Chinese medical bills (基本医疗保险结算)")
-    ap.add_argument("--tables", help="policy tables folder (default: the bundled tables)")
-    sub = ap.add_subparsers(dest="command", required=True)
+def _add_lang(parser) -> None:
+    """``--lang`` on the main parser and on each command: ``ybcalc --lang zh score …`` and
+    ``ybcalc score … --lang zh`` mean the same (a command's SUPPRESS default leaves the global one)."""
+    parser.add_argument("--lang", choices=["zh", "en"], default=argparse.SUPPRESS,
+                        help=tr("界面语言：zh 中文，en 英文（默认：YBCALC_LANG，否则系统区域设置 LANG=zh_* 为中文，"
+                                "其余为英文）",
+                                "language of everything printed and written: zh Chinese, en English (default: "
+                                "YBCALC_LANG, else zh for a Chinese locale LANG=zh_*, else en)"))
 
-    s = sub.add_parser("score", help="settle every bill of CSV/Parquet files: one row per bill")
-    s.add_argument("files", nargs="+", metavar="FILE",
-                   help="bill lines (.csv or .parquet); several files (a year as monthly extracts) are settled "
-                        "together, each member's bills in date order across them")
-    s.add_argument("-o", "--output", required=True, help="output .csv or .parquet")
-    s.add_argument("--rejects", help="write rejected rows ([file,] row, column, value, reason) to this file")
-    s.add_argument("--lang", choices=["en", "zh"], default="en", help="header labels (en: national field names)")
-    s.add_argument("--on", help="settle under the rules in force on this date instead of each bill's date")
-    s.add_argument("--accounts", help="CSV of psn_no, acct_balance (个人账户余额) and year-to-date state")
-    s.add_argument("--encoding", help="input encoding (default: detect UTF-8/UTF-8-BOM/GB18030)")
-    s.add_argument("--draft", action="append", help="a draft table (edited copy of a tables/ file) to use instead")
-    s.add_argument("--allow-rejects", action="store_true", help="exit 0 even when rows were rejected")
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, its help in the current language (:mod:`ybcalc.i18n`)."""
+    ap = argparse.ArgumentParser(prog="ybcalc", description=tr("按费用明细清单计算基本医疗保险结算",
+                                                               "Settle itemized Chinese medical bills (基本医疗保险结算)"))
+    ap.add_argument("--tables", metavar=tr("目录", "DIR"),
+                    help=tr("政策参数表目录（默认：随包附带的参数表）", "policy tables folder (default: the bundled tables)"))
+    _add_lang(ap)
+    sub = ap.add_subparsers(dest="command", required=True, metavar=tr("命令", "COMMAND"))
+    encoding_help = tr("输入文件编码（默认：自动识别 UTF-8/UTF-8-BOM/GB18030）",
+                       "input encoding (default: detect UTF-8/UTF-8-BOM/GB18030)")
+    on_help = tr("按该日期有效的政策结算，而不是每张账单自己的日期（YYYY-MM-DD）",
+                 "settle under the rules in force on this date instead of each bill's date (YYYY-MM-DD)")
+    accounts_help = tr("个人账户文件（CSV：psn_no、acct_balance 个人账户余额及年内累计）",
+                       "CSV of psn_no, acct_balance (个人账户余额) and year-to-date state")
+    date_mv, file_mv = tr("日期", "DATE"), tr("文件", "FILE")
+
+    s = sub.add_parser("score", help=tr("结算 CSV/Parquet 文件中的每张账单：每张账单一行",
+                                        "settle every bill of CSV/Parquet files: one row per bill"),
+                       description=tr("结算 CSV/Parquet 文件中的每张账单：每张账单一行",
+                                      "settle every bill of CSV/Parquet files: one row per bill"))
+    s.add_argument("files", nargs="+", metavar=file_mv,
+                   help=tr("费用明细文件（.csv 或 .parquet）；多个文件（如按月导出的一年）一起结算，每位参保人的账单跨文件按日期排序",
+                           "bill lines (.csv or .parquet); several files (a year as monthly extracts) are settled "
+                           "together, each member's bills in date order across them"))
+    s.add_argument("-o", "--output", required=True, metavar=file_mv,
+                   help=tr("结算结果文件 .csv 或 .parquet", "output .csv or .parquet"))
+    s.add_argument("--rejects", metavar=file_mv,
+                   help=tr("把拒绝的行（[文件,] 行号、列、值、原因）写入此文件",
+                           "write rejected rows ([file,] row, column, value, reason) to this file"))
+    _add_lang(s)
+    s.add_argument("--on", metavar=date_mv, help=on_help)
+    s.add_argument("--accounts", metavar=file_mv, help=accounts_help)
+    s.add_argument("--encoding", metavar=tr("编码", "ENCODING"), help=encoding_help)
+    s.add_argument("--draft", action="append", metavar=file_mv,
+                   help=tr("用草稿参数表（tables/ 中某文件的修改副本）代替原表",
+                           "a draft table (edited copy of a tables/ file) to use instead"))
+    s.add_argument("--allow-rejects", action="store_true",
+                   help=tr("有行被拒绝时也以状态 0 退出", "exit 0 even when rows were rejected"))
     s.add_argument("--engine", choices=["local", "dask"], default="local",
-                   help="dask: partition by member over a Dask cluster (same results)")
-    s.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
-    s.add_argument("--workers", type=int, default=2, help="local Dask cluster workers")
-    s.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
-                   help="worker processes for large files (at least 4 member partitions of ~250,000 lines "
-                        "per worker; default: CPU count)")
-    s.add_argument("-q", "--quiet", action="store_true")
+                   help=tr("dask：按参保人分区在 Dask 集群上计算（结果相同）",
+                           "dask: partition by member over a Dask cluster (same results)"))
+    s.add_argument("--scheduler", metavar=tr("地址", "ADDRESS"),
+                   help=tr("Dask 调度器地址（默认：本机集群）", "Dask scheduler address (default: a local cluster)"))
+    s.add_argument("--workers", type=int, default=2, metavar=tr("个数", "N"),
+                   help=tr("本机 Dask 集群的工作进程数", "local Dask cluster workers"))
+    s.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar=tr("个数", "N"),
+                   help=tr("大文件的工作进程数（每个进程至少 4 个约 25 万行的参保人分区；默认：CPU 核数）",
+                           "worker processes for large files (at least 4 member partitions of ~250,000 lines "
+                           "per worker; default: CPU count)"))
+    s.add_argument("-q", "--quiet", action="store_true", help=tr("不打印进度和汇总", "print no progress or summary"))
     s.set_defaults(func=cmd_score)
 
-    e = sub.add_parser("explain", help="explain one bill step by step")
-    e.add_argument("file")
-    e.add_argument("--mdtrt-id", required=True)
-    e.add_argument("--lang", choices=["en", "zh"], default="zh")
-    e.add_argument("--on")
-    e.add_argument("--accounts")
-    e.add_argument("--encoding")
-    e.add_argument("--format", choices=["text", "csv"], default="text")
+    e = sub.add_parser("explain", help=tr("逐步解释一张账单的结算", "explain one bill step by step"),
+                       description=tr("逐步解释一张账单的结算：每一步的金额、规则、参数和来源",
+                                      "explain one bill step by step: each step's amount, rule, value and source"))
+    e.add_argument("file", metavar=file_mv, help=tr("费用明细文件（.csv 或 .parquet）", "bill lines (.csv or .parquet)"))
+    e.add_argument("--mdtrt-id", required=True, metavar=tr("就诊ID", "ID"),
+                   help=tr("要解释的账单的就诊ID（mdtrt_id）", "the bill to explain (its mdtrt_id)"))
+    _add_lang(e)
+    e.add_argument("--on", metavar=date_mv, help=on_help)
+    e.add_argument("--accounts", metavar=file_mv, help=accounts_help)
+    e.add_argument("--encoding", metavar=tr("编码", "ENCODING"), help=encoding_help)
+    e.add_argument("--format", choices=["text", "csv"], default="text",
+                   help=tr("text：供阅读的文字；csv：每步一行的表格", "text: for reading; csv: one row per step"))
     e.set_defaults(func=cmd_explain)
 
-    t = sub.add_parser("tables", help="list, show, validate the policy tables, or their coverage matrix")
-    t.add_argument("action", choices=["list", "show", "validate", "coverage"])
-    t.add_argument("region", nargs="?")
-    t.add_argument("--scheme")
-    t.add_argument("--format", choices=["text", "md"], default="text")
+    t = sub.add_parser("tables", help=tr("列出、显示、校验政策参数表，或显示覆盖矩阵",
+                                         "list, show, validate the policy tables, or their coverage matrix"),
+                       description=tr("list 列出参数表；show 显示一个地区的参数及来源；validate 校验；coverage 覆盖矩阵",
+                                      "list the tables; show a region's values and sources; validate them; "
+                                      "coverage: the coverage matrix"))
+    t.add_argument("action", choices=["list", "show", "validate", "coverage"], metavar=tr("操作", "ACTION"),
+                   help="list | show | validate | coverage")
+    t.add_argument("region", nargs="?", metavar=tr("地区", "REGION"),
+                   help=tr("show 的地区（名称、id 或行政区划代码）", "the region to show (name, id or code)"))
+    t.add_argument("--scheme", metavar=tr("险种", "SCHEME"), help=tr("只显示 职工 或 居民", "only 职工 or 居民"))
+    t.add_argument("--format", choices=["text", "md"], default="text",
+                   help=tr("coverage 的格式：text 终端表格，md Markdown", "coverage as text (terminal) or md (Markdown)"))
+    _add_lang(t)
     t.set_defaults(func=cmd_tables)
 
-    d = sub.add_parser("diff", help="compare two policies (dates or a draft table) on the same bills")
-    d.add_argument("file")
-    d.add_argument("--a", help="policy date A (default: each bill's date)")
-    d.add_argument("--b", help="policy date B (default: each bill's date)")
-    d.add_argument("--draft-b", action="append", help="draft table file(s) replacing shipped ones for B")
-    d.add_argument("--tables-b", help="a whole tables folder for B")
-    d.add_argument("-o", "--output", help="per-bill comparison CSV/Parquet")
-    d.add_argument("--encoding")
+    d = sub.add_parser("diff", help=tr("在同一批账单上比较两种政策（两个日期或草稿参数表）",
+                                       "compare two policies (dates or a draft table) on the same bills"),
+                       description=tr("在同一批账单上比较两种政策（两个日期或草稿参数表）",
+                                      "compare two policies (dates or a draft table) on the same bills"))
+    d.add_argument("file", metavar=file_mv, help=tr("费用明细文件（.csv 或 .parquet）", "bill lines (.csv or .parquet)"))
+    d.add_argument("--a", metavar=date_mv, help=tr("政策 A 的日期（默认：每张账单自己的日期）",
+                                                   "policy date A (default: each bill's date)"))
+    d.add_argument("--b", metavar=date_mv, help=tr("政策 B 的日期（默认：每张账单自己的日期）",
+                                                   "policy date B (default: each bill's date)"))
+    d.add_argument("--draft-b", action="append", metavar=file_mv,
+                   help=tr("政策 B 中代替原表的草稿参数表", "draft table file(s) replacing shipped ones for B"))
+    d.add_argument("--tables-b", metavar=tr("目录", "DIR"), help=tr("政策 B 的整个参数表目录", "a whole tables folder for B"))
+    d.add_argument("-o", "--output", metavar=file_mv,
+                   help=tr("逐张账单的比较结果 CSV/Parquet", "per-bill comparison CSV/Parquet"))
+    d.add_argument("--encoding", metavar=tr("编码", "ENCODING"), help=encoding_help)
+    _add_lang(d)
     d.set_defaults(func=cmd_diff)
 
     from .compare_cli import add_compare_command
-    add_compare_command(sub)
+    _add_lang(add_compare_command(sub))
+    return ap
 
-    args = ap.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"ybcalc: {msg}", file=sys.stderr)
-        return 2
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    with language(lang_in_argv(argv)) as lang:
+        use_argparse_lang(lang)
+        try:
+            args = build_parser().parse_args(argv)
+            args.lang = lang
+            return args.func(args)
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            print(f"ybcalc: {msg}", file=sys.stderr)
+            return 2
+        finally:
+            use_argparse_lang("en")
 
 
 if __name__ == "__main__":

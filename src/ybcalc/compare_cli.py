@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .i18n import tr
+
 
 def _split(text: str) -> list[str]:
     return [p.strip() for p in str(text).replace("，", ",").replace("、", ",").split(",") if p.strip()]
@@ -22,21 +24,38 @@ def add_compare_command(subparsers) -> argparse.ArgumentParser:
     """Add the ``compare`` sub-command to an ``argparse`` subparsers object; returns its parser."""
     from .scenarios import DEFAULT_REGIONS
     c = subparsers.add_parser(
-        "compare", help="settle one bill in several regions / member groups / hospital levels and chart it",
-        description="Settle one bill (a CSV of its lines) as if incurred in each region × member group × "
-                    "hospital level; print the table and write a bar chart of fund vs patient share.")
-    c.add_argument("bill", metavar="BILL", help="CSV (or Parquet) of one bill's lines (national or Chinese headers)")
-    c.add_argument("--mdtrt-id", help="pick this bill from a file of many bills")
-    c.add_argument("--regions", default=",".join(DEFAULT_REGIONS),
-                   help="comma-separated regions (names, ids or codes); default %(default)s")
-    c.add_argument("--statuses", default="在职,退休",
-                   help="comma-separated member groups: 在职, 退休, 居民 or a table's group; default %(default)s")
-    c.add_argument("--hosp-lv", default="3", help="hospital level(s) 0-3, comma-separated; default %(default)s")
-    c.add_argument("--date", help="settlement date (default: the bill's setl_time, else 2025-06-01)")
-    c.add_argument("--scheme", help="force 职工 or 居民 for every status")
-    c.add_argument("--out", help="write the chart to this PNG")
-    c.add_argument("--csv", help="also write the full scenario table to this CSV")
-    c.add_argument("--encoding", help="input encoding (default: detect UTF-8/UTF-8-BOM/GB18030)")
+        "compare", help=tr("把一张账单放在几个地区/人员类别/医院等级下分别结算并作图",
+                           "settle one bill in several regions / member groups / hospital levels and chart it"),
+        description=tr("把一张账单（其费用明细）当作在每个 地区 × 人员类别 × 医院等级 发生分别结算；"
+                       "打印对比表，并画出基金支付与个人负担的柱状图。",
+                       "Settle one bill (a CSV of its lines) as if incurred in each region × member group × "
+                       "hospital level; print the table and write a bar chart of fund vs patient share."))
+    file_mv = tr("文件", "FILE")
+    c.add_argument("bill", metavar=tr("账单", "BILL"),
+                   help=tr("一张账单的费用明细 CSV（或 Parquet），国家字段名或中文表头；多张账单的文件用 --mdtrt-id 选一张",
+                           "CSV (or Parquet) of one bill's lines (national or Chinese headers); a file of many "
+                           "bills with --mdtrt-id"))
+    c.add_argument("--mdtrt-id", metavar=tr("就诊ID", "ID"),
+                   help=tr("从多张账单的文件中选这张账单", "pick this bill from a file of many bills"))
+    c.add_argument("--regions", default=",".join(DEFAULT_REGIONS), metavar=tr("地区", "REGIONS"),
+                   help=tr("逗号分隔的地区（名称、id 或代码）；默认 %(default)s",
+                           "comma-separated regions (names, ids or codes); default %(default)s"))
+    c.add_argument("--statuses", default="在职,退休", metavar=tr("人员类别", "GROUPS"),
+                   help=tr("逗号分隔的人员类别：在职、退休、居民或参数表中的类别；默认 %(default)s",
+                           "comma-separated member groups: 在职, 退休, 居民 or a table's group; default %(default)s"))
+    c.add_argument("--hosp-lv", default="3", metavar=tr("等级", "LEVELS"),
+                   help=tr("医院等级 0-3，可逗号分隔多个；默认 %(default)s",
+                           "hospital level(s) 0-3, comma-separated; default %(default)s"))
+    c.add_argument("--date", metavar=tr("日期", "DATE"),
+                   help=tr("结算日期（默认：账单的结算时间，否则 2025-06-01）",
+                           "settlement date (default: the bill's setl_time, else 2025-06-01)"))
+    c.add_argument("--scheme", metavar=tr("险种", "SCHEME"),
+                   help=tr("所有人员类别一律按 职工 或 居民", "force 职工 or 居民 for every status"))
+    c.add_argument("--out", metavar=file_mv, help=tr("把图写入此 PNG 文件", "write the chart to this PNG"))
+    c.add_argument("--csv", metavar=file_mv, help=tr("另把完整的情景表写入此 CSV", "also write the full scenario table to this CSV"))
+    c.add_argument("--encoding", metavar=tr("编码", "ENCODING"),
+                   help=tr("输入文件编码（默认：自动识别 UTF-8/UTF-8-BOM/GB18030）",
+                           "input encoding (default: detect UTF-8/UTF-8-BOM/GB18030)"))
     c.set_defaults(func=cmd_compare)
     return c
 

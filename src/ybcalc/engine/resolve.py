@@ -15,47 +15,64 @@ from ..policy.model import Param, apply_adjustments
 
 
 class WarnMasks:
-    """Warnings as one boolean mask per distinct message (a batch has few messages, many bills)."""
+    """Warnings as one boolean mask per distinct message (a batch has few messages, many bills).
+
+    Each message has a kind (:data:`ybcalc.i18n.WARNING_KINDS`): warnings are listed by kind, most
+    important first, each text prefixed by its kind's label; notes (kind ``note``: a value's grade …)
+    are information and kept apart from the warnings (:meth:`categorical` with ``notes=True``).
+    """
 
     def __init__(self, n: int):
         self.n = n
         self.masks: dict[str, np.ndarray] = {}
+        self.kinds: dict[str, str] = {}
 
-    def add(self, idx, message: str) -> None:
+    def add(self, idx, message: str, kind: str = "other") -> None:
         m = self.masks.get(message)
         if m is None:
             m = self.masks[message] = np.zeros(self.n, bool)
+            self.kinds[message] = kind
         m[np.asarray(idx, dtype=np.int64)] = True
 
     def merge(self, other: "WarnMasks") -> None:
         for msg, m in other.masks.items():
-            self.add(np.flatnonzero(m), msg)
+            self.add(np.flatnonzero(m), msg, other.kinds.get(msg, "other"))
 
     def take(self, idx: np.ndarray) -> "WarnMasks":
         """Row ``i`` of the result is row ``idx[i]`` of these masks (spreads profiles to bills)."""
         out = WarnMasks(len(idx))
         out.masks = {msg: m[idx] for msg, m in self.masks.items() if m[idx].any()}
+        out.kinds = {msg: self.kinds.get(msg, "other") for msg in out.masks}
         return out
 
-    def strings(self) -> np.ndarray:
-        """'; '-joined messages per row, in sorted message order."""
-        return np.asarray(self.categorical(), dtype=object) if self.n else np.empty(0, dtype=object)
+    def strings(self, notes: bool = False) -> np.ndarray:
+        """'; '-joined messages per row, by kind then text."""
+        return np.asarray(self.categorical(notes), dtype=object) if self.n else np.empty(0, dtype=object)
 
-    def categorical(self) -> pd.Categorical:
-        """The '; '-joined messages per row as categories (each distinct text once).
+    def _ordered(self, notes: bool) -> list[tuple[str, str]]:
+        """(message, text shown) of the warnings (or the notes), by kind then message."""
+        from ..i18n import NOTE_KINDS, WARNING_KINDS, kind_label
+        order = {k: i for i, k in enumerate(WARNING_KINDS)}
+        chosen = [(order.get(self.kinds.get(m, "other"), len(order)), m) for m in self.masks
+                  if (self.kinds.get(m, "other") in NOTE_KINDS) == notes]
+        return [(m, m if notes or self.kinds.get(m, "other") == "other" else f"{kind_label(self.kinds[m])}: {m}")
+                for _, m in sorted(chosen)]
+
+    def categorical(self, notes: bool = False) -> pd.Categorical:
+        """The '; '-joined warnings (``notes``: the notes) per row as categories (each distinct text once).
 
         Rows share few combinations of messages: each row gets a combination number, each distinct
         combination is joined once, and the rows keep only the number.
         """
-        msgs = sorted(self.masks)
+        ordered = self._ordered(notes)
         combo = np.zeros(self.n, np.int64)
-        for j, msg in enumerate(msgs):
+        for j, (msg, _) in enumerate(ordered):
             if j % 60 == 59:                     # renumber densely before the code could overflow
                 combo = np.unique(combo, return_inverse=True)[1].astype(np.int64)
             combo = combo * 2 + self.masks[msg]
         _, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
         # a combination's text, read off the masks of one row that has it
-        texts = ["; ".join(m for m in msgs if self.masks[m][i]) for i in first]
+        texts = ["; ".join(shown for msg, shown in ordered if self.masks[msg][i]) for i in first]
         if len(set(texts)) < len(texts):          # a message holding "; " could join like another pair
             return pd.Categorical(np.array(texts, dtype=object)[inverse.reshape(-1)])
         return pd.Categorical.from_codes(inverse.reshape(-1), pd.Index(texts, dtype=object))
@@ -75,8 +92,8 @@ class Errors:
         cur = self.error[idx]
         self.error[idx] = np.where(cur == None, message, cur)  # noqa: E711 (elementwise)
 
-    def warn(self, idx, message: str) -> None:
-        self.warnings.add(idx, message)
+    def warn(self, idx, message: str, kind: str = "other") -> None:
+        self.warnings.add(idx, message, kind)
 
     def take(self, idx: np.ndarray) -> "Errors":
         """Row ``i`` of the result is row ``idx[i]`` of these errors and warnings."""
