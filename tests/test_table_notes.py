@@ -17,7 +17,7 @@ MISSING_MAX = 200
 # belongs in docs/research/.
 ENTRY_NOTE_MAX = 400
 SOURCE_NOTE_MAX = 1200
-# /work/…, /tmp/…, /root/…, /home/… written as a path (not as part of a URL or a longer name)
+# a path under the top-level folders work, tmp, root or home (not part of a URL or of a longer name)
 MACHINE_PATH = re.compile(r"(^|[^A-Za-z0-9_.])/(work|tmp|root|home)/")
 POINTER = re.compile(r"(docs/research/[\w./-]+\.md)#([\w-]+)")
 
