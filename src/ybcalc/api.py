@@ -59,8 +59,12 @@ def load_policy(region: str, insutype: str = "职工", on=None, tables: str | Pa
     """
     book = load_tables(tables)
     rid = book.region_id(region)
-    if rid is None:
-        raise KeyError(f"unknown region {region!r}; known: {', '.join(r.short for r in book.regions.values())}")
+    if rid is None:               # a county code of a known region, or: no table yet / the nearest names
+        from .divisions import REGION, region_lookup
+        found = region_lookup(book, region, REGION)
+        if found.region is None:
+            raise KeyError(found.reject)
+        rid = found.region
     scheme = codes.parse_insutype(insutype)
     if scheme is None:
         raise ValueError(f"unknown insutype {insutype!r}: use 职工/居民 or 310/390")

@@ -68,6 +68,8 @@ def cmd_compare(args) -> int:
     from .policy.loader import load_book
     from .scenarios import DEFAULT_DATE, compare_scenarios, display_table
 
+    from .outputs import TABLES, check_outputs
+    check_outputs({"--out": (args.out, (".png",)), "--csv": (args.csv, TABLES)}, {tr("账单文件", "the bill file"): args.bill})
     book = load_book(getattr(args, "tables", None))
     df, _rows = read_bills(args.bill, getattr(args, "encoding", None))
     if df.empty:

@@ -208,7 +208,7 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                 if unmatched.any():
                     bad_pos = np.flatnonzero(unmatched)
                     errors.fail(rows[bad_pos], np.array(
-                        [f"{label}: no rule of {entry.key}.{name} matches this bill ({d})"
+                        [f"{label}: no rule of {entry.key}.{name} matches this bill ({d})" + _fill_group(d, fv)
                          for d in _describe_rows(sub, bad_pos)], dtype=object))
                 if name == "rates":
                     vals2 = np.zeros((len(rows), out[name].shape[1]), np.int64)
@@ -238,6 +238,14 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                     mask |= m.astype(np.int64) << j
                 out["_adjust"][pos] = mask
     return out
+
+
+def _fill_group(described: str, value) -> str:
+    """What to do when the rules name member groups and the bill gives none: fill the column."""
+    if "psn_type=," in described + "," and any("psn_type" in r.when for r in value.rules):
+        from ..i18n import tr
+        return tr(" — 请填写人员类别（psn_type）", " — fill in the member group (psn_type)")
+    return ""
 
 
 def first_sentence(text: str, limit: int = 120) -> str:
