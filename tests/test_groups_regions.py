@@ -269,3 +269,10 @@ def test_place_of_care_by_any_name_or_code_tells_in_from_out_of_province(area, s
     book = ybcalc.load_tables()
     bills, _, _ = resolve_parameters(prepare(df, book=book).lines, book)
     assert (bills["mdtrt_scope"].iat[0], bills["mdtrt_province"].iat[0]) == (scope, province)
+
+
+def test_scenarios_name_a_region_without_a_table_and_read_county_codes():
+    from ybcalc.scenarios import resolve_member
+    book = ybcalc.load_tables()
+    assert "no table for 绵阳 (510700) yet" in resolve_member(book, "绵阳", "在职")["reason"]
+    assert resolve_member(book, "110105", "在职")["rid"] == "beijing"

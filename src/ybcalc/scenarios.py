@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import codes
+from .i18n import tr
 from .inputs import rename_columns
 from .money import INF_FEN, PPM, fen_to_yuan
 from .policy.loader import PolicyBook
@@ -194,10 +195,14 @@ def resolve_member(book: PolicyBook, region, status: str, scheme=None) -> dict:
     and ``reason`` (non-empty when no table can settle it).
     """
     rid = book.region_id(region)
+    reason = ""
+    if rid is None:                   # a county code of a known region; else no table yet, or the nearest names
+        from .divisions import REGION, region_lookup
+        found = region_lookup(book, region, REGION)
+        rid, reason = found.region, found.reject
     out = {"rid": rid, "region": book.region_label(rid) if rid else str(region), "status": status,
-           "scheme": None, "psn_type": "", "reason": ""}
+           "scheme": None, "psn_type": "", "reason": reason}
     if rid is None:
-        out["reason"] = f"unknown region {region!r}"
         return out
     status = str(status or "").strip()
     if scheme is not None:
@@ -745,7 +750,8 @@ def parameter_matrix(table: pd.DataFrame) -> pd.DataFrame:
     grade mark (◐ secondary, ✖ missing)."""
     mark = {"sourced": "", "secondary": " ◐", "missing": "", "partial": " △"}
     t = table.copy()
-    t["cell"] = [("✖ missing" if s == "missing" else f"{v}{mark.get(s, '')}")
+    gap = tr("✖ 缺失", "✖ missing")
+    t["cell"] = [(gap if s == "missing" else f"{v}{mark.get(s, '')}")
                  for v, s in zip(t["value"], t["status"])]
     m = t.pivot_table(index=["region", "scheme"], columns="year", values="cell",
                       aggfunc=lambda cells: " → ".join(dict.fromkeys(cells)), sort=False)

@@ -30,7 +30,8 @@ STYLE = {"description_width": "7em"}
 LAYOUT = W.Layout(width="20em")
 CSS = ("<style>.ybcalc-table{border-collapse:collapse;font-size:12px}.ybcalc-table td,.ybcalc-table th"
        "{padding:2px 6px;border-bottom:1px solid #ddd;text-align:right}.ybcalc-table th{background:#f4f4f4}"
-       "</style>")
+       # region and scheme (the first columns) on one line, however wide the source texts beside them
+       ".ybcalc-table th,.ybcalc-table td:nth-child(-n+2){white-space:nowrap}</style>")
 
 
 def _book(book):
