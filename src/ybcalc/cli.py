@@ -156,8 +156,8 @@ def _empty_settlement(book):
 
 
 def _score_dask(args, accounts, catalogue=None) -> int:
-    from .batch import ScoreResult, stage_table
-    from .dask import score_path
+    from .batch import ScoreResult, exact_sum, stage_table
+    from .dask import money_fen, score_path
     from .labels import SETTLEMENT_FIELDS, relabel_columns
     if args.draft:
         print("--draft is not supported with --engine dask yet", file=sys.stderr)
@@ -173,12 +173,12 @@ def _score_dask(args, accounts, catalogue=None) -> int:
     warned = int((bills["warnings"].fillna("").astype(str).to_numpy() != "").sum())
     assumed_bills = int(bills["policy_version"].fillna("").astype(str).str.contains("+assume:", regex=False).sum())
     res = ScoreResult(None, rejects, rows_read, rows_read - rejected,
-                      {"totals": {c: int(bills[c].sum()) for c in SETTLEMENT_FIELDS}, "bills": len(bills),
+                      {"totals": {c: exact_sum(money_fen(bills[c])) for c in SETTLEMENT_FIELDS}, "bills": len(bills),
                        "warned": warned, "assumed": assumed_bills})
     if not str(args.output).lower().endswith((".parquet", ".pq")):   # CSV: yuan text; Parquet: exact decimals
         from .money import fen_text
         for c in SETTLEMENT_FIELDS:
-            bills[c] = fen_text(bills[c].to_numpy())
+            bills[c] = fen_text(money_fen(bills[c]))
     if args.lang == "zh":
         bills.columns = relabel_columns(bills.columns, "zh")
     with _replaced_together(args) as staged:
