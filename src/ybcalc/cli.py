@@ -310,7 +310,7 @@ def cmd_tables(args) -> int:
                 for e in p.entries:
                     start = PLACEHOLDER if e.start == UNFILLED_FROM else e.start     # a starter's unfilled date
                     if e.missing:
-                        print(f"  {p.path} from {start}: MISSING — {e.missing}")
+                        print(f"  {p.path} from {start}: ✖ {e.missing}")
                         continue
                     print(f"  {p.path} from {start}:")
                     for k, v in e.raw.items():

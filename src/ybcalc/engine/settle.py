@@ -38,11 +38,24 @@ def assumed_warning(source) -> str:
     return tr(f"{source.title}（假设值，用户给定）", f"{source.note} (assumed value, given by the user)")
 
 
+def _is_assumed_source(src) -> bool:
+    return src is not None and src.grade == ASSUMED_GRADE
+
+
+def _line_rate_source(book: PolicyBook, uid: int, rule: int):
+    """The source of the 乙类 share a line used: its rule's own (an assumed rule --assume added to a share
+    sourced for some item kinds only), else its entry's."""
+    e = book.entries[int(uid)]
+    f = e.fields.get("rate")
+    return f.rule_source(int(rule), e.source) if hasattr(f, "rule_source") else e.source
+
+
 def _assumed_uids(book: PolicyBook) -> np.ndarray:
     """Entries holding a value the user assumed (none in the tables as loaded)."""
     cached = getattr(book, "_assumed_uids", None)
     if cached is None:
-        cached = np.array([e.uid for e in book.entries if e.source is not None and e.source.grade == ASSUMED_GRADE],
+        cached = np.array([e.uid for e in book.entries if _is_assumed_source(e.source)
+                           or any(_is_assumed_source(r.source) for r in getattr(e.fields.get("rate"), "rules", []))],
                           dtype=np.int64)
         book._assumed_uids = cached
     return cached
@@ -247,8 +260,8 @@ def _assumptions_used(bills: pd.DataFrame, lines: pd.DataFrame, book: PolicyBook
     read off the entries of its parameters and of its lines' 乙类 shares."""
     used: dict[str, np.ndarray] = {}
 
-    def mark(rows, uid):
-        label = book.entries[int(uid)].source.id
+    def mark(rows, uid, label=None):
+        label = label or book.entries[int(uid)].source.id
         m = used.setdefault(label, np.zeros(len(bills), bool))
         m[rows] = True
 
@@ -259,11 +272,14 @@ def _assumptions_used(bills: pd.DataFrame, lines: pd.DataFrame, book: PolicyBook
             mark(np.flatnonzero(uid == u), u)
     if "selfpay_entry" in lines.columns and len(lines):
         uid = lines["selfpay_entry"].to_numpy(np.int64)
+        rule = lines["selfpay_rule"].to_numpy(np.int64) if "selfpay_rule" in lines.columns else np.zeros(len(uid), np.int64)
         hit = np.isin(uid, assumed)
         if hit.any():
             pos = bill_positions(bills, lines)
-            for u in np.unique(uid[hit]):
-                mark(np.unique(pos[hit & (uid == u)]), u)
+            for u, ri in {(int(u), int(ri)) for u, ri in zip(uid[hit], rule[hit])}:
+                src = _line_rate_source(book, u, ri)
+                if _is_assumed_source(src):     # not the sourced rules of a partly assumed share
+                    mark(np.unique(pos[hit & (uid == u) & (rule == ri)]), u, src.id)
     masks = WarnMasks(len(bills))
     masks.masks = used
     return masks.categorical()
@@ -783,9 +799,12 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
             entry[idx] = r["_entry"]
             rule_i[idx] = r["_rule_rate"]
             for uid in np.unique(r["_entry"][r["_entry"] >= 0]):     # a rate the user assumed (--assume)
-                src = book.entries[uid].source
-                if src is not None and src.grade == ASSUMED_GRADE:
-                    errors.warn(np.unique(bill_pos[idx[r["_entry"] == uid]]), assumed_warning(src), kind="assumption")
+                of_entry = r["_entry"] == uid
+                for ri in np.unique(r["_rule_rate"][of_entry]):
+                    src = _line_rate_source(book, uid, ri)
+                    if _is_assumed_source(src):
+                        rows = idx[of_entry & (r["_rule_rate"] == ri)]
+                        errors.warn(np.unique(bill_pos[rows]), assumed_warning(src), kind="assumption")
         bad = line_err.error != None  # noqa: E711
         if bad.any():
             msgs = line_err.error[bad]
