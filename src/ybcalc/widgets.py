@@ -21,6 +21,7 @@ from pathlib import Path
 import ipywidgets as W
 import numpy as np
 import pandas as pd
+import yaml
 
 from . import codes
 from . import plotting as P
@@ -552,81 +553,89 @@ class RegionParamsForm:
 
     # -- the table file ----------------------------------------------------------------------------
     def table(self) -> tuple[str, dict]:
-        """(file name, the table as a mapping) from the fields; raises ValueError naming a bad field."""
-        from .policy.schema import PLACEHOLDER
+        """(file name, the table as a mapping) from the fields; raises ValueError naming a bad field.
+
+        The layout is the starter of ``ybcalc tables new`` (``policy.starter.starter_text``), its 待填
+        replaced by the fields: the form and the command write the same file. Parameters the form has no
+        field for (普通门诊, 个人账户) and those left wholly empty are dropped, so the shipped value (or its
+        ``missing`` entry) applies to them."""
+        import yaml
+
         from .i18n import tr
+        from .policy.schema import PLACEHOLDER
+        from .policy.starter import starter_text
         name = self.region.value.strip()
         if not name:
             raise ValueError(tr("请填写地区", "give the region"))
         scheme = "employee" if self.scheme.value == "职工" else "resident"
-        rid = self.base.region_id(name)
         start = _form_date(self.start, tr("施行日期", "effective date"), required=True)
-        t: dict = {}
-        if rid is not None:
-            t["region"] = self.base.regions[rid].short
-        else:
+        file_name, text = starter_text(self.base, name, scheme, str(self.folder))
+        starter = yaml.safe_load(text)
+        t: dict = {"region": starter["region"], "scheme": starter["scheme"], "title": starter["title"]}
+        if isinstance(t["region"], dict):             # a region neither the tables nor the division list know
             code = self.region_code.value.strip()
             if not (code.isdigit() and len(code) == 6):
                 raise ValueError(tr(f"ybcalc 不认识地区 {name}：请填 6 位区划代码（如 510400）",
                                     f"ybcalc does not know region {name}: give its 6-digit division code (e.g. 510400)"))
-            t["region"] = {"name": name, "code": code}
-        t["scheme"] = self.scheme.value
-        t["title"] = f"{name}{self.scheme.value}基本医疗保险（我的参数表）"
-        if scheme == "employee":
-            t["psn_types"] = ["在职", "退休"]
-        source = {"title": self.title.value.strip() or PLACEHOLDER, "issuer": self.issuer.value.strip() or PLACEHOLDER,
-                  "date": _form_date(self.issued, tr("发文日期", "date of issue")) or PLACEHOLDER, "grade": "user"}
+            t["region"] = {**t["region"], "code": code}
+        if starter.get("psn_types"):
+            t["psn_types"] = starter["psn_types"]
+        source = starter["sources"]["notice"]
+        source.update(title=self.title.value.strip() or PLACEHOLDER, issuer=self.issuer.value.strip() or PLACEHOLDER,
+                      date=_form_date(self.issued, tr("发文日期", "date of issue")) or PLACEHOLDER)
         if self.doc_no.value.strip():
             source["doc_no"] = self.doc_no.value.strip()
-        t["sources"] = {"notice": source}
-        entry = {"from": start, "source": "notice"}
-
-        def by_level(fields, parse, extra=None):
-            vals = {lv: parse(w) for lv, w in fields.items()}
-            if all(v is None for v in vals.values()):
-                return None
-            vals = {lv: (PLACEHOLDER if v is None else v) for lv, v in vals.items()}
-            when = {3: 3, 2: 2, 1: [0, 1]}
-            if len(set(map(str, vals.values()))) == 1:
-                return [{"value": next(iter(vals.values()))}]
-            return [{"when": {**(extra or {}), "hosp_lv": when[lv]}, "value": v} for lv, v in vals.items()]
-
-        inpatient: dict = {"med_types": [21]}
-        amounts = by_level(self.deductible, lambda w: _form_number(w, "amount"))
-        if amounts is not None:
-            inpatient["deductible"] = [{**entry, "basis": "per_admission", "amount": amounts}]
-        ratio = lambda w: _form_number(w, "ratio")                          # noqa: E731
-        if scheme == "employee":
-            active = by_level(self.rate_active, ratio, {"psn_type": "在职"})
-            retired = by_level(self.rate_retired, ratio, {"psn_type": "退休"})
-            if active is not None or retired is not None:
-                rules = []
-                for group, rr in (("在职", active), ("退休", retired)):
-                    for r in rr or [{"value": PLACEHOLDER}]:
-                        when = {"psn_type": group, **{k: v for k, v in r.get("when", {}).items() if k != "psn_type"}}
-                        rules.append({"when": when, "value": [r["value"]]})
-                inpatient["ratio"] = [{**entry, "rates": rules}]
         else:
-            rates = by_level(self.rate_active, ratio)
-            if rates is not None:
-                inpatient["ratio"] = [{**entry, "rates": [{**r, "value": [r["value"]]} for r in rates]}]
+            source.pop("doc_no", None)
+        t["sources"] = {"notice": source}
+
+        level = lambda when: max(when["hosp_lv"]) if isinstance(when["hosp_lv"], list) else when["hosp_lv"]  # noqa: E731
+        ratio = lambda w: _form_number(w, "ratio")                          # noqa: E731
+
+        def filled(rules, field_of, parse, wrap=lambda v: v):
+            """The starter's rules with the fields' values; None when every field is empty. An empty field
+            among filled ones stays 待填 (that entry is missing until filled)."""
+            vals = [parse(field_of(r["when"])) for r in rules]
+            if all(v is None for v in vals):
+                return None
+            out = [{"when": r["when"], "value": wrap(PLACEHOLDER if v is None else v)} for r, v in zip(rules, vals)]
+            return _merge_levels(out)
+
+        def entry(param: dict, **values) -> list:
+            return [{**param, "from": start, **values}]
+
+        inpatient = starter["benefits"]["inpatient"]
+        own: dict = {"med_types": inpatient["med_types"]}
+        d = inpatient["deductible"][0]
+        amounts = filled(d["amount"], lambda w: self.deductible[level(w)], lambda w: _form_number(w, "amount"))
+        if amounts is not None:
+            own["deductible"] = entry(d, amount=amounts)
+        r = inpatient["ratio"][0]
+        fields = lambda w: (self.rate_retired if w.get("psn_type") == "退休" else self.rate_active)[level(w)]  # noqa: E731
+        groups = {}
+        for rule in r["rates"]:
+            groups.setdefault(rule["when"].get("psn_type"), []).append(rule)
+        parts = {g: filled(rules, fields, ratio, lambda v: [v]) for g, rules in groups.items()}
+        if any(p is not None for p in parts.values()):
+            rates = []
+            for g, p in parts.items():                # a group left wholly empty stays 待填
+                rates += p if p is not None else _merge_levels([{**x, "value": [PLACEHOLDER]} for x in groups[g]])
+            own["ratio"] = entry(r, rates=rates)
         cap = _form_number(self.cap, "cap")
         if cap is not None:
-            inpatient["cap"] = [{**entry, "amount": cap}]
-        if len(inpatient) > 1:
-            t["benefits"] = {"inpatient": inpatient}
+            own["cap"] = entry(inpatient["cap"][0], amount=cap)
+        if len(own) > 1:
+            t["benefits"] = {"inpatient": own}
         selfpay = _form_number(self.selfpay, "ratio")
         if selfpay is not None:
-            t["selfpay_prop"] = [{**entry, "rate": selfpay}]
+            t["selfpay_prop"] = entry(starter["selfpay_prop"][0], rate=selfpay)
         crit = [_form_number(self.crit_threshold, "amount"), _form_number(self.crit_rate, "ratio"),
                 _form_number(self.crit_cap, "cap")]
         if any(v is not None for v in crit):
             threshold, rate, crit_cap = (PLACEHOLDER if v is None else v for v in crit)
-            payer = "hifob" if scheme == "employee" else "hifmi"
-            base = ["above_cap"] if payer == "hifob" else ["deductible", "preselfpay", "coinsurance", "above_cap"]
-            t["critical_illness"] = {payer: [{**entry, "base": base, "threshold": threshold, "rates": [rate],
-                                              "cap": crit_cap}]}
-        return f"{name}-{self.scheme.value}.yaml", t
+            (payer, terms), = starter["critical_illness"].items()     # hifob (职工) or hifmi (居民)
+            t["critical_illness"] = {payer: entry(terms[0], threshold=threshold, rates=[rate], cap=crit_cap)}
+        return file_name, t
 
     def save(self):
         """Write the table file (keeping the file's other parameters), reload the tables with it and settle
@@ -635,6 +644,7 @@ class RegionParamsForm:
 
         from .i18n import tr
         from .policy.loader import load_book
+        from .policy.schema import PLACEHOLDER
         self.error = None
         try:
             file_name, t = self.table()
@@ -656,6 +666,9 @@ class RegionParamsForm:
                     else:
                         merged[k][sub] = val
             elif k == "sources" and isinstance(merged.get(k), dict):
+                old_notice = merged[k].get("notice")
+                if isinstance(old_notice, dict):   # a source field left empty keeps what the file says
+                    v = {**v, "notice": {**old_notice, **{f: x for f, x in v["notice"].items() if x != PLACEHOLDER}}}
                 merged[k].update(v)
             else:
                 merged[k] = v
@@ -664,8 +677,8 @@ class RegionParamsForm:
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".partial")
         shown = self.folder.name if self.folder.is_absolute() else self.folder      # no machine's path in the file
-        tmp.write_text(head.format(f=shown) + yaml.safe_dump(merged, allow_unicode=True, sort_keys=False,
-                                                                   default_flow_style=None), encoding="utf-8")
+        tmp.write_text(head.format(f=shown) + yaml.dump(merged, Dumper=_PlainDumper, allow_unicode=True,
+                                                              sort_keys=False, default_flow_style=None, width=100), encoding="utf-8")
         tmp.replace(path)
         self.path = path
         try:
@@ -688,6 +701,29 @@ class RegionParamsForm:
         self.status.value = tr(f"已保存 <code>{html.escape(str(path))}</code>，下面的账单按它结算。",
                                f"saved <code>{html.escape(str(path))}</code>; the bill below is settled with it.")
         return path
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """YAML a person edits: the same date repeated, never as &id001 / *id001 anchors."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def _merge_levels(rules: list[dict]) -> list[dict]:
+    """Rules that differ only by hospital level and give the same value become one rule (a notice that
+    does not distinguish levels reads so in the file)."""
+    out, seen = [], {}
+    for r in rules:
+        rest = {k: v for k, v in r["when"].items() if k != "hosp_lv"}
+        key = repr(sorted(rest.items()))
+        seen.setdefault(key, (rest, []))[1].append(r)
+    for rest, group in seen.values():
+        if len({repr(r["value"]) for r in group}) == 1:
+            out.append({"when": rest, "value": group[0]["value"]} if rest else {"value": group[0]["value"]})
+        else:
+            out += group
+    return out
 
 
 def _form_number(w, kind: str):
