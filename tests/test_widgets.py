@@ -392,3 +392,66 @@ def test_region_form_leaves_out_what_is_empty_and_marks_half_filled_parameters(t
     name, table = ui.table()
     assert "ratio" not in table["benefits"]["inpatient"] and "selfpay_prop" not in table
     assert "待填" in str(table["benefits"]["inpatient"]["deductible"])
+    ui.save()                                     # no notice given: the user is told why nothing settles
+    assert ui.error is None and "发文单位" in ui.status.value and "待填" in ui.status.value
+
+
+def test_region_form_writes_the_starter_layout_and_loads_as_a_user_table(tmp_path):
+    """The form fills the starter of `ybcalc tables new` (same keys, same conditions), and the file is a
+    user table over the shipped ones: values graded 用户提供, policy version naming the file."""
+    import yaml
+
+    import ybcalc
+    from ybcalc.policy.loader import load_book
+    from ybcalc.policy.starter import starter_text
+    from ybcalc.widgets import RegionParamsForm
+    folder = tmp_path / "ybcalc-tables"
+    ui = RegionParamsForm(folder=folder, region="攀枝花", scheme="职工", start="2024-01-01")
+    ui.title.value, ui.issuer.value, ui.issued.value = "示例通知", "示例市医疗保障局", "2023-12-01"
+    for lv, a, r in ((3, "800", "85%"), (2, "500", "88%"), (1, "300", "90%")):
+        ui.deductible[lv].value, ui.rate_active[lv].value, ui.rate_retired[lv].value = a, r, r
+    ui.crit_threshold.value, ui.crit_rate.value, ui.crit_cap.value = "0", "0.8", "不封顶"
+    path = ui.save()
+    assert ui.error is None, ui.error
+    text = path.read_text(encoding="utf-8")
+    assert "&id" not in text and "*id" not in text              # no YAML anchors for a person to edit
+    raw = yaml.safe_load(text)
+    name, starter = starter_text(load_book(), "攀枝花", "employee")
+    starter = yaml.safe_load(starter)
+    assert path.name == name and raw["region"] == starter["region"] and raw["scheme"] == starter["scheme"]
+    ratio, s_ratio = raw["benefits"]["inpatient"]["ratio"][0], starter["benefits"]["inpatient"]["ratio"][0]
+    assert [r["when"] for r in ratio["rates"]] == [r["when"] for r in s_ratio["rates"]]
+    assert "doc_no" not in raw["sources"]["notice"]                     # no 文号 given: the line is left out
+    assert "outpatient" not in raw["benefits"] and "personal_account" not in raw   # no fields for them
+    hifob = raw["critical_illness"]["hifob"][0]
+    assert hifob["base"] == starter["critical_illness"]["hifob"][0]["base"] and hifob["cap"] == "unlimited"
+    book = load_book(folder)
+    entry = next(e for e in book.entries if e.user and "deductible" in e.key)
+    assert entry.table == name
+    assert entry.source.grade == "user" and entry.missing is None
+    st = ybcalc.settle(ui.explainer.lines, str(folder))
+    assert "+user:" + name in st.policy_versions()[0]
+
+
+def test_region_form_a_prefecture_from_the_division_list_needs_no_code(tmp_path):
+    from ybcalc.widgets import RegionParamsForm
+    ui = RegionParamsForm(folder=tmp_path, region="绵阳", scheme="居民", start="2024-01-01")
+    ui.deductible[3].value = "1000"
+    name, table = ui.table()
+    assert name == "绵阳-居民.yaml" and table["region"] == "绵阳"
+
+
+def test_region_form_saving_with_empty_source_fields_keeps_the_files_notice(tmp_path):
+    import yaml
+
+    from ybcalc.widgets import RegionParamsForm
+    ui = RegionParamsForm(folder=tmp_path, region="攀枝花", scheme="职工", start="2024-01-01")
+    ui.title.value, ui.doc_no.value, ui.issuer.value, ui.issued.value = "通知", "某〔2024〕1号", "某局", "2024-01-01"
+    ui.cap.value = "100000"
+    path = ui.save()
+    again = RegionParamsForm(folder=tmp_path, region="攀枝花", scheme="职工", start="2024-01-01")
+    again.selfpay.value = "0.1"
+    assert again.save() == path and again.error is None
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert raw["sources"]["notice"]["issuer"] == "某局" and raw["sources"]["notice"]["doc_no"] == "某〔2024〕1号"
+    assert raw["benefits"]["inpatient"]["cap"][0]["amount"] == 100000 and raw["selfpay_prop"][0]["rate"] == 0.1

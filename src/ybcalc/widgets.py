@@ -700,6 +700,14 @@ class RegionParamsForm:
         ex.update()
         self.status.value = tr(f"已保存 <code>{html.escape(str(path))}</code>，下面的账单按它结算。",
                                f"saved <code>{html.escape(str(path))}</code>; the bill below is settled with it.")
+        notice = (merged.get("sources") or {}).get("notice") or {}
+        unfilled = [label for key, label in (("title", "通知标题"), ("issuer", "发文单位"), ("date", "发文日期"))
+                    if str(notice.get(key, PLACEHOLDER)) == PLACEHOLDER]
+        if unfilled:                          # the loader treats every figure citing it as missing
+            self.status.value += "<br><span style='color:#a60'>" + tr(
+                f"通知的{'、'.join(unfilled)}未填：引用它的参数都按“待填”处理，不拿来结算。",
+                f"the notice's {', '.join(unfilled)} not filled in: every figure citing it is treated as 待填 "
+                "(not filled in) and not used.") + "</span>"
         return path
 
 
