@@ -110,10 +110,14 @@ MY_REGION = [
          '    example.rate_active[lv].value = active\n'
          '    example.rate_retired[lv].value = retired\n'
          'example.cap.value = "100000"\n'
+         'example.selfpay.value = "10%"\n'
+         'example.crit_threshold.value, example.crit_rate.value, example.crit_cap.value = "0", "90%", "300000"\n'
          'path = example.save()\n'
          'print(path.read_text(encoding="utf-8"))'),
     md("结算结果（元）：起付线 800 元，其余 19,200 元的 85% 由统筹基金支付。"),
     code("D.table(S.key_fields(example.explainer.settlement))"),
+    md("每一步的参数都注明出自你的通知（来源等级“用户提供”，以及参数表文件名和参数位置）："),
+    code("print(S.explanation_text(example.explainer.explanation))"),
 ]
 
 SCENARIOS = [
