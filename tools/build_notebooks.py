@@ -89,7 +89,7 @@ MY_REGION = [
     md("## 我的地区参数\n\n"
        "ybcalc 自带的参数表里没有来源的地区（如攀枝花），或者你手上有本地医保局的最新通知：把通知里的主要数字填进"
        "下面的表单（起付线、支付比例、封顶线、乙类先行自付、大额/大病），点 **保存并计算**。表单把它们存成你自己的"
-       "参数表文件（`ybcalc-tables/攀枝花-职工.yaml`，与 `ybcalc tables new` 生成的是同一个文件，叠加在自带的参数表"
+       "参数表文件（`ybcalc-tables/攀枝花-职工.yaml`，与命令行新建的参数表（`tables new` 子命令）是同一种文件，叠加在自带的参数表"
        "之上），再用它结算下面的账单。没填的项不会被编造：整项空着就沿用自带的表，只填了一部分的项记为“待填”，"
        "不拿来结算。命令行同样可用：`ybcalc score 账单.csv --tables ybcalc-tables`。"),
     widget('from ybcalc.widgets import RegionParamsForm\n\n'
