@@ -402,6 +402,18 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _reader_left() -> int:
+    """The reader of our output went away (``ybcalc … | head``): stop quietly, as ``cat`` does, without
+    a traceback; the rest of the output goes nowhere (Python would otherwise complain when it flushes
+    stdout at exit). Exit status 141 = killed by SIGPIPE, what a shell expects of such a command."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):          # stdout without a file descriptor (a test's capture)
+        pass
+    return 141
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     with language(lang_in_argv(argv)) as lang:
@@ -414,6 +426,8 @@ def main(argv=None) -> int:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             print(f"ybcalc: {msg}", file=sys.stderr)
             return 2
+        except BrokenPipeError:
+            return _reader_left()
         finally:
             use_argparse_lang("en")
 
