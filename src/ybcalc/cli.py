@@ -203,32 +203,37 @@ def cmd_tables(args) -> int:
         return 0
     if args.action == "show":
         if not args.region:
-            print("tables show REGION [--scheme 职工|居民]", file=sys.stderr)
+            print(tr("用法：ybcalc tables show 地区 [--scheme 职工|居民]", "usage: ybcalc tables show REGION [--scheme 职工|居民]"),
+                  file=sys.stderr)
             return 2
         rid = book.region_id(args.region)
         if rid is None:
-            print(f"unknown region {args.region!r}", file=sys.stderr)
+            print(tr(f"未知地区 {args.region!r}", f"unknown region {args.region!r}"), file=sys.stderr)
             return 2
+        from .words import param_words, word, FIELDS
         schemes = [codes.parse_insutype(args.scheme)] if args.scheme else ["employee", "resident"]
+        zh = args.lang == "zh"
         for scheme in schemes:
             t = book.tables.get((rid, scheme))
             if t is None:
                 continue
-            print(f"== {t.title} ({t.key})" + (f", extends {t.extends}" if t.extends else ""))
-            groups = [f"人员类别 {'/'.join(t.psn_types)}" if t.psn_types else "",
-                      f"缴费档次 {'/'.join(t.contrib_tiers)}" if t.contrib_tiers else ""]
+            print(f"== {t.title} ({t.key})" + (tr(f"，基于 {t.extends}", f", extends {t.extends}") if t.extends else ""))
+            groups = [f"{tr('人员类别', 'member groups')} {'/'.join(t.psn_types)}" if t.psn_types else "",
+                      f"{tr('缴费档次', 'contribution tiers')} {'/'.join(t.contrib_tiers)}" if t.contrib_tiers else ""]
             if any(groups):
                 print("  " + "; ".join(g for g in groups if g))
+            labels = {name: (b.label if zh else name) for name, b in t.benefits.items()}
             for p in t.all_params():
+                what = param_words(p.path, benefit_labels=labels)
                 for e in p.entries:
                     if e.missing:
-                        print(f"  {p.path} from {e.start}: MISSING — {e.missing}")
+                        print(tr(f"  {what} 自 {e.start} 起：缺失 — {e.missing}", f"  {what} from {e.start}: MISSING — {e.missing}"))
                         continue
-                    print(f"  {p.path} from {e.start}:")
+                    print(tr(f"  {what} 自 {e.start} 起：", f"  {what} from {e.start}:"))
                     for k, v in e.raw.items():
                         if k not in ("from", "source", "note"):
-                            print(_fmt_field(k, v))
-                    print(f"      source: {e.source.cite()}")
+                            print(_fmt_field(k, v, p.kind, labels))
+                    print(f"      {tr('来源', 'source')}: {e.source.cite(args.lang)}")
             print()
         return 0
     return 2
@@ -262,30 +267,41 @@ def cmd_diff(args) -> int:
     return 0
 
 
-def _fmt_cond(when: dict) -> str:
-    parts = []
-    for k, v in when.items():
-        if k == "age":
-            lo, hi = v
-            parts.append("age " + (f"≥{lo}" if lo is not None else "") + (" " if lo is not None and hi is not None
-                                                                            else "") + (f"<{hi}" if hi is not None else ""))
-        else:
-            parts.append(f"{k}={'/'.join(map(str, v)) if isinstance(v, list) else v}")
-    return ", ".join(parts)
+def _fmt_field(name: str, value, kind: str = "", benefit_labels: dict | None = None) -> str:
+    """One table field for people: plain values inline in words (ratios as percentages, benefits by their
+    label), decision tables as `condition → value` lines."""
+    from .words import FIELD_VALUES, FIELDS, adjustment_words, condition_words, value_words, word
 
-
-def _fmt_field(name: str, value) -> str:
-    """One table field for people: plain values inline, decision tables as `condition → value` lines."""
+    def value_words(v, _plain=value_words):
+        if name in ("rates", "rate", "ratio_add") and not isinstance(v, str):
+            return _pct(v)
+        if name == "applies_to" and benefit_labels:
+            return _plain([benefit_labels.get(x, x) for x in (v if isinstance(v, list) else [v])])
+        return _plain(v)
+    label = word(FIELDS, name)
     if isinstance(value, list) and value and isinstance(value[0], dict):
         if name == "adjust":
-            rows = [f"        {_fmt_cond(a.get('when') or {}) or 'all'} → "
-                    + ", ".join(f"{k} {v}" for k, v in a.items() if k not in ("when", "source", "note"))
-                    for a in value]
+            rows = [f"        {adjustment_words(a)}" for a in value]
         else:
-            rows = [f"        {_fmt_cond(r.get('when') or {}) or 'otherwise'} → {r.get('value')}"
-                    + (f"   (source {r['source']})" if r.get("source") else "") for r in value]
-        return f"    {name}:\n" + "\n".join(rows)
-    return f"    {name}: {value}"
+            rows = [f"        {condition_words(r.get('when'))} → {value_words(r.get('value'))}"
+                    + (tr(f"（来源 {r['source']}）", f"   (source {r['source']})") if r.get("source") else "")
+                    for r in value]
+        return f"    {label}:\n" + "\n".join(rows)
+    whole = FIELD_VALUES.get((kind, name, value)) if isinstance(value, str) else None
+    if whole:                                   # basis: per_admission → 起付线按每次住院计
+        return f"    {label}: {tr(*whole)}"
+    return f"    {label}: {value_words(value)}"
+
+
+def _pct(v) -> str:
+    """0.9 → 90%, lists joined (a ratio of a table as a notice writes it)."""
+    from decimal import Decimal
+    if isinstance(v, list):
+        return tr("、", ", ").join(_pct(x) for x in v)
+    try:
+        return f"{(Decimal(str(v)) * 100).normalize():f}%"
+    except ArithmeticError:
+        return str(v)
 
 
 def _add_lang(parser) -> None:

@@ -84,7 +84,7 @@ VALUES = {
 CONDITIONS = {
     "psn_type": ("人员类别", "member group"),
     "contrib_tier": ("缴费档次", "contribution tier"),
-    "hosp_lv": ("医院等级", "hospital level"),
+    "hosp_lv": ("医院等级", "hospital"),             # en: "hospital level 2" (the level's own label)
     "hosp_type": ("医院类别", "hospital category"),
     "age": ("年龄", "age"),
     "psn_idet_type": ("人员身份", "member status"),
