@@ -19,14 +19,16 @@ def test_default_language_from_environment():
 
 
 def test_tr_and_language_block_restore(monkeypatch):
-    assert i18n.tr("中文", "English") == "English"                  # the tests' C locale
-    with i18n.language("zh") as lang:
-        assert lang == "zh" and i18n.tr("中文", "English") == "中文"
+    assert i18n.tr("中文", "English") == "中文"          # the library: Chinese unless told otherwise
+    with i18n.language("en") as lang:
+        assert lang == "en" and i18n.tr("中文", "English") == "English"
         import os
-        assert os.environ["YBCALC_LANG"] == "zh"                    # worker processes follow
-    assert i18n.current() == "en" and "YBCALC_LANG" not in __import__("os").environ
-    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
-    assert i18n.current() == "zh" and i18n.tr("中文", "English", lang="en") == "English"
+        assert os.environ["YBCALC_LANG"] == "en"                    # worker processes follow
+    assert i18n.current() == "zh" and "YBCALC_LANG" not in __import__("os").environ
+    with i18n.language(None) as lang:                               # the command line: the tests' C locale
+        assert lang == "en"
+    monkeypatch.setenv("YBCALC_LANG", "en")
+    assert i18n.current() == "en" and i18n.tr("中文", "English", lang="zh") == "中文"
 
 
 def test_lang_in_argv():

@@ -88,8 +88,8 @@ def test_new_year_restarts_admissions_and_segments(fbook):
     # 2024 entry: 三级 起付 800 (first admission of 2024); 9200 × 80% = 7360
     assert y(r, "B", "act_pay_dedc") == D("800.00")
     assert y(r, "B", "hifp_pay") == D("7360.00")
-    assert "二手来源" in y(r, "B", "warnings")      # the 2024 entry cites a secondary source
-    assert "二手来源" not in y(r, "A", "warnings")
+    assert "二手来源" in y(r, "B", "notes")      # the 2024 entry cites a secondary source: a note
+    assert "二手来源" not in y(r, "A", "notes") and "二手来源" not in y(r, "B", "warnings")
 
 
 def test_retiree_adjustments_deductible_minus_100_and_plus_5_points(fbook):

@@ -176,7 +176,7 @@ def test_batch_report_scores_a_file(book):
     assert ui.summary["bills"].sum() == len(ui.bills)
     assert ui.bills["acct"].sum() > 0                              # balances were used
     assert bytes(ui.dist_image.value).startswith(PNG) and bytes(ui.split_image.value).startswith(PNG)
-    assert "rows read" in ui.status.value
+    assert "读入" in ui.status.value
     ui.group_by.value = "地区"
     assert list(ui.summary.columns[:2]) == ["region", "bills"]
 

@@ -392,18 +392,58 @@ class ScoreResult:
             return self.streamed["totals"], self.streamed["bills"], self.streamed["warned"]
         raw = self.settlement.raw
         totals = {c: int(raw[c].sum()) for c in SETTLEMENT_FIELDS}
-        return totals, len(raw), int((raw["warnings"].to_numpy(dtype=object) != "").sum()) if len(raw) else 0
+        return totals, len(raw), warning_counts(raw["warnings"], raw.get("notes"))
 
     def summary(self) -> str:
+        from .i18n import WARNING_KINDS, kind_label, tr
         from .money import fen_to_yuan
         totals, bills, warn = self._aggregates()
         t = {k: fen_to_yuan(v) for k, v in totals.items()}
         rej_bills = self.rejects["mdtrt_id"].nunique() if len(self.rejects) else 0
-        return (f"rows read {self.rows_read:,} = scored {self.rows_scored:,} + rejected {self.rows_rejected:,}; "
-                f"bills settled {bills:,}, rejected {rej_bills:,}; bills with warnings {warn:,}\n"
-                f"total cost {t['medfee_sumamt']:,}  fund {t['fund_pay_sumamt']:,} (统筹 {t['hifp_pay']:,}, "
-                f"大病 {t['hifmi_pay']:,}, 大额 {t['hifob_pay']:,}, 救助 {t['maf_pay']:,})  "
-                f"patient {t['psn_part_amt']:,} (账户 {t['acct_pay']:,}, 现金 {t['psn_cash_pay']:,})")
+        sep = tr("，", ", ")
+        kinds = sep.join(f"{kind_label(k)} {warn[k]:,}" for k in WARNING_KINDS if k != "note" and warn.get(k))
+        warned = (tr(f"有提示的账单 {warn.get('any', 0):,}", f"bills with warnings {warn.get('any', 0):,}")
+                  + (f"（{kinds}）" if kinds and tr("zh", "en") == "zh" else f" ({kinds})" if kinds else "")
+                  + tr(f"；附说明（如二手来源）的账单 {warn.get('note', 0):,}",
+                       f"; bills with notes (e.g. secondary sources) {warn.get('note', 0):,}"))
+        return tr(f"读入 {self.rows_read:,} 行 = 结算 {self.rows_scored:,} 行 + 拒绝 {self.rows_rejected:,} 行；"
+                  f"结算账单 {bills:,} 张，拒绝 {rej_bills:,} 张；{warned}\n"
+                  f"医疗费总额 {t['medfee_sumamt']:,}  基金支付 {t['fund_pay_sumamt']:,}（统筹 {t['hifp_pay']:,}，"
+                  f"大病 {t['hifmi_pay']:,}，大额 {t['hifob_pay']:,}，救助 {t['maf_pay']:,}）  "
+                  f"个人负担 {t['psn_part_amt']:,}（账户 {t['acct_pay']:,}，现金 {t['psn_cash_pay']:,}）（元）",
+                  f"rows read {self.rows_read:,} = scored {self.rows_scored:,} + rejected {self.rows_rejected:,}; "
+                  f"bills settled {bills:,}, rejected {rej_bills:,}; {warned}\n"
+                  f"total cost {t['medfee_sumamt']:,}  fund {t['fund_pay_sumamt']:,} (pooled {t['hifp_pay']:,}, "
+                  f"critical illness {t['hifmi_pay']:,}, large-expense {t['hifob_pay']:,}, assistance "
+                  f"{t['maf_pay']:,})  patient {t['psn_part_amt']:,} (account {t['acct_pay']:,}, cash "
+                  f"{t['psn_cash_pay']:,}) (yuan)")
+
+
+def warning_counts(warnings, notes=None) -> dict:
+    """Bills per warning kind (a bill counts once per kind it has), ``any``: bills with a warning,
+    ``note``: bills with a note. Read off the few distinct texts of the columns, not per bill."""
+    from collections import Counter
+
+    from .i18n import WARNING_KINDS, kind_label
+    counts: Counter = Counter()
+    prefixes = {f"{kind_label(k)}: ": k for k in WARNING_KINDS if k not in ("other", "note")}
+    for text, n in pd.Series(warnings, dtype="category").value_counts(sort=False).items():
+        if not text or not n:
+            continue
+        counts["any"] += int(n)
+        kinds = {next((k for p, k in prefixes.items() if w.startswith(p)), "other") for w in str(text).split("; ")}
+        for k in kinds:
+            counts[k] += int(n)
+    if notes is not None:
+        for text, n in pd.Series(notes, dtype="category").value_counts(sort=False).items():
+            if text:
+                counts["note"] += int(n)
+    return dict(counts)
+
+
+def add_counts(total: dict, more: dict) -> None:
+    for k, v in more.items():
+        total[k] = total.get(k, 0) + v
 
 
 def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, row_numbers=None,
@@ -433,7 +473,7 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
     return result
 
 
-OUTPUT_KEEP = ["mdtrt_id", "psn_no", "setl_date", "region", "scheme", "med_type", "benefit", "table", "warnings",
+OUTPUT_KEEP = ["mdtrt_id", "psn_no", "setl_date", "region", "scheme", "med_type", "benefit", "table", "warnings", "notes",
                "psn_type", "policy_year"]
 
 
@@ -442,7 +482,7 @@ def slim(result: ScoreResult) -> ScoreResult:
     raw = result.settlement.raw
     keep = [c for c in raw.columns if c in OUTPUT_KEEP or c in SETTLEMENT_FIELDS or c.endswith("_entry")]
     slim_raw = raw[keep].copy()
-    for c in ("warnings", "table", "region", "scheme", "benefit", "med_type", "psn_type"):
+    for c in ("warnings", "notes", "table", "region", "scheme", "benefit", "med_type", "psn_type"):
         if c in slim_raw.columns:          # few distinct values over many bills: store each once
             slim_raw[c] = slim_raw[c].astype("category")
     result.settlement.raw = slim_raw
@@ -629,7 +669,7 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
             k, part = 1, np.zeros(n, np.int64)
     render = (sink.lang, sink.money, sink.parquet) if isinstance(sink, BillWriter) else None
     results, done = [], 0
-    agg = {"totals": {c: 0 for c in SETTLEMENT_FIELDS}, "bills": 0, "warned": 0, "workers": 0}
+    agg = {"totals": {c: 0 for c in SETTLEMENT_FIELDS}, "bills": 0, "warned": {}, "workers": 0}
 
     def partitions(table, part):
         if k == 1:
@@ -679,7 +719,7 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
         if sink is not None:
             totals, nb, nw = out.aggregates or r._aggregates()
             agg["bills"] += nb
-            agg["warned"] += nw
+            add_counts(agg["warned"], nw)
             for c, v in totals.items():
                 agg["totals"][c] += v
             r = ScoreResult(None, r.rejects, r.rows_read, r.rows_scored)

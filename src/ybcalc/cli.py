@@ -24,22 +24,26 @@ def _check_outputs(args) -> None:
     """Refuse, before any work, outputs that would destroy an input or could not be written: a run
     over a year of bills should not fail at its end, nor overwrite the bills it read."""
     from pathlib import Path
-    inputs = {f"the input file {f}": f for f in args.files}
-    inputs["the accounts file"] = args.accounts
+    inputs = {tr(f"输入文件 {f}", f"the input file {f}"): f for f in args.files}
+    inputs[tr("个人账户文件", "the accounts file")] = args.accounts
     outputs = {"-o": args.output, "--rejects": args.rejects}
     for flag, out in outputs.items():
         if out is None:
             continue
         p = Path(out)
         if p.suffix.lower() not in (".csv", ".parquet", ".pq"):
-            raise ValueError(f"{flag} {out}: give a .csv or .parquet file name (the suffix chooses the format)")
+            raise ValueError(tr(f"{flag} {out}：请给出 .csv 或 .parquet 文件名（后缀决定格式）",
+                                f"{flag} {out}: give a .csv or .parquet file name (the suffix chooses the format)"))
         for what, src in inputs.items():
             if src is not None and p.exists() and Path(src).exists() and p.resolve() == Path(src).resolve():
-                raise ValueError(f"{flag} {out} is {what}: writing it would overwrite what is being read")
+                raise ValueError(tr(f"{flag} {out} 就是{what}：写入会覆盖正在读取的文件",
+                                    f"{flag} {out} is {what}: writing it would overwrite what is being read"))
         if not p.resolve().parent.is_dir():
-            raise ValueError(f"{flag} {out}: folder {p.resolve().parent} does not exist")
+            raise ValueError(tr(f"{flag} {out}：目录 {p.resolve().parent} 不存在",
+                                f"{flag} {out}: folder {p.resolve().parent} does not exist"))
     if args.rejects and Path(args.rejects).resolve() == Path(args.output).resolve():
-        raise ValueError(f"--rejects {args.rejects} is the -o file too: give two file names")
+        raise ValueError(tr(f"--rejects {args.rejects} 与 -o 是同一个文件：请给出两个文件名",
+                            f"--rejects {args.rejects} is the -o file too: give two file names"))
 
 
 def cmd_score(args) -> int:
@@ -52,8 +56,9 @@ def cmd_score(args) -> int:
     progress = None if args.quiet or not sys.stderr.isatty() else _progress
     if progress:            # a large file takes a while to read and sort by member before the first bill
         size = sum(os.path.getsize(f) for f in args.files)
-        what = args.files[0] if len(args.files) == 1 else f"{len(args.files)} files"
-        print(f"  reading {what} ({size / 2**20:,.0f} MB) …", file=sys.stderr, flush=True)
+        what = args.files[0] if len(args.files) == 1 else tr(f"{len(args.files)} 个文件", f"{len(args.files)} files")
+        print(tr(f"  正在读取 {what}（{size / 2**20:,.0f} MB）…", f"  reading {what} ({size / 2**20:,.0f} MB) …"),
+              file=sys.stderr, flush=True)
     writer = BillWriter(args.output, args.lang)           # each partition is written as soon as settled
     try:
         res = score_file(args.files, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
@@ -75,14 +80,17 @@ def _report(res, args) -> int:
         write_table(_labelled_rejects(res.rejects, args.lang), args.rejects)
     if not args.quiet:
         print(res.summary(), file=sys.stderr)
-        print(f"wrote {args.output}" + (f", rejects to {args.rejects}" if args.rejects else ""), file=sys.stderr)
+        print(tr(f"已写入 {args.output}" + (f"，拒绝的行写入 {args.rejects}" if args.rejects else ""),
+                 f"wrote {args.output}" + (f", rejects to {args.rejects}" if args.rejects else "")), file=sys.stderr)
     if len(res.rejects):
         if not args.rejects and not args.quiet:
             for r in res.rejects.head(10).itertuples():
                 where = getattr(r, "file", args.files[0])
-                print(f"  rejected: {where}, row {r.row}, column {r.column}: {r.reason}", file=sys.stderr)
+                print(tr(f"  拒绝：{where}，第 {r.row} 行，列 {r.column}：{r.reason}",
+                         f"  rejected: {where}, row {r.row}, column {r.column}: {r.reason}"), file=sys.stderr)
             if len(res.rejects) > 10:
-                print(f"  … {len(res.rejects) - 10} more (write them with --rejects FILE)", file=sys.stderr)
+                print(tr(f"  … 另有 {len(res.rejects) - 10} 行（用 --rejects 文件 写出全部）",
+                         f"  … {len(res.rejects) - 10} more (write them with --rejects FILE)"), file=sys.stderr)
         return 0 if args.allow_rejects else 3
     return 0
 
@@ -104,7 +112,7 @@ def _score_dask(args, accounts) -> int:
     from .dask import score_path
     from .labels import SETTLEMENT_FIELDS, relabel_columns
     if args.draft:
-        print("--draft is not supported with --engine dask yet", file=sys.stderr)
+        print(tr("--engine dask 暂不支持 --draft", "--draft is not supported with --engine dask yet"), file=sys.stderr)
         return 2
     # accounts stay in yuan here: each partition converts them once, as the local path does
     bills, rejects = score_path(args.files, scheduler=args.scheduler, workers=args.workers, tables=args.tables,
@@ -113,7 +121,9 @@ def _score_dask(args, accounts) -> int:
     # the summary the local engine prints: rows read = scored + rejected, and the totals (fen)
     rows_read = rejects.attrs["rows_read"]
     rejected = len(rejects[["file", "row"]].drop_duplicates()) if "file" in rejects.columns else rejects["row"].nunique()
-    warned = int((bills["warnings"].fillna("").astype(str).to_numpy() != "").sum())
+    from .batch import warning_counts
+    warned = warning_counts(bills["warnings"].fillna("").astype(str), bills["notes"].fillna("").astype(str)
+                            if "notes" in bills else None)
     res = ScoreResult(None, rejects, rows_read, rows_read - rejected,
                       {"totals": {c: int(bills[c].sum()) for c in SETTLEMENT_FIELDS}, "bills": len(bills),
                        "warned": warned})
@@ -122,6 +132,9 @@ def _score_dask(args, accounts) -> int:
         for c in SETTLEMENT_FIELDS:
             bills[c] = fen_text(bills[c].to_numpy())
     if args.lang == "zh":
+        for col, words in (("med_type", codes.MED_TYPE_LABEL), ("benefit", codes.BENEFIT_LABEL)):
+            if col in bills:       # codes as words, as the local engine writes them
+                bills[col] = bills[col].map(lambda v, w=words: w.get(v, (v,))[0])
         bills.columns = relabel_columns(bills.columns, "zh")
     write_table(bills, args.output)
     return _report(res, args)
@@ -130,7 +143,7 @@ def _score_dask(args, accounts) -> int:
 def _progress(done: int, total: int) -> None:
     width = 30
     filled = width * done // max(total, 1)
-    print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} lines", end="", file=sys.stderr,
+    print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} {tr('行', 'lines')}", end="", file=sys.stderr,
           flush=True)
 
 
@@ -149,12 +162,14 @@ def cmd_explain(args) -> int:
     settlement: Settlement = res.settlement
     mid = str(args.mdtrt_id)
     if mid in settlement.errors.index:
-        print(f"bill {mid} cannot be settled: {settlement.errors[mid]}", file=sys.stderr)
+        print(tr(f"账单 {mid} 无法结算：{settlement.errors[mid]}", f"bill {mid} cannot be settled: {settlement.errors[mid]}"),
+              file=sys.stderr)
         return 2
     bad = res.rejects[res.rejects["mdtrt_id"].astype(str) == mid]
     if len(bad):
         for r in bad.itertuples():
-            print(f"bill {mid} rejected: {args.file}, row {r.row}, column {r.column}: {r.reason}", file=sys.stderr)
+            print(tr(f"账单 {mid} 被拒绝：{args.file}，第 {r.row} 行，列 {r.column}：{r.reason}",
+                     f"bill {mid} rejected: {args.file}, row {r.row}, column {r.column}: {r.reason}"), file=sys.stderr)
         return 2
     try:
         ex = settlement.explain(mid, lang=args.lang)
@@ -176,10 +191,13 @@ def cmd_tables(args) -> int:
         if book.problems:
             for p in book.problems:
                 print(p)
-            print(f"{len(book.problems)} problem(s) in {book.root}", file=sys.stderr)
+            print(tr(f"{book.root} 中有 {len(book.problems)} 个问题", f"{len(book.problems)} problem(s) in {book.root}"),
+                  file=sys.stderr)
             return 1
-        print(f"ok: {n_files} region×scheme tables, {len(book.entries)} dated entries, "
-              f"{len(book.exclusions)} exclusion rules in {book.root}")
+        print(tr(f"ok：{book.root} 中 {n_files} 张 地区×险种 参数表，{len(book.entries)} 条带日期的条目，"
+                 f"{len(book.exclusions)} 条不予支付规则",
+                 f"ok: {n_files} region×scheme tables, {len(book.entries)} dated entries, "
+                 f"{len(book.exclusions)} exclusion rules in {book.root}"))
         return 0
     book = load_book(args.tables)
     if args.action == "coverage":
@@ -244,7 +262,8 @@ def cmd_diff(args) -> int:
     from .diff import book_with_drafts, compare_policies
     from .policy.loader import load_book
     if not (args.a or args.b or args.draft_b or args.tables_b):
-        print("diff needs --a/--b dates and/or --draft-b FILE / --tables-b DIR", file=sys.stderr)
+        print(tr("diff 需要 --a/--b 日期，和/或 --draft-b 文件 / --tables-b 目录",
+                 "diff needs --a/--b dates and/or --draft-b FILE / --tables-b DIR"), file=sys.stderr)
         return 2
     book_a = load_book(args.tables)
     if args.draft_b:
@@ -254,16 +273,18 @@ def cmd_diff(args) -> int:
     else:
         book_b = book_a
     df, rows = read_bills(args.file, args.encoding)
-    label_a = f"{args.tables or 'shipped tables'}" + (f" on {args.a}" if args.a else " (bill dates)")
-    label_b = (f"{', '.join(args.draft_b)} (draft)" if args.draft_b else args.tables_b or "shipped tables") + \
-        (f" on {args.b}" if args.b else " (bill dates)")
+    shipped = tr("随附参数表", "shipped tables")
+    label_a = f"{args.tables or shipped}" + (tr(f"，{args.a}", f" on {args.a}") if args.a else tr("（账单日期）", " (bill dates)"))
+    label_b = (tr(f"{'、'.join(args.draft_b)}（草稿）", f"{', '.join(args.draft_b)} (draft)") if args.draft_b
+               else args.tables_b or shipped) + \
+        (tr(f"，{args.b}", f" on {args.b}") if args.b else tr("（账单日期）", " (bill dates)"))
     d = compare_policies(df, book_a=book_a, book_b=book_b, on_a=args.a, on_b=args.b, label_a=label_a,
                          label_b=label_b, row_numbers=rows)
     print(d.report())
     if args.output:
         from .batch import write_table
         write_table(d.table(), args.output)
-        print(f"\nwrote per-bill comparison to {args.output}", file=sys.stderr)
+        print(tr(f"\n逐张账单的比较已写入 {args.output}", f"\nwrote per-bill comparison to {args.output}"), file=sys.stderr)
     return 0
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from .labels import SETTLEMENT_FIELDS
 
 BILL_COLUMNS = (["mdtrt_id", "psn_no", "setl_time", "insuplc", "insutype", "med_type", "benefit"]
-                + list(SETTLEMENT_FIELDS) + ["policy_version", "warnings"])
+                + list(SETTLEMENT_FIELDS) + ["policy_version", "warnings", "notes"])
 REJECT_COLUMNS = ["row", "mdtrt_id", "column", "value", "reason"]
 
 

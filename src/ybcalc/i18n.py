@@ -5,9 +5,11 @@ Every user-facing text is written once with both languages side by side, where i
     from .i18n import tr
     raise ValueError(tr(f"第 {row} 行：金额不是数字", f"row {row}: the amount is not a number"))
 
-``tr`` picks the text of the current language. The current language is, in this order:
+``tr`` picks the text of the current language.
 
-1. the one the command line set (``--lang zh|en``, through :func:`set_lang`);
+The command line (``ybcalc …``) chooses, in this order (:func:`default_lang`):
+
+1. ``--lang zh|en``;
 2. the environment variable ``YBCALC_LANG`` (``zh`` / ``en``);
 3. the locale: ``LC_ALL``, ``LC_MESSAGES``, ``LANG`` (the first one set, as POSIX reads them) — ``zh_*`` is
    Chinese; on Windows, a Chinese system locale;
@@ -15,6 +17,10 @@ Every user-facing text is written once with both languages side by side, where i
    than Chinese; a ``C``/``POSIX`` or unset locale is a server, container or CI job, whose terminal and
    logs may not show Chinese and whose scripts read the national field names. ``YBCALC_LANG=zh``
    makes such a machine Chinese.
+
+The library (``import ybcalc``, the notebooks and widgets) writes Chinese unless told otherwise
+(:func:`set_lang` ``("en")`` or ``YBCALC_LANG=en``): what a notebook shows must not depend on the locale
+of the machine that runs it.
 
 :func:`set_lang` also writes ``YBCALC_LANG``, so worker processes (the batch path's pool, a local Dask
 cluster) write their reject reasons and warnings in the same language.
@@ -62,8 +68,8 @@ def default_lang(environ=None) -> str:
 
 
 def current() -> str:
-    """The language user-facing text is written in now."""
-    return _current or default_lang()
+    """The language user-facing text is written in now: the one set, else ``YBCALC_LANG``, else Chinese."""
+    return _current or normalize(os.environ.get("YBCALC_LANG")) or "zh"
 
 
 def set_lang(lang: str | None) -> str:

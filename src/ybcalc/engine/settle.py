@@ -23,6 +23,7 @@ import pandas as pd
 from ..money import INF_FEN, PPM, div_half_up, mul_ratio
 from ..policy.loader import PolicyBook
 from ..policy.model import Value
+from ..i18n import tr
 from ..inputs import dense_codes, full_object, text
 from .resolve import Errors, Rows, WarnMasks, resolve
 
@@ -189,7 +190,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _line_amounts(lines, line_rates)
     _bill_amounts(bills, lines)
     warnings.merge(params["_warn"])
-    bills = _compute(bills, params, state, warnings.categorical())
+    bills = _compute(bills, params, state, warnings)
     return bills, lines, err
 
 
@@ -369,30 +370,41 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     for (region, scheme), idx in bills.groupby(["region", "scheme"], sort=False).indices.items():
         t = book.tables.get((region, scheme))
         if t is None:
-            errors.fail(idx, f"no policy table for {book.region_label(region)} {scheme} "
-                             f"(tables/{region}/{scheme}.yaml)")
+            errors.fail(idx, tr(f"没有{book.region_label(region)}{_scheme_word(scheme)}的政策参数表"
+                                f"（tables/{region}/{scheme}.yaml）",
+                                f"no policy table for {book.region_label(region)} {_scheme_word(scheme)} "
+                                f"(tables/{region}/{scheme}.yaml)"))
             continue
         tkey[idx] = t.key
         if t.psn_types:
             odd = idx[~pd.Series(psn_type[idx], dtype=object).isin(t.psn_types).to_numpy()]
             for v in np.unique(psn_type[odd]):
                 errors.warn(odd[psn_type[odd] == v],
-                            f"人员类别 {v or '(空)'} 不是{book.region_label(region)}"
-                            f"{'职工' if scheme == 'employee' else '居民'}的类别（{'/'.join(t.psn_types)}），按默认规则计算")
+                            tr(f"人员类别 {v or '(空)'} 不是{book.region_label(region)}"
+                               f"{_scheme_word(scheme)}的类别（{'/'.join(t.psn_types)}），按默认规则计算",
+                               f"member group {v or '(empty)'} is not one of {book.region_label(region)} "
+                               f"{_scheme_word(scheme)} ({'/'.join(t.psn_types)}): settled by the default rule"),
+                            kind="input")
         if t.contrib_tiers:
             odd = idx[~pd.Series(tiers[idx], dtype=object).isin(t.contrib_tiers).to_numpy()]
             for v in np.unique(tiers[odd]):
                 errors.warn(odd[tiers[odd] == v],
-                            f"缴费档次 {v or '(未给出)'} 不是{book.region_label(region)}"
-                            f"{'职工' if scheme == 'employee' else '居民'}的档次（{'/'.join(t.contrib_tiers)}），"
-                            f"按表中未注明档次的规则计算")
+                            tr(f"缴费档次 {v or '(未给出)'} 不是{book.region_label(region)}"
+                               f"{_scheme_word(scheme)}的档次（{'/'.join(t.contrib_tiers)}），"
+                               f"按表中未注明档次的规则计算",
+                               f"contribution tier {v or '(not given)'} is not one of {book.region_label(region)} "
+                               f"{_scheme_word(scheme)} ({'/'.join(t.contrib_tiers)}): settled by the rules "
+                               f"that name no tier"),
+                            kind="input")
         mt_code, mts = pd.factorize(med_type[idx])
         for j, m in enumerate(mts):
             b = t.benefit_for(m)
             sel = idx[mt_code == j]
             if b is None:
-                errors.fail(sel, f"{book.region_label(region)} {scheme}: no benefit settles visit type {m} "
-                                 f"(benefits.*.med_types)")
+                errors.fail(sel, tr(f"{book.region_label(region)}{_scheme_word(scheme)}没有结算医疗类别 "
+                                    f"{_med_type_word(m)} 的待遇（benefits.*.med_types）",
+                                    f"{book.region_label(region)} {_scheme_word(scheme)}: no benefit settles visit "
+                                    f"type {_med_type_word(m)} (benefits.*.med_types)"))
             else:
                 benefit[sel] = b
         # policy year: the calendar year, less one before the table's year start (e.g. 07-01)
@@ -428,7 +440,9 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     scope[local] = "local"
     bills["mdtrt_scope"] = text(scope)
     unknown_area = _map_distinct(area, lambda a: str(a).startswith("?")).astype(bool)
-    errors.warn(np.flatnonzero(unknown_area), "就医地不在 regions.yaml 中，按异地就医处理")
+    errors.warn(np.flatnonzero(unknown_area), tr("就医地不在 regions.yaml 中，按异地就医处理",
+                                                 "place of care not in regions.yaml: settled as out-of-area care"),
+                kind="input")
     # admission counter of the year, per benefit (1-based): tables may key on `admission`
     gid = group_ids(bills["_member"].to_numpy(), bills["_region"].to_numpy(), bills["_scheme"].to_numpy(),
                     bills["policy_year"].to_numpy(), pd.factorize(benefit)[0])
@@ -484,7 +498,17 @@ def _attrs(bills: pd.DataFrame, hosp_lv=None) -> dict:
 
 
 def _label(book: PolicyBook, region, scheme, what) -> str:
-    return f"{book.region_label(region)} {'职工' if scheme == 'employee' else '居民'} {what}"
+    return f"{book.region_label(region)} {_scheme_word(scheme)} {what}"
+
+
+def _scheme_word(scheme: str) -> str:
+    from ..codes import SCHEME_LABEL
+    return tr(*SCHEME_LABEL.get(scheme, (scheme, scheme)))
+
+
+def _med_type_word(m: str) -> str:
+    from ..codes import MED_TYPE_LABEL
+    return tr(*MED_TYPE_LABEL[m]) + f" ({m})" if m in MED_TYPE_LABEL else str(m)
 
 
 def _line_rules(lines, bills, book, errors: Errors) -> dict:
@@ -539,7 +563,9 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
     for rid in np.unique(warn_rule[warn_rule != ""]):
         rule = next(r for r in book.exclusions if r.id == rid)
         for bp in np.unique(bill_pos[warn_rule == rid]):
-            errors.warn([bp], f"可能不予支付: {rule.label_zh}（{rule.id}，按所标甲乙类计算，请核对）")
+            errors.warn([bp], tr(f"{rule.label_zh}（{rule.id}，按所标甲乙类计算，请核对）",
+                                 f"{rule.label_en} ({rule.id}; settled by its catalogue class: check it)"),
+                        kind="exclusion")
     rate = np.zeros(n, np.int64)
     entry = np.full(n, -1, np.int64)
     rule_i = np.full(n, -1, np.int64)
@@ -560,14 +586,17 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
                 continue
             t = book.tables[tuple(tk.split("/"))]
             r = resolve(t.params.get("selfpay_prop"), idx, dates, lattrs, line_err,
-                        _label(book, t.region, t.scheme, "乙类先行自付比例"), {"rate": 0})
+                        _label(book, t.region, t.scheme, tr("乙类先行自付比例", "class-B co-payment share")),
+                        {"rate": 0})
             rate[idx] = r["rate"]
             entry[idx] = r["_entry"]
             rule_i[idx] = r["_rule_rate"]
         bad = line_err.error != None  # noqa: E711
         if bad.any():
             msgs = line_err.error[bad]
-            errors.fail(bill_pos[bad], np.array([m + " — or give the line's selfpay_prop" for m in msgs], dtype=object))
+            errors.fail(bill_pos[bad], np.array([m + tr(" — 或在明细中给出自付比例 selfpay_prop",
+                                                         " — or give the line's selfpay_prop") for m in msgs],
+                                                dtype=object))
     return {"exclusion": reason, "exclusion_warn": warn_rule, "rate": rate, "rate_entry": entry, "rate_rule": rule_i,
             "rate_from_line": has_own, "bill_pos": bill_pos}
 
@@ -652,7 +681,7 @@ def _out_of_area(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> dict:
             if not len(away):
                 continue
             r = resolve(t.params.get("out_of_area"), away, dates, base_attrs, errors,
-                        _label(book, t.region, t.scheme, "异地就医调整"),
+                        _label(book, t.region, t.scheme, tr("异地就医调整", "out-of-area terms")),
                         {"ratio_add": 0, "ratio_factor": PPM, "deductible_factor": PPM, "hosp_lv_as": -1,
                          "rate": -1, "deductible": -1}, required=required)
             P["ooa_add"][away] = r["ratio_add"]
@@ -695,7 +724,8 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
         "ratio": {"basis": "above_deductible", "accumulate": "per_bill", "segments": 0, "rates": 0},
         "cap": {"basis": "fund", "group": "", "amount": int(INF_FEN)},
     }
-    what = {"deductible": "起付线", "ratio": "支付比例", "cap": "最高支付限额"}
+    what = {"deductible": tr("起付线", "deductible"), "ratio": tr("支付比例", "payment ratio"),
+            "cap": tr("最高支付限额", "yearly cap")}
     for pname, fields in specs.items():
         for f, d in fields.items():
             if f in ("rates", "segments"):
@@ -718,7 +748,7 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
             if override is not None and (override[idx] >= 0).any():
                 err = Errors(n)
             r = resolve(b.params.get(pname), idx, dates, attrs, err,
-                        _label(book, t.region, t.scheme, f"{b.label} {what[pname]}"), fields, width,
+                        _label(book, t.region, t.scheme, f"{tr(b.label, b.name)} {what[pname]}"), fields, width,
                         warn_if_missing=pname == "cap")
             if err is not errors:
                 failed = idx[(err.error[idx] != None) & (override[idx] < 0)]  # noqa: E711
@@ -755,10 +785,13 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
             if param is None:
                 if payer == "maf":
                     flagged = idx[bills["psn_idet_type"].to_numpy()[idx] != ""]
-                    P["_warn"].add(flagged, "医疗救助: 本地区无已核实参数，未计算")
+                    P["_warn"].add(flagged, tr("医疗救助：本地区无已核实参数，未计算",
+                                               "medical assistance: no sourced terms for this region, not computed"),
+                                   kind="missing")
                 continue
             any_table = True
-            label = {"hifmi": "大病保险", "hifob": "大额医疗补助", "maf": "医疗救助"}[payer]
+            label = {"hifmi": tr("大病保险", "critical-illness insurance"),
+                     "hifob": tr("大额医疗补助", "large-expense supplement"), "maf": tr("医疗救助", "medical assistance")}[payer]
             sub_err = Errors(n)
             r = resolve(param, idx, dates, attrs, sub_err, _label(book, t.region, t.scheme, label), fields, width,
                         warn_if_missing=payer != "maf", required=payer != "maf")
@@ -839,7 +872,7 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
                 srcs.append(fv.rule_source(int(ri), e.source))
             srcs += [a.source for j, a in enumerate(e.adjust) if adj >> j & 1]
             if any(sr is not None and sr.grade == "secondary" for sr in srcs):
-                P["_warn"].add(rows_ok[g == k], f"二手来源: {e.key}")
+                P["_warn"].add(rows_ok[g == k], tr(f"二手来源: {e.key}", f"secondary source: {e.key}"), kind="note")
 
     flag(P["deductible_entry"], P["deductible_rule_amount"], "amount", P["deductible_adjust"])
     flag(P["ratio_entry"], P["ratio_rule_rates"], "rates", P["ratio_adjust"])
@@ -1139,7 +1172,8 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     bills["acct_pay"] = acct
     bills["acct_entry"] = P["acct_entry"]
     bills["psn_cash_pay"] = medfee - fund - acct
-    bills["warnings"] = warnings
+    bills["warnings"] = warnings.categorical()          # by kind, most important first
+    bills["notes"] = warnings.categorical(notes=True)   # information (a value's grade …), not warnings
     return bills.frame()
 
 
