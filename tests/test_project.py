@@ -118,3 +118,61 @@ def test_readme_dask_example_runs(monkeypatch):
     local = ybcalc.score(__import__("pandas").read_csv(ROOT / "examples" / "bills.csv", dtype=str,
                                                        keep_default_na=False))
     assert sorted(env["bills"]["mdtrt_id"]) == sorted(local["mdtrt_id"]) and len(env["rejects"]) == 0
+
+
+def _readme_tool():
+    """tools/update_readme_example.py, which finds the README's commands with their shown output."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("update_readme_example", ROOT / "tools" / "update_readme_example.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+READMES = ("README.md", "README.zh.md")
+_TABLES_HASH = re.compile(r"#[0-9a-f]{8}\b")      # the policy version's hash changes with any table edit
+
+
+def test_readme_worked_example_shows_what_its_command_prints():
+    """The worked example (我能报多少) shows the output its command prints today, in both READMEs."""
+    tool = _readme_tool()
+    printed = {}
+    for name in READMES:
+        shown = tool.shown_outputs((ROOT / name).read_text(encoding="utf-8"))
+        assert any("explain" in command for command, _ in shown), f"{name} lost its worked example"
+        for command, output in shown:
+            if command not in printed:
+                printed[command] = tool.run(command)
+            assert _TABLES_HASH.sub("#", output) == _TABLES_HASH.sub("#", printed[command]), \
+                f"{name}: the output shown for `{command}` is stale: run `python tools/update_readme_example.py`"
+
+
+def test_readme_worked_example_reading_quotes_the_output():
+    """The amounts the 'how to read it' paragraph names are the ones the output shows."""
+    tool = _readme_tool()
+    money = re.compile(r"\d{1,3}(?:,\d{3})*\.\d\d")
+    for name in READMES:
+        text = (ROOT / name).read_text(encoding="utf-8")
+        (command, output), = [s for s in tool.shown_outputs(text) if "explain" in s[0]]
+        reading = text.split(output, 1)[1].split("\n## ", 1)[0]
+        quoted = set(money.findall(reading))
+        assert len(quoted) >= 5, name
+        assert quoted <= set(money.findall(output)), (name, quoted - set(money.findall(output)))
+
+
+def test_chinese_readme_keeps_step_with_the_english_one():
+    """README.zh.md has the same sections and the very same commands, code and outputs as README.md."""
+    english, chinese = ((ROOT / n).read_text(encoding="utf-8") for n in READMES)
+    fenced = re.compile(r"```[a-z]*\n.*?```", re.S)
+    assert fenced.findall(chinese) == fenced.findall(english)
+    assert len(re.findall(r"^## ", chinese, re.M)) == len(re.findall(r"^## ", english, re.M))
+    assert "README.zh.md" in english and "README.md" in chinese     # each links to the other
+
+
+def test_gitignore_covers_what_the_readme_commands_write():
+    """The files the README's commands write in the checkout are not left untracked in `git status`."""
+    ignored = {line.strip().lstrip("/") for line in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()}
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    written = set(re.findall(r"(?:-o|--out|--rejects|--csv)\s+([\w.-]+\.(?:csv|parquet|png))\b", text))
+    assert {"settlements.csv", "compare.png"} <= written
+    assert written <= ignored, written - ignored
