@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from . import codes
+from .i18n import tr
 from .engine.settle import settle_prepared
 from .inputs import BillError, prepare
 from .labels import SETTLEMENT_FIELDS, relabel_columns
@@ -222,12 +223,13 @@ class Settlement:
             raise ValueError("indexing by field needs a one-bill settlement; use .bills()")
         return fen_to_yuan(self.raw[field].iat[0])
 
-    def explain(self, mdtrt_id: str | None = None, lang: str = "zh"):
+    def explain(self, mdtrt_id: str | None = None, lang: str | None = None):
         """Step-by-step explanation of one bill (the only bill when ``mdtrt_id`` is None)."""
         from .explain import explain_bill
         if mdtrt_id is None:
             if len(self.raw) != 1:
-                raise ValueError(f"{len(self.raw)} bills settled: name one with mdtrt_id=")
+                raise ValueError(tr(f"结算了 {len(self.raw)} 张账单：请用 mdtrt_id= 指定一张",
+                                    f"{len(self.raw)} bills settled: name one with mdtrt_id="))
             mdtrt_id = self.raw["mdtrt_id"].iat[0]
         return explain_bill(self, str(mdtrt_id), lang)
 
