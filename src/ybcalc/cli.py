@@ -283,7 +283,9 @@ def cmd_diff(args) -> int:
     print(d.report())
     if args.output:
         from .batch import write_table
-        write_table(d.table(), args.output)
+        from .diff import column_words
+        table = d.table()
+        write_table(table.rename(columns=column_words) if args.lang == "zh" else table, args.output)
         print(tr(f"\n逐张账单的比较已写入 {args.output}", f"\nwrote per-bill comparison to {args.output}"), file=sys.stderr)
     return 0
 

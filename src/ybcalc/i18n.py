@@ -177,3 +177,24 @@ def lang_in_argv(argv) -> str | None:
         elif a.startswith("--lang="):
             found = normalize(a.split("=", 1)[1]) or found
     return found
+
+
+def width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: a CJK character takes two (wcwidth)."""
+    from wcwidth import wcswidth
+    w = wcswidth(str(text))
+    return w if w >= 0 else len(str(text))
+
+
+def pad(text: str, columns: int) -> str:
+    """``text`` padded with spaces to ``columns`` terminal columns (CJK-aware ``ljust``)."""
+    return str(text) + " " * max(0, columns - width(text))
+
+
+def terminal_table(frame, **to_string) -> str:
+    """A DataFrame as text whose columns line up with Chinese in them (pandas measures East Asian wide
+    characters as two columns with this option), never wrapped to the terminal's width."""
+    import pandas as pd
+    with pd.option_context("display.unicode.east_asian_width", True, "display.width", 100_000,
+                           "display.max_columns", None, "display.max_colwidth", None):
+        return frame.to_string(**to_string)
