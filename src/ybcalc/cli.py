@@ -205,9 +205,14 @@ def cmd_tables(args) -> int:
         if args.format == "md":
             print(coverage_markdown(book))
         else:
-            print(coverage_matrix(book).to_string(index=False))
-            from .policy.coverage import LEGEND
-            print("\n" + LEGEND)
+            from .i18n import terminal_table
+            from .policy.coverage import LEGEND, LEGEND_ZH
+            m = coverage_matrix(book)
+            if args.lang != "zh":
+                m = m.rename(columns={"地区": "region", "险种": "scheme", "就诊": "visit"})
+                m["scheme"] = m["scheme"].map({"职工": "employee", "居民": "resident"}).fillna(m["scheme"])
+            print(terminal_table(m, index=False))
+            print("\n" + tr(LEGEND_ZH, LEGEND))
         return 0
     if args.action == "list":
         rows = []
@@ -215,9 +220,13 @@ def cmd_tables(args) -> int:
             n_missing = sum(1 for p in t.all_params() for e in p.entries if e.missing)
             n_values = sum(1 for p in t.all_params() for e in p.entries if not e.missing)
             grades = sorted({s.grade for s in t.sources.values()})
-            rows.append((book.regions[rid].short, rid, codes.SCHEME_LABEL[scheme][0], n_values, n_missing,
-                         ",".join(GRADE_LABEL[g][0] for g in grades), "extends " + t.extends if t.extends else ""))
-        print(pd.DataFrame(rows, columns=["地区", "id", "险种", "已核实条目", "缺失条目", "来源等级", "基线"]).to_string(index=False))
+            rows.append((book.regions[rid].short, rid, tr(*codes.SCHEME_LABEL[scheme]), n_values, n_missing,
+                         tr("、", ",").join(tr(*GRADE_LABEL.get(g, (g, g))) for g in grades),
+                         tr(f"基于 {t.extends}", f"extends {t.extends}") if t.extends else ""))
+        from .i18n import terminal_table
+        columns = (["地区", "id", "险种", "已核实条目", "缺失条目", "来源等级", "基线"] if args.lang == "zh" else
+                   ["region", "id", "scheme", "sourced entries", "missing entries", "source grades", "baseline"])
+        print(terminal_table(pd.DataFrame(rows, columns=columns), index=False))
         return 0
     if args.action == "show":
         if not args.region:
