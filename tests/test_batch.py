@@ -686,7 +686,7 @@ def test_amounts_with_commas_that_group_nothing_are_refused_not_multiplied(fbook
     would be 123.00 yuan instead of 1.23: such amounts are rejected with their own reason, in bills
     and in the accounts file. Full-width digits and signs (what a Chinese keyboard can type) are read."""
     from ybcalc.batch import read_accounts
-    from ybcalc.inputs import AMOUNT_AMBIGUOUS, parse_amount_problems
+    from ybcalc.inputs import amount_ambiguous, parse_amount_problems
     cells = ["1,23", "12,3456.00", "1234,567", "1,234,567.89", "１２３．４５", "￥１，２３４．５", "(1,234.50)", "12,345元"]
     fen, problem = parse_amount_problems(pd.Series(cells, dtype="str"))
     assert problem.tolist() == [2, 2, 2, 0, 0, 0, 1, 0]
@@ -695,7 +695,7 @@ def test_amounts_with_commas_that_group_nothing_are_refused_not_multiplied(fbook
     lines.loc[lines.index[0], "det_item_fee_sumamt"] = "12,50"
     res = score_frame(lines, fbook)
     own = res.rejects[res.rejects["row"] == 1]
-    assert own["reason"].tolist() == [AMOUNT_AMBIGUOUS] and own["value"].tolist() == ["12,50"]
+    assert own["reason"].tolist() == [amount_ambiguous()] and own["value"].tolist() == ["12,50"]
     path = tmp_path / "accounts.csv"
     path.write_text("psn_no,acct_balance\nm1,\"1,234.56\"\nm2,\"12,50\"\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"accounts.csv, row 3, column acct_balance: ambiguous amount"):

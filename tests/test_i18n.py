@@ -82,3 +82,76 @@ def test_warnings_listed_by_kind_notes_apart():
     taken = w.take(np.array([2, 1]))
     assert taken.kinds == {"z note": "note", "b exclusion": "exclusion", "a missing": "missing"}
     assert "z note" not in w.take(np.array([2])).kinds
+
+
+# ---- with --lang zh, no English words on screen but field names, units, identifiers ----------------
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "bills.csv"
+
+
+def _allowed_words() -> set[str]:
+    from ybcalc import codes, labels
+    words = set()
+    for table in (labels.SETTLEMENT_FIELDS, labels.LINE_FIELDS, labels.OTHER_FIELDS, codes.HEADER_ALIASES):
+        words.update(table)                            # national field names: the columns' own names
+    words.update(["fee_ocur_time", "mdtrt_id"])
+    # the command, its sub-commands and the words a user types as values (choices, codes)
+    words.update("ybcalc score explain tables list show validate coverage diff compare zh en text csv md "
+                 "local dask".split())
+    # file formats, encodings, units
+    words.update("CSV csv Parquet parquet PNG png UTF BOM GB YAML yaml MB Excel Dask YYYY MM DD ok".split())
+    words.update(["LANG", "YBCALC"])                   # environment variables
+    return {w.lower() for w in words}
+
+
+def english_words(text: str) -> set[str]:
+    """ASCII words in ``text`` that are not field names, units, options, file names or identifiers."""
+    text = re.sub(r"https?://\S+", " ", text)                             # links
+    text = re.sub(r"\b[\w.-]+\.(?:com|cn|net|org|html?)\b\S*", " ", text)  # sites, pages
+    text = re.sub(r"(?<![\w])--?[A-Za-z][\w-]*", " ", text)               # options --lang, -o
+    text = re.sub(r"\b[a-z_]+/[a-z_]+[\w@:#./\[\]-]*", " ", text)          # table keys, policy versions
+    text = re.sub(r"\S*[\\/]\S*\.(?:csv|parquet|yaml|png)\b", " ", text)   # file names with a folder
+    text = re.sub(r"\b[A-Z]{2,3}\d+-\d{8}\b|\b[A-Z]{2}\d{3}\b", " ", text)   # the example's bill and member ids
+    allowed = _allowed_words()
+    return {w for w in re.findall(r"[A-Za-z][A-Za-z_]*[A-Za-z]", text) if w.lower() not in allowed}
+
+
+def _run(*argv) -> str:
+    r = subprocess.run([sys.executable, "-m", "ybcalc", *argv], capture_output=True, text=True, cwd=ROOT,
+                       encoding="utf-8")
+    assert "Traceback" not in r.stderr, r.stderr
+    return r.stdout + r.stderr
+
+
+def _without_table_texts(text: str) -> str:
+    """What the tables themselves say (document titles and issuers in source citations, the text of a
+    missing entry) is the tables' content, checked by their own review, not the program's words."""
+    text = re.sub(r"(来源: ).*", r"\1", text)
+    return re.sub(r"(缺失 — ).*", r"\1", text)
+
+
+def test_chinese_outputs_have_no_english_words(tmp_path):
+    outputs = {
+        "score": _run("score", str(EXAMPLE), "-o", str(tmp_path / "s.csv"), "--lang", "zh"),
+        "explain": _run("explain", str(EXAMPLE), "--mdtrt-id", "BJ002-20251115", "--lang", "zh")
+        + _run("explain", str(EXAMPLE), "--mdtrt-id", "SZ002-20250920", "--lang", "zh"),
+        "diff": _run("diff", str(EXAMPLE), "--a", "2024-01-01", "--b", "2025-06-01", "--lang", "zh"),
+        "tables show": _without_table_texts(_run("tables", "show", "北京", "--lang", "zh")),
+        "tables list": _run("tables", "list", "--lang", "zh"),
+        "help": _run("--lang", "zh", "--help"),
+    }
+    for command in ("score", "explain", "tables", "diff", "compare"):
+        outputs[f"{command} --help"] = _run(command, "--help", "--lang", "zh")
+    found = {name: sorted(english_words(out)) for name, out in outputs.items()}
+    assert not any(found.values()), {k: v for k, v in found.items() if v}
+
+
+def test_the_scan_finds_english_words():
+    assert english_words("调整: psn_type=退休: share_factor 0.3（selfpay）组 inpatient") == \
+        {"share_factor", "selfpay", "inpatient"}
+    assert not english_words("统筹基金支出 hifp_pay 来源 http://x.com/a.html beijing/employee:cap[0] --lang zh")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .api import Policy, Settlement, _state_frame, load_tables
+from .i18n import tr
 from .labels import SETTLEMENT_FIELDS
 from .engine.settle import settle_prepared
 from .inputs import REJECT_COLUMNS, prepare
@@ -88,7 +89,8 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
                 broken is not None and "CSV parse error" in str(exc) and enc != encodings[-1])
             if not wrong_encoding:
                 raise ValueError(f"{path}: {exc}") from exc
-    raise ValueError(f"{path}: cannot decode as {' or '.join(encodings)} ({last}); use --encoding")
+    raise ValueError(tr(f"{path}：无法按 {' 或 '.join(encodings)} 解码（{last}）；请用 --encoding 指定编码",
+                        f"{path}: cannot decode as {' or '.join(encodings)} ({last}); use --encoding"))
 
 
 def _read_parquet(path: Path, names: list, dictionary: bool):
@@ -127,8 +129,10 @@ class BrokenRow:
 
     @property
     def reason(self) -> str:
-        return (f"row has {self.fields} fields, the header {self.expected} (a value with an unquoted "
-                f"{'comma' if self.fields > self.expected else 'line break, or a cut-off line'}?)")
+        return tr(f"该行有 {self.fields} 个字段，表头有 {self.expected} 个（某个值里有未加引号的"
+                  f"{'逗号' if self.fields > self.expected else '换行，或该行被截断'}？）",
+                  f"row has {self.fields} fields, the header {self.expected} (a value with an unquoted "
+                  f"{'comma' if self.fields > self.expected else 'line break, or a cut-off line'}?)")
 
 
 def read_csv_block(data, names: list, encoding: str, delimiter: str, convert, header: bool, collect: bool,
@@ -237,7 +241,7 @@ def broken_prior(mdtrt_ids, rows, where: str = "row") -> dict:
     prior: dict = {}
     for mid, row in zip(mdtrt_ids, rows):
         if mid:
-            prior.setdefault(mid, f"another line of this bill was rejected ({where} {row})")
+            prior.setdefault(mid, tr(f"本账单另有一行被拒绝（{where} {row}）", f"another line of this bill was rejected ({where} {row})"))
     return prior
 
 
@@ -261,8 +265,9 @@ def _refuse_workbook(path: Path) -> None:
     with open(path, "rb") as f:
         magic = f.read(8)
     if path.suffix.lower() in (".xlsx", ".xlsm", ".xls") or magic.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-        raise ValueError(f"{path}: an Excel workbook, not CSV text: save the sheet as CSV (UTF-8 or GBK) or "
-                         f"Parquet and score that file")
+        raise ValueError(tr(f"{path}：这是 Excel 工作簿，不是 CSV 文本：请把工作表另存为 CSV（UTF-8 或 GBK）或 Parquet 再结算",
+                            f"{path}: an Excel workbook, not CSV text: save the sheet as CSV (UTF-8 or GBK) or "
+                            f"Parquet and score that file"))
 
 
 def _decode_large_dictionaries(table, share: float = 1 / 16, floor: int = 4096):
@@ -335,8 +340,9 @@ def read_bills(path: str | Path, encoding: str | None = None) -> tuple[pd.DataFr
     broken: list[BrokenRow] = []
     t, first = read_arrow(path, encoding, broken=broken)
     if broken:
-        raise ValueError(f"{path}: " + "; ".join(f"row {b.row}: {b.reason}" for b in broken[:5])
-                         + (f"; … {len(broken) - 5} more" if len(broken) > 5 else ""))
+        raise ValueError(f"{path}: " + "; ".join(tr(f"第 {b.row} 行：{b.reason}", f"row {b.row}: {b.reason}")
+                                                for b in broken[:5])
+                         + (tr(f"；… 另有 {len(broken) - 5} 行", f"; … {len(broken) - 5} more") if len(broken) > 5 else ""))
     df = t.to_pandas()
     df.columns = [str(c).lstrip("\ufeff") for c in df.columns]
     return df, np.arange(len(df)) + first
@@ -348,16 +354,18 @@ def read_accounts(path: str | Path) -> pd.DataFrame:
     df, rows = read_bills(path)
     df = df.rename(columns={"个人账户余额": "acct_balance", "账户余额": "acct_balance", "人员编号": "psn_no"})
     if "psn_no" not in df.columns:
-        raise ValueError(f"{path}: needs a psn_no (人员编号) column; has {', '.join(df.columns)}")
+        raise ValueError(tr(f"{path}：需要 psn_no（人员编号）列；现有 {'、'.join(df.columns)}",
+                            f"{path}: needs a psn_no (人员编号) column; has {', '.join(df.columns)}"))
     df["psn_no"] = df["psn_no"].astype(str).str.strip()          # as bills' member ids are read
     dup = df["psn_no"].duplicated(keep=False).to_numpy()
     if dup.any():
         member = df["psn_no"].to_numpy()[np.flatnonzero(dup)[0]]
         where = ", ".join(map(str, rows[np.flatnonzero(df["psn_no"].to_numpy() == member)]))
-        raise ValueError(f"{path}, rows {where}, column psn_no: member {member!r} appears more than once "
-                         f"(give one row per member)")
+        raise ValueError(tr(f"{path}，第 {where} 行，列 psn_no：参保人 {member!r} 出现了不止一次（每人一行）",
+                            f"{path}, rows {where}, column psn_no: member {member!r} appears more than once "
+                            f"(give one row per member)"))
     from decimal import Decimal
-    from .inputs import AMOUNT_AMBIGUOUS, parse_amount_problems
+    from .inputs import amount_ambiguous, parse_amount_problems
     for c in df.columns:
         if c == "psn_no":
             continue
@@ -369,8 +377,9 @@ def read_accounts(path: str | Path) -> pd.DataFrame:
             num = pd.Series([Decimal(int(f)) / 100 for f in fen], index=df.index, dtype=object)
         if problem.any():
             i = int(np.flatnonzero(problem)[0])
-            why = AMOUNT_AMBIGUOUS if problem[i] == 2 else "not a number"
-            raise ValueError(f"{path}, row {rows[i]}, column {c}: {why}: {df[c].iat[i]!r}")
+            why = amount_ambiguous() if problem[i] == 2 else tr("不是数字", "not a number")
+            raise ValueError(tr(f"{path}，第 {rows[i]} 行，列 {c}：{why}：{df[c].iat[i]!r}",
+                                f"{path}, row {rows[i]}, column {c}: {why}: {df[c].iat[i]!r}"))
         df[c] = num
     return df
 
@@ -521,7 +530,7 @@ def input_paths(path) -> list[Path]:
     """One input file or several (a year delivered as monthly extracts), as a list of paths."""
     paths = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(p) for p in path]
     if not paths:
-        raise ValueError("no input file given")
+        raise ValueError(tr("没有给出输入文件", "no input file given"))
     return paths
 
 
@@ -595,7 +604,7 @@ def _read_inputs(paths: list[Path], encoding):
         if len(paths) > 1:
             table = _canonical_columns(table)
         base = i << FILE_SHIFT
-        where = f"{path} row" if len(paths) > 1 else "row"
+        where = tr(f"{path} 第", f"{path} row") if len(paths) > 1 else tr("第", "row")
         if broken or len(paths) > 1:
             row_parts.append(row_numbers(table.num_rows, first, [b.row for b in broken]) + base)
         if broken:
@@ -919,9 +928,11 @@ def score(df: pd.DataFrame, policy=None, *, rejects: str = "warn", **kw) -> pd.D
     if len(res.rejects) and rejects == "warn":
         import warnings
         first = res.rejects.iloc[0]
-        warnings.warn(f"{len(res.rejects)} of {res.rows_read} input rows not settled "
-                      f"({res.rejects['mdtrt_id'].nunique()} bills), e.g. row {first['row']}, column "
-                      f"{first['column']}: {first['reason']}; the list is in result.attrs['rejects']",
+        warnings.warn(tr(f"{res.rows_read} 行输入中有 {len(res.rejects)} 行未结算（{res.rejects['mdtrt_id'].nunique()} 张账单），"
+                         f"例如第 {first['row']} 行，列 {first['column']}：{first['reason']}；完整列表见 result.attrs['rejects']",
+                         f"{len(res.rejects)} of {res.rows_read} input rows not settled "
+                         f"({res.rejects['mdtrt_id'].nunique()} bills), e.g. row {first['row']}, column "
+                         f"{first['column']}: {first['reason']}; the list is in result.attrs['rejects']"),
                       RejectedRowsWarning, stacklevel=2)
     out = res.settlement.bills()
     out.attrs["rejects"] = res.rejects

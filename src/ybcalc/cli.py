@@ -339,6 +339,8 @@ def _pct(v) -> str:
 def _add_lang(parser) -> None:
     """``--lang`` on the main parser and on each command: ``ybcalc --lang zh score …`` and
     ``ybcalc score … --lang zh`` mean the same (a command's SUPPRESS default leaves the global one)."""
+    from .i18n import help_formatter
+    parser.formatter_class = help_formatter()          # Chinese help lines up and wraps
     parser.add_argument("--lang", choices=["zh", "en"], default=argparse.SUPPRESS,
                         help=tr("界面语言：zh 中文，en 英文（默认：YBCALC_LANG，否则系统区域设置 LANG=zh_* 为中文，"
                                 "其余为英文）",
@@ -348,7 +350,8 @@ def _add_lang(parser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, its help in the current language (:mod:`ybcalc.i18n`)."""
-    ap = argparse.ArgumentParser(prog="ybcalc", description=tr("按费用明细清单计算基本医疗保险结算",
+    from .i18n import help_formatter
+    ap = argparse.ArgumentParser(prog="ybcalc", formatter_class=help_formatter(), description=tr("按费用明细清单计算基本医疗保险结算",
                                                                "Settle itemized Chinese medical bills (基本医疗保险结算)"))
     ap.add_argument("--tables", metavar=tr("目录", "DIR"),
                     help=tr("政策参数表目录（默认：随包附带的参数表）", "policy tables folder (default: the bundled tables)"))

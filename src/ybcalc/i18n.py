@@ -198,3 +198,72 @@ def terminal_table(frame, **to_string) -> str:
     with pd.option_context("display.unicode.east_asian_width", True, "display.width", 100_000,
                            "display.max_columns", None, "display.max_colwidth", None):
         return frame.to_string(**to_string)
+
+
+def wrap(text: str, columns: int) -> list[str]:
+    """Lines of at most ``columns`` terminal columns: English breaks at spaces, Chinese between any two
+    characters (not before its closing punctuation)."""
+    import re
+    tokens = re.findall(r"[^\x00-\u2e7f]|[^\s\u2e80-\U0010ffff]+|\s+", " ".join(str(text).split()))
+    lines, line = [], ""
+    for tok in tokens:
+        if tok.isspace():
+            line += " " if line else ""
+            continue
+        if line and width(line.rstrip() + tok) > columns and tok not in "，。；：、）》」』！？,.;:)":
+            carried = line[-1] if line[-1] in "（《「『(" and len(line) > 1 else ""   # an opening bracket goes along
+            lines.append(line[: len(line) - len(carried)].rstrip())
+            line = carried
+        line += tok
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines or [""]
+
+
+def help_formatter():
+    """argparse's help formatter, measuring text in terminal columns (a CJK character takes two) so that
+    Chinese help lines up and wraps; built on first use (argparse is imported only by the command line)."""
+    import argparse
+
+    class WidthAwareHelpFormatter(argparse.HelpFormatter):
+        def add_argument(self, action):
+            if action.help is not argparse.SUPPRESS:
+                invocations = [self._format_action_invocation(action)]
+                invocations += [self._format_action_invocation(a) for a in self._iter_indented_subactions(action)]
+                self._action_max_length = max(self._action_max_length,
+                                              max(map(width, invocations)) + self._current_indent)
+                self._add_item(self._format_action, [action])
+
+        def _format_action(self, action):       # argparse's, with width() for len() and pad() for %-*s
+            help_position = min(self._action_max_length + 2, self._max_help_position)
+            help_width = max(self._width - help_position, 11)
+            action_width = help_position - self._current_indent - 2
+            header = self._format_action_invocation(action)
+            indent_first = 0
+            if not action.help:
+                header = " " * self._current_indent + header + "\n"
+            elif width(header) <= action_width:
+                header = " " * self._current_indent + pad(header, action_width) + "  "
+            else:
+                header = " " * self._current_indent + header + "\n"
+                indent_first = help_position
+            parts = [header]
+            if action.help and action.help.strip():
+                help_text = self._expand_help(action)
+                if help_text:
+                    help_lines = self._split_lines(help_text, help_width)
+                    parts.append(" " * indent_first + help_lines[0] + "\n")
+                    parts += [" " * help_position + line + "\n" for line in help_lines[1:]]
+            elif not header.endswith("\n"):
+                parts.append("\n")
+            for sub in self._iter_indented_subactions(action):
+                parts.append(self._format_action(sub))
+            return self._join_parts(parts)
+
+        def _split_lines(self, text, columns):
+            return wrap(text, columns)
+
+        def _fill_text(self, text, columns, indent):
+            return "\n".join(indent + line for line in wrap(text, columns - len(indent)))
+
+    return WidthAwareHelpFormatter
