@@ -10,6 +10,14 @@ from conftest import FIXTURES, frame, make_bill
 from ybcalc.policy.loader import load_book
 
 
+@pytest.fixture(autouse=True)
+def _library_in_english():
+    """These tests read the library's messages in English (the library's default is Chinese)."""
+    from ybcalc.i18n import language
+    with language("en"):
+        yield
+
+
 @pytest.fixture
 def tables_copy(tmp_path):
     dst = tmp_path / "tables"
@@ -134,4 +142,4 @@ def test_unsourced_parameter_error_names_region_and_parameter():
                            "det_item_fee_sumamt": 1000}])
     with pytest.raises(ybcalc.SettlementError) as exc:
         ybcalc.settle(lines)
-    assert "攀枝花 职工 住院 起付线：2023-01-01 起缺失" in str(exc.value)
+    assert "攀枝花 employee inpatient deductible: missing from 2023-01-01" in str(exc.value)

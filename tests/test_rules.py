@@ -98,7 +98,7 @@ def test_retiree_adjustments_deductible_minus_100_and_plus_5_points(fbook):
     assert y(r, "A", "act_pay_dedc") == D("900.00")
     assert y(r, "A", "hifp_pay") == D("43190.00")
     ex = r.explain("A").frame
-    assert ex["规则与参数"].str.contains("subtract 100").any()
+    assert ex["规则与参数"].str.contains("减去（元） 100").any()
 
 
 def test_yearly_deductible_accumulates_across_visits(fbook):

@@ -395,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=2, metavar=tr("个数", "N"),
                    help=tr("本机 Dask 集群的工作进程数", "local Dask cluster workers"))
     s.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar=tr("个数", "N"),
-                   help=tr("大文件的工作进程数（每个进程至少 4 个约 25 万行的参保人分区；默认：CPU 核数）",
+                   help=tr("大文件的工作进程数（每个进程至少 4 个约 25 万行的参保人分区；默认：处理器核数）",
                            "worker processes for large files (at least 4 member partitions of ~250,000 lines "
                            "per worker; default: CPU count)"))
     s.add_argument("-q", "--quiet", action="store_true", help=tr("不打印进度和汇总", "print no progress or summary"))
