@@ -282,11 +282,21 @@ def _fil_category(bill: dict) -> str:
     return "emergency" if bill["med_type"] == "13" else "unfiled"
 
 
-def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None) -> pd.DataFrame:
-    """Settle ``lines_df`` (national field names) bill by bill; one row per mdtrt_id, integer fen."""
+def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None,
+                     admissions_before: dict | None = None) -> pd.DataFrame:
+    """Settle ``lines_df`` (national field names) bill by bill; one row per mdtrt_id, integer fen.
+
+    ``admissions_before``: psn_no -> admissions earlier in the year (the state file's ``admissions``),
+    counted before the member's first bill of each benefit in the member's first policy year here.
+    """
     accounts = accounts or {}
+    admissions_before = admissions_before or {}
     bills = _parse_bills(lines_df, book)
     bills.sort(key=lambda b: (b["psn_no"], b["date"], b["order"]))
+    first_year: dict = {}
+    for b in bills:
+        y = _policy_year(b["date"], book.tables[(b["region"], b["scheme"])].policy_year_start)
+        first_year[b["psn_no"]] = min(y, first_year.get(b["psn_no"], y))
 
     # year state, keyed by (psn_no, region, scheme, policy year, ...)
     admissions = defaultdict(int)          # + benefit
@@ -327,6 +337,8 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None)
             raise RefError(f"no benefit for med_type {bill['med_type']}")
         bparams = table.benefits[benefit].params
         bkey = ykey + (benefit,)
+        if bkey not in admissions and year == first_year[bill["psn_no"]]:
+            admissions[bkey] = int(admissions_before.get(bill["psn_no"], 0))
         n = admissions[bkey] + 1
         admissions[bkey] = n
         attrs = dict(base_attrs, admission=n)

@@ -374,6 +374,29 @@ def test_year_to_date_admissions_lower_the_deductible(fbook):
     assert str(ybcalc.settle(bill, fbook, state=state)["act_pay_dedc"]) == "500.00"
 
 
+def test_rules_keyed_on_admission_count_year_to_date_admissions(tmp_path):
+    """A rule keyed on `admission` (北京居民 学生儿童: the first admission's deductible halved by an
+    adjustment, later ones by nth_factor) sees the admissions before the batch (`--accounts`), as a
+    second admission within one batch does: 1300 × 0.5 = 650.00, not the first admission's 325.00."""
+    header = "mdtrt_id,psn_no,setl_time,insuplc,insutype,psn_type,age,med_type,hosp_lv,item_name,chrgitm_lv,"\
+             "det_item_fee_sumamt\n"
+    line = "{},S1,{},110000,390,学生儿童,10,21,3,项目1,1,10000.00\n"
+    (tmp_path / "one.csv").write_text(header + line.format("B1", "2024-03-01"), encoding="utf-8")
+    (tmp_path / "two.csv").write_text(header + line.format("B0", "2024-02-01") + line.format("B1", "2024-03-01"),
+                                      encoding="utf-8")
+    (tmp_path / "acc.csv").write_text("psn_no,admissions\nS1,1\n", encoding="utf-8")
+    for args in (["one.csv", "--accounts", "acc.csv"], ["two.csv"]):
+        out = tmp_path / "out.csv"
+        assert main(["score", *[str(tmp_path / a) if a.endswith(".csv") else a for a in args], "-o", str(out)]) == 0
+        got = pd.read_csv(out, dtype=str).set_index("mdtrt_id").loc["B1"]
+        assert (got["act_pay_dedc"], got["hifp_pay"]) == ("650.00", "7012.50"), args
+    # the library: the state's per-benefit count too, and the parameters a bill is settled with
+    bill = pd.read_csv(tmp_path / "one.csv", dtype=str)
+    for col in ("admissions", "inpatient_admissions"):
+        state = pd.DataFrame({"psn_no": ["S1"], col: [1]})
+        assert str(ybcalc.settle(bill, state=state)["act_pay_dedc"]) == "650.00", col
+
+
 def test_progress_bar_only_on_a_terminal(tmp_path, capsys, monkeypatch):
     from pathlib import Path
     example = Path(__file__).resolve().parents[1] / "examples" / "bills.csv"
@@ -449,7 +472,8 @@ def test_worker_processes_write_the_same_file_as_one_process(fbook, tmp_path, su
     import glob
     import tempfile
     from ybcalc.batch import _spill_root
-    spilled = os.path.join(_spill_root() or tempfile.gettempdir(), "ybcalc-partitions-*")
+    # this process's partition folders (named with its id: other runs on the machine come and go)
+    spilled = os.path.join(_spill_root() or tempfile.gettempdir(), f"ybcalc-partitions-{os.getpid()}-*")
     before = set(glob.glob(spilled))
     outs = []
     for jobs in (1, 2):
@@ -561,7 +585,7 @@ def test_fast_csv_rows_are_byte_for_byte_what_pandas_writes():
     assert neutralise_formulas(cat)["warnings"].tolist()[-7] == "'=SUM(A1)"
     one = pd.DataFrame({"x": pd.Series(["", "a", '"'], dtype=object)})
     assert csv_rows(one) == neutralise_formulas(one).to_csv(index=False, header=False)
-    assert csv_rows(pd.DataFrame({"x": [1.5]})) is None          # not text or fen: the caller uses pandas
+    assert csv_rows(pd.DataFrame({"x": [1.5]})) == "1.5\n"       # numbers as pandas writes them
     # a carriage return inside a cell is quoted (Python 3.11's csv leaves it bare; readers then split the row)
     assert csv_rows(pd.DataFrame({"a": ["cr\rx"], "b": ["y"]})) == '"cr\rx",y\n'
 
@@ -791,13 +815,10 @@ def test_write_table_replaces_a_file_only_when_complete(tmp_path, monkeypatch):
     out.write_text("an earlier complete file\n")
     df = pd.DataFrame({"row": [2, 3], "reason": ["a", "b"]})
 
-    class HalfWritten:
-        def to_csv(self, path, **kw):
-            with open(path, "w") as f:
-                f.write("row,rea")
-            raise OSError("disk full")
-    monkeypatch.setattr(batch, "neutralise_formulas", lambda frame: HalfWritten())
-    with pytest.raises(OSError, match="disk full"):
+    def disk_full(frame):             # after the header was written
+        raise OSError("disk full")
+    monkeypatch.setattr(batch, "csv_rows", disk_full)
+    with pytest.raises(batch.OutputError, match="rejects.csv: cannot be written .disk full"):
         batch.write_table(df, out)
     assert out.read_text() == "an earlier complete file\n"
     assert [p.name for p in tmp_path.iterdir()] == ["rejects.csv"]

@@ -39,17 +39,6 @@ def case_lines(case) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def as_written_in_chinese(expected: str) -> str:
-    """A case's expected error (written "住院 起付线: missing from 2023-01-01", "no rule of K matches") as
-    the library writes it in Chinese, its default language: "住院 起付线：2023-01-01 起缺失", "K 没有适用…"."""
-    import re
-    s = re.sub(r"(?:: )?missing from (\d{4}-\d\d-\d\d)", lambda m: ("：" if m.group(0).startswith(":") else "")
-               + f"{m.group(1)} 起缺失", expected)
-    s = re.sub(r"(: )?no rule of (\S+) matches", lambda m: ("：" if m.group(1) else "") + f"{m.group(2)} 没有适用于这张账单的规则", s)
-    s = re.sub(r"^no rule of ", "", s)
-    return {"deductible": "起付线"}.get(s, s)
-
-
 @pytest.mark.parametrize("case", load_cases())
 def test_region_case(case):
     book = ybcalc.load_tables()
@@ -67,7 +56,7 @@ def test_region_case(case):
     if "error" in expect:
         with pytest.raises(ybcalc.SettlementError) as exc:
             ybcalc.settle(lines, book)
-        assert as_written_in_chinese(expect["error"]) in str(exc.value)
+        assert expect["error"] in str(exc.value)
         return
     result = ybcalc.settle(lines, book, accounts=case.get("account"))
     for field, value in expect.items():
@@ -100,7 +89,7 @@ def test_parameters_are_reported_even_when_another_one_is_missing(tmp_path):
     before, after = (ybcalc.parameters(pd.DataFrame([{**bill, "setl_time": d}]), book).iloc[0]
                      for d in ("2023-06-01", "2024-06-01"))
     assert before["deductible"] == Decimal("500.00") and before["missing"] == ""
-    assert after["deductible"] is None and as_written_in_chinese("起付线: missing from 2024-01-01") in after["missing"]
+    assert after["deductible"] is None and "起付线: missing from 2024-01-01" in after["missing"]
     for p in (before, after):      # the sourced values still resolve
         assert p["ratio_segments"] == [Decimal("0.00"), Decimal("30000.00")]
         assert p["ratio_rates"] == [Decimal("0.8"), Decimal("0.85")]

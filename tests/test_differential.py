@@ -330,10 +330,12 @@ def batches(draw, kinds=FIXTURE_KINDS, items=ITEMS, hosp_type=False, max_members
 
 
 # ---- comparison -------------------------------------------------------------------------------------
-def engine(df: pd.DataFrame, accounts: dict, book=BOOK) -> pd.DataFrame:
+def engine(df: pd.DataFrame, accounts: dict, book=BOOK, admissions_before: dict | None = None) -> pd.DataFrame:
     members = set(df["psn_no"])
     yuan = {k: Decimal(v) / 100 for k, v in accounts.items() if k in members}
-    raw = ybcalc.settle(df, book, accounts=yuan or None).raw
+    prior = {k: v for k, v in (admissions_before or {}).items() if k in members}
+    state = pd.DataFrame({"psn_no": list(prior), "admissions": list(prior.values())}) if prior else None
+    raw = ybcalc.settle(df, book, accounts=yuan or None, state=state).raw
     return raw.set_index("mdtrt_id")[OUT_COLUMNS].astype("int64")
 
 
@@ -385,12 +387,15 @@ def test_members_are_independent(batch):
 
 @settings(max_examples=30, **SETTINGS)
 @given(batches(kinds=VARIANT_KINDS, items=VARIANT_ITEMS, hosp_type=True, max_members=3, span=VARIANT_SPAN,
-               max_bills=8))
-def test_engine_matches_reference_on_variant_tables(batch):
+               max_bills=8),
+       st.dictionaries(st.sampled_from(["m0", "m1", "m2"]), st.integers(0, 3)))
+def test_engine_matches_reference_on_variant_tables(batch, admissions_before):
+    """… also with admissions earlier in the year (state `admissions`): varland's deductible rules key
+    on `admission` and count down by nth_decrement/nth_factor, so both must see the same number."""
     df, accounts = batch
-    got = engine(df, accounts, VBOOK)
+    got = engine(df, accounts, VBOOK, admissions_before)
     check_balances(got)
-    compare(got, reference_settle(df, VBOOK, accounts), "engine vs reference (variant tables)")
+    compare(got, reference_settle(df, VBOOK, accounts, admissions_before), "engine vs reference (variant tables)")
 
 
 # ---- known disagreements (engine bugs), pinned ----------------------------------------------------------
@@ -423,3 +428,14 @@ def test_hosp_lv_as_also_applies_to_the_class_B_table():
     assert raw["hosp_lv_used"].iat[0] == 3        # the bill-level tables do use level 3 …
     assert reference_settle(df, book, {})["preselfpay_amt"].iat[0] == 1300
     assert raw["preselfpay_amt"].iat[0] == 1300   # … the 乙类 table does not: engine 1100
+
+
+def test_admission_rules_see_year_to_date_admissions():
+    # varland 2023: 三级 deductible 1200 for the first admission (a rule keyed on `admission`), else 1000,
+    # less 250 per earlier admission. One admission before the batch: this is the 2nd, 1000 − 250 = 750.00
+    # (the engine used to take the first admission's rule: 1200 − 250 = 950.00).
+    df = _one_line_bill(insuplc="varland", med_type="21", hosp_lv=3, det_item_fee_sumamt=5000.0,
+                        setl_time="2023-09-01")
+    want = reference_settle(df, VBOOK, {}, {"p1": 1})
+    assert want["act_pay_dedc"].iat[0] == 75000
+    compare(engine(df, {}, VBOOK, {"p1": 1}), want, "engine vs reference (admissions before the batch)")

@@ -142,4 +142,4 @@ def test_unsourced_parameter_error_names_region_and_parameter():
                            "det_item_fee_sumamt": 1000}])
     with pytest.raises(ybcalc.SettlementError) as exc:
         ybcalc.settle(lines)
-    assert "攀枝花 employee inpatient deductible: missing from 2023-01-01" in str(exc.value)
+    assert "攀枝花 职工 住院 起付线: missing" in str(exc.value)

@@ -19,6 +19,7 @@ def test_default_language_from_environment():
 
 
 def test_tr_and_language_block_restore(monkeypatch):
+    monkeypatch.delenv("YBCALC_LANG")
     assert i18n.tr("中文", "English") == "中文"          # the library: Chinese unless told otherwise
     with i18n.language("en") as lang:
         assert lang == "en" and i18n.tr("中文", "English") == "English"
@@ -62,7 +63,7 @@ def test_argparse_errors_in_chinese(capsys):
     assert "错误：缺少必需的参数" in err and "error" not in err
 
 
-def test_command_language_from_environment(monkeypatch, capsys, tmp_path):
+def test_command_language_from_environment(monkeypatch, capsys):
     monkeypatch.setenv("YBCALC_LANG", "zh")
     try:
         main(["tables", "--help"])

@@ -35,7 +35,7 @@ def test_coverage_matches_what_the_tables_settle():
         else:
             assert settled == len(lines), (r, res.rejects["reason"].unique().tolist())
         if settled and r.status == "secondary":    # some bill of the cell used a secondary-only value
-            assert res.settlement.raw["notes"].str.contains("二手来源").any(), r
+            assert res.settlement.raw["notes"].str.contains("secondary source").any(), r
 
 
 def test_readme_carries_the_current_coverage_matrix():

@@ -93,7 +93,7 @@ def test_scenarios_that_cannot_settle_are_listed_with_the_reason(book, bill):
     by = t.set_index(["region", "status"])
     assert by.loc[("北京", "在职"), "settled"]
     assert not by.loc[("莆田", "在职"), "settled"]
-    assert "起付线" in by.loc[("莆田", "在职"), "reason"] and "缺失" in by.loc[("莆田", "在职"), "reason"]
+    assert "起付线" in by.loc[("莆田", "在职"), "reason"] and "missing" in by.loc[("莆田", "在职"), "reason"]
     assert np.isnan(by.loc[("莆田", "在职"), "psn_part_amt"])
     assert by.loc[("莆田", "居民"), "settled"]                    # 莆田 居民 住院 2024+ is sourced
     assert "没有居民医保" in by.loc[("河北", "居民"), "reason"]

@@ -60,8 +60,12 @@ def load_policy(region: str, insutype: str = "职工", on=None, tables: str | Pa
     """
     book = load_tables(tables)
     rid = book.region_id(region)
-    if rid is None:
-        raise KeyError(f"unknown region {region!r}; known: {', '.join(r.short for r in book.regions.values())}")
+    if rid is None:               # a county code of a known region, or: no table yet / the nearest names
+        from .divisions import REGION, region_lookup
+        found = region_lookup(book, region, REGION)
+        if found.region is None:
+            raise KeyError(found.reject)
+        rid = found.region
     scheme = codes.parse_insutype(insutype)
     if scheme is None:
         raise ValueError(f"unknown insutype {insutype!r}: use 职工/居民 or 310/390")
@@ -223,7 +227,7 @@ class Settlement:
             raise ValueError("indexing by field needs a one-bill settlement; use .bills()")
         return fen_to_yuan(self.raw[field].iat[0])
 
-    def explain(self, mdtrt_id: str | None = None, lang: str | None = None):
+    def explain(self, mdtrt_id: str | None = None, lang: str = "zh"):
         """Step-by-step explanation of one bill (the only bill when ``mdtrt_id`` is None)."""
         from .explain import explain_bill
         if mdtrt_id is None:

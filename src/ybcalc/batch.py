@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -514,7 +516,8 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
     output is the same file as with one job). With several files, rejects start with a ``file``
     column and ``row`` is the row in that file.
     """
-    with arrow_allocator():
+    sweep_stale_files()
+    with arrow_allocator(), _stopping_workers():
         return _score_file(path, policy, encoding=encoding, partition_lines=partition_lines, progress=progress,
                            keep_intermediate=keep_intermediate, sink=sink, jobs=jobs, **kw)
 
@@ -651,13 +654,8 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
     paths = input_paths(path)
     size = sum(p.stat().st_size for p in paths)
     likely = jobs > 1 and size >= 4 * jobs * partition_lines * 100   # ~100 bytes a line
-    pool = _worker_pool(jobs, policy) if likely else None
-    try:
-        table, row_of, first, broken, prior = _read_inputs(paths, encoding)
-    except BaseException:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-        raise
+    pool = _worker_pool(jobs, policy) if likely else None      # stopped by score_file if the run fails
+    table, row_of, first, broken, prior = _read_inputs(paths, encoding)
     n = table.num_rows
     n_broken = len(broken) if broken is not None else 0
     # rows the reader skipped (wrong number of fields) are rejects; the rest keep their file rows, and
@@ -750,22 +748,26 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
         agg["workers"] = jobs
         import shutil
         import tempfile
-        spill = tempfile.mkdtemp(prefix="ybcalc-partitions-", dir=_spill_root())
+        # named with this process's id: if it is killed, the next run removes the folder (see sweep_stale_files)
+        spill = tempfile.mkdtemp(prefix=f"ybcalc-partitions-{_owner()}-", dir=_spill_root())
         try:
-            with pool:
-                pending = deque()
-                for i, (chunk, rows) in enumerate(chunks):
-                    # a partition goes to its worker as an Arrow stream file, which the worker maps
-                    # (pickled through the pool's pipe it cost both sides a copy and many system calls)
-                    file = os.path.join(spill, f"{i}.arrows")
-                    with pa.OSFile(file, "wb") as f, pa.ipc.new_stream(f, chunk.schema) as w:
-                        w.write_table(chunk)
-                    del chunk
-                    pending.append(pool.submit(score_partition, file, rows, **args))   # policy: set per worker
-                    if len(pending) > jobs:          # bounded: at most jobs + 1 partitions in flight
-                        collect(pending.popleft().result())
-                while pending:
+            pending = deque()
+            for i, (chunk, rows) in enumerate(chunks):
+                # a partition goes to its worker as an Arrow stream file, which the worker maps
+                # (pickled through the pool's pipe it cost both sides a copy and many system calls)
+                file = os.path.join(spill, f"{i}.arrows")
+                with pa.OSFile(file, "wb") as f, pa.ipc.new_stream(f, chunk.schema) as w:
+                    w.write_table(chunk)
+                del chunk
+                pending.append(pool.submit(score_partition, file, rows, **args))   # policy: set per worker
+                if len(pending) > jobs:          # bounded: at most jobs + 1 partitions in flight
                     collect(pending.popleft().result())
+            while pending:
+                collect(pending.popleft().result())
+            pool.shutdown()
+        except BaseException:
+            pool.stop()                      # an error or a stop (Ctrl-C, SIGTERM): workers are not waited for
+            raise
         finally:
             shutil.rmtree(spill, ignore_errors=True)
     else:
@@ -795,10 +797,14 @@ class PartitionResult:
 _WORKER_POLICY = None
 
 
-def _init_worker(policy_file: str) -> None:
-    """Worker start: keep the policy tables once, instead of unpickling them with every partition."""
+def _init_worker(policy_file: str, parent: int) -> None:
+    """Worker start: die with the parent, keep the policy tables once (instead of unpickling them with
+    every partition)."""
     import pickle
+    import signal
     global _WORKER_POLICY
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C reaches the whole group: the parent stops us
+    _die_with_parent(parent)
     with open(policy_file, "rb") as f:
         _WORKER_POLICY = pickle.load(f)
     import pyarrow as pa
@@ -808,8 +814,123 @@ def _init_worker(policy_file: str) -> None:
         pass
 
 
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive the process it works for: killed (SIGKILL) or stopped in a way that
+    let it clean up nothing, the parent would leave its workers waiting on their queue forever, each
+    holding its memory (and, through them, multiprocessing's resource tracker). On Linux the kernel
+    kills the worker when its parent dies (PR_SET_PDEATHSIG; the pool's processes are all started by
+    the thread that runs score_file, which outlives them); elsewhere a thread watches the parent."""
+    import signal
+    import sys
+    watched = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            watched = libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0        # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if not watched:
+        import threading
+        import time
+
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(1)
+            os._exit(1)
+        threading.Thread(target=watch, daemon=True, name="ybcalc-parent-watch").start()
+    if os.getppid() != parent:          # the parent died before the signal was asked for
+        os._exit(1)
+
+
 def _started() -> bool:
     return True
+
+
+_LIVE = threading.local()           # the worker pools this thread has started and not yet shut down
+
+
+@contextlib.contextmanager
+def _stopping_workers():
+    """Whatever ends score_file early (an error, Ctrl-C, SIGTERM turned into an exception by the
+    command line), the worker pools it started are stopped at once and their files removed."""
+    before = set(getattr(_LIVE, "pools", ()))
+    try:
+        yield
+    except BaseException:
+        for pool in [p for p in getattr(_LIVE, "pools", ()) if p not in before]:
+            pool.stop()
+        raise
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":                 # os.kill would end it: never swept there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:                     # another user's process
+        return True
+    return True
+
+
+_STALE = re.compile(r"ybcalc-(?:partitions|tables)-(\d+)-(?:ns(\d+)-)?")
+
+
+def _owner() -> str:
+    """This process as named in its temporary files: its id, and on Linux its pid namespace (a
+    container sharing /dev/shm or /tmp with this one numbers its processes apart: its live runs'
+    files must not look like those of a dead process here)."""
+    try:
+        return f"{os.getpid()}-ns{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return str(os.getpid())
+
+
+def sweep_stale_files() -> None:
+    """Remove the temporary files of runs that were killed (SIGKILL gives a process no chance to clean
+    up; its workers die with it): partition folders and table pickles are named with the id of the
+    process that made them, and removed once that process no longer exists."""
+    import shutil
+    import tempfile
+    roots = {tempfile.gettempdir()} | ({"/dev/shm"} if os.path.isdir("/dev/shm") else set())
+    here = _owner().partition("-ns")[2]           # files of another pid namespace are not judged here
+    for root in roots:
+        try:
+            names = os.listdir(root)
+        except OSError:
+            continue
+        for name in names:
+            m = _STALE.match(name)
+            if not m or (m.group(2) or "") != here or _alive(int(m.group(1))):
+                continue
+            path = os.path.join(root, name)
+            try:
+                if os.lstat(path).st_uid != os.getuid():
+                    continue
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+
+def sweep_stale_partials(target: Path) -> None:
+    """Remove the temporary files beside an output (see partial_path) left by killed runs."""
+    prefix, suffix = f".{target.name}.", ".partial"
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(prefix):-len(suffix)] if name.startswith(prefix) and name.endswith(suffix) else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                os.unlink(target.parent / name)
+            except OSError:
+                pass
 
 
 def _worker_pool(jobs: int, policy):
@@ -821,27 +942,46 @@ def _worker_pool(jobs: int, policy):
     class Workers(ProcessPoolExecutor):
         def shutdown(self, wait=True, *, cancel_futures=False):
             super().shutdown(wait=wait, cancel_futures=cancel_futures)
-            if wait and os.path.exists(policy_file):
-                os.unlink(policy_file)
+            if wait:
+                if self in getattr(_LIVE, "pools", ()):
+                    _LIVE.pools.remove(self)
+                if os.path.exists(policy_file):
+                    os.unlink(policy_file)
+
+        def stop(self):
+            """Shut down now (a failed or stopped run): the workers are killed, not waited for."""
+            for p in list((self._processes or {}).values()):
+                if p.is_alive():
+                    p.kill()
+            self.shutdown(wait=True, cancel_futures=True)
 
     # The tables reach the workers through a file: a process being spawned reads its arguments only
     # after importing the parent's main module, and the parent blocks writing anything larger than a
     # pipe holds (the pickled tables: 0.4 s per worker).
-    fd, policy_file = tempfile.mkstemp(prefix="ybcalc-tables-", suffix=".pickle")
+    fd, policy_file = tempfile.mkstemp(prefix=f"ybcalc-tables-{_owner()}-", suffix=".pickle")
     with os.fdopen(fd, "wb") as f:
         pickle.dump(policy, f)
     # spawn, not fork: the parent already runs Arrow's thread pools, which a fork would not carry
     pool = Workers(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                   initargs=(policy_file,))
+                   initargs=(policy_file, os.getpid()))
+    _LIVE.pools = getattr(_LIVE, "pools", []) + [pool]
     # Workers keep the memory they free for their next partition (glibc would hand large blocks back
     # to the system and fault them in again, page by page, for every new array: ~2x the cost of a
     # simple numpy operation on this kind of machine). Read by glibc at process start only.
     saved = {k: os.environ.get(k) for k in _WORKER_MALLOC}
     os.environ.update({k: v for k, v in _WORKER_MALLOC.items() if saved[k] is None})
+    # Ctrl-C reaches every process of the terminal's group: workers start with it ignored (kept across
+    # exec), so that they neither print a KeyboardInterrupt each nor die mid-way; the parent stops them.
+    import signal
+    import threading
+    ignore = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if ignore else None
     try:
         for _ in range(jobs):
             pool.submit(_started)        # start the processes now (the pool would start them on demand)
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -939,50 +1079,60 @@ def score(df: pd.DataFrame, policy=None, *, rejects: str = "warn", **kw) -> pd.D
     return out
 
 
-_FORMULA_START = r"^[=+\-@\t\r]"                 # what a spreadsheet would run as a formula
+# What a spreadsheet would run as a formula (OWASP's list): a cell starting with = + - @, TAB, CR or
+# LF, the full-width ＝ ＋ － ＠ (Excel and WPS read them as their ASCII forms), or any of = + - @ after
+# spaces, tabs or line breaks (which spreadsheets skip). One pattern for Python's re and Arrow's RE2.
+_FORMULA_START = "^(?:[\t\r\n]|[ \t\r\n\u3000]*[=+\\-@\uff1d\uff0b\uff0d\uff20])"
 _NUMBER = r"^[-+]?[0-9]+(?:\.[0-9]+)?$"             # ... unless the cell is a plain number (-12.30)
+_NEUTRALISED = "'"                                   # the prefix that makes such a cell plain text
 
 
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells a spreadsheet would run as a formula (=, +, -, @) with a quote."""
+    """Prefix text cells a spreadsheet would run as a formula (see ``_FORMULA_START``) with a quote.
+    (The CSV writers do this themselves, see ``csv_rows``; this is the same rule on a DataFrame.)"""
     out = df.copy()
     for c in out.columns:
         if (out[c].dtype == object or pd.api.types.is_string_dtype(out[c])      # pandas 3: "str" dtype
                 or isinstance(out[c].dtype, pd.CategoricalDtype)):
             s = out[c].astype(str)
             risky = s.str.contains(_FORMULA_START, regex=True) & ~s.str.contains(_NUMBER, regex=True)
-            out[c] = s.where(~risky, "'" + s)
+            out[c] = s.where(~risky, _NEUTRALISED + s)
     return out
 
 
-def csv_rows(df: pd.DataFrame) -> str | None:
-    """The rows of ``df`` as CSV text, byte for byte what ``neutralise_formulas(df).to_csv(index=False,
-    header=False)`` writes (Python csv's minimal quoting), built column-wise in Arrow: 5–10× faster on
-    a partition of bills. One difference, on purpose: a cell holding a carriage return is quoted too
-    (Python 3.11's csv leaves it bare, and readers then split the row there). Money columns may be int64
-    fen (written as yuan, '12.30'). None when a column is neither text nor fen, for the caller to fall
-    back on pandas."""
+def csv_rows(df: pd.DataFrame) -> str:
+    """The rows of ``df`` as CSV text: what ``neutralise_formulas(df).to_csv(index=False, header=False)``
+    writes (Python csv's minimal quoting), built column-wise in Arrow (5–10× faster on a partition of
+    bills), with two differences on purpose: a cell holding a carriage return is quoted too (Python
+    3.11's csv leaves it bare, and readers then split the row there: a formula after it would start a
+    row of its own), and a missing text cell is empty (pandas writes "None"). Money columns may be
+    int64 fen (written as yuan, '12.30'); numbers, booleans and times are written as pandas writes
+    them (a missing one: empty). Every CSV file ybcalc writes goes through here."""
     import pyarrow as pa
     import pyarrow.compute as pc
     money = _money_columns()
+    lone = len(df.columns) == 1
     cols = []
     for c in df.columns:
         col = df[c]
-        if c in money and pd.api.types.is_integer_dtype(col):
+        if c in money and pd.api.types.is_integer_dtype(col) and isinstance(col.dtype, np.dtype):
             arr = pc.cast(fen_to_arrow_decimal(col.to_numpy()), pa.string())
         elif isinstance(col.dtype, pd.CategoricalDtype):
             # each distinct text made safe and quoted once, then spread to the rows (a missing cell: "")
-            cats = _csv_cells(pa.concat_arrays([_category_texts(col), pa.array([""])]), len(df.columns) == 1)
+            cats = _csv_cells(pa.concat_arrays([_category_texts(col), pa.array([""])]), lone)
             codes_ = col.cat.codes.to_numpy()
             arr = cats.take(pa.array(np.where(codes_ < 0, len(cats) - 1, codes_)))
         elif col.dtype == object or pd.api.types.is_string_dtype(col):
+            vals = col.to_numpy(dtype=object)
             try:
-                arr = pa.array(col.to_numpy(dtype=object), type=pa.string())
-            except (pa.ArrowInvalid, pa.ArrowTypeError):       # not all text (Decimal, numbers …)
-                return None
-            arr = _csv_cells(pc.fill_null(arr, ""), len(df.columns) == 1)
-        else:
-            return None
+                arr = pa.array(vals, type=pa.string(), from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):       # not all text (Decimal yuan, numbers …)
+                arr = pa.array([_cell_text(v) for v in vals], type=pa.string())
+            arr = _csv_cells(pc.fill_null(arr, ""), lone)
+        else:                                # numbers, booleans, times: no formula, nothing to quote
+            text = col.astype(str).to_numpy(dtype=object)
+            text[col.isna().to_numpy()] = '""' if lone else ""
+            arr = pa.array(text, type=pa.string())
         cols.append(arr)
     if not len(df):
         return ""
@@ -990,11 +1140,26 @@ def csv_rows(df: pd.DataFrame) -> str | None:
     return "".join(pc.binary_join_element_wise(rows, "", "\n").to_pylist())
 
 
+def csv_header(names) -> str:
+    """The header line of a CSV file, its cells quoted and neutralised as ``csv_rows`` does."""
+    import pyarrow as pa
+    names = [str(n) for n in names]
+    return ",".join(_csv_cells(pa.array(names, type=pa.string()), len(names) == 1).to_pylist()) + "\n"
+
+
+def _cell_text(v) -> str:
+    """One value of a column of mixed objects as its text (a missing one: empty)."""
+    if v is None or (not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v)):
+        return ""
+    return str(v)
+
+
 def _csv_cells(arr, lone: bool):
-    """Text cells as Python's csv writes them (minimal quoting), formulas neutralised first."""
+    """Text cells as Python's csv writes them (minimal quoting, and any cell holding a line break or a
+    carriage return quoted), formulas neutralised first."""
     import pyarrow.compute as pc
     risky = pc.and_(pc.match_substring_regex(arr, _FORMULA_START), pc.invert(pc.match_substring_regex(arr, _NUMBER)))
-    arr = pc.if_else(risky, pc.binary_join_element_wise("'", arr, ""), arr)
+    arr = pc.if_else(risky, pc.binary_join_element_wise(_NEUTRALISED, arr, ""), arr)
     needs = pc.match_substring_regex(arr, '[,"\r\n]')
     if lone:                                             # csv quotes a lone empty field
         needs = pc.or_(needs, pc.equal(arr, ""))
@@ -1019,11 +1184,39 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.partial")
 
 
+class OutputError(ValueError):
+    """An output could not be written (disk full, a folder gone …): names the output, not the
+    temporary file the write failed on; an earlier output stays as it was."""
+
+    def __init__(self, path: Path, why: str):
+        self.path, self.why = Path(path), why
+        from .i18n import tr
+        super().__init__(tr(f"{path}：写入失败（{why}），原有文件保持不变",
+                            f"{path}: cannot be written ({why}); an earlier file stays as it was"))
+
+
+@contextlib.contextmanager
+def _writing(target: Path):
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(target, exc.strerror or str(exc)) from exc
+
+
+def replace_together(staged: list[tuple[Path, Path]]) -> None:
+    """Rename each complete temporary file over its output: called once all of a run's outputs are
+    written, so that settlements and rejects are replaced together or not at all."""
+    for partial, target in staged:
+        with _writing(target):
+            os.replace(partial, target)
+
+
 class BillWriter:
     """Writes bills partition by partition to CSV or Parquet, as ``write_table`` would write them whole."""
 
     def __init__(self, path: str | Path, lang: str = "en"):
         self.target = Path(path)
+        sweep_stale_partials(self.target)
         self.path = partial_path(self.target)      # renamed over the target by close()
         self.lang = lang
         self.parquet = self.target.suffix.lower() in (".parquet", ".pq")
@@ -1047,37 +1240,40 @@ class BillWriter:
         (formula neutralising, formatting), so worker processes do it, not the writer."""
         if parquet:
             return _arrow_table(df)
-        body = csv_rows(df)
-        if body is None:
-            from .money import fen_text
-            df = df.assign(**{c: fen_text(df[c]) for c in df.columns
-                              if c in _money_columns() and pd.api.types.is_integer_dtype(df[c])})
-            body = neutralise_formulas(df).to_csv(index=False, header=False)
-        return list(map(str, df.columns)), body
+        return list(map(str, df.columns)), csv_rows(df)
 
     def write_encoded(self, encoded) -> None:
         if self.parquet:
             import pyarrow.parquet as pq
-            if self._writer is None:
-                self._writer = pq.ParquetWriter(self.path, encoded.schema, **parquet_options(encoded))
-            self._writer.write_table(encoded.cast(self._writer.schema))
+            with _writing(self.target):
+                if self._writer is None:
+                    self._writer = pq.ParquetWriter(self.path, encoded.schema, **parquet_options(encoded))
+                self._writer.write_table(encoded.cast(self._writer.schema))
         else:
             header, body = encoded
-            with open(self.path, "w" if self._first else "a", encoding="utf-8", newline="") as f:
+            with _writing(self.target), open(self.path, "w" if self._first else "a", encoding="utf-8",
+                                              newline="") as f:
                 if self._first:
                     cjk = any("\u4e00" <= ch <= "\u9fff" for ch in "".join(header))
-                    f.write(("\ufeff" if cjk else "") + pd.DataFrame(columns=header).to_csv(index=False))
+                    f.write(("\ufeff" if cjk else "") + csv_header(header))
                 f.write(body)
         self._first = False
 
     def close(self, empty_settlement: Settlement | None = None) -> None:
+        """Complete the file and rename it over the output."""
+        replace_together([self.finish(empty_settlement)])
+
+    def finish(self, empty_settlement: Settlement | None = None) -> tuple[Path, Path]:
+        """Complete the file under its temporary name; returns (temporary name, output) for
+        ``replace_together`` (the rejects file is replaced with it). ``empty_settlement``: written
+        when no bill was, so that the output has its headers."""
         if self._writer is not None:
-            self._writer.close()
+            with _writing(self.target):
+                self._writer.close()
             self._writer = None
         elif self._first and empty_settlement is not None:
             write_table(empty_settlement.bills(lang=self.lang, money="fen" if self.parquet else "text"), self.path)
-        if self.path.exists():
-            os.replace(self.path, self.target)
+        return self.path, self.target
 
     def discard(self) -> None:
         """Drop what was written (a failed or interrupted run)."""
@@ -1134,13 +1330,22 @@ def parquet_options(table) -> dict:
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
-    """CSV (formula-neutralised, UTF-8 with BOM when headers are Chinese) or Parquet.
+    """CSV (formula-neutralised and quoted by ``csv_rows``, UTF-8 with BOM when headers are Chinese) or
+    Parquet.
 
     Money columns given as int64 fen are written to Parquet as exact decimal128(18, 2). Written under
     a temporary name beside ``path`` and renamed when complete (as BillWriter does): a failed or
     stopped write leaves no truncated file, and an earlier file as it was.
     """
+    replace_together([stage_table(df, path)])
+
+
+def stage_table(df: pd.DataFrame, path: str | Path) -> tuple[Path, Path]:
+    """``write_table`` up to the rename: the complete file under its temporary name. Returns
+    (temporary name, output) for ``replace_together``; raises ``OutputError`` (nothing left behind)
+    when the file cannot be written."""
     path = Path(path)
+    sweep_stale_partials(path)
     partial = partial_path(path)
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
@@ -1148,11 +1353,16 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
             table = _arrow_table(df)
             pq.write_table(table, partial, **parquet_options(table))
         else:
-            neutralise_formulas(df).to_csv(partial, index=False, encoding="utf-8-sig" if _has_cjk(df) else "utf-8")
-        os.replace(partial, path)
-    except BaseException:
+            with open(partial, "w", encoding="utf-8-sig" if _has_cjk(df) else "utf-8", newline="") as f:
+                f.write(csv_header(df.columns))
+                for lo in range(0, len(df), 1 << 17):        # in slices: one text of a slice at a time
+                    f.write(csv_rows(df.iloc[lo:lo + (1 << 17)]))
+    except BaseException as exc:
         partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputError(path, exc.strerror or str(exc)) from exc
         raise
+    return partial, path
 
 
 def _has_cjk(df: pd.DataFrame) -> bool:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -23,27 +24,11 @@ def _book(args):
 def _check_outputs(args) -> None:
     """Refuse, before any work, outputs that would destroy an input or could not be written: a run
     over a year of bills should not fail at its end, nor overwrite the bills it read."""
-    from pathlib import Path
-    inputs = {tr(f"输入文件 {f}", f"the input file {f}"): f for f in args.files}
-    inputs[tr("个人账户文件", "the accounts file")] = args.accounts
-    outputs = {"-o": args.output, "--rejects": args.rejects}
-    for flag, out in outputs.items():
-        if out is None:
-            continue
-        p = Path(out)
-        if p.suffix.lower() not in (".csv", ".parquet", ".pq"):
-            raise ValueError(tr(f"{flag} {out}：请给出 .csv 或 .parquet 文件名（后缀决定格式）",
-                                f"{flag} {out}: give a .csv or .parquet file name (the suffix chooses the format)"))
-        for what, src in inputs.items():
-            if src is not None and p.exists() and Path(src).exists() and p.resolve() == Path(src).resolve():
-                raise ValueError(tr(f"{flag} {out} 就是{what}：写入会覆盖正在读取的文件",
-                                    f"{flag} {out} is {what}: writing it would overwrite what is being read"))
-        if not p.resolve().parent.is_dir():
-            raise ValueError(tr(f"{flag} {out}：目录 {p.resolve().parent} 不存在",
-                                f"{flag} {out}: folder {p.resolve().parent} does not exist"))
-    if args.rejects and Path(args.rejects).resolve() == Path(args.output).resolve():
-        raise ValueError(tr(f"--rejects {args.rejects} 与 -o 是同一个文件：请给出两个文件名",
-                            f"--rejects {args.rejects} is the -o file too: give two file names"))
+    from .outputs import TABLES, check_outputs
+    check_outputs({"-o": (args.output, TABLES), "--rejects": (args.rejects, TABLES)},
+                  {tr("输入文件", "the input file"): list(args.files),
+                   tr("个人账户文件", "the accounts file"): args.accounts,
+                   tr("草稿参数表", "a draft table"): getattr(args, "draft", None)})
 
 
 def cmd_score(args) -> int:
@@ -60,24 +45,46 @@ def cmd_score(args) -> int:
         print(tr(f"  正在读取 {what}（{size / 2**20:,.0f} MB）…", f"  reading {what} ({size / 2**20:,.0f} MB) …"),
               file=sys.stderr, flush=True)
     writer = BillWriter(args.output, args.lang)           # each partition is written as soon as settled
-    try:
+    with _replaced_together(args, writer) as staged:
         res = score_file(args.files, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
                          sink=writer, jobs=args.jobs)
-        writer.close(empty_settlement=_empty_settlement(book))
-    except BaseException:
-        writer.discard()             # no half-written output (an earlier complete file stays as it was)
-        raise
+        staged.append(writer.finish(empty_settlement=_empty_settlement(book)))
+        _stage_rejects(res, args, staged)
     if progress:
         print(file=sys.stderr)
     return _report(res, args)
 
 
-def _report(res, args) -> int:
-    """Rejects file, summary (rows read = scored + rejected, totals), the first rejects when no file
-    takes them, and the exit status: the same for the local and the Dask engine."""
-    from .batch import write_table
+@contextlib.contextmanager
+def _replaced_together(args, writer=None):
+    """The outputs of a run (settlements, rejects) written under temporary names and renamed over
+    the outputs together, only when all are complete: a failed write (disk full) leaves the earlier
+    settlements and rejects as they were, never new settlements beside the last run's rejects."""
+    from .batch import OutputError, replace_together
+    from .outputs import cannot_write
+    staged: list = []
+    try:
+        yield staged
+        replace_together(staged)
+    except BaseException as exc:
+        if writer is not None:
+            writer.discard()
+        for partial, _ in staged:
+            partial.unlink(missing_ok=True)
+        if isinstance(exc, OutputError):
+            raise cannot_write(exc, {"-o": args.output, "--rejects": args.rejects}) from None
+        raise
+
+
+def _stage_rejects(res, args, staged: list) -> None:
+    from .batch import stage_table
     if args.rejects:
-        write_table(_labelled_rejects(res.rejects, args.lang), args.rejects)
+        staged.append(stage_table(_labelled_rejects(res.rejects, args.lang), args.rejects))
+
+
+def _report(res, args) -> int:
+    """Summary (rows read = scored + rejected, totals), the first rejects when no file takes them, and
+    the exit status: the same for the local and the Dask engine."""
     if not args.quiet:
         print(res.summary(), file=sys.stderr)
         print(tr(f"已写入 {args.output}" + (f"，拒绝的行写入 {args.rejects}" if args.rejects else ""),
@@ -108,7 +115,7 @@ def _empty_settlement(book):
 
 
 def _score_dask(args, accounts) -> int:
-    from .batch import ScoreResult, write_table
+    from .batch import ScoreResult, stage_table
     from .dask import score_path
     from .labels import SETTLEMENT_FIELDS, relabel_columns
     if args.draft:
@@ -136,7 +143,9 @@ def _score_dask(args, accounts) -> int:
             if col in bills:       # codes as words, as the local engine writes them
                 bills[col] = bills[col].map(lambda v, w=words: w.get(v, (v,))[0])
         bills.columns = relabel_columns(bills.columns, "zh")
-    write_table(bills, args.output)
+    with _replaced_together(args) as staged:
+        staged.append(stage_table(bills, args.output))
+        _stage_rejects(res, args, staged)
     return _report(res, args)
 
 
@@ -177,7 +186,8 @@ def cmd_explain(args) -> int:
         print(exc.args[0], file=sys.stderr)
         return 2
     if args.format == "csv":
-        ex.frame.to_csv(sys.stdout, index=False)
+        from .batch import csv_header, csv_rows        # spreadsheet-safe, as every CSV ybcalc writes
+        sys.stdout.write(csv_header(ex.frame.columns) + csv_rows(ex.frame))
     else:
         print(ex)
     return 0
@@ -234,9 +244,13 @@ def cmd_tables(args) -> int:
                   file=sys.stderr)
             return 2
         rid = book.region_id(args.region)
-        if rid is None:
-            print(tr(f"未知地区 {args.region!r}", f"unknown region {args.region!r}"), file=sys.stderr)
-            return 2
+        if rid is None:            # what the name is: a region without a table yet, or the nearest names
+            from .divisions import REGION, region_lookup
+            found = region_lookup(book, args.region, REGION)
+            if found.region is None:
+                print(found.reject, file=sys.stderr)
+                return 2
+            rid = found.region
         from .words import param_words, word, FIELDS
         schemes = [codes.parse_insutype(args.scheme)] if args.scheme else ["employee", "resident"]
         zh = args.lang == "zh"
@@ -274,6 +288,9 @@ def cmd_diff(args) -> int:
         print(tr("diff 需要 --a/--b 日期，和/或 --draft-b 文件 / --tables-b 目录",
                  "diff needs --a/--b dates and/or --draft-b FILE / --tables-b DIR"), file=sys.stderr)
         return 2
+    from .outputs import TABLES, check_outputs
+    check_outputs({"-o": (args.output, TABLES)},
+                  {tr("输入文件", "the input file"): args.file, tr("草稿参数表", "a draft table"): args.draft_b})
     book_a = load_book(args.tables)
     if args.draft_b:
         book_b = book_with_drafts(args.draft_b, args.tables)
@@ -472,15 +489,44 @@ def main(argv=None) -> int:
         try:
             args = build_parser().parse_args(argv)
             args.lang = lang
-            return args.func(args)
+            with _stopped_by_sigterm():
+                return args.func(args)
         except (ValueError, KeyError, FileNotFoundError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             print(f"ybcalc: {msg}", file=sys.stderr)
             return 2
         except BrokenPipeError:
             return _reader_left()
+        except KeyboardInterrupt as exc:   # Ctrl-C or SIGTERM: workers and temporary files are gone by now
+            name = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+            print("ybcalc: " + tr(f"已中止（{name}），未完成的输出已删除",
+                                  f"stopped ({name}); unfinished outputs removed"), file=sys.stderr)
+            return 143 if isinstance(exc, Terminated) else 130
         finally:
             use_argparse_lang("en")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a job scheduler, `kill`, `timeout`), raised as Ctrl-C is: the run stops through the
+    same cleanup (workers stopped, partition files and unfinished outputs removed)."""
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm():
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)      # a second SIGTERM ends the process at once
+        raise Terminated()
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

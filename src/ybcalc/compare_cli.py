@@ -83,6 +83,8 @@ def cmd_compare(args) -> int:
                  f"ybcalc compare: the chart (--out) needs matplotlib: pip install \"ybcalc[chart]\", "
                  f"or leave out --out to print the table only"), file=sys.stderr)
         return 2
+    from .outputs import TABLES, check_outputs
+    check_outputs({"--out": (args.out, (".png",)), "--csv": (args.csv, TABLES)}, {tr("账单文件", "the bill file"): args.bill})
     book = load_book(getattr(args, "tables", None))
     df, _rows = read_bills(args.bill, getattr(args, "encoding", None))
     if df.empty:

@@ -113,9 +113,7 @@ def _adjust_text(e, mask, lang="zh") -> str:
     return (tr("；调整：", "; adjusted: ", lang) + tr("；", "; ", lang).join(done)) if done else ""
 
 
-def explain_bill(settlement, mdtrt_id: str, lang: str | None = None) -> Explanation:
-    from .i18n import current
-    lang = lang or current()
+def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
     zh = lang == "zh"
     b = settlement.raw
     rows = b.index[b["mdtrt_id"].astype(str) == mdtrt_id]
@@ -153,6 +151,14 @@ def explain_bill(settlement, mdtrt_id: str, lang: str | None = None) -> Explanat
         ("政策版本" if zh else "policy version"): settlement.policy_versions()[rows[0]],
     }
 
+    if int(r.get("psn_type_entry", -1)) >= 0:          # the bill gave no 人员类别: derived from the age
+        from .engine.settle import age_band
+        ge = book.entries[int(r["psn_type_entry"])]
+        band = age_band(ge.raw["groups"][int(r["psn_type_rule"])]["when"]["age"], lang)
+        add("人员类别（按年龄推定）" if zh else "member group (from the age)", r["psn_type"],
+            rule=(f"账单未填人员类别：年龄 {r['age']:g} → {r['psn_type']}（{band}）" if zh else
+                  f"no member group on the bill: age {r['age']:g} → {r['psn_type']} ({band})"),
+            source=(ge.source.cite(lang) + f" — {ge.key}") if ge.source else ge.key)
     add("医疗费总额" if zh else "total cost", fmt_yuan(r["medfee_sumamt"]),
         rule=f"{len(L)} 条明细合计" if zh else f"sum of {len(L)} lines")
     # 全自费, by reason

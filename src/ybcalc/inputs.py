@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import codes
+from .divisions import care_area, region_lookup
 from .i18n import tr
 
 BILL_ATTRS = ("psn_no", "setl_date", "insuplc", "insutype", "psn_type", "contrib_tier", "psn_idet_type", "age", "med_type",
@@ -362,12 +363,18 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     raw_codes: dict[str, np.ndarray] = {}        # per column read through ``coded``: its Distinct codes
 
     def coded(col, parser, reason, fill, dtype=object, default=None, check=True):
-        """A code column parsed per distinct value; empty cells take ``default`` when given."""
+        """A code column parsed per distinct value; empty cells take ``default`` when given. ``reason``
+        is a text, or a function giving each bad distinct value its own."""
         d = Distinct(df[col])
         raw_codes[col] = d.codes
         vals = d.each(lambda t: default if (default is not None and t == "") else parser(t))
         bad = np.array([v is None for v in vals], bool)
-        reject(d.spread(bad), col, reason)
+        if callable(reason):
+            per_value = np.array([reason(t) if b else "" for t, b in zip(d.texts, bad)], dtype=object)
+            mask = d.spread(bad)
+            reject(mask, col, d.spread(per_value)[mask] if len(per_value) else "")
+        else:
+            reject(d.spread(bad), col, reason)
         vals = np.where(bad, fill, vals)
         if check:
             consistency[col] = d.spread(pd.factorize(vals.astype(object))[0]) if len(vals) else d.codes
@@ -414,8 +421,20 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
 
     code_column("insutype", codes.parse_insutype, default_scheme, "scheme",
                 tr("未知的险种（应为 310/职工 或 390/居民）", "unknown scheme (expected 310/职工 or 390/居民)"))
-    code_column("insuplc", lambda x: book.region_id(x) if x else None, default_region, "region",
-                tr("未知的参保地：不在 tables/regions.yaml 中", "unknown insured region (参保地): not in tables/regions.yaml"))
+    # 参保地: a region of the tables by id, name, alias or code; else what the value is, read against
+    # the national division list (a region without a table yet, a county code, the nearest names)
+    regions_seen: dict = {}
+
+    def region_of(value):
+        if value not in regions_seen:
+            regions_seen[value] = region_lookup(book, value)
+        return regions_seen[value]
+    code_column("insuplc", lambda x: region_of(x).region if x else None, default_region, "region",
+                lambda x: region_of(x).reject if x else tr("参保地（insuplc）为空", "insured region (insuplc) is empty"))
+    notes = {k: v.note for k, v in regions_seen.items() if v.note and v.region}
+    if notes:                                   # a county-level code settled as its prefecture: said on the bill
+        d = Distinct(df["insuplc"])
+        out["region_note"] = text(d.spread(np.array([notes.get(t, "") for t in d.texts], dtype=object)))
 
     if "hosp_lv" in df.columns:
         out["hosp_lv"] = coded("hosp_lv", lambda x: codes.parse_hosp_lv(x) if x else -1,
@@ -464,7 +483,9 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         out["fil_type"] = text(full_object(n, "none"))
     region = out["region"].to_numpy()
     if "mdtrt_area" in df.columns and book is not None:
-        area = coded("mdtrt_area", lambda x: (book.region_id(x) or f"?{x}") if x else "", "", "", check=False)
+        # 就医地: a region of the tables (a county code as its prefecture), else "?" and what it is: the
+        # division's code where the value names one (its province tells 省内 from 省外), else the value
+        area = coded("mdtrt_area", lambda x: care_area(book, x) if x else "", "", "", check=False)
         out["mdtrt_area"] = text(np.where(area == "", region, area))
         consistency["mdtrt_area"] = pd.factorize(out["mdtrt_area"].to_numpy())[0]
     else:                                   # the insured region: its lines already agree or not

@@ -194,10 +194,14 @@ def resolve_member(book: PolicyBook, region, status: str, scheme=None) -> dict:
     and ``reason`` (non-empty when no table can settle it).
     """
     rid = book.region_id(region)
+    reason = ""
+    if rid is None:                   # a county code of a known region; else no table yet, or the nearest names
+        from .divisions import REGION, region_lookup
+        found = region_lookup(book, region, REGION)
+        rid, reason = found.region, found.reject
     out = {"rid": rid, "region": book.region_label(rid) if rid else str(region), "status": status,
-           "scheme": None, "psn_type": "", "reason": ""}
+           "scheme": None, "psn_type": "", "reason": reason}
     if rid is None:
-        out["reason"] = f"unknown region {region!r}"
         return out
     status = str(status or "").strip()
     if scheme is not None:

@@ -21,6 +21,7 @@ PARAMS = {
     "medical_assistance": ("医疗救助", "medical assistance"),
     "personal_account": ("个人账户", "personal account"),
     "benefits": ("待遇", "benefits"),
+    "psn_type_by_age": ("按年龄划分人员类别", "member group by age"),
 }
 
 # fields of an entry
@@ -47,6 +48,7 @@ FIELDS = {
     "threshold": ("起付标准（元）", "threshold (yuan)"),
     "cap": ("年度限额（元）", "yearly cap (yuan)"),
     "pays": ("可支付", "pays"),
+    "groups": ("人员类别", "groups"),
     "med_types": ("医疗类别", "visit types"),
 }
 

@@ -219,7 +219,7 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                     bad_pos = np.flatnonzero(unmatched)
                     errors.fail(rows[bad_pos], np.array(
                         [tr(f"{label}：{entry.key}.{name} 没有适用于这张账单的规则（{d}）",
-                            f"{label}: no rule of {entry.key}.{name} matches this bill ({d})")
+                            f"{label}: no rule of {entry.key}.{name} matches this bill ({d})") + _fill_group(d, fv)
                          for d in _describe_rows(sub, bad_pos)], dtype=object))
                 if name == "rates":
                     vals2 = np.zeros((len(rows), out[name].shape[1]), np.int64)
@@ -249,6 +249,14 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                     mask |= m.astype(np.int64) << j
                 out["_adjust"][pos] = mask
     return out
+
+
+def _fill_group(described: str, value) -> str:
+    """What to do when the rules name member groups and the bill gives none: fill the column."""
+    if "psn_type=," in described + "," and any("psn_type" in r.when for r in value.rules):
+        from ..i18n import tr
+        return tr(" — 请填写人员类别（psn_type）", " — fill in the member group (psn_type)")
+    return ""
 
 
 def first_sentence(text: str, limit: int = 120) -> str:

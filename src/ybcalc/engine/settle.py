@@ -22,7 +22,8 @@ import pandas as pd
 
 from ..money import INF_FEN, PPM, div_half_up, mul_ratio
 from ..policy.loader import PolicyBook
-from ..policy.model import Value
+from ..policy.model import Value, match
+from ..divisions import province_of
 from ..i18n import tr
 from ..inputs import dense_codes, full_object, text
 from .resolve import Errors, Rows, WarnMasks, resolve
@@ -172,7 +173,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     messages for bills that could not be settled (missing parameters, no table …), which are left
     out of the year state of their member.
     """
-    lines, bills, errors, line_rates, params = _resolve_terms(lines, book, on)
+    lines, bills, errors, line_rates, params = _resolve_terms(lines, book, on, state)
     bad = errors.error != None  # noqa: E711
     if bad.any():
         err = pd.Series(errors.error[bad], index=bills.loc[bad, "mdtrt_id"].to_numpy())
@@ -194,7 +195,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     return bills, lines, err
 
 
-def resolve_parameters(lines: pd.DataFrame, book: PolicyBook, *, on=None):
+def resolve_parameters(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd.DataFrame | None = None):
     """The table values each bill would be settled with, without settling it.
 
     Returns (bills, P, errors): the bill frame, the per-bill parameter arrays of the settlement
@@ -202,16 +203,20 @@ def resolve_parameters(lines: pd.DataFrame, book: PolicyBook, *, on=None):
     parameter that resolves is returned even when another one the bill needs is missing, so a sourced
     value can be checked before the rest of its table is known.
     """
-    _, bills, errors, _, P = _resolve_terms(lines, book, on)
+    _, bills, errors, _, P = _resolve_terms(lines, book, on, state)
     return bills, P, errors
 
 
-def _resolve_terms(lines: pd.DataFrame, book: PolicyBook, on):
+def _resolve_terms(lines: pd.DataFrame, book: PolicyBook, on, state: pd.DataFrame | None = None):
     """Bills from lines, and every table value they need; a bill failing here is rejected before computing."""
     lines = line_codes(lines.reset_index(drop=True))
     bills = _bill_frame(lines, on)
     errors = Errors(len(bills))
     _assign_tables(bills, book, errors)
+    # the admission number counts the year's admissions before the batch (state `admissions`) here,
+    # before any table value is looked up: rules and adjustments keyed on `admission` see the same
+    # number as the nth-admission factors
+    bills["admission"] = bills["admission"].to_numpy(np.int64) + _ytd(bills, state, "admissions", _first_year(bills))
     ooa_errors, params, param_errors = _bill_terms(bills, book)
     # errors keep their order of discovery (the first one is the bill's reason): 异地 terms, line
     # rules, then the bill's own parameters
@@ -343,7 +348,9 @@ def _bill_frame(lines: pd.DataFrame, on) -> pd.DataFrame:
     order = np.lexsort((first_row, setl_date, scheme, region, lines["_member"].to_numpy()[first]))
     at = first[order]
     # column by column: a frame-wide take would first merge the text columns into one block
-    bills = pd.DataFrame({c: _take_column(lines[c], at) for c in ["mdtrt_id", "_bill", "_member"] + BILL_ATTRS})
+    # region_note (inputs.prepare): how a 参保地 was read, where that is worth telling (a county code)
+    extra = ["region_note"] if "region_note" in lines.columns else []
+    bills = pd.DataFrame({c: _take_column(lines[c], at) for c in ["mdtrt_id", "_bill", "_member"] + BILL_ATTRS + extra})
     bills["setl_date"] = setl_date[order]
     bills["first_row"] = first_row[order]
     bills["n_lines"] = n_lines[order]
@@ -366,25 +373,37 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     year = np.zeros(n, np.int64)
     days = bills["setl_date"].to_numpy("datetime64[D]")
     calendar_year = days.astype("datetime64[Y]")
-    psn_type, tiers, med_type = (bills[c].to_numpy() for c in ("psn_type", "contrib_tier", "med_type"))
+    tiers, med_type = (bills[c].to_numpy() for c in ("contrib_tier", "med_type"))
+    psn_type = bills["psn_type"].to_numpy().astype(object)        # a copy: groups derived from the age go here
+    derived = np.full((2, n), -1, np.int64)                        # (entry, rule) of a group derived from the age
     for (region, scheme), idx in bills.groupby(["region", "scheme"], sort=False).indices.items():
         t = book.tables.get((region, scheme))
         if t is None:
-            errors.fail(idx, tr(f"没有{book.region_label(region)}{_scheme_word(scheme)}的政策参数表"
-                                f"（tables/{region}/{scheme}.yaml）",
-                                f"no policy table for {book.region_label(region)} {_scheme_word(scheme)} "
-                                f"(tables/{region}/{scheme}.yaml)"))
+            r = book.regions.get(region)
+            name, code = book.region_label(region), r.code if r else "?"
+            zh, en = ("职工", "employee") if scheme == "employee" else ("居民", "resident")
+            errors.fail(idx, tr(f"{name}（{code}）还没有{zh}参数表，可用 `ybcalc tables new {name} --scheme {zh}` 新建",
+                                f"no {en} table for {name} ({code}) yet; make one with "
+                                f"`ybcalc tables new {name} --scheme {zh}`"))
             continue
         tkey[idx] = t.key
+        _derive_psn_type(t, idx[psn_type[idx] == ""], bills, psn_type, derived, errors, book)
         if t.psn_types:
             odd = idx[~pd.Series(psn_type[idx], dtype=object).isin(t.psn_types).to_numpy()]
             for v in np.unique(psn_type[odd]):
-                errors.warn(odd[psn_type[odd] == v],
-                            tr(f"人员类别 {v or '(空)'} 不是{book.region_label(region)}"
-                               f"{_scheme_word(scheme)}的类别（{'/'.join(t.psn_types)}），按默认规则计算",
-                               f"member group {v or '(empty)'} is not one of {book.region_label(region)} "
-                               f"{_scheme_word(scheme)} ({'/'.join(t.psn_types)}): settled by the default rule"),
-                            kind="input")
+                if v:
+                    errors.warn(odd[psn_type[odd] == v],
+                                tr(f"人员类别 {v} 不是{book.region_label(region)}"
+                                   f"{_scheme_word(scheme)}的类别（{'/'.join(t.psn_types)}），按默认规则计算",
+                                   f"member group {v} is not one of {book.region_label(region)} "
+                                   f"{_scheme_word(scheme)} ({'/'.join(t.psn_types)}): settled by the default rule"),
+                                kind="input")
+                    continue
+                errors.warn(odd[psn_type[odd] == v], tr(
+                    f"人员类别（psn_type）未填写：{book.region_label(region)}{'职工' if scheme == 'employee' else '居民'}"
+                    f"按不分类别的规则计算（类别：{'/'.join(t.psn_types)}），请核对或填写",
+                    f"no member group (psn_type): settled by the rules of {book.region_label(region)} {scheme} that "
+                    f"name no group (groups: {'/'.join(t.psn_types)}); check it or fill it in"), kind="input")
         if t.contrib_tiers:
             odd = idx[~pd.Series(tiers[idx], dtype=object).isin(t.contrib_tiers).to_numpy()]
             for v in np.unique(tiers[odd]):
@@ -415,6 +434,8 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
         year[idx] = cy.astype(np.int64) + 1970 - (days[idx] < start)
     bills["table"] = text(tkey)
     bills["benefit"] = text(benefit)
+    bills["psn_type"] = text(psn_type)
+    bills["psn_type_entry"], bills["psn_type_rule"] = derived
     bills["policy_year"] = year
     # Out-of-area category: local care, or how the member's care elsewhere was filed.
     local = bills["mdtrt_area"].to_numpy() == bills["region"].to_numpy()
@@ -427,11 +448,15 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     cat[not_filed & ~emerg] = "unfiled"
     cat[local] = "local"
     bills["ooa"] = text(cat)
+    if "region_note" in bills.columns:
+        notes = bills["region_note"].to_numpy()
+        for note in pd.unique(notes[notes != ""]):
+            errors.warn(np.flatnonzero(notes == note), note, kind="input")
     # where care happened, for rules that depend on it (e.g. 京津冀 vs elsewhere, 省内 vs 省外)
     prov = {rid: r.province for rid, r in book.regions.items()}
     area = bills["mdtrt_area"].to_numpy().astype(object)
     own = bills["region"].to_numpy().astype(object)
-    mprov = _map_distinct(area, lambda a: prov.get(a, ""))
+    mprov = _map_distinct(area, lambda a: province_of(book, str(a)))      # a division without a table too
     oprov = _map_distinct(own, lambda a: prov.get(a, ""))
     bills["mdtrt_province"] = text(mprov)
     scope = full_object(len(bills), "out_of_province")
@@ -447,6 +472,62 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     gid = group_ids(bills["_member"].to_numpy(), bills["_region"].to_numpy(), bills["_scheme"].to_numpy(),
                     bills["policy_year"].to_numpy(), pd.factorize(benefit)[0])
     bills["admission"] = pd.Series(np.ones(len(bills), np.int64)).groupby(gid).cumsum().to_numpy()
+
+
+def _derive_psn_type(t, idx, bills, psn_type, derived, errors: Errors, book: PolicyBook) -> None:
+    """The 人员类别 of bills ``idx`` (which give none) from their age, by the table's ``psn_type_by_age``.
+
+    Sets ``psn_type[idx]`` and ``derived`` (entry uid, rule index). Without a rule in force (none in the
+    table, or a ``missing`` entry) nothing is derived: the bills settle as before, by the rules that
+    name no group, or fail naming the column to fill. A bill without an age, or whose age no band
+    holds, fails naming both columns.
+    """
+    param = t.params.get("psn_type_by_age")
+    if param is None or not len(idx):
+        return
+    dates = bills["policy_date"].to_numpy("datetime64[D]")[idx]
+    age = bills["age"].to_numpy(float)[idx]
+    which = param.entry_index(dates)
+    what = f"{book.region_label(t.region)}{'职工' if t.scheme == 'employee' else '居民'}"
+    what_en = f"{book.region_label(t.region)} {t.scheme}"
+    for e_i in np.unique(which):
+        sel = which == e_i
+        if e_i < 0 or param.entries[e_i].missing:
+            continue
+        entry = param.entries[e_i]
+        rows, a = idx[sel], age[sel]
+        rule_of = np.full(len(rows), -1, np.int64)
+        for i, rule in enumerate(entry.raw["groups"]):
+            m = (rule_of < 0) & match(rule["when"], {"age": a}, len(rows))
+            rule_of[m] = i
+            psn_type[rows[m]] = rule["value"]
+        derived[0, rows[rule_of >= 0]] = entry.uid
+        derived[1, rows] = rule_of
+        no_age = np.isnan(a)
+        errors.fail(rows[no_age], tr(
+            f"人员类别（psn_type）和年龄（age）均未填写：{what}的人员类别按年龄确定（{'/'.join(t.psn_types)}），请填写其一",
+            f"member group (psn_type) and age are both empty: {what_en} groups ({'/'.join(t.psn_types)}) go by "
+            f"age; fill in either"))
+        unmatched = (rule_of < 0) & ~no_age
+        for v in np.unique(a[unmatched]):
+            errors.fail(rows[unmatched & (a == v)], tr(
+                f"人员类别（psn_type）未填写，年龄 {v:g} 不在{what}按年龄划分人员类别的规则内（{entry.key}），请填写人员类别",
+                f"member group (psn_type) is empty and age {v:g} is in no age band of {entry.key}: fill in psn_type"))
+        for i in np.unique(rule_of[rule_of >= 0]):
+            rule = entry.raw["groups"][i]
+            errors.warn(rows[rule_of == i], tr(
+                f"人员类别未填写，按年龄推定为{rule['value']}（{age_band(rule['when']['age'], 'zh')}，{entry.key}）",
+                f"no member group: {rule['value']} by age ({age_band(rule['when']['age'], 'en')}, {entry.key})"),
+                kind="input")
+
+
+def age_band(band, lang: str = "zh") -> str:
+    """``[lo, hi]`` as a reader writes it: 18 ≤ 年龄 < 60 (hi excluded)."""
+    lo, hi = band
+    word = tr("年龄", "age", lang=lang)
+    left = "" if lo is None else f"{lo:g} ≤ "
+    right = "" if hi is None else f" < {hi:g}"
+    return f"{word} ≥ {lo:g}" if hi is None else f"{left}{word}{right}"
 
 
 class _Lazy(dict):
@@ -498,7 +579,9 @@ def _attrs(bills: pd.DataFrame, hosp_lv=None) -> dict:
 
 
 def _label(book: PolicyBook, region, scheme, what) -> str:
-    return f"{book.region_label(region)} {_scheme_word(scheme)} {what}"
+    """A parameter's name in messages, in Chinese in both languages: the notice's own terms
+    ("莆田 职工 住院 起付线"), as the English README writes them too."""
+    return f"{book.region_label(region)} {'职工' if scheme == 'employee' else '居民'} {what}"
 
 
 def _scheme_word(scheme: str) -> str:
@@ -586,7 +669,7 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
                 continue
             t = book.tables[tuple(tk.split("/"))]
             r = resolve(t.params.get("selfpay_prop"), idx, dates, lattrs, line_err,
-                        _label(book, t.region, t.scheme, tr("乙类先行自付比例", "class-B co-payment share")),
+                        _label(book, t.region, t.scheme, "乙类先行自付比例"),
                         {"rate": 0})
             rate[idx] = r["rate"]
             entry[idx] = r["_entry"]
@@ -681,7 +764,7 @@ def _out_of_area(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> dict:
             if not len(away):
                 continue
             r = resolve(t.params.get("out_of_area"), away, dates, base_attrs, errors,
-                        _label(book, t.region, t.scheme, tr("异地就医调整", "out-of-area terms")),
+                        _label(book, t.region, t.scheme, "异地就医调整"),
                         {"ratio_add": 0, "ratio_factor": PPM, "deductible_factor": PPM, "hosp_lv_as": -1,
                          "rate": -1, "deductible": -1}, required=required)
             P["ooa_add"][away] = r["ratio_add"]
@@ -724,8 +807,7 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
         "ratio": {"basis": "above_deductible", "accumulate": "per_bill", "segments": 0, "rates": 0},
         "cap": {"basis": "fund", "group": "", "amount": int(INF_FEN)},
     }
-    what = {"deductible": tr("起付线", "deductible"), "ratio": tr("支付比例", "payment ratio"),
-            "cap": tr("最高支付限额", "yearly cap")}
+    what = {"deductible": "起付线", "ratio": "支付比例", "cap": "最高支付限额"}
     for pname, fields in specs.items():
         for f, d in fields.items():
             if f in ("rates", "segments"):
@@ -748,7 +830,7 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
             if override is not None and (override[idx] >= 0).any():
                 err = Errors(n)
             r = resolve(b.params.get(pname), idx, dates, attrs, err,
-                        _label(book, t.region, t.scheme, f"{tr(b.label, b.name)} {what[pname]}"), fields, width,
+                        _label(book, t.region, t.scheme, f"{b.label} {what[pname]}"), fields, width,
                         warn_if_missing=pname == "cap")
             if err is not errors:
                 failed = idx[(err.error[idx] != None) & (override[idx] < 0)]  # noqa: E711
@@ -790,8 +872,7 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
                                    kind="missing")
                 continue
             any_table = True
-            label = {"hifmi": tr("大病保险", "critical-illness insurance"),
-                     "hifob": tr("大额医疗补助", "large-expense supplement"), "maf": tr("医疗救助", "medical assistance")}[payer]
+            label = {"hifmi": "大病保险", "hifob": "大额医疗补助", "maf": "医疗救助"}[payer]
             sub_err = Errors(n)
             r = resolve(param, idx, dates, attrs, sub_err, _label(book, t.region, t.scheme, label), fields, width,
                         warn_if_missing=payer != "maf", required=payer != "maf")
@@ -933,7 +1014,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     bills = _Columns(base)
     n = len(bills)
     psn, reg, sch, yr = (bills[c].to_numpy() for c in ("_member", "_region", "_scheme", "policy_year"))
-    first_year = yr == pd.Series(yr).groupby(psn).transform("min").to_numpy()
+    first_year = _first_year(bills)
     # one integer per member's policy year in one region and scheme; later keys refine it
     gid_y = group_ids(psn, reg, sch, yr)
     member = bills["_member"].to_numpy()
@@ -942,7 +1023,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     E = np.maximum(bills["inscp_scp_amt"].to_numpy(np.int64), 0)
 
     # --- 起付线 -------------------------------------------------------------------------------
-    adm = bills["admission"].to_numpy(np.int64) + _ytd(bills, state, "admissions", first_year)
+    adm = bills["admission"].to_numpy(np.int64)          # year-to-date admissions included (_resolve_terms)
     d = P["deductible_amount"].copy()
     # nth-admission factors are per table entry: evaluate each entry's list on its bills at once
     nth = P["deductible_nth_factor"]
@@ -1175,6 +1256,12 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     bills["warnings"] = warnings.categorical()          # by kind, most important first
     bills["notes"] = warnings.categorical(notes=True)   # information (a value's grade …), not warnings
     return bills.frame()
+
+
+def _first_year(bills) -> np.ndarray:
+    """Per bill: is it in its member's first policy year in the batch (where year-to-date state applies)."""
+    yr = bills["policy_year"].to_numpy()
+    return yr == pd.Series(yr).groupby(bills["_member"].to_numpy()).transform("min").to_numpy()
 
 
 def _lexsort_unless_sorted(keys) -> np.ndarray:

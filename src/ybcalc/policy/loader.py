@@ -239,6 +239,8 @@ class _Compiler:
             elif fkind == "str":
                 if not isinstance(v, str):
                     ck.add(fp, f"must be text, got {v!r}")
+            elif fkind == "groups":
+                ck.groups(fp, v, sources)
             elif fkind.startswith("adjust:"):
                 target = fkind.split(":")[1]
                 if not isinstance(v, list):
@@ -296,7 +298,7 @@ def _compile_file(raw: dict, table_key: str, file: str, ck: Checker, comp: _Comp
         benefits[bname] = {"label": b.get("label", bname), "med_types": [str(x) for x in (mts or [])],
                            "settle_as": b.get("settle_as"), "params": params, "has_med_types": mts is not None}
     params = {}
-    for pname in ("selfpay_prop", "out_of_area", "medical_assistance", "personal_account"):
+    for pname in ("selfpay_prop", "out_of_area", "medical_assistance", "personal_account", "psn_type_by_age"):
         p = comp.param(raw.get(pname), pname, table_key, pname, file, sources, ck)
         if p is not None:
             params[pname] = p
@@ -475,6 +477,12 @@ def _check_table(t: SchemeTable, ck: Checker) -> None:
                         ck.add(f"benefits.{b.name}.cap[{ce.index}].amount",
                                f"cap {cap_min / 100:.2f} is not above deductible {ded_max / 100:.2f} "
                                f"(deductible[{de.index}])")
+    by_age = t.params.get("psn_type_by_age")
+    for e in by_age.entries if by_age else []:
+        for i, rule in enumerate(e.raw.get("groups") or [] if not e.missing else []):
+            if isinstance(rule, dict) and rule.get("value") not in t.psn_types:
+                ck.add(f"psn_type_by_age[{e.index}].groups[{i}].value",
+                       f"{rule.get('value')!r} is not one of this table's psn_types ({', '.join(t.psn_types)})")
     for payer, p in t.critical.items():
         for e in p.entries:
             for name in e.raw.get("applies_to") or []:

@@ -47,15 +47,19 @@ PARAM_FIELDS: dict[str, dict[str, str]] = {
                            "threshold": "amount", "segments": "segments", "rates": "rates",
                            "cap": "amount_or_unlimited"},
     "personal_account": {"pays": "list:selfpay|ownpay", "med_types": "med_types"},
+    # 居民 groups by age, as the table's source states them: used where a bill gives no 人员类别
+    "psn_type_by_age": {"groups": "groups"},
 }
 REQUIRED_FIELDS = {
     "deductible": ("basis", "amount"), "ratio": ("rates",), "cap": ("amount",), "selfpay_prop": ("rate",),
     "out_of_area": (), "critical_illness": ("base", "threshold", "rates"),
     "medical_assistance": ("base", "threshold", "rates"), "personal_account": ("pays", "med_types"),
+    "psn_type_by_age": ("groups",),
 }
 ADJUST_OPS = {"ratio": ("add", "max", "min", "share_factor"), "amount": ("subtract", "factor", "min", "max")}
 TOP_KEYS = ("region", "scheme", "title", "extends", "psn_types", "contrib_tiers", "policy_year_start", "sources", "benefits",
-            "selfpay_prop", "out_of_area", "critical_illness", "medical_assistance", "personal_account", "notes")
+            "selfpay_prop", "out_of_area", "critical_illness", "medical_assistance", "personal_account",
+            "psn_type_by_age", "notes")
 BENEFIT_KEYS = ("label", "med_types", "deductible", "ratio", "cap", "settle_as", "note")
 SOURCE_KEYS = ("title", "issuer", "url", "date", "grade", "note", "quote")
 CRITICAL_PAYERS = ("hifmi", "hifob")
@@ -164,6 +168,29 @@ class Checker:
                 for v in val if isinstance(val, list) else [val]:
                     if str(v) not in MED_TYPES:
                         self.add(f"{path}.med_type", f"unknown med_type {v!r}")
+
+    def groups(self, path, value, sources=None) -> None:
+        """``psn_type_by_age.groups``: rules ``{when: {age: [lo, hi]}, value: <group>}``, first match wins."""
+        if not isinstance(value, list) or not value:
+            self.add(path, "must be a list of rules {when: {age: [lo, hi]}, value: group}")
+            return
+        for i, rule in enumerate(value):
+            rp = f"{path}[{i}]"
+            if not isinstance(rule, dict):
+                self.add(rp, "a rule must be a mapping with `when` and `value`")
+                continue
+            for key in rule:
+                if key not in ("when", "value", "source", "note"):
+                    self.add(f"{rp}.{key}", "unknown key in rule (when, value, source, note)")
+            when = rule.get("when")
+            if not isinstance(when, dict) or list(when) != ["age"]:
+                self.add(f"{rp}.when", "a group rule names an age band only: when: {age: [lo, hi]}")
+            else:
+                self.when(f"{rp}.when", when)
+            if not isinstance(rule.get("value"), str) or not rule.get("value"):
+                self.add(f"{rp}.value", f"must be a member group (人员类别), got {rule.get('value')!r}")
+            if "source" in rule and sources is not None and rule["source"] not in sources:
+                self.add(f"{rp}.source", f"unknown source id {rule['source']!r}")
 
     def table(self, path, value, kind, n_segments=None, sources=None) -> None:
         """A field that is a plain value or a decision table of rules."""
