@@ -43,9 +43,12 @@ def frame(*bills) -> pd.DataFrame:
 
 
 @pytest.fixture(autouse=True)
-def _english_locale(monkeypatch):
+def _english_locale(request, monkeypatch):
     """Tests read English unless they ask for Chinese (``--lang zh``, ``i18n.language("zh")``), never the
-    machine's language: a C locale and YBCALC_LANG=en (the library alone would write Chinese)."""
+    machine's language: a C locale and YBCALC_LANG=en (the library alone would write Chinese). The
+    notebooks' kernels are left alone: a notebook shows the library's own Chinese."""
+    if request.node.path.suffix == ".ipynb":
+        return
     for var in ("LC_ALL", "LC_MESSAGES"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
