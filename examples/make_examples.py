@@ -3,7 +3,9 @@
 Itemized lines (费用明细) in the national platform's field names, for members of the regions whose
 tables can settle them, with realistic items: 甲/乙/自费 lines, 乙类 lines carrying the hospital's
 自付比例 as real exports do, items the catalogue excludes, a price-limited item, a second admission,
-out-of-area care and a low-income (低保) resident.
+out-of-area care and a low-income (低保) resident. Also writes the same bills without 自付比例
+(bills_no_share.csv) and without 收费项目等级 and 自付比例 (bills_no_class.csv), and examples/catalogue.csv,
+an item catalogue for these items, made up for the example.
 """
 import csv
 import random
@@ -97,7 +99,26 @@ def main():
         for psn, _, insutype, *_ in MEMBERS:
             if insutype == "310":
                 fh.write(f"{psn},{rng.choice([800, 2500, 6000])}.00\n")
+    # the same bills as a hospital system may export them: without the line's 自付比例 (settled with
+    # --assume or a catalogue), and without 收费项目等级 too (classed by --catalogue examples/catalogue.csv)
+    for name, drop in (("bills_no_share.csv", {"selfpay_prop"}), ("bills_no_class.csv", {"selfpay_prop", "chrgitm_lv"})):
+        with open(HERE / name, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=[k for k in rows[0] if k not in drop], extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+    write_catalogue()
     print(f"wrote {len(rows)} lines of {n} bills")
+
+
+def write_catalogue():
+    """examples/catalogue.csv: the example items' 收费项目等级 and 自付比例, as an item catalogue (医保目录)
+    maps them. Made up for the example bills (codes too): not a real catalogue of any region."""
+    note = "示例目录：为示例账单编造，不是真实医保目录 / made up for the example bills, not a real catalogue"
+    with open(HERE / "catalogue.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["医疗目录编码", "项目名称", "收费项目等级", "自付比例", "限价", "说明"])
+        for i, (name, _cat, lv, prop) in enumerate(ITEMS.values(), 1):
+            w.writerow([f"DEMO{i:04d}", name, "甲乙丙"[lv - 1], prop or "", "", note])
 
 
 if __name__ == "__main__":

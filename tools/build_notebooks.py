@@ -30,12 +30,14 @@ SETUP = """\
 %matplotlib inline
 import pandas as pd
 import ybcalc
+from ybcalc import display as D
 from ybcalc import scenarios as S
 from ybcalc import plotting
+from ybcalc.i18n import set_lang
 from ybcalc.plotting import use_cjk_font
-_ = use_cjk_font()          # Chinese labels in charts (mplfonts' Noto Sans CJK SC, or a system CJK font)
-book = ybcalc.load_tables()
-pd.set_option("display.max_colwidth", 80)"""
+set_lang("zh")              # 说明、原因和提示用中文
+_ = use_cjk_font()          # 图中的中文（mplfonts 的 Noto Sans CJK SC，或系统自带的中文字体）
+book = ybcalc.load_tables()"""
 
 
 def md(text):
@@ -54,96 +56,132 @@ def chart(text):
     return ("chart", text, (IGNORE,))
 
 
+# Each notebook: a Chinese title and what it shows, the set-up cell, the form (widget) for one's own
+# numbers, then a fixed worked case whose outputs are stored. Cells are grouped by section, so that a
+# notebook's sections can be added or moved as whole lists.
+BILL_EXPLAINED = [
+    md("# 一张账单是怎么结算的\n\n"
+       "在下面的表单里选择参保人和就诊情况，按目录类别填写金额（甲类、乙类、丙类，以及国家目录不予支付的项目），"
+       "点 **计算**：表单显示结算结果、每一步的计算规则及其来源，以及钱的去向。\n\n"
+       "表单之后是一个固定的例子，把一张账单从头算到尾。"),
+    code(SETUP, IGNORE),
+    widget("from ybcalc.widgets import BillExplainer\n\nui = BillExplainer(book)\nui.widget"),
+]
+BILL_EXAMPLE = [
+    md("## 例子：北京职工，退休，三级医院住院\n\n"
+       "66 岁，2025-06-01 出院结算：甲类 20,000 元、乙类 15,000 元（先行自付 10%）、丙类 3,000 元、"
+       "陪护费 500 元（国家目录不予支付），个人账户余额 2,000 元。账单明细："),
+    code('bill = S.bill_from_amounts(20000, 15000, 3000, 500, class_b_selfpay=0.10,\n'
+         '                            region="北京", scheme="职工", psn_type="退休", age=66, med_type="住院",\n'
+         '                            hosp_lv=3, date="2025-06-01", mdtrt_id="DEMO-1", psn_no="M1")\n'
+         "D.bill_lines(bill)"),
+    md("结算结果（元）："),
+    code('settlement = ybcalc.settle(bill, book, accounts={"M1": 2000})\nD.table(S.key_fields(settlement))'),
+    md("每一步的计算、所用的参数及其来源："),
+    code("print(S.explanation_text(settlement.explain()))"),
+    chart("plotting.waterfall(settlement)"),
+    md("## 在职与退休\n\n同样的明细，换成在职职工（45 岁）：退休人员报销比例更高，个人负担更少。"),
+    code('t = S.compare_scenarios(bill, ["北京"], ["在职", "退休"], [3], "2025-06-01", book)\n'
+         'D.table(t, ["status", "age", "hosp_lv", "medfee_sumamt", "act_pay_dedc", "fund_pay_sumamt", "psn_part_amt",\n'
+         '            "patient_share"])'),
+]
+
+SCENARIOS = [
+    md("# 同一张账单在各地、各类人员、各级医院\n\n"
+       "一张 50,000 元的住院账单（乙类占 30%，先行自付 10%；丙类占 5%；不予支付的项目占 1%），分别按各地区 × "
+       "人员类别 × 医院等级结算，再画出总费用从 0 到 50 万元的个人负担曲线。无法结算的情形（缺少有来源的参数）"
+       "留在表中，并写明原因。"),
+    code(SETUP, IGNORE),
+    widget("from ybcalc.widgets import ScenarioComparer\n\n"
+           'ui = ScenarioComparer(book, regions=["北京", "上海", "杭州", "深圳", "广州"], statuses=["在职", "退休"])\n'
+           "ui.widget"),
+]
+SCENARIO_TABLE = [
+    md("## 情形表\n\n金额单位为元；“人员”是所选的人员类别，“人员类别”是该地参数表中对应的人群。"),
+    code('bill = S.sample_bill(50000, class_b_share=0.3, self_pay_share=0.05, excluded=0.01)\n'
+         'regions = ["北京", "上海", "杭州", "深圳", "广州", "莆田"]\n'
+         'table = S.compare_scenarios(bill, regions, ["在职", "退休", "居民"], [2, 3], "2025-06-01", book)\n'
+         'D.table(table, ["region", "scheme", "status", "psn_type", "hosp_lv", "medfee_sumamt", "act_pay_dedc",\n'
+         '                "fund_pay_sumamt", "psn_part_amt", "patient_share"])'),
+    md("无法结算的情形及原因："),
+    code('for r in table[~table["settled"]].drop_duplicates(["region", "scheme"]).itertuples():\n'
+         '    print(f"{r.region} {r.scheme}：{r.reason[:110]}")'),
+    chart('plotting.scenario_bars(table[table["hosp_lv"] == 3])'),
+]
+SCENARIO_CURVES = [
+    md("## 个人负担曲线（0–50 万）\n\n每个点是一位参保人本年度的第一次住院，所有点一次结算。"
+       "下表是总费用为 1 万到 50 万元时的个人负担（元）。"),
+    code('curves = S.oop_curve_grid(["北京", "上海", "杭州", "深圳", "广州"], ["在职", "退休"], hosp_lv=3,\n'
+         '                          date="2025-06-01", book=book)\n'
+         "D.curves(curves)"),
+    chart("plotting.oop_curves(curves)"),
+]
+
+BATCH_REPORT = [
+    md("# 批量结算报告\n\n"
+       "结算一个账单文件（这里是随附的 `examples/bills.csv`，个人账户余额取自 `examples/accounts.csv`），"
+       "按地区、险种和就诊类型统计费用中由个人负担的部分。无法结算的账单连同原因列出，不会被丢掉。"),
+    code(SETUP, IGNORE),
+    widget("from ybcalc.widgets import BatchReport\n\n"
+           'ui = BatchReport("../examples/bills.csv", book, accounts="../examples/accounts.csv")\nui.widget'),
+]
+BATCH_TABLES = [
+    md("## 同一文件，表格输出\n\n结算汇总："),
+    code("from ybcalc.batch import read_bills, score_frame\nfrom ybcalc.widgets import read_accounts\n\n"
+         'df, rows = read_bills("../examples/bills.csv")\n'
+         'result = score_frame(df, book, row_numbers=rows, source="examples/bills.csv",\n'
+         '                     state=read_accounts("../examples/accounts.csv"))\n'
+         "print(result.summary())"),
+    md("按地区、险种和就诊类型（金额单位为元）："),
+    code("bills = S.bill_shares(result.settlement)\n"
+         'summary = S.share_summary(bills, ("region", "scheme", "visit"))\n'
+         'D.table(summary, ["region", "scheme", "visit", "bills", "total", "fund", "patient", "patient_share",\n'
+         '                  "median_share"])'),
+    md("## 无法结算的账单"),
+    code("D.rejects(result.rejects)"),
+]
+BATCH_LIMITS = [
+    md("## 达到封顶线或获得大病/大额支付的参保人\n\n"
+       "本医保年度统筹基金支付达到最高支付限额，或获得大病保险、职工大额医疗费用补助支付的参保人。"
+       "医保年度按各地规定计算，不一定是自然年：上海职工的医保年度从 7 月 1 日开始，到次年 6 月 30 日结束，"
+       "所以 SH004 在 2025 年 5 月、6 月的三张账单都属于 2024 医保年度（2024-07-01 至 2025-06-30），"
+       "在这一年度内累计起付线和封顶线。上海职工参数表中的医保年度起始日："),
+    code('month, day = book.table("上海", "employee").policy_year_start\n'
+         'print(f"每年 {month} 月 {day} 日")'),
+    code("D.table(S.members_at_limits(result.settlement))"),
+    chart("plotting.share_distribution(bills)"),
+    chart("plotting.group_split_bars(summary)"),
+]
+
+POLICY_TABLES = [
+    md("# 政策参数：各地 × 各年\n\n"
+       "每个数值都附上它所依据的文件和该文件的来源等级（官方 / 机构转载 / 二手）；没有找到有来源数值的，标为缺失。"
+       "表中 ◐ 表示只有二手来源，△ 表示只有部分人员类别或医院等级有来源，✖ 表示缺失。"),
+    code(SETUP, IGNORE),
+    widget("from ybcalc.widgets import ParameterBrowser\n\nui = ParameterBrowser(book)\nui.widget"),
+]
+POLICY_VALUES = [
+    md("## 住院起付线（三级医院；职工取在职人员，居民取成年人组）"),
+    code('deductible = S.policy_parameter_table(book, "inpatient.deductible", hosp_lv=3, years=(2023, 2024, 2025))\n'
+         "D.table(S.parameter_matrix(deductible))"),
+    chart('plotting.parameter_chart(deductible, title="住院起付线（三级医院）")'),
+    md("## 住院支付比例与最高支付限额"),
+    code('D.table(S.parameter_matrix(S.policy_parameter_table(book, "inpatient.ratio", hosp_lv=3)))'),
+    code('D.table(S.parameter_matrix(S.policy_parameter_table(book, "inpatient.cap", hosp_lv=3)))'),
+]
+POLICY_SOURCES = [
+    md("## 起付线的来源"),
+    code('sourced = deductible[deductible["status"] != "missing"].drop_duplicates(["region", "scheme", "source"])\n'
+         'D.table(sourced, ["region", "scheme", "grade", "source", "url"], wrap=("source",))'),
+    md("## 缺失\n\n没有找到有来源数值的地区和年份（检索记录见各参数表的 `missing` 条目）："),
+    code("D.gaps(deductible)"),
+]
+
 NOTEBOOKS = {
-    "01_bill_explained.ipynb": [
-        md("# 一张账单是怎么结算的\n\n"
-           "Pick a member, a visit and the amounts by catalogue class (甲/乙/丙 and an item the national "
-           "catalogue never pays), press **计算**: the widget shows the settlement fields, every step of the "
-           "explanation with the rule and its source, and where the money went.\n\n"
-           "The cells after the widget settle one fixed bill as plain output, so `pytest --nbval` checks the numbers."),
-        code(SETUP, IGNORE),
-        widget("from ybcalc.widgets import BillExplainer\n\nui = BillExplainer(book)\nui.widget"),
-        md("## 同一张账单，固定输入\n\n北京职工，退休，66 岁，三级医院住院，2025-06-01：甲类 20,000、乙类 15,000（先行自付 10%）、"
-           "丙类 3,000、陪护费 500（国家目录不予支付），个人账户余额 2,000 元。"),
-        code('bill = S.bill_from_amounts(20000, 15000, 3000, 500, class_b_selfpay=0.10,\n'
-             '                            region="北京", scheme="职工", psn_type="退休", age=66, med_type="住院",\n'
-             '                            hosp_lv=3, date="2025-06-01", mdtrt_id="DEMO-1", psn_no="M1")\n'
-             'pd.DataFrame(bill)[["item_name", "chrgitm_lv", "selfpay_prop", "det_item_fee_sumamt"]]'),
-        code('settlement = ybcalc.settle(bill, book, accounts={"M1": 2000})\nS.key_fields(settlement)'),
-        code("print(S.explanation_text(settlement.explain()))"),
-        chart("plotting.waterfall(settlement)"),
-        md("## 在职 vs 退休\n\nThe same lines for an employed member (45 岁): 退休 pays less."),
-        code('t = S.compare_scenarios(bill, ["北京"], ["在职", "退休"], [3], "2025-06-01", book)\n'
-             'S.display_table(t)'),
-    ],
-    "02_scenarios.ipynb": [
-        md("# 同一张账单在各地、各类人员、各级医院\n\n"
-           "A 50,000 元 inpatient bill (30% 乙类 with 10% 先行自付, 5% 丙类, 1% 不予支付) settled in each region × "
-           "member group × hospital level, and out-of-pocket curves from 0 to 50 万. Scenarios that cannot be "
-           "settled stay in the table with the reason (a parameter with no sourced value)."),
-        code(SETUP, IGNORE),
-        widget("from ybcalc.widgets import ScenarioComparer\n\n"
-               'ui = ScenarioComparer(book, regions=["北京", "上海", "杭州", "深圳", "广州"], statuses=["在职", "退休"])\n'
-               "ui.widget"),
-        md("## 情形表"),
-        code('bill = S.sample_bill(50000, class_b_share=0.3, self_pay_share=0.05, excluded=0.01)\n'
-             'regions = ["北京", "上海", "杭州", "深圳", "广州", "莆田"]\n'
-             'table = S.compare_scenarios(bill, regions, ["在职", "退休", "居民"], [2, 3], "2025-06-01", book)\n'
-             "S.display_table(table)"),
-        code('for r in table[~table["settled"]].drop_duplicates(["region", "scheme"]).itertuples():\n'
-             '    print(f"{r.region} {r.scheme}: {r.reason[:110]}")'),
-        chart('plotting.scenario_bars(table[table["hosp_lv"] == 3])'),
-        md("## 个人负担曲线（0–50 万）\n\nOne member per point (a first admission of the year), all points settled in one call."),
-        code('curves = S.oop_curve_grid(["北京", "上海", "杭州", "深圳", "广州"], ["在职", "退休"], hosp_lv=3,\n'
-             '                          date="2025-06-01", book=book)\n'
-             "S.curve_summary(curves)"),
-        chart("plotting.oop_curves(curves)"),
-    ],
-    "03_batch_report.ipynb": [
-        md("# 批量评分报告\n\n"
-           "Score a file of bills (here `examples/bills.csv` with `examples/accounts.csv`): how much of the cost "
-           "stays with the patient, by region, scheme and visit type. Bills that cannot be settled are listed "
-           "with the reason, never dropped."),
-        code(SETUP, IGNORE),
-        widget("from ybcalc.widgets import BatchReport\n\n"
-               'ui = BatchReport("../examples/bills.csv", book, accounts="../examples/accounts.csv")\nui.widget'),
-        md("## 同一文件，表格输出"),
-        code("from ybcalc.batch import read_bills, score_frame\nfrom ybcalc.widgets import read_accounts\n\n"
-             'df, rows = read_bills("../examples/bills.csv")\n'
-             'result = score_frame(df, book, row_numbers=rows, source="examples/bills.csv",\n'
-             '                     state=read_accounts("../examples/accounts.csv"))\n'
-             "print(result.summary())"),
-        code("bills = S.bill_shares(result.settlement)\n"
-             'summary = S.share_summary(bills, ("region", "scheme", "visit"))\n'
-             'S.display_table(summary, columns=("region", "scheme", "visit", "bills", "total", "fund", "patient",\n'
-             '                                  "patient_share", "median_share"))'),
-        code("S.reject_summary(result.rejects)"),
-        md("## 达到封顶线或获得大病/大额支付的参保人\n\n"
-           "Members whose year reached the pooled fund's cap, or drew 大病保险 / 大额补助 payments."),
-        code("S.members_at_limits(result.settlement)"),
-        chart("plotting.share_distribution(bills)"),
-        chart("plotting.group_split_bars(summary)"),
-    ],
-    "04_policy_tables.ipynb": [
-        md("# 政策参数：各地 × 各年\n\n"
-           "Each value with the document it rests on and that document's grade (官方 / 机构转载 / 二手); values "
-           "with no sourced number are shown as missing, with what was searched."),
-        code(SETUP, IGNORE),
-        widget("from ybcalc.widgets import ParameterBrowser\n\nui = ParameterBrowser(book)\nui.widget"),
-        md("## 住院起付线（三级医院；职工在职，居民取成年组）"),
-        code('deductible = S.policy_parameter_table(book, "inpatient.deductible", hosp_lv=3, years=(2023, 2024, 2025))\n'
-             "S.parameter_matrix(deductible)"),
-        chart('plotting.parameter_chart(deductible, title="住院起付线（三级医院）")'),
-        md("## 住院支付比例与最高支付限额"),
-        code('S.parameter_matrix(S.policy_parameter_table(book, "inpatient.ratio", hosp_lv=3))'),
-        code('S.parameter_matrix(S.policy_parameter_table(book, "inpatient.cap", hosp_lv=3))'),
-        md("## 来源与缺失"),
-        code('sourced = deductible[deductible["status"] != "missing"]\n'
-             'sourced.drop_duplicates(["region", "scheme", "source"])[["region", "scheme", "grade", "source", "url"]]'),
-        code('missing = deductible[deductible["status"] == "missing"].drop_duplicates(["region", "scheme"])\n'
-             'for r in missing.itertuples():\n'
-             '    print(f"{r.region} {r.scheme} ({r.year}): {r.note[:100]}")'),
-    ],
+    "01_bill_explained.ipynb": [*BILL_EXPLAINED, *BILL_EXAMPLE],
+    "02_scenarios.ipynb": [*SCENARIOS, *SCENARIO_TABLE, *SCENARIO_CURVES],
+    "03_batch_report.ipynb": [*BATCH_REPORT, *BATCH_TABLES, *BATCH_LIMITS],
+    "04_policy_tables.ipynb": [*POLICY_TABLES, *POLICY_VALUES, *POLICY_SOURCES],
 }
 
 

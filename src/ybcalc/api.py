@@ -53,12 +53,18 @@ class Policy:
         return f"<Policy {self.table.title} ({self.table.key}){on}>"
 
 
-def load_policy(region: str, insutype: str = "职工", on=None, tables: str | Path | None = None) -> Policy:
+def load_policy(region: str, insutype: str = "职工", on=None, tables: str | Path | None = None,
+                assume=None) -> Policy:
     """``load_policy("北京", insutype="职工", on="2025-06-01")``.
 
     ``region`` is an id, Chinese name, alias or 6-digit code; ``insutype`` is 职工/居民 or 310/390.
+    ``assume``: values for parameters without a sourced value, e.g. ``["乙类先行自付=0.10"]`` (see
+    ``ybcalc.assume``); every bill settled with one says so.
     """
     book = load_tables(tables)
+    if assume:
+        from .assume import with_assumptions
+        book = with_assumptions(book, assume)
     rid = book.region_id(region)
     if rid is None:               # a county code of a known region, or: no table yet / the nearest names
         from .divisions import REGION, region_lookup
@@ -163,6 +169,8 @@ class Settlement:
             fen = b[c].to_numpy(np.int64)
             out[c] = (fen if money == "fen" else fen_text(fen) if money == "text"
                       else [fen_to_yuan(v) for v in fen])
+        if "catalogue_lines" in b.columns:       # lines classed by the item catalogue (--catalogue)
+            out["catalogue_lines"] = b["catalogue_lines"].to_numpy(np.int64)
         if text == "category":
             out["policy_version"] = pd.Categorical.from_codes(combo, pd.Index(versions, dtype=object))
             out["warnings"] = _categories(b["warnings"])
@@ -213,7 +221,14 @@ class Settlement:
             t, d = divmod(int(u), len(days) + 1)
             day = np.int64(days[d]).view("datetime64[D]") if len(days) else np.datetime64("NaT")
             texts.append(f"{tables[t]}{'' if np.isnat(day) else '@' + str(day)}#{version}")
-        return combo, np.array(texts, dtype=object)
+        texts = np.array(texts, dtype=object)
+        if "assumptions" in b.columns:          # values the user assumed (--assume): "…+assume:selfpay_prop=0.1"
+            a_code, a_texts = pd.factorize(np.asarray(b["assumptions"], dtype=object))
+            combo, pairs = pd.factorize(combo.astype(np.int64) * (len(a_texts) + 1) + a_code)
+            texts = np.array([texts[p // (len(a_texts) + 1)] + (f"+assume:{a_texts[p % (len(a_texts) + 1)].replace('; ', ',')}"
+                                                                  if a_texts[p % (len(a_texts) + 1)] else "")
+                              for p in pairs], dtype=object)
+        return combo, texts
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -245,7 +260,7 @@ class Settlement:
 
 
 def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, state=None, on=None,
-           source: str = "<lines>", strict: bool = True) -> Settlement:
+           source: str = "<lines>", strict: bool = True, assume=None, catalogue=None) -> Settlement:
     """Settle itemized lines (a DataFrame, or a list of dicts) — one bill or many.
 
     ``policy``: a ``Policy`` (its region/scheme fill lines that do not name them; its ``on`` date pins
@@ -253,6 +268,9 @@ def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, s
     account balances, a mapping psn_no -> yuan or a number for a one-member batch. ``state``: a frame
     of year-to-date amounts per member (see ``ybcalc.batch``). ``strict``: raise on any bad line or
     missing parameter; otherwise they are returned in ``Settlement.rejects`` / ``.errors``.
+    ``assume``: values for parameters without a sourced value (``["乙类先行自付=0.10"]``, see
+    ``ybcalc.assume``). ``catalogue``: an item catalogue (file, DataFrame or ``load_catalogue``'s result)
+    that lines lacking 收费项目等级 / 自付比例 / 限价 take them from.
     """
     if isinstance(lines, (list, tuple)):
         lines = pd.DataFrame(list(lines))
@@ -260,13 +278,19 @@ def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, s
         lines = pd.DataFrame(lines)
     if policy is None:
         policy = load_tables()
+    if assume:
+        from .assume import with_assumptions
+        policy = with_assumptions(policy, assume)
+    if catalogue is not None:
+        from .catalogue import load_catalogue
+        catalogue = load_catalogue(catalogue)
     book = policy.book if isinstance(policy, Policy) else policy
     default_region = policy.region if isinstance(policy, Policy) else None
     default_scheme = policy.scheme if isinstance(policy, Policy) else None
     if on is None and isinstance(policy, Policy) and policy.on is not None:
         on = policy.on
     prepared = prepare(lines, source=source, book=book, default_region=default_region,
-                       default_scheme=default_scheme, require_date=on is None)
+                       default_scheme=default_scheme, require_date=on is None, catalogue=catalogue)
     if strict and len(prepared.rejects):
         raise BillError(prepared.rejects, source)
     if isinstance(policy, Policy):
@@ -282,7 +306,7 @@ def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, s
     return Settlement(bills, out_lines, book, prepared.rejects, errors)
 
 
-def parameters(lines, policy: Policy | PolicyBook | None = None, *, on=None) -> pd.DataFrame:
+def parameters(lines, policy: Policy | PolicyBook | None = None, *, on=None, assume=None) -> pd.DataFrame:
     """One row per bill: the table values it is settled with (起付线, 分段比例, 封顶线, 大病/大额,
     异地 terms), and ``missing``, what would stop it from settling.
 
@@ -297,6 +321,9 @@ def parameters(lines, policy: Policy | PolicyBook | None = None, *, on=None) -> 
         lines = pd.DataFrame(list(lines) if not isinstance(lines, dict) else lines)
     if policy is None:
         policy = load_tables()
+    if assume:
+        from .assume import with_assumptions
+        policy = with_assumptions(policy, assume)
     book = policy.book if isinstance(policy, Policy) else policy
     if on is None and isinstance(policy, Policy) and policy.on is not None:
         on = policy.on

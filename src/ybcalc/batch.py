@@ -20,6 +20,7 @@ from .api import Policy, Settlement, _state_frame, load_tables
 from .i18n import tr
 from .labels import SETTLEMENT_FIELDS
 from .engine.settle import settle_prepared
+from .i18n import tr
 from .inputs import REJECT_COLUMNS, prepare
 from .money import fen_to_arrow_decimal
 from .policy.loader import PolicyBook
@@ -399,16 +400,20 @@ class ScoreResult:
         return self.rows_read - self.rows_scored
 
     def _aggregates(self):
+        """(totals in fen, bills, bills with warnings, bills settled with an assumed value)."""
         if self.streamed is not None:
-            return self.streamed["totals"], self.streamed["bills"], self.streamed["warned"]
+            return (self.streamed["totals"], self.streamed["bills"], self.streamed["warned"],
+                    self.streamed.get("assumed", 0))
         raw = self.settlement.raw
         totals = {c: int(raw[c].sum()) for c in SETTLEMENT_FIELDS}
-        return totals, len(raw), warning_counts(raw["warnings"], raw.get("notes"))
+        assumed = (int((raw["assumptions"].to_numpy(dtype=object) != "").sum())
+                   if len(raw) and "assumptions" in raw.columns else 0)
+        return totals, len(raw), warning_counts(raw["warnings"], raw.get("notes")), assumed
 
     def summary(self) -> str:
         from .i18n import WARNING_KINDS, kind_label, tr
         from .money import fen_to_yuan
-        totals, bills, warn = self._aggregates()
+        totals, bills, warn, assumed = self._aggregates()
         t = {k: fen_to_yuan(v) for k, v in totals.items()}
         rej_bills = self.rejects["mdtrt_id"].nunique() if len(self.rejects) else 0
         sep = tr("，", ", ")
@@ -417,6 +422,8 @@ class ScoreResult:
                   + (f"（{kinds}）" if kinds and tr("zh", "en") == "zh" else f" ({kinds})" if kinds else "")
                   + tr(f"；附说明（如二手来源）的账单 {warn.get('note', 0):,}",
                        f"; bills with notes (e.g. secondary sources) {warn.get('note', 0):,}"))
+        # bills settled with a value the user assumed (--assume): counted, never silent
+        warned += tr(f"；使用假设值的账单 {assumed:,}", f"; bills with assumed values {assumed:,}") if assumed else ""
         return tr(f"读入 {self.rows_read:,} 行 = 结算 {self.rows_scored:,} 行 + 拒绝 {self.rows_rejected:,} 行；"
                   f"结算账单 {bills:,} 张，拒绝 {rej_bills:,} 张；{warned}\n"
                   f"医疗费总额 {t['medfee_sumamt']:,}  基金支付 {t['fund_pay_sumamt']:,}（统筹 {t['hifp_pay']:,}，"
@@ -458,16 +465,25 @@ def add_counts(total: dict, more: dict) -> None:
 
 
 def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, row_numbers=None,
-                source: str = "<frame>", on=None, accounts=None, state=None, prior_rejects=None) -> ScoreResult:
+                source: str = "<frame>", on=None, accounts=None, state=None, prior_rejects=None,
+                assume=None, catalogue=None) -> ScoreResult:
     """Settle every bill in ``df``; bad rows and unsettleable bills become rejects, never errors.
-    ``prior_rejects``: {mdtrt_id: reason} of bills with a line rejected before (a broken CSV row)."""
+    ``prior_rejects``: {mdtrt_id: reason} of bills with a line rejected before (a broken CSV row).
+    ``assume``: values for parameters without a sourced value (``ybcalc.assume``); ``catalogue``: an
+    item catalogue (``ybcalc.catalogue``) for lines lacking 收费项目等级 / 自付比例 / 限价."""
     if policy is None:
         policy = load_tables()
+    if assume:
+        from .assume import with_assumptions
+        policy = with_assumptions(policy, assume)
+    if catalogue is not None:
+        from .catalogue import load_catalogue
+        catalogue = load_catalogue(catalogue)
     book = policy.book if isinstance(policy, Policy) else policy
     prepared = prepare(df, source=source, row_numbers=row_numbers, book=book,
                        default_region=policy.region if isinstance(policy, Policy) else None,
                        default_scheme=policy.scheme if isinstance(policy, Policy) else None,
-                       require_date=on is None, prior_rejects=prior_rejects)
+                       require_date=on is None, prior_rejects=prior_rejects, catalogue=catalogue)
     st = _state_frame(accounts, state, prepared.lines)
     bills, lines, errors = settle_prepared(prepared.lines, book, on=on, state=st)
     rejects = prepared.rejects
@@ -485,7 +501,7 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
 
 
 OUTPUT_KEEP = ["mdtrt_id", "psn_no", "setl_date", "region", "scheme", "med_type", "benefit", "table", "warnings", "notes",
-               "psn_type", "policy_year"]
+               "psn_type", "policy_year", "assumptions", "catalogue_lines"]
 
 
 def slim(result: ScoreResult) -> ScoreResult:
@@ -493,7 +509,7 @@ def slim(result: ScoreResult) -> ScoreResult:
     raw = result.settlement.raw
     keep = [c for c in raw.columns if c in OUTPUT_KEEP or c in SETTLEMENT_FIELDS or c.endswith("_entry")]
     slim_raw = raw[keep].copy()
-    for c in ("warnings", "notes", "table", "region", "scheme", "benefit", "med_type", "psn_type"):
+    for c in ("warnings", "notes", "table", "region", "scheme", "benefit", "med_type", "psn_type", "assumptions"):
         if c in slim_raw.columns:          # few distinct values over many bills: store each once
             slim_raw[c] = slim_raw[c].astype("category")
     result.settlement.raw = slim_raw
@@ -516,6 +532,12 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
     output is the same file as with one job). With several files, rejects start with a ``file``
     column and ``row`` is the row in that file.
     """
+    if kw.get("assume"):          # applied once here: the workers receive the book with the assumptions
+        from .assume import with_assumptions
+        policy = with_assumptions(policy, kw.pop("assume"))
+    if kw.get("catalogue") is not None:       # read once; each partition joins its lines to it
+        from .catalogue import load_catalogue
+        kw["catalogue"] = load_catalogue(kw["catalogue"])
     sweep_stale_files()
     with arrow_allocator(), _stopping_workers():
         return _score_file(path, policy, encoding=encoding, partition_lines=partition_lines, progress=progress,
@@ -676,7 +698,7 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
             k, part = 1, np.zeros(n, np.int64)
     render = (sink.lang, sink.money, sink.parquet) if isinstance(sink, BillWriter) else None
     results, done = [], 0
-    agg = {"totals": {c: 0 for c in SETTLEMENT_FIELDS}, "bills": 0, "warned": {}, "workers": 0}
+    agg = {"totals": {c: 0 for c in SETTLEMENT_FIELDS}, "bills": 0, "warned": {}, "assumed": 0, "workers": 0}
 
     def partitions(table, part):
         if k == 1:
@@ -724,9 +746,10 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
             sink(out.result.settlement)
         r = out.result
         if sink is not None:
-            totals, nb, nw = out.aggregates or r._aggregates()
+            totals, nb, nw, na = out.aggregates or r._aggregates()
             agg["bills"] += nb
             add_counts(agg["warned"], nw)
+            agg["assumed"] += na
             for c, v in totals.items():
                 agg["totals"][c] += v
             r = ScoreResult(None, r.rejects, r.rows_read, r.rows_scored)
@@ -1038,6 +1061,8 @@ def combine(results: list[ScoreResult], rows_read: int) -> ScoreResult:
     for c in bills.columns:
         if c.endswith("_entry"):
             bills[c] = bills[c].fillna(-1).astype(np.int64)
+    if "assumptions" in bills.columns:        # a partition none of whose bills assumed a value
+        bills["assumptions"] = bills["assumptions"].astype(object).fillna("").astype("category")
     lines = pd.concat([r.settlement.lines_raw for r in results], ignore_index=True)
     rejects = pd.concat([r.rejects for r in results], ignore_index=True).sort_values("row", kind="stable")
     errors = pd.concat([r.settlement.errors for r in results])

@@ -17,8 +17,45 @@ def _book(args):
     from .policy.loader import load_book
     if getattr(args, "draft", None):
         from .diff import book_with_drafts
-        return book_with_drafts(args.draft, args.tables)
-    return load_book(args.tables)
+        book = book_with_drafts(args.draft, args.tables)
+    else:
+        book = load_book(args.tables)
+    return assumed(book, args)
+
+
+def assumed(book, args):
+    """The book with the command's ``--assume`` statements applied; what they could not fill (a
+    sourced value is never overridden) is said on standard error."""
+    if not getattr(args, "assume", None):
+        return book
+    from .assume import apply_assumptions
+    applied = apply_assumptions(book, args.assume)
+    for note in applied.notes:
+        print(f"ybcalc: {note}", file=sys.stderr)
+    return applied.book
+
+
+def _catalogue(args):
+    """The ``--catalogue`` file, read and checked before any bill (None without one)."""
+    if not getattr(args, "catalogue", None):
+        return None
+    from .catalogue import load_catalogue
+    return load_catalogue(args.catalogue, encoding=getattr(args, "encoding", None))
+
+
+def add_assume_options(p) -> None:
+    """``--assume`` and ``--catalogue``, shared by score, explain, diff and compare."""
+    p.add_argument("--assume", action="append", metavar=tr("[地区:]参数=值", "[REGION:]NAME=VALUE"),
+                   help=tr("给没有来源数值的参数一个假设值，如 乙类先行自付=0.10 或 上海:住院起付线=1200（可重复）；"
+                           "用到它的每张账单都会注明；不会覆盖有来源的数值",
+                           "a value for a parameter with no sourced value, e.g. 乙类先行自付=0.10 or "
+                           "上海:住院起付线=1200 (repeatable); every bill that uses it says so; a sourced value is "
+                           "never overridden"))
+    p.add_argument("--catalogue", metavar=tr("文件", "FILE"),
+                   help=tr("项目目录（CSV/Parquet）：医疗目录编码/项目名称 → 收费项目等级、自付比例、限价，"
+                           "补给缺少这些值的明细",
+                           "item catalogue (CSV/Parquet): item_code/item_name → 收费项目等级, 自付比例, 限价, for "
+                           "lines that lack them"))
 
 
 def _check_outputs(args) -> None:
@@ -28,16 +65,18 @@ def _check_outputs(args) -> None:
     check_outputs({"-o": (args.output, TABLES), "--rejects": (args.rejects, TABLES)},
                   {tr("输入文件", "the input file"): list(args.files),
                    tr("个人账户文件", "the accounts file"): args.accounts,
-                   tr("草稿参数表", "a draft table"): getattr(args, "draft", None)})
+                   tr("草稿参数表", "a draft table"): getattr(args, "draft", None),
+                   tr("项目目录文件", "the catalogue file"): getattr(args, "catalogue", None)})
 
 
 def cmd_score(args) -> int:
     from .batch import BillWriter, score_file
     _check_outputs(args)
     book = _book(args)
+    catalogue = _catalogue(args)
     accounts = _read_accounts(args.accounts) if args.accounts else None
     if args.engine == "dask":
-        return _score_dask(args, accounts)
+        return _score_dask(args, accounts, catalogue)
     progress = None if args.quiet or not sys.stderr.isatty() else _progress
     if progress:            # a large file takes a while to read and sort by member before the first bill
         size = sum(os.path.getsize(f) for f in args.files)
@@ -47,7 +86,7 @@ def cmd_score(args) -> int:
     writer = BillWriter(args.output, args.lang)           # each partition is written as soon as settled
     with _replaced_together(args, writer) as staged:
         res = score_file(args.files, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
-                         sink=writer, jobs=args.jobs)
+                         sink=writer, jobs=args.jobs, catalogue=catalogue)
         staged.append(writer.finish(empty_settlement=_empty_settlement(book)))
         _stage_rejects(res, args, staged)
     if progress:
@@ -114,7 +153,7 @@ def _empty_settlement(book):
                                 "setl_time": [], "insuplc": [], "insutype": []}), book, strict=False)
 
 
-def _score_dask(args, accounts) -> int:
+def _score_dask(args, accounts, catalogue=None) -> int:
     from .batch import ScoreResult, stage_table
     from .dask import score_path
     from .labels import SETTLEMENT_FIELDS, relabel_columns
@@ -124,16 +163,18 @@ def _score_dask(args, accounts) -> int:
     # accounts stay in yuan here: each partition converts them once, as the local path does
     bills, rejects = score_path(args.files, scheduler=args.scheduler, workers=args.workers, tables=args.tables,
                                 on=args.on, accounts=accounts, encoding=args.encoding,
-                                progress=not args.quiet and sys.stderr.isatty())
+                                progress=not args.quiet and sys.stderr.isatty(), assume=args.assume,
+                                catalogue=catalogue)
     # the summary the local engine prints: rows read = scored + rejected, and the totals (fen)
     rows_read = rejects.attrs["rows_read"]
     rejected = len(rejects[["file", "row"]].drop_duplicates()) if "file" in rejects.columns else rejects["row"].nunique()
     from .batch import warning_counts
     warned = warning_counts(bills["warnings"].fillna("").astype(str), bills["notes"].fillna("").astype(str)
                             if "notes" in bills else None)
+    assumed_bills = int(bills["policy_version"].fillna("").astype(str).str.contains("+assume:", regex=False).sum())
     res = ScoreResult(None, rejects, rows_read, rows_read - rejected,
                       {"totals": {c: int(bills[c].sum()) for c in SETTLEMENT_FIELDS}, "bills": len(bills),
-                       "warned": warned})
+                       "warned": warned, "assumed": assumed_bills})
     if not str(args.output).lower().endswith((".parquet", ".pq")):   # CSV: yuan text; Parquet: exact decimals
         from .money import fen_text
         for c in SETTLEMENT_FIELDS:
@@ -167,7 +208,8 @@ def cmd_explain(args) -> int:
     book = _book(args)
     df, rows = read_bills(args.file, args.encoding)
     accounts = _read_accounts(args.accounts) if args.accounts else None
-    res = score_frame(df, book, row_numbers=rows, source=str(args.file), on=args.on, state=accounts)
+    res = score_frame(df, book, row_numbers=rows, source=str(args.file), on=args.on, state=accounts,
+                      catalogue=_catalogue(args))
     settlement: Settlement = res.settlement
     mid = str(args.mdtrt_id)
     if mid in settlement.errors.index:
@@ -290,12 +332,13 @@ def cmd_diff(args) -> int:
         return 2
     from .outputs import TABLES, check_outputs
     check_outputs({"-o": (args.output, TABLES)},
-                  {tr("输入文件", "the input file"): args.file, tr("草稿参数表", "a draft table"): args.draft_b})
-    book_a = load_book(args.tables)
+                  {tr("输入文件", "the input file"): args.file, tr("草稿参数表", "a draft table"): args.draft_b,
+                   tr("项目目录文件", "the catalogue file"): args.catalogue})
+    book_a = assumed(load_book(args.tables), args)        # --assume: both sides settle with the same values
     if args.draft_b:
-        book_b = book_with_drafts(args.draft_b, args.tables)
+        book_b = assumed(book_with_drafts(args.draft_b, args.tables), args)
     elif args.tables_b:
-        book_b = load_book(args.tables_b)
+        book_b = assumed(load_book(args.tables_b), args)
     else:
         book_b = book_a
     df, rows = read_bills(args.file, args.encoding)
@@ -305,7 +348,7 @@ def cmd_diff(args) -> int:
                else args.tables_b or shipped) + \
         (tr(f"，{args.b}", f" on {args.b}") if args.b else tr("（账单日期）", " (bill dates)"))
     d = compare_policies(df, book_a=book_a, book_b=book_b, on_a=args.a, on_b=args.b, label_a=label_a,
-                         label_b=label_b, row_numbers=rows)
+                         label_b=label_b, row_numbers=rows, catalogue=_catalogue(args))
     print(d.report())
     if args.output:
         from .batch import write_table
@@ -416,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "worker processes for large files (at least 4 member partitions of ~250,000 lines "
                            "per worker; default: CPU count)"))
     s.add_argument("-q", "--quiet", action="store_true", help=tr("不打印进度和汇总", "print no progress or summary"))
+    add_assume_options(s)
     s.set_defaults(func=cmd_score)
 
     e = sub.add_parser("explain", help=tr("逐步解释一张账单的结算", "explain one bill step by step"),
@@ -430,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--encoding", metavar=tr("编码", "ENCODING"), help=encoding_help)
     e.add_argument("--format", choices=["text", "csv"], default="text",
                    help=tr("text：供阅读的文字；csv：每步一行的表格", "text: for reading; csv: one row per step"))
+    add_assume_options(e)
     e.set_defaults(func=cmd_explain)
 
     t = sub.add_parser("tables", help=tr("列出、显示、校验政策参数表，或显示覆盖矩阵",
@@ -463,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=tr("逐张账单的比较结果 CSV/Parquet", "per-bill comparison CSV/Parquet"))
     d.add_argument("--encoding", metavar=tr("编码", "ENCODING"), help=encoding_help)
     _add_lang(d)
+    add_assume_options(d)
     d.set_defaults(func=cmd_diff)
 
     from .compare_cli import add_compare_command

@@ -56,6 +56,8 @@ def add_compare_command(subparsers) -> argparse.ArgumentParser:
     c.add_argument("--encoding", metavar=tr("编码", "ENCODING"),
                    help=tr("输入文件编码（默认：自动识别 UTF-8/UTF-8-BOM/GB18030）",
                            "input encoding (default: detect UTF-8/UTF-8-BOM/GB18030)"))
+    from .cli import add_assume_options
+    add_assume_options(c)
     c.set_defaults(func=cmd_compare)
     return c
 
@@ -85,8 +87,13 @@ def cmd_compare(args) -> int:
         return 2
     from .outputs import TABLES, check_outputs
     check_outputs({"--out": (args.out, (".png",)), "--csv": (args.csv, TABLES)}, {tr("账单文件", "the bill file"): args.bill})
-    book = load_book(getattr(args, "tables", None))
+    from .cli import _catalogue, assumed
+    book = assumed(load_book(getattr(args, "tables", None)), args)
+    catalogue = _catalogue(args)
     df, _rows = read_bills(args.bill, getattr(args, "encoding", None))
+    if catalogue is not None:                 # lines lacking 收费项目等级 / 自付比例 / 限价 take the catalogue's
+        from .inputs import rename_columns
+        df = catalogue.fill(rename_columns(df))[0]
     if df.empty:
         print(tr(f"ybcalc compare：{args.bill} 没有明细行", f"ybcalc compare: {args.bill} has no lines"), file=sys.stderr)
         return 2

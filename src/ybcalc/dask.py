@@ -26,8 +26,10 @@ BILL_COLUMNS = (["mdtrt_id", "psn_no", "setl_time", "insuplc", "insutype", "med_
 REJECT_COLUMNS = ["row", "mdtrt_id", "column", "value", "reason"]
 
 
-def _meta():
-    bills = pd.DataFrame({c: pd.Series(dtype="int64" if c in SETTLEMENT_FIELDS else "str") for c in BILL_COLUMNS})
+def _meta(catalogue: bool = False):
+    columns = BILL_COLUMNS + (["catalogue_lines"] if catalogue else [])     # --catalogue: lines it classed
+    bills = pd.DataFrame({c: pd.Series(dtype="int64" if c in SETTLEMENT_FIELDS or c == "catalogue_lines" else "str")
+                          for c in columns})
     rejects = pd.DataFrame({"row": pd.Series(dtype="int64"), **{c: pd.Series(dtype="str")
                                                                for c in REJECT_COLUMNS[1:]}})
     return bills, rejects
@@ -38,11 +40,25 @@ def _conform(df: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
     return df[list(meta.columns)].astype(meta.dtypes.to_dict())
 
 
-def _score_partition(part: pd.DataFrame, tables: str | None, on, accounts: pd.DataFrame | None,
-                     prior: dict | None = None):
+def _assumed_book(tables: str | None, assume: tuple):
+    """The tables with the assumptions applied, once per worker process and set of assumptions."""
     from .api import load_tables
+    if not assume:
+        return load_tables(tables)
+    key = (tables, assume)
+    if key not in _ASSUMED:
+        from .assume import apply_assumptions
+        _ASSUMED[key] = apply_assumptions(load_tables(tables), list(assume)).book
+    return _ASSUMED[key]
+
+
+_ASSUMED: dict = {}
+
+
+def _score_partition(part: pd.DataFrame, tables: str | None, on, accounts: pd.DataFrame | None,
+                     prior: dict | None = None, assume: tuple = (), catalogue=None):
     from .batch import score_frame
-    bills_meta, rejects_meta = _meta()
+    bills_meta, rejects_meta = _meta(catalogue is not None)
     if len(part) == 0:
         return bills_meta, rejects_meta
     rows = part["_row"].to_numpy(np.int64)
@@ -50,14 +66,16 @@ def _score_partition(part: pd.DataFrame, tables: str | None, on, accounts: pd.Da
     order = np.argsort(rows, kind="stable")
     part = part.iloc[order].reset_index(drop=True)
     rows = rows[order]
-    res = score_frame(part, load_tables(tables), row_numbers=rows, on=on, state=accounts, prior_rejects=prior)
+    res = score_frame(part, _assumed_book(tables, tuple(assume)), row_numbers=rows, on=on, state=accounts,
+                      prior_rejects=prior, catalogue=catalogue)
     bills = _conform(res.settlement.bills(money="fen"), bills_meta)
     rejects = _conform(res.rejects, rejects_meta)
     return bills, rejects
 
 
 def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | None = None,
-          first_row: int | list = 2, npartitions: int | None = None, files: list | None = None):
+          first_row: int | list = 2, npartitions: int | None = None, files: list | None = None,
+          assume=None, catalogue=None):
     """Lazily score a Dask DataFrame of lines. Returns (bills, rejects) as Dask DataFrames.
 
     ``first_row``: the row number of the first data line as users see it (2 for a CSV with a header),
@@ -69,7 +87,7 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
     for all or one per file.
     """
     bills, rejects, _ = _score(ddf, tables=tables, on=on, accounts=accounts, first_row=first_row,
-                               npartitions=npartitions, files=files)
+                               npartitions=npartitions, files=files, assume=assume, catalogue=catalogue)
     return bills, rejects
 
 
@@ -94,8 +112,10 @@ def _compute(*collections, progress: str | None = None):
 
 def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | None = None,
            first_row: int | list = 2, npartitions: int | None = None, files: list | None = None,
-           progress: bool = False):
-    """``score``, and the number of rows read (broken rows included), known after its first pass."""
+           progress: bool = False, assume=None, catalogue=None):
+    """``score``, and the number of rows read (broken rows included), known after its first pass.
+    ``assume`` (``ybcalc.assume`` statements) reach the workers as text, each applies them to its
+    tables once; ``catalogue`` (a file or ``load_catalogue``'s result) is read here, once."""
     import dask
     import dask.dataframe as dd
 
@@ -154,8 +174,16 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
     numbered = dd.from_delayed([dask.delayed(add_rows)(p, int(o)) for p, o in zip(parts, offsets)],
                                meta=add_rows(ddf._meta, 0))
     shuffled = numbered.shuffle(on="_route", npartitions=npartitions or ddf.npartitions)
-    bills_meta, rejects_meta = _meta()
-    outs = [dask.delayed(_score_partition, nout=2)(p, tables, on, accounts, prior or None)
+    assume = tuple(str(a.spec if hasattr(a, "spec") else a) for a in _statements(assume))
+    if assume:                          # a statement that cannot be read fails here, before any task
+        from .api import load_tables
+        from .assume import apply_assumptions
+        apply_assumptions(load_tables(tables), list(assume))
+    if catalogue is not None:
+        from .catalogue import load_catalogue
+        catalogue = dask.delayed(load_catalogue(catalogue))       # sent to the workers once
+    bills_meta, rejects_meta = _meta(catalogue is not None)
+    outs = [dask.delayed(_score_partition, nout=2)(p, tables, on, accounts, prior or None, assume, catalogue)
             for p in shuffled.to_delayed()]
     bills = dd.from_delayed([o[0] for o in outs], meta=bills_meta)
     rejects = dd.from_delayed([o[1] for o in outs], meta=rejects_meta)
@@ -168,6 +196,12 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
         paths = [Path(nm) for nm in names]
         rejects = rejects.map_partitions(with_files, paths, meta=with_files(rejects_meta, paths))
     return bills, rejects, int(sum(int(np.sum(n)) for n in lengths))
+
+
+def _statements(assume) -> list:
+    if not assume:
+        return []
+    return [assume] if isinstance(assume, str) else list(assume)
 
 
 MARKS = ["_broken", "_text"]          # a row the reader could not split into the header's fields: why, and its text
@@ -297,7 +331,8 @@ def detect_encoding(path: str) -> str:
 
 
 def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=None, on=None,
-               accounts=None, encoding: str | None = None, blocksize: str = "64MB", progress: bool = False):
+               accounts=None, encoding: str | None = None, blocksize: str = "64MB", progress: bool = False,
+               assume=None, catalogue=None):
     """Score CSV/Parquet files (a file, a glob, or a list) on a Dask cluster; returns pandas (bills,
     rejects) sorted like the single-machine output (member, region, scheme, date). With several
     files the rejects name their file, and rows are counted in each file, as locally.
@@ -337,7 +372,8 @@ def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=N
         several = len(ddfs) > 1
         bills, rejects, rows_read = _score(ddfs if several else ddfs[0], tables=tables, on=on, accounts=accounts,
                                            first_row=firsts if several else firsts[0],
-                                           files=paths if several else None, progress=progress)
+                                           files=paths if several else None, progress=progress,
+                                           assume=assume, catalogue=catalogue)
         bills, rejects = _compute(bills, rejects, progress=tr("结算", "settling") if progress else None)
     finally:
         client.close()

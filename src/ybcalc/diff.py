@@ -147,9 +147,9 @@ def _measures(settlement) -> pd.DataFrame:
 
 
 def compare_policies(df: pd.DataFrame, *, book_a: PolicyBook, book_b: PolicyBook, on_a=None, on_b=None,
-                     label_a="A", label_b="B", row_numbers=None, state=None) -> PolicyDiff:
-    ra = score_frame(df, book_a, on=on_a, row_numbers=row_numbers, state=state)
-    rb = score_frame(df, book_b, on=on_b, row_numbers=row_numbers, state=state)
+                     label_a="A", label_b="B", row_numbers=None, state=None, catalogue=None) -> PolicyDiff:
+    ra = score_frame(df, book_a, on=on_a, row_numbers=row_numbers, state=state, catalogue=catalogue)
+    rb = score_frame(df, book_b, on=on_b, row_numbers=row_numbers, state=state, catalogue=catalogue)
     a, b = _measures(ra.settlement), _measures(rb.settlement)
     keys = ["mdtrt_id", "psn_no", "region", "scheme", "psn_type", "med_type", "medfee_sumamt"]
     m = a.merge(b, on=keys, suffixes=("_a", "_b"))

@@ -304,11 +304,15 @@ def _last_day_per_bill(days: np.ndarray, bill: np.ndarray) -> np.ndarray:
 
 def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book=None,
             default_region: str | None = None, default_scheme: str | None = None,
-            require_date: bool = True, prior_rejects: dict | None = None) -> Prepared:
+            require_date: bool = True, prior_rejects: dict | None = None, catalogue=None) -> Prepared:
     """Validate and normalise input lines. ``row_numbers`` are the rows as the user sees them.
     ``prior_rejects``: {mdtrt_id: reason} of bills one of whose lines was rejected before these lines
-    were read (a broken CSV row): their lines here are rejected too, with that reason."""
+    were read (a broken CSV row): their lines here are rejected too, with that reason. ``catalogue``
+    (``ybcalc.catalogue.Catalogue``): lines lacking 收费项目等级, 自付比例 or 限价 take them from it."""
     df = rename_columns(df.reset_index(drop=True))
+    classed = None
+    if catalogue is not None:
+        df, classed = catalogue.fill(df)
     n = len(df)
     rows = np.asarray(row_numbers if row_numbers is not None else np.arange(n) + 1)
     problems: list[pd.DataFrame] = []
@@ -338,6 +342,8 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
                                    f"required column {col} is missing (headers: {', '.join(map(str, df.columns))})"))
     out = pd.DataFrame(index=df.index)
     out["_row"] = rows
+    if classed is not None:
+        out["_catalogue"] = classed.astype(np.int64)     # 1: the line took a value from the catalogue
 
     mid = Distinct(df["mdtrt_id"])
     # one code per visit id as written after stripping (" V1" and "V1" are one bill)

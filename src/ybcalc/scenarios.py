@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import codes
+from .i18n import tr
 from .inputs import rename_columns
 from .money import INF_FEN, PPM, fen_to_yuan
 from .policy.loader import PolicyBook
@@ -747,7 +748,8 @@ def parameter_matrix(table: pd.DataFrame) -> pd.DataFrame:
     grade mark (◐ secondary, ✖ missing)."""
     mark = {"sourced": "", "secondary": " ◐", "missing": "", "partial": " △"}
     t = table.copy()
-    t["cell"] = [("✖ missing" if s == "missing" else f"{v}{mark.get(s, '')}")
+    gap = tr("✖ 缺失", "✖ missing")
+    t["cell"] = [(gap if s == "missing" else f"{v}{mark.get(s, '')}")
                  for v, s in zip(t["value"], t["status"])]
     m = t.pivot_table(index=["region", "scheme"], columns="year", values="cell",
                       aggfunc=lambda cells: " → ".join(dict.fromkeys(cells)), sort=False)

@@ -30,11 +30,18 @@ STYLE = {"description_width": "7em"}
 LAYOUT = W.Layout(width="20em")
 CSS = ("<style>.ybcalc-table{border-collapse:collapse;font-size:12px}.ybcalc-table td,.ybcalc-table th"
        "{padding:2px 6px;border-bottom:1px solid #ddd;text-align:right}.ybcalc-table th{background:#f4f4f4}"
-       "</style>")
+       # region and scheme (the first columns) on one line, however wide the source texts beside them
+       ".ybcalc-table th,.ybcalc-table td:nth-child(-n+2){white-space:nowrap}</style>")
 
 
-def _book(book):
-    return S._book(book)
+def _book(book, assume=None):
+    """The tables a widget settles with; ``assume``: values for parameters without a sourced value
+    (``["乙类先行自付=0.10"]``, see ``ybcalc.assume``), shown as assumptions on every bill using one."""
+    book = S._book(book)
+    if assume:
+        from .assume import with_assumptions
+        book = with_assumptions(book, assume)
+    return book
 
 
 def region_options(book) -> list[tuple[str, str]]:
@@ -68,11 +75,11 @@ class BillExplainer:
     (the reason when the bill cannot be settled, else None).
     """
 
-    def __init__(self, book=None, *, region="北京", scheme="职工", psn_type="在职", age=45, hosp_lv=3,
+    def __init__(self, book=None, *, assume=None, region="北京", scheme="职工", psn_type="在职", age=45, hosp_lv=3,
                  visit="住院", ooa="local", mdtrt_area=None, date=S.DEFAULT_DATE, class_a=20000.0,
                  class_b=15000.0, class_b_selfpay=0.10, class_c=3000.0, excluded=500.0, excluded_item="陪护费",
                  account=0.0, lang="zh", update=True):
-        self.book = _book(book)
+        self.book = _book(book, assume)
         self.lang = lang
         opts = region_options(self.book)
         rid = self.book.region_id(region) or region
@@ -232,10 +239,10 @@ class ScenarioComparer:
     ``.bars_figure``, ``.curves_figure``.
     """
 
-    def __init__(self, book=None, bill_lines=None, *, regions=S.DEFAULT_REGIONS, statuses=("在职", "退休"),
+    def __init__(self, book=None, bill_lines=None, *, assume=None, regions=S.DEFAULT_REGIONS, statuses=("在职", "退休"),
                  hosp_levels=(3,), date=S.DEFAULT_DATE, total=50000.0, class_b_share=0.3, self_pay_share=0.05,
                  excluded=0.0, visit="住院", totals=None, auto=True, update=True):
-        self.book = _book(book)
+        self.book = _book(book, assume)
         self.fixed_bill = None if bill_lines is None else S._line_frame(bill_lines)
         self.totals = S.DEFAULT_TOTALS if totals is None else np.asarray(totals, dtype=float)
         opts = region_options(self.book)
@@ -346,8 +353,8 @@ class BatchReport:
     ``.rejects`` (one row per rejected bill), ``.figures`` (distribution, split bars), ``.error``.
     """
 
-    def __init__(self, path=None, book=None, *, accounts=None, group_by="地区 · 险种 · 就诊类型", update=None):
-        self.book = _book(book)
+    def __init__(self, path=None, book=None, *, assume=None, accounts=None, group_by="地区 · 险种 · 就诊类型", update=None):
+        self.book = _book(book, assume)
         kw = {"style": STYLE, "layout": W.Layout(width="36em")}
         self.path = W.Text(value="" if path is None else str(path), description="账单文件", **kw)
         self.accounts_path = W.Text(value="" if accounts is None else str(accounts), description="账户余额",
@@ -435,9 +442,9 @@ class ParameterBrowser:
     Results: ``.table`` (``policy_parameter_table``), ``.matrix`` (region × year), ``.figure``.
     """
 
-    def __init__(self, book=None, *, param="inpatient.deductible", hosp_lv=3, years=(2023, 2025), scheme="全部",
+    def __init__(self, book=None, *, assume=None, param="inpatient.deductible", hosp_lv=3, years=(2023, 2025), scheme="全部",
                  psn_type="在职", update=True):
-        self.book = _book(book)
+        self.book = _book(book, assume)
         kw = {"style": STYLE}
         self.param = W.Dropdown(options=list(PARAMS.items()), value=param, description="参数", **kw)
         self.hosp_lv = W.Dropdown(options=[(v, k) for k, v in S.HOSP_LEVELS.items()], value=int(hosp_lv),

@@ -188,7 +188,8 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                             kind="missing")
             elif required:
                 errors.fail(rows, tr(f"{label}：{first} 之前没有有效的数值（{param.path}）",
-                                     f"{label}: no value in force before {first} ({param.path})"))
+                                     f"{label}: no value in force before {first} ({param.path})")
+                            + _assume_hint(param.path, label))
             continue
         entry = param.entries[e_i]
         if entry.missing:
@@ -201,7 +202,8 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                 errors.fail(rows, tr(f"{label}：{entry.start} 起缺失 — {first_sentence(entry.missing)}"
                                      f"（{entry.key}；检索记录：`ybcalc tables show {region} --scheme {scheme}`）",
                                      f"{label}: missing from {entry.start} — {first_sentence(entry.missing)} "
-                                     f"({entry.key}; what was searched: `ybcalc tables show {region} --scheme {scheme}`)"))
+                                     f"({entry.key}; what was searched: `ybcalc tables show {region} --scheme {scheme}`)")
+                            + _assume_hint(param.path, label))
             continue
         out["_entry"][pos] = entry.uid
         sub = subset(attrs, rows)
@@ -249,6 +251,14 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                     mask |= m.astype(np.int64) << j
                 out["_adjust"][pos] = mask
     return out
+
+
+def _assume_hint(path: str, label: str) -> str:
+    """" — or state a value: --assume 攀枝花:住院起付线=<元>" for a parameter an assumption can fill."""
+    from ..assume import assume_hint
+    hint = assume_hint(path, label.split(" ")[0])
+    from ..i18n import tr
+    return tr(f"——或给出假设值：{hint}", f" — or state a value: {hint}") if hint else ""
 
 
 def _fill_group(described: str, value) -> str:

@@ -28,6 +28,24 @@ from ..i18n import tr
 from ..inputs import dense_codes, full_object, text
 from .resolve import Errors, Rows, WarnMasks, resolve
 
+ASSUMED_GRADE = "assumed"                  # the grade of a value the user assumed (ybcalc.assume)
+
+
+def assumed_warning(source) -> str:
+    """A bill's warning (kind ``assumption``) for a value the user assumed (``--assume``): the source of
+    an assumed entry holds its label in Chinese (title) and English (note), see ``ybcalc.assume``."""
+    return tr(f"{source.title}（假设值，用户给定）", f"{source.note} (assumed value, given by the user)")
+
+
+def _assumed_uids(book: PolicyBook) -> np.ndarray:
+    """Entries holding a value the user assumed (none in the tables as loaded)."""
+    cached = getattr(book, "_assumed_uids", None)
+    if cached is None:
+        cached = np.array([e.uid for e in book.entries if e.source is not None and e.source.grade == ASSUMED_GRADE],
+                          dtype=np.int64)
+        book._assumed_uids = cached
+    return cached
+
 BASE_COMPONENTS = ("deductible", "preselfpay", "coinsurance", "above_cap")
 PAYER_ORDER = ("hifob", "hifmi")  # 大额补助 first; either consumes the same personal burden
 
@@ -192,7 +210,43 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _bill_amounts(bills, lines)
     warnings.merge(params["_warn"])
     bills = _compute(bills, params, state, warnings)
+    extra = {}
+    assumed = _assumed_uids(book)
+    if len(assumed):             # the values each bill assumed (--assume): its policy version lists them
+        extra["assumptions"] = _assumptions_used(bills, lines, book, assumed)
+    if "_catalogue" in lines.columns:        # lines classed by an item catalogue (--catalogue), per bill
+        extra["catalogue_lines"] = np.bincount(bill_positions(bills, lines), weights=lines["_catalogue"].to_numpy(),
+                                               minlength=len(bills)).astype(np.int64)
+    if extra:
+        bills = pd.concat([bills, pd.DataFrame(extra, index=bills.index)], axis=1)
     return bills, lines, err
+
+
+def _assumptions_used(bills: pd.DataFrame, lines: pd.DataFrame, book: PolicyBook, assumed: np.ndarray):
+    """Per bill, the assumed values it was settled with ("shanghai:selfpay_prop=0.1; …", as categories):
+    read off the entries of its parameters and of its lines' 乙类 shares."""
+    used: dict[str, np.ndarray] = {}
+
+    def mark(rows, uid):
+        label = book.entries[int(uid)].source.id
+        m = used.setdefault(label, np.zeros(len(bills), bool))
+        m[rows] = True
+
+    for c in [c for c in bills.columns if c.endswith("_entry")]:
+        uid = bills[c].to_numpy(np.int64)
+        hit = np.isin(uid, assumed)
+        for u in np.unique(uid[hit]):
+            mark(np.flatnonzero(uid == u), u)
+    if "selfpay_entry" in lines.columns and len(lines):
+        uid = lines["selfpay_entry"].to_numpy(np.int64)
+        hit = np.isin(uid, assumed)
+        if hit.any():
+            pos = bill_positions(bills, lines)
+            for u in np.unique(uid[hit]):
+                mark(np.unique(pos[hit & (uid == u)]), u)
+    masks = WarnMasks(len(bills))
+    masks.masks = used
+    return masks.categorical()
 
 
 def resolve_parameters(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd.DataFrame | None = None):
@@ -674,12 +728,16 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
             rate[idx] = r["rate"]
             entry[idx] = r["_entry"]
             rule_i[idx] = r["_rule_rate"]
+            for uid in np.unique(r["_entry"][r["_entry"] >= 0]):     # a rate the user assumed (--assume)
+                src = book.entries[uid].source
+                if src is not None and src.grade == ASSUMED_GRADE:
+                    errors.warn(np.unique(bill_pos[idx[r["_entry"] == uid]]), assumed_warning(src), kind="assumption")
         bad = line_err.error != None  # noqa: E711
         if bad.any():
             msgs = line_err.error[bad]
-            errors.fail(bill_pos[bad], np.array([m + tr(" — 或在明细中给出自付比例 selfpay_prop",
-                                                         " — or give the line's selfpay_prop") for m in msgs],
-                                                dtype=object))
+            errors.fail(bill_pos[bad], np.array([m + tr(" — 或在明细中给出自付比例 selfpay_prop（可来自项目目录：--catalogue 文件）",
+                                                         " — or give the line's selfpay_prop (from an item catalogue: "
+                                                         "--catalogue FILE)") for m in msgs], dtype=object))
     return {"exclusion": reason, "exclusion_warn": warn_rule, "rate": rate, "rate_entry": entry, "rate_rule": rule_i,
             "rate_from_line": has_own, "bill_pos": bill_pos}
 
@@ -954,6 +1012,8 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
             srcs += [a.source for j, a in enumerate(e.adjust) if adj >> j & 1]
             if any(sr is not None and sr.grade == "secondary" for sr in srcs):
                 P["_warn"].add(rows_ok[g == k], tr(f"二手来源: {e.key}", f"secondary source: {e.key}"), kind="note")
+            if e.source is not None and e.source.grade == ASSUMED_GRADE:
+                P["_warn"].add(rows_ok[g == k], assumed_warning(e.source), kind="assumption")
 
     flag(P["deductible_entry"], P["deductible_rule_amount"], "amount", P["deductible_adjust"])
     flag(P["ratio_entry"], P["ratio_rule_rates"], "rates", P["ratio_adjust"])

@@ -27,6 +27,8 @@ class Source:
     file: str = ""
 
     def cite(self, lang: str = "zh") -> str:
+        if self.grade == "assumed":           # a value the user stated (ybcalc.assume): title zh, note en
+            return f"[{GRADE_LABEL['assumed'][0 if lang == 'zh' else 1]}] {self.title if lang == 'zh' else self.note}"
         grade = GRADE_LABEL.get(self.grade, (self.grade, self.grade))[0 if lang == "zh" else 1]
         return f"{self.issuer}《{self.title}》({self.date}) [{grade}] {self.url}"
 

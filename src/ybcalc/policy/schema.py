@@ -11,7 +11,8 @@ from decimal import Decimal
 
 GRADES = ("official", "institution", "secondary")
 GRADE_LABEL = {"official": ("官方", "official"), "institution": ("机构转载", "institution"),
-               "secondary": ("二手", "secondary")}
+               "secondary": ("二手", "secondary"),
+               "assumed": ("假设值，用户给定", "assumed value, given by the user")}   # --assume, never in a table
 SCHEMES = ("employee", "resident")
 MED_TYPES = ("11", "12", "13", "14", "21", "41")
 FIL_TYPES = ("long_term", "referral", "emergency", "temporary", "unfiled")
