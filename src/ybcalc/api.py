@@ -181,6 +181,11 @@ class Settlement:
             out["warnings"] = pd.Series(b["warnings"].to_numpy(dtype=object), index=out.index, dtype=object)
             if "notes" in b:
                 out["notes"] = pd.Series(b["notes"].to_numpy(dtype=object), index=out.index, dtype=object)
+        if "member_eligible" in b.columns:               # a members file was given (issue 17)
+            from .members import eligibility_texts
+            elig = eligibility_texts(b, lang)
+            out["eligibility"] = (pd.Categorical(elig) if text == "category"
+                                  else pd.Series(elig, index=out.index, dtype=object))
         # the engine keeps text as object or categories: output pandas' text type (or Python strings)
         for c in (out.columns if text != "category" else []):
             if c in SETTLEMENT_COLUMNS:
@@ -260,7 +265,7 @@ class Settlement:
 
 
 def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, state=None, on=None,
-           source: str = "<lines>", strict: bool = True, assume=None, catalogue=None) -> Settlement:
+           source: str = "<lines>", strict: bool = True, assume=None, catalogue=None, members=None) -> Settlement:
     """Settle itemized lines (a DataFrame, or a list of dicts) — one bill or many.
 
     ``policy``: a ``Policy`` (its region/scheme fill lines that do not name them; its ``on`` date pins
@@ -271,6 +276,8 @@ def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, s
     ``assume``: values for parameters without a sourced value (``["乙类先行自付=0.10"]``, see
     ``ybcalc.assume``). ``catalogue``: an item catalogue (file, DataFrame or ``load_catalogue``'s result)
     that lines lacking 收费项目等级 / 自付比例 / 限价 take them from.
+    ``members``: enrolment spans (a members file path, a DataFrame or ``ybcalc.members.read_members``):
+    a bill outside its member's spans or in a waiting period gets no fund payment.
     """
     if isinstance(lines, (list, tuple)):
         lines = pd.DataFrame(list(lines))
@@ -300,7 +307,10 @@ def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, s
             raise ValueError(f"{source}: {len(other)} line(s) belong to another region/scheme than {policy!r} "
                              f"(first: mdtrt_id {other['mdtrt_id'].iat[0]}); pass ybcalc.load_tables() instead")
     st = _state_frame(accounts, state, prepared.lines)
-    bills, out_lines, errors = settle_prepared(prepared.lines, book, on=on, state=st)
+    if members is not None:
+        from .members import read_members
+        members = read_members(members, book)
+    bills, out_lines, errors = settle_prepared(prepared.lines, book, on=on, state=st, members=members)
     if strict and len(errors):
         raise SettlementError(errors)
     return Settlement(bills, out_lines, book, prepared.rejects, errors)

@@ -394,6 +394,7 @@ class ScoreResult:
     rows_read: int
     rows_scored: int
     streamed: dict | None = None    # totals (fen), bills and bills_with_warnings of streamed bills
+    members_absent: int | None = None   # with a members file: members of the bills it does not list
 
     @property
     def rows_rejected(self) -> int:
@@ -424,6 +425,10 @@ class ScoreResult:
                        f"; bills with notes (e.g. secondary sources) {warn.get('note', 0):,}"))
         # bills settled with a value the user assumed (--assume): counted, never silent
         warned += tr(f"；使用假设值的账单 {assumed:,}", f"; bills with assumed values {assumed:,}") if assumed else ""
+        absent = ""
+        if self.members_absent:
+            absent = "\n" + tr(f"参保信息文件未列出 {self.members_absent:,} 名人员：按一直参保结算",
+                               f"{self.members_absent:,} member(s) not in the members file: settled as always enrolled")
         return tr(f"读入 {self.rows_read:,} 行 = 结算 {self.rows_scored:,} 行 + 拒绝 {self.rows_rejected:,} 行；"
                   f"结算账单 {bills:,} 张，拒绝 {rej_bills:,} 张；{warned}\n"
                   f"医疗费总额 {t['medfee_sumamt']:,}  基金支付 {t['fund_pay_sumamt']:,}（统筹 {t['hifp_pay']:,}，"
@@ -434,7 +439,7 @@ class ScoreResult:
                   f"total cost {t['medfee_sumamt']:,}  fund {t['fund_pay_sumamt']:,} (pooled {t['hifp_pay']:,}, "
                   f"critical illness {t['hifmi_pay']:,}, large-expense {t['hifob_pay']:,}, assistance "
                   f"{t['maf_pay']:,})  patient {t['psn_part_amt']:,} (account {t['acct_pay']:,}, cash "
-                  f"{t['psn_cash_pay']:,}) (yuan)")
+                  f"{t['psn_cash_pay']:,}) (yuan)") + absent
 
 
 def warning_counts(warnings, notes=None) -> dict:
@@ -466,11 +471,12 @@ def add_counts(total: dict, more: dict) -> None:
 
 def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, row_numbers=None,
                 source: str = "<frame>", on=None, accounts=None, state=None, prior_rejects=None,
-                assume=None, catalogue=None) -> ScoreResult:
+                assume=None, catalogue=None, members=None) -> ScoreResult:
     """Settle every bill in ``df``; bad rows and unsettleable bills become rejects, never errors.
     ``prior_rejects``: {mdtrt_id: reason} of bills with a line rejected before (a broken CSV row).
     ``assume``: values for parameters without a sourced value (``ybcalc.assume``); ``catalogue``: an
-    item catalogue (``ybcalc.catalogue``) for lines lacking 收费项目等级 / 自付比例 / 限价."""
+    item catalogue (``ybcalc.catalogue``) for lines lacking 收费项目等级 / 自付比例 / 限价.
+    ``members``: enrolment spans (path, DataFrame or ``ybcalc.members.Members``), see ``ybcalc.members``."""
     if policy is None:
         policy = load_tables()
     if assume:
@@ -485,7 +491,12 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
                        default_scheme=policy.scheme if isinstance(policy, Policy) else None,
                        require_date=on is None, prior_rejects=prior_rejects, catalogue=catalogue)
     st = _state_frame(accounts, state, prepared.lines)
-    bills, lines, errors = settle_prepared(prepared.lines, book, on=on, state=st)
+    absent = None
+    if members is not None:
+        from .members import read_members
+        members = read_members(members, book)
+        absent = int((~pd.Index(pd.unique(prepared.lines["psn_no"].astype(str))).isin(members.psn_nos)).sum())
+    bills, lines, errors = settle_prepared(prepared.lines, book, on=on, state=st, members=members)
     rejects = prepared.rejects
     if len(errors):
         # every line of a bill that could not be settled is listed with the reason
@@ -495,13 +506,15 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
                               "reason": errors.reindex(bad["mdtrt_id"]).to_numpy()})
         rejects = pd.concat([rejects, extra], ignore_index=True).sort_values("row", kind="stable")
     rejects = rejects[REJECT_COLUMNS].astype({"row": np.int64}).reset_index(drop=True)
-    result = ScoreResult(Settlement(bills, lines, book, rejects, errors), rejects, prepared.n_read, len(lines))
+    result = ScoreResult(Settlement(bills, lines, book, rejects, errors), rejects, prepared.n_read, len(lines),
+                         members_absent=absent)
     assert result.rows_scored + rejects["row"].nunique() == result.rows_read, "row accounting broken"
     return result
 
 
 OUTPUT_KEEP = ["mdtrt_id", "psn_no", "setl_date", "region", "scheme", "med_type", "benefit", "table", "warnings", "notes",
-               "psn_type", "policy_year", "assumptions", "catalogue_lines"]
+               "psn_type", "policy_year", "assumptions", "catalogue_lines",
+               "member_listed", "member_eligible", "member_reason", "member_benefit_from", "member_wait_months"]
 
 
 def slim(result: ScoreResult) -> ScoreResult:
@@ -539,6 +552,10 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
         from .catalogue import load_catalogue
         kw["catalogue"] = load_catalogue(kw["catalogue"])
     sweep_stale_files()
+    if kw.get("members") is not None:          # read once, not once per partition
+        from .members import read_members
+        book = policy.book if isinstance(policy, Policy) else policy if policy is not None else load_tables()
+        kw["members"] = read_members(kw["members"], book)
     with arrow_allocator(), _stopping_workers():
         return _score_file(path, policy, encoding=encoding, partition_lines=partition_lines, progress=progress,
                            keep_intermediate=keep_intermediate, sink=sink, jobs=jobs, **kw)
@@ -752,7 +769,7 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
             agg["assumed"] += na
             for c, v in totals.items():
                 agg["totals"][c] += v
-            r = ScoreResult(None, r.rejects, r.rows_read, r.rows_scored)
+            r = ScoreResult(None, r.rejects, r.rows_read, r.rows_scored, members_absent=r.members_absent)
         results.append(r if keep_intermediate or sink is not None else slim(r))
         done += r.rows_read
         if progress:
@@ -802,12 +819,15 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
     if sink is not None:
         rejects = (pd.concat([r.rejects for r in results] + extra, ignore_index=True).sort_values("row", kind="stable")
                    .reset_index(drop=True) if results or extra else pd.DataFrame(columns=REJECT_COLUMNS))
-        return ScoreResult(None, with_files(rejects, paths), n + n_broken, sum(r.rows_scored for r in results), agg)
+        absent = [r.members_absent for r in results if r.members_absent is not None]
+        return ScoreResult(None, with_files(rejects, paths), n + n_broken, sum(r.rows_scored for r in results), agg,
+                           members_absent=sum(absent) if absent else None)
     res = combine(results, n)
     rejects = res.rejects
     if extra:
         rejects = pd.concat([rejects] + extra, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
-    return ScoreResult(res.settlement, with_files(rejects, paths), n + n_broken, res.rows_scored)
+    return ScoreResult(res.settlement, with_files(rejects, paths), n + n_broken, res.rows_scored,
+                       members_absent=res.members_absent)
 
 
 @dataclass
@@ -1031,7 +1051,8 @@ def score_partition(chunk, rows, *, source, render, kw, policy=None) -> Partitio
         return PartitionResult(r)
     lang, money, parquet = render
     encoded = BillWriter.encode(r.settlement.bills(lang=lang, money=money, text="category"), parquet)
-    return PartitionResult(ScoreResult(None, r.rejects, r.rows_read, r.rows_scored), encoded, r._aggregates())
+    return PartitionResult(ScoreResult(None, r.rejects, r.rows_read, r.rows_scored, members_absent=r.members_absent),
+                           encoded, r._aggregates())
 
 
 def _spill_root() -> str | None:
@@ -1068,8 +1089,9 @@ def combine(results: list[ScoreResult], rows_read: int) -> ScoreResult:
     errors = pd.concat([r.settlement.errors for r in results])
     book = results[0].settlement.book
     rejects = rejects.reset_index(drop=True)
+    absent = [r.members_absent for r in results if r.members_absent is not None]
     return ScoreResult(Settlement(bills, lines, book, rejects, errors), rejects, rows_read,
-                       sum(r.rows_scored for r in results))
+                       sum(r.rows_scored for r in results), members_absent=sum(absent) if absent else None)
 
 
 class RejectedRowsWarning(UserWarning):

@@ -65,6 +65,7 @@ def _check_outputs(args) -> None:
     check_outputs({"-o": (args.output, TABLES), "--rejects": (args.rejects, TABLES)},
                   {tr("输入文件", "the input file"): list(args.files),
                    tr("个人账户文件", "the accounts file"): args.accounts,
+                   tr("参保信息文件", "the members file"): getattr(args, "members", None),
                    tr("草稿参数表", "a draft table"): getattr(args, "draft", None),
                    tr("项目目录文件", "the catalogue file"): getattr(args, "catalogue", None)})
 
@@ -75,7 +76,12 @@ def cmd_score(args) -> int:
     book = _book(args)
     catalogue = _catalogue(args)
     accounts = _read_accounts(args.accounts) if args.accounts else None
+    members = _read_members(args.members, book) if args.members else None
     if args.engine == "dask":
+        if members is not None:
+            print("ybcalc: " + tr("--members 暂不支持 --engine dask", "--members is not supported with --engine dask yet"),
+                  file=sys.stderr)
+            return 2
         return _score_dask(args, accounts, catalogue)
     progress = None if args.quiet or not sys.stderr.isatty() else _progress
     if progress:            # a large file takes a while to read and sort by member before the first bill
@@ -86,7 +92,7 @@ def cmd_score(args) -> int:
     writer = BillWriter(args.output, args.lang)           # each partition is written as soon as settled
     with _replaced_together(args, writer) as staged:
         res = score_file(args.files, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
-                         sink=writer, jobs=args.jobs, catalogue=catalogue)
+                         sink=writer, jobs=args.jobs, catalogue=catalogue, members=members)
         staged.append(writer.finish(empty_settlement=_empty_settlement(book)))
         _stage_rejects(res, args, staged)
     if progress:
@@ -202,14 +208,20 @@ def _read_accounts(path) -> pd.DataFrame:
     return read_accounts(path)
 
 
+def _read_members(path, book):
+    from .members import read_members
+    return read_members(path, book)
+
+
 def cmd_explain(args) -> int:
     from .api import Settlement
     from .batch import read_bills, score_frame
     book = _book(args)
     df, rows = read_bills(args.file, args.encoding)
     accounts = _read_accounts(args.accounts) if args.accounts else None
+    members = _read_members(args.members, book) if args.members else None
     res = score_frame(df, book, row_numbers=rows, source=str(args.file), on=args.on, state=accounts,
-                      catalogue=_catalogue(args))
+                      catalogue=_catalogue(args), members=members)
     settlement: Settlement = res.settlement
     mid = str(args.mdtrt_id)
     if mid in settlement.errors.index:
@@ -285,6 +297,10 @@ def cmd_tables(args) -> int:
             print(tr("用法：ybcalc tables show 地区 [--scheme 职工|居民]", "usage: ybcalc tables show REGION [--scheme 职工|居民]"),
                   file=sys.stderr)
             return 2
+        if args.region.strip().lower() in ("national", "全国", "国家"):      # national rules of a member's year
+            from .members import national_rules_text
+            print(national_rules_text(book))
+            return 0
         rid = book.region_id(args.region)
         if rid is None:            # what the name is: a region without a table yet, or the nearest names
             from .divisions import REGION, region_lookup
@@ -424,6 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
     accounts_help = tr("个人账户文件（CSV：psn_no、acct_balance 个人账户余额及年内累计）",
                        "CSV of psn_no, acct_balance (个人账户余额) and year-to-date state")
     date_mv, file_mv = tr("日期", "DATE"), tr("文件", "FILE")
+    members_help = tr("参保信息文件（CSV：人员编号、参保开始日期、参保结束日期、缴费日期、断缴年数、补缴年数 …）："
+                      "未参保或待遇等待期内的账单基金不支付；文件未列出的人员按一直参保结算",
+                      "members file (CSV: psn_no, begin, end, paid_on, break_years, repaid_years …): bills outside "
+                      "enrolment or in a waiting period get no fund payment; members not listed are settled as "
+                      "always enrolled")
 
     s = sub.add_parser("score", help=tr("结算 CSV/Parquet 文件中的每张账单：每张账单一行",
                                         "settle every bill of CSV/Parquet files: one row per bill"),
@@ -441,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lang(s)
     s.add_argument("--on", metavar=date_mv, help=on_help)
     s.add_argument("--accounts", metavar=file_mv, help=accounts_help)
+    s.add_argument("--members", metavar=file_mv, help=members_help)
     s.add_argument("--encoding", metavar=tr("编码", "ENCODING"), help=encoding_help)
     s.add_argument("--draft", action="append", metavar=file_mv,
                    help=tr("用草稿参数表（tables/ 中某文件的修改副本）代替原表",
@@ -471,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lang(e)
     e.add_argument("--on", metavar=date_mv, help=on_help)
     e.add_argument("--accounts", metavar=file_mv, help=accounts_help)
+    e.add_argument("--members", metavar=file_mv, help=members_help)
     e.add_argument("--encoding", metavar=tr("编码", "ENCODING"), help=encoding_help)
     e.add_argument("--format", choices=["text", "csv"], default="text",
                    help=tr("text：供阅读的文字；csv：每步一行的表格", "text: for reading; csv: one row per step"))

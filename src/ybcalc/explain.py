@@ -161,6 +161,12 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
             source=(ge.source.cite(lang) + f" — {ge.key}") if ge.source else ge.key)
     add("医疗费总额" if zh else "total cost", fmt_yuan(r["medfee_sumamt"]),
         rule=f"{len(L)} 条明细合计" if zh else f"sum of {len(L)} lines")
+    if "member_listed" in r.index:                     # a members file was given: was the member eligible?
+        from .members import explain_text
+        step = explain_text(book, r, lang)
+        if step is not None:
+            item, status, rule_text, src = step
+            add(item, status, rule=rule_text, source=src)
     # 全自费, by reason
     ex = L[L["fulamt_ownpay_amt"] != 0]
     for reason, grp in ex.groupby("exclusion", sort=False):

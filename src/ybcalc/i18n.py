@@ -112,6 +112,7 @@ WARNING_KINDS = {
     "missing": ("缺失", "missing"),                # a value the bill needs has no source: not applied
     "exclusion": ("可能不予支付", "possibly excluded"),  # a line a rule may exclude: check it
     "input": ("输入", "input"),                     # the bill was read in a way to check (unknown region …)
+    "national": ("按国家规定", "national rule"),      # the region's own rule is not in the tables: national rule used
     "other": ("其他", "other"),
     "note": ("说明", "note"),                      # information: a value's grade (二手来源) …
 }

@@ -52,6 +52,7 @@ OTHER_FIELDS = {
     "notes": ("说明", "notes"),
     "benefit": ("待遇类别", "benefit"),
     "policy_date": ("政策日期", "policy date"),
+    "eligibility": ("待遇资格", "eligible"),
     "catalogue_lines": ("目录分类明细数", "lines classed by the catalogue"),
 }
 

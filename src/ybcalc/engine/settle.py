@@ -184,14 +184,16 @@ def seg_upper(seg_lo: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd.DataFrame | None = None):
+def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd.DataFrame | None = None,
+                    members=None):
     """Settle canonical lines (see ``inputs.prepare``). Returns (bills, lines, errors).
 
     ``bills`` has one row per bill with every intermediate amount; ``errors`` is a Series of
     messages for bills that could not be settled (missing parameters, no table …), which are left
-    out of the year state of their member.
+    out of the year state of their member. ``members``: enrolment spans (``ybcalc.members.Members``); a
+    bill outside its member's spans or in a waiting period gets no fund payment.
     """
-    lines, bills, errors, line_rates, params = _resolve_terms(lines, book, on, state)
+    lines, bills, errors, line_rates, params = _resolve_terms(lines, book, on, state, members)
     bad = errors.error != None  # noqa: E711
     if bad.any():
         err = pd.Series(errors.error[bad], index=bills.loc[bad, "mdtrt_id"].to_numpy())
@@ -209,6 +211,8 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _line_amounts(lines, line_rates)
     _bill_amounts(bills, lines)
     warnings.merge(params["_warn"])
+    if members is not None:
+        params["_ineligible"] = ~bills["member_eligible"].to_numpy(bool)
     bills = _compute(bills, params, state, warnings)
     extra = {}
     assumed = _assumed_uids(book)
@@ -261,12 +265,14 @@ def resolve_parameters(lines: pd.DataFrame, book: PolicyBook, *, on=None, state:
     return bills, P, errors
 
 
-def _resolve_terms(lines: pd.DataFrame, book: PolicyBook, on, state: pd.DataFrame | None = None):
+def _resolve_terms(lines: pd.DataFrame, book: PolicyBook, on, state: pd.DataFrame | None = None, members=None):
     """Bills from lines, and every table value they need; a bill failing here is rejected before computing."""
     lines = line_codes(lines.reset_index(drop=True))
     bills = _bill_frame(lines, on)
     errors = Errors(len(bills))
     _assign_tables(bills, book, errors)
+    if members is not None:
+        _member_eligibility(bills, members, book, errors)
     # the admission number counts the year's admissions before the batch (state `admissions`) here,
     # before any table value is looked up: rules and adjustments keyed on `admission` see the same
     # number as the nth-admission factors
@@ -582,6 +588,26 @@ def age_band(band, lang: str = "zh") -> str:
     left = "" if lo is None else f"{lo:g} ≤ "
     right = "" if hi is None else f" < {hi:g}"
     return f"{word} ≥ {lo:g}" if hi is None else f"{left}{word}{right}"
+
+
+def _member_eligibility(bills: pd.DataFrame, members, book: PolicyBook, errors: "Errors") -> None:
+    """Whether each bill's member could be paid on its date (``ybcalc.members``), as bill columns; a bill
+    the member is not eligible for does not count as an admission of the year."""
+    from ..members import eligibility
+    elig = eligibility(bills, members, book, errors.warn)
+    bills["member_listed"] = elig["listed"]
+    bills["member_eligible"] = elig["eligible"]
+    bills["member_reason"] = elig["reason"]
+    bills["member_benefit_from"] = elig["benefit_from"]
+    bills["member_wait_months"] = elig["wait_months"]
+    bills["member_reward"] = elig["reward"]
+    bills["member_reward_share"] = elig["reward_share"]
+    ok = elig["eligible"]
+    if not ok.all():
+        gid = group_ids(bills["_member"].to_numpy(), bills["_region"].to_numpy(), bills["_scheme"].to_numpy(),
+                        bills["policy_year"].to_numpy(), pd.factorize(bills["benefit"].to_numpy())[0])
+        n_ok = gcumsum(ok.astype(np.int64), gid)
+        bills["admission"] = np.where(ok, n_ok, n_ok + 1)
 
 
 class _Lazy(dict):
@@ -1072,6 +1098,7 @@ class _Columns:
 
 def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) -> pd.DataFrame:
     bills = _Columns(base)
+    base_cols = set(base.columns)
     n = len(bills)
     psn, reg, sch, yr = (bills[c].to_numpy() for c in ("_member", "_region", "_scheme", "policy_year"))
     first_year = _first_year(bills)
@@ -1081,6 +1108,11 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     benefit = bills["benefit"].to_numpy()
     gid_b = group_ids(gid_y, pd.factorize(benefit)[0])
     E = np.maximum(bills["inscp_scp_amt"].to_numpy(np.int64), 0)
+    # a bill the member is not eligible for (未参保, 等待期) is not covered: it neither uses the year's
+    # deductible and caps nor gets any fund payment; the patient pays it all
+    inel = P.get("_ineligible")
+    if inel is not None:
+        E = np.where(inel, 0, E)
 
     # --- 起付线 -------------------------------------------------------------------------------
     adm = bills["admission"].to_numpy(np.int64)          # year-to-date admissions included (_resolve_terms)
@@ -1220,6 +1252,8 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
 
     # --- 大病保险 / 大额补助 / 医疗救助 ---------------------------------------------------------------
     pre = bills["preselfpay_amt"].to_numpy(np.int64)
+    if inel is not None:
+        pre = np.where(inel, 0, pre)
     comps = {"deductible": u, "preselfpay": pre, "coinsurance": coins, "above_cap": above_cap}
     inscope_burden = u + pre + coins + above_cap
     paid_so_far = np.zeros(n, np.int64)
@@ -1227,7 +1261,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     bills["hifob_pay"] = 0
     bills["maf_pay"] = 0
     for payer, arrs in P["programs"]:
-        active = arrs["active"]
+        active = arrs["active"] if inel is None else arrs["active"] & ~inel
         base = np.zeros(n, np.int64)
         excl = np.zeros(n, bool)
         p_entry = arrs["entry"]
@@ -1250,7 +1284,13 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
         Op = overlap(lo_p, hi_p, Lp, seg_upper(Lp))
         Pp = (Op * arrs["rates"]).sum(axis=1)
         Pp = np.where(active, Pp, 0)
-        capp = np.where(arrs["cap"] < INF_FEN, np.minimum(arrs["cap"], INF_FEN // PPM) * PPM,
+        cap_p = arrs["cap"]
+        if payer == "hifmi" and "member_reward" in base_cols:
+            # 连续参保/零报销激励 (ybcalc.members): the cap raised, by at most its share of the original cap
+            raise_by = np.minimum(bills["member_reward"].to_numpy(np.int64),
+                                  div_half_up(np.minimum(cap_p, INF_FEN // PPM) * bills["member_reward_share"].to_numpy(np.int64), PPM))
+            cap_p = np.where(cap_p < INF_FEN, cap_p + raise_by, cap_p)
+        capp = np.where(cap_p < INF_FEN, np.minimum(cap_p, INF_FEN // PPM) * PPM,
                         np.iinfo(np.int64).max)
         S0p = _ytd(bills, state, f"{payer}_paid", first_year) * PPM
         Sp = S0p + gcumsum(Pp, gid_p)
@@ -1265,7 +1305,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
         bills[f"{payer}_base"] = base
         bills[f"{payer}_base_before"] = B - base
         bills[f"{payer}_threshold"] = T
-        bills[f"{payer}_cap"] = arrs["cap"]
+        bills[f"{payer}_cap"] = cap_p
         bills[f"{payer}_paid_before"] = div_half_up(Qp_prev, PPM)
         bills[f"{payer}_entry"] = np.where(active, arrs["entry"], -1)
         bills[f"{payer}_rule_rates"] = arrs["rule_rates"]

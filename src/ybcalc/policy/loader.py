@@ -357,6 +357,8 @@ def load_book(root: str | Path | None = None, strict: bool = True) -> PolicyBook
             if isinstance(e, dict) and "missing" not in e and (e.get("unit") != 0.01 or e.get("method") != "half_up"):
                 nat_ck.add(f"rounding[{i}]", f"the engine implements unit 0.01, method half_up only; got "
                                              f"unit {e.get('unit')!r}, method {e.get('method')!r}")
+        from ..members import check_national            # a member's year: waiting periods, rewards
+        check_national(national, nat_ck)
     problems += nat_ck.problems
 
     exclusions = _load_exclusions(root / "exclusions.yaml", problems)

@@ -1,0 +1,538 @@
+"""A member's year: enrolment spans and waiting periods (issue 17, first part).
+
+``--members FILE`` / ``members=`` gives, per member, the spans they were enrolled (参保起止) and how they
+paid (缴费日期, 断缴年数, 补缴年数). From these and the national rules in ``tables/national.yaml``
+(``waiting_period``, 国办发〔2024〕38号) each bill learns whether the member could be paid on its date:
+outside every span (未参保) or inside a waiting period (等待期) the funds pay nothing.
+
+Everything here is per bill and vectorised: one merge of bills with their members' spans.
+A member absent from the file is settled as before (always enrolled).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .i18n import tr
+
+# canonical column -> Chinese headers accepted
+MEMBER_COLUMNS = {
+    "psn_no": ("人员编号",),
+    "begin": ("参保开始日期", "参保开始", "开始日期"),
+    "end": ("参保结束日期", "参保结束", "结束日期"),
+    "insuplc": ("参保地",),
+    "insutype": ("险种", "险种类型"),
+    "paid_on": ("缴费日期",),
+    "break_years": ("断缴年数", "断保年数"),
+    "repaid_years": ("补缴年数", "修复年数"),
+    "continuous_years": ("连续参保年数",),
+    "prev_year_no_claim": ("上年零报销",),
+    "acct_payer": ("共济账户",),
+    "waiting_exempt": ("免等待期",),
+}
+_ALIASES = {alias: canon for canon, zhs in MEMBER_COLUMNS.items() for alias in (canon, *zhs)}
+_TRUE = {"1", "是", "y", "yes", "true", "t", "是的"}
+_FALSE = {"0", "否", "n", "no", "false", "f", ""}
+
+
+class MembersError(ValueError):
+    """A members file that cannot be read: the message names the file, row and column."""
+
+
+@dataclass
+class Members:
+    """Enrolment spans, one row per span (a member may have several), typed and checked."""
+    spans: pd.DataFrame          # psn_no, begin, end (NaT = still enrolled), region, scheme, paid_on, …
+    source: str
+
+    @property
+    def psn_nos(self) -> np.ndarray:
+        return pd.unique(self.spans["psn_no"])
+
+
+def _parse_dates(values: pd.Series) -> pd.Series:
+    s = values.astype("string").str.strip().fillna("")
+    s = s.str.replace(r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3", regex=True)
+    s = s.str.replace(r"[/.年月]", "-", regex=True).str.replace("日", "", regex=False)
+    s = s.str.replace(r"[ T]\d{1,2}:\d{2}(:\d{2})?$", "", regex=True)
+    return pd.to_datetime(s.where(s != "", None), format="%Y-%m-%d", errors="coerce")
+
+
+def read_members(src, book=None, source: str | None = None) -> Members:
+    """Members from a CSV/Parquet path or a DataFrame (Chinese or English headers).
+
+    A bad cell raises :class:`MembersError` naming the file, the row (as a person counts it) and the column."""
+    if isinstance(src, Members):
+        return src
+    if isinstance(src, (str, Path)):
+        from .batch import read_bills
+        df, rows = read_bills(src)
+        source = source or str(src)
+    else:
+        df = pd.DataFrame(src).copy()
+        rows = np.arange(len(df)) + 1
+        source = source or "<members>"
+    df.columns = [str(c).strip() for c in df.columns]
+    unknown = [c for c in df.columns if c not in _ALIASES]
+    if unknown:
+        known = ", ".join(f"{k} ({v[0]})" for k, v in MEMBER_COLUMNS.items())
+        raise MembersError(tr(f"{source}：未知的列 {', '.join(unknown)}；可用的列：{known}",
+                              f"{source}: unknown column(s) {', '.join(unknown)}; known columns: {known}"))
+    df = df.rename(columns=_ALIASES)
+    if df.columns.duplicated().any():
+        dup = df.columns[df.columns.duplicated()][0]
+        raise MembersError(tr(f"{source}：列 {dup} 出现了两次（中英文表头各一）",
+                              f"{source}: column {dup} is given twice (Chinese and English header)"))
+    for need in ("psn_no", "begin"):
+        if need not in df.columns:
+            raise MembersError(tr(f"{source}：缺少 {need}（{MEMBER_COLUMNS[need][0]}）列",
+                                  f"{source}: needs a {need} ({MEMBER_COLUMNS[need][0]}) column"))
+
+    def fail(i, col, value, zh, en):
+        raise MembersError(tr(f"{source}，第 {rows[i]} 行，{col} 列：{zh}：{value!r}",
+                              f"{source}, row {rows[i]}, column {col}: {en}: {value!r}"))
+
+    text = {c: df[c].astype("string").str.strip().fillna("") for c in df.columns}
+    out = pd.DataFrame({"psn_no": text["psn_no"].astype(object)})
+    empty = (out["psn_no"] == "").to_numpy()
+    if empty.any():
+        i = int(np.flatnonzero(empty)[0])
+        fail(i, "psn_no", "", "人员编号为空", "member id is empty")
+    for c in ("begin", "end", "paid_on"):
+        if c not in df.columns:
+            out[c] = pd.NaT
+            continue
+        d = _parse_dates(df[c])
+        bad = (d.isna() & (text[c] != "")).to_numpy()
+        if c == "begin":
+            bad |= (text[c] == "").to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            fail(i, c, df[c].iat[i], "不是日期（写作 2025-03-15）", "not a date (write 2025-03-15)")
+        out[c] = d.to_numpy()
+    for c in ("break_years", "repaid_years", "continuous_years"):
+        if c not in df.columns:
+            out[c] = 0 if c != "continuous_years" else -1
+            continue
+        num = pd.to_numeric(text[c].where(text[c] != "", "0" if c != "continuous_years" else "-1"), errors="coerce")
+        bad = (num.isna() | (num != num.round()) | ((num < 0) & (text[c] != ""))).to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            fail(i, c, df[c].iat[i], "应为不小于 0 的整数（年）", "must be a whole number of years, 0 or more")
+        out[c] = num.to_numpy(np.int64)
+    for c in ("prev_year_no_claim", "waiting_exempt"):
+        if c not in df.columns:
+            out[c] = False
+            continue
+        low = text[c].str.lower()
+        bad = ~(low.isin(_TRUE) | low.isin(_FALSE)).to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            fail(i, c, df[c].iat[i], "应为 是/否", "must be yes/no (是/否, 1/0)")
+        out[c] = low.isin(_TRUE).to_numpy()
+    out["acct_payer"] = text["acct_payer"].astype(object) if "acct_payer" in df.columns else ""
+    # 参保地 and 险种 of the span, as ids (empty: the bill's own)
+    from . import codes
+    regions = text.get("insuplc", pd.Series([""] * len(df), dtype="string"))
+    schemes = text.get("insutype", pd.Series([""] * len(df), dtype="string"))
+    rid = np.empty(len(df), dtype=object)
+    for v in pd.unique(regions):
+        r = "" if v == "" else (book.region_id(v) if book is not None else v)
+        if r is None:
+            i = int(np.flatnonzero((regions == v).to_numpy())[0])
+            fail(i, "insuplc", v, "未知地区", "unknown region")
+        rid[(regions == v).to_numpy()] = r
+    sch = np.empty(len(df), dtype=object)
+    for v in pd.unique(schemes):
+        s = "" if v == "" else codes.parse_insutype(v)
+        if s is None:
+            i = int(np.flatnonzero((schemes == v).to_numpy())[0])
+            fail(i, "insutype", v, "未知险种（职工/居民 或 310/390）", "unknown scheme (职工/居民 or 310/390)")
+        sch[(schemes == v).to_numpy()] = s
+    out["region"] = rid
+    out["scheme"] = sch
+    out["row"] = rows
+    # a span ends on or after it begins; one member's spans do not overlap
+    back = (out["end"].notna() & (out["end"] < out["begin"])).to_numpy()
+    if back.any():
+        i = int(np.flatnonzero(back)[0])
+        fail(i, "end", df["end"].iat[i], "参保结束日期早于开始日期", "enrolment ends before it begins")
+    srt = out.sort_values(["psn_no", "begin"], kind="stable")
+    same = srt["psn_no"].to_numpy()[1:] == srt["psn_no"].to_numpy()[:-1]
+    prev_end = srt["end"].to_numpy()[:-1]
+    nxt_begin = srt["begin"].to_numpy()[1:]
+    overl = same & (pd.isna(prev_end) | (prev_end >= nxt_begin))
+    if overl.any():
+        j = int(np.flatnonzero(overl)[0])
+        i = int(srt.index[j + 1])
+        fail(i, "begin", df["begin"].iat[i], "与同一人员的上一段参保期重叠", "overlaps the member's previous span")
+    return Members(out.reset_index(drop=True), source)
+
+
+# ---- rules -------------------------------------------------------------------------------------------
+WAITING_FIELDS = ("fixed_months", "months_per_break_year", "months_per_repaid_year", "long_break_years",
+                  "long_break_min_months")
+
+
+def check_national(national: dict, ck) -> None:
+    """Validate the member-year rules of national.yaml (the loader calls this)."""
+    for i, e in enumerate(national.get("waiting_period") or []):
+        if not isinstance(e, dict) or "missing" in e:
+            continue
+        for f in WAITING_FIELDS:
+            v = e.get(f)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                ck.add(f"waiting_period[{i}].{f}", f"must be a whole number ≥ 0, got {v!r}")
+        bad = [s for s in e.get("schemes") or [] if s not in ("employee", "resident")]
+        if not e.get("schemes") or bad:
+            ck.add(f"waiting_period[{i}].schemes", "must list employee and/or resident")
+        if e.get("fund_pays_during_wait") not in (False, True):
+            ck.add(f"waiting_period[{i}].fund_pays_during_wait", "must be true or false")
+    for i, e in enumerate(national.get("critical_illness_rewards") or []):
+        if not isinstance(e, dict) or "missing" in e:
+            continue
+        for f in ("continuous_after_years", "continuous_step_min", "zero_claim_step_min"):
+            v = e.get(f)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                ck.add(f"critical_illness_rewards[{i}].{f}", f"must be a number ≥ 0, got {v!r}")
+        v = e.get("total_max_share_of_cap")
+        if not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            ck.add(f"critical_illness_rewards[{i}].total_max_share_of_cap", f"must be a share 0..1, got {v!r}")
+    for key in ("waiting_period", "employee_gap", "critical_illness_rewards", "manual_claim_deadline"):
+        lst = national.get(key)
+        if lst is not None and not isinstance(lst, list):
+            ck.add(key, "must be a list of dated entries")
+            continue
+        dates = [e.get("from") for e in lst or [] if isinstance(e, dict)]
+        if any(not hasattr(d, "year") for d in dates):
+            ck.add(key, "every entry needs a `from` date")
+        elif dates != sorted(dates):
+            ck.add(key, "entries must be oldest first")
+
+
+def _entries(book, key) -> list[dict]:
+    return [e for e in (book.national.get(key) or []) if isinstance(e, dict)]
+
+
+def _cite(book, e, lang=None) -> str:
+    doc = book.national_sources.get(e.get("document")) if e.get("document") else None
+    src = book.national_sources.get(e.get("source"))
+    parts = []
+    if doc is not None:
+        parts.append(doc.cite(lang or _lang()))
+    if src is not None:
+        parts.append(src.cite(lang or _lang()))
+    return "；".join(parts) if (lang or _lang()) == "zh" else "; ".join(parts)
+
+
+def _lang():
+    from .i18n import current
+    return current()
+
+
+def rule_in_force(book, key: str, day) -> dict | None:
+    """The entry of ``national[key]`` in force on ``day`` (None before the first)."""
+    best = None
+    for e in _entries(book, key):
+        if pd.Timestamp(e["from"]) <= pd.Timestamp(day):
+            best = e
+    return best
+
+
+def add_months(days: np.ndarray, months: np.ndarray) -> np.ndarray:
+    """``days`` (datetime64[D]) + whole calendar months, the day of month kept (or the month's last day)."""
+    d = days.astype("datetime64[D]")
+    m = d.astype("datetime64[M]")
+    day_of_month = (d - m.astype("datetime64[D]")).astype(np.int64)
+    target = m + months.astype(np.int64)
+    last = ((target + 1).astype("datetime64[D]") - np.timedelta64(1, "D"))
+    length = (last - target.astype("datetime64[D]")).astype(np.int64)
+    return target.astype("datetime64[D]") + np.minimum(day_of_month, length)
+
+
+# ---- per bill ----------------------------------------------------------------------------------------
+def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
+    """Per bill: whether the member could be paid on the bill's date, and why not.
+
+    ``warn(rows, message, kind)`` records a bill warning. Returns arrays in ``bills`` order:
+    ``listed`` (member in the file), ``eligible``, ``reason`` (text), ``benefit_from`` (datetime64[D], NaT
+    when no wait), ``wait_months`` (-1 when no wait), ``reward`` (fen added to the 大病 cap) and ``reward_share``."""
+    n = len(bills)
+    psn = bills["psn_no"].astype(str).to_numpy(dtype=object)
+    day = bills["setl_date"].to_numpy("datetime64[D]")
+    sp = members.spans
+    listed = pd.Index(members.psn_nos).get_indexer(psn) >= 0
+    eligible = np.ones(n, bool)
+    reason = np.full(n, "", dtype=object)
+    benefit_from = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    wait_months = np.full(n, -1, np.int64)
+    out = {"listed": listed, "eligible": eligible, "reason": reason, "benefit_from": benefit_from,
+           "wait_months": wait_months, "span_row": np.full(n, -1, np.int64),
+           "reward": np.zeros(n, np.int64), "reward_share": np.zeros(n, np.int64)}
+    if not listed.any():
+        return out
+    pairs = pd.DataFrame({"pos": np.arange(n)[listed], "psn_no": psn[listed], "day": day[listed]}).merge(
+        sp.assign(span=np.arange(len(sp))), on="psn_no", how="inner")
+    b = pairs["begin"].to_numpy("datetime64[D]")
+    e = pairs["end"].to_numpy("datetime64[D]")
+    d = pairs["day"].to_numpy("datetime64[D]")
+    cover = (b <= d) & (np.isnat(e) | (d <= e))
+    pairs = pairs[cover].sort_values(["pos", "begin"]).drop_duplicates("pos", keep="last")
+    pos = pairs["pos"].to_numpy()
+    covered = np.zeros(n, bool)
+    covered[pos] = True
+    not_enrolled = listed & ~covered
+    eligible[not_enrolled] = False
+    reason[not_enrolled] = tr("未参保", "not enrolled")
+    if not len(pairs):
+        return out
+    out["span_row"][pos] = pairs["row"].to_numpy()
+    _rewards(out, pairs, pos, bills, day, book, warn)
+
+    # the span's 参保地/险种, when given, should be the bill's
+    span_region = pairs["region"].to_numpy(dtype=object)
+    span_scheme = pairs["scheme"].to_numpy(dtype=object)
+    bill_region = bills["region"].to_numpy(dtype=object)[pos]
+    bill_scheme = bills["scheme"].to_numpy(dtype=object)[pos]
+    mism = ((span_region != "") & (span_region != bill_region)) | ((span_scheme != "") & (span_scheme != bill_scheme))
+    if mism.any():
+        warn(pos[mism], tr(f"账单的参保地或险种与参保信息（{members.source}）不一致，按账单结算",
+                           f"the bill's region or scheme differs from the members file ({members.source}), "
+                           f"settled as the bill says"), "input")
+    scheme = np.where(span_scheme != "", span_scheme, bill_scheme)
+
+    begin = pairs["begin"].to_numpy("datetime64[D]")
+    paid = pairs["paid_on"].to_numpy("datetime64[D]")
+    # paid on or after the span's first day: outside the 集中缴费期 (which precedes the year it pays for);
+    # a span without a payment date counts as paid in time
+    late = ~np.isnat(paid) & (paid >= begin)
+    brk = pairs["break_years"].to_numpy(np.int64)
+    rep = pairs["repaid_years"].to_numpy(np.int64)
+    exempt = pairs["waiting_exempt"].to_numpy(bool)
+    needs = (late | (brk > 0)) & ~exempt
+    start = np.where(late, paid, begin)
+    if not needs.any():
+        return out
+    # which national entry applies: the one in force when the wait starts
+    entries = _entries(book, "waiting_period")
+    starts = np.array([np.datetime64(e["from"], "D") for e in entries], dtype="datetime64[D]")
+    k = np.searchsorted(starts, start, side="right") - 1 if len(entries) else np.full(len(start), -1)
+    for j in np.unique(k[needs]):
+        rows = needs & (k == j)
+        rule = entries[j] if j >= 0 else None
+        if rule is not None and "missing" in rule:
+            rule = None
+        for sch in np.unique(scheme[rows]):
+            r = rows & (scheme == sch)
+            label = tr(*_scheme_label(sch))
+            if rule is None:
+                warn(pos[r], tr(f"{label}：{_date(start[r].min())} 时无已核实的待遇等待期规定，未计入",
+                                f"{label}: no sourced waiting-period rule on {_date(start[r].min())}, not applied"),
+                     "missing")
+                continue
+            if sch not in (rule.get("schemes") or []):
+                gap = rule_in_force(book, "employee_gap", start[r].min()) if sch == "employee" else None
+                if sch == "employee" and (gap is None or "missing" in gap):
+                    warn(pos[r], tr(f"{label}：断缴或补缴后的待遇等待期无已核实规定，未计入",
+                                    f"{label}: no sourced rule for the wait after a contribution gap, not applied"),
+                         "missing")
+                continue
+            fixed = int(rule["fixed_months"])
+            var = np.maximum(brk[r] * int(rule["months_per_break_year"]) - rep[r] * int(rule["months_per_repaid_year"]), 0)
+            total = fixed + var
+            total = np.where(brk[r] >= int(rule["long_break_years"]),
+                             np.maximum(total, int(rule["long_break_min_months"])), total)
+            frm = add_months(start[r], total)
+            p = pos[r]
+            benefit_from[p] = frm
+            wait_months[p] = total
+            waiting = day[p] < frm
+            if not rule.get("fund_pays_during_wait", False):
+                eligible[p[waiting]] = False
+            last = frm - np.timedelta64(1, "D")
+            reason[p[waiting]] = [tr(f"等待期至 {_date(x)}", f"waiting period until {_date(x)}") for x in last[waiting]]
+            doc = book.national_sources.get(rule.get("document") or rule.get("source"))
+            docname = _doc_no(doc)
+            warn(p, tr(f"待遇等待期：本地区细则未收录，按国家规定计算（{docname}）",
+                       f"waiting period: the region's own rule is not in the tables, the national rule is used "
+                       f"({docname})"), "national")
+    return out
+
+
+def _rewards(out: dict, pairs: pd.DataFrame, pos: np.ndarray, bills: pd.DataFrame, day: np.ndarray, book,
+             warn) -> None:
+    """大病保险 cap raised for continuous enrolment and a zero-claim year (national floors: regions state
+    no amounts yet). ``reward`` (fen) and ``reward_share`` (ppm of the original cap, its ceiling) per bill."""
+    n = len(bills)
+    out["reward"] = np.zeros(n, np.int64)
+    out["reward_share"] = np.zeros(n, np.int64)
+    entries = _entries(book, "critical_illness_rewards")
+    if not entries:
+        return
+    scheme = np.where(pairs["scheme"].to_numpy(dtype=object) != "", pairs["scheme"].to_numpy(dtype=object),
+                      bills["scheme"].to_numpy(dtype=object)[pos])
+    cont = pairs["continuous_years"].to_numpy(np.int64)
+    no_claim = pairs["prev_year_no_claim"].to_numpy(bool)
+    starts = np.array([np.datetime64(e["from"], "D") for e in entries], dtype="datetime64[D]")
+    k = np.searchsorted(starts, day[pos], side="right") - 1
+    for j in np.unique(k[k >= 0]):
+        e = entries[j]
+        if "missing" in e:
+            continue
+        rows = (k == j) & np.isin(scheme, e.get("schemes") or [])
+        steps_c = np.where(rows, np.maximum(cont - int(e["continuous_after_years"]), 0), 0)
+        steps_z = np.where(rows, no_claim, 0)
+        fen = steps_c * round(e["continuous_step_min"] * 100) + steps_z * round(e["zero_claim_step_min"] * 100)
+        got = fen > 0
+        if not got.any():
+            continue
+        out["reward"][pos[got]] = fen[got]
+        out["reward_share"][pos[got]] = round(float(e["total_max_share_of_cap"]) * 1_000_000)
+        doc = _doc_no(book.national_sources.get(e.get("document") or e.get("source")))
+        for y in np.unique(fen[got]):
+            warn(pos[got & (fen == y)],
+                 tr(f"大病保险最高支付限额：连续参保/零报销激励本地区标准未收录，按国家最低标准提高 {y / 100:,.0f} 元"
+                    f"（{doc}）",
+                    f"critical-illness cap: the region's reward is not in the tables, raised by the national minimum "
+                    f"{y / 100:,.0f} yuan ({doc})"), "national")
+
+
+def _scheme_label(s):
+    from . import codes
+    return codes.SCHEME_LABEL.get(s, (s, s))
+
+
+def _date(x) -> str:
+    return str(np.datetime64(x, "D"))
+
+
+def _doc_no(src) -> str:
+    if src is None:
+        return ""
+    m = re.search(r"[（(]([^（）()]*〔\d{4}〕\d+号)[）)]", src.title)
+    return m.group(1) if m else src.title
+
+
+def explain_text(book, r, lang: str) -> tuple[str, str, str] | None:
+    """(item, amount, rule, source) of the eligibility step of one bill row, or None when no members file said."""
+    if "member_listed" not in r or not bool(r["member_listed"]):
+        return None
+    months = int(r.get("member_wait_months", -1))
+    frm = r.get("member_benefit_from")
+    rule = rule_in_force(book, "waiting_period", pd.Timestamp(frm) - pd.DateOffset(months=max(months, 0))) \
+        if months >= 0 and pd.notna(frm) else None
+    src = _cite(book, rule, lang) if rule else ""
+    if bool(r["member_eligible"]):
+        if months >= 0:
+            text = tr(f"待遇等待期 {months} 个月，{_date(np.datetime64(frm, 'D'))} 起享受待遇；就诊日在其后",
+                      f"waiting period {months} months, benefits from {_date(np.datetime64(frm, 'D'))}; the bill "
+                      f"is after it", lang)
+        else:
+            text = tr("就诊日在参保期内，无待遇等待期", "enrolled on the bill's date, no waiting period", lang)
+        reward = int(r.get("member_reward", 0))
+        if reward > 0:
+            text += tr(f"；大病保险最高支付限额因连续参保/零报销激励提高 {reward / 100:,.0f} 元（国家最低标准，"
+                       f"至多原封顶线的 {int(r['member_reward_share']) / 10_000:.0f}%）",
+                       f"; critical-illness cap raised by {reward / 100:,.0f} yuan for continuous enrolment / a "
+                       f"zero-claim year (national minimum, at most {int(r['member_reward_share']) / 10_000:.0f}% of "
+                       f"the original cap)", lang)
+            rw = rule_in_force(book, "critical_illness_rewards", r["setl_date"])
+            if rw is not None and "missing" not in rw:
+                src = "；".join(x for x in (src, _cite(book, rw, lang)) if x) if lang == "zh" else \
+                    "; ".join(x for x in (src, _cite(book, rw, lang)) if x)
+        return tr("待遇资格", "eligibility", lang), tr("享受", "eligible", lang), text, src
+    if months >= 0:
+        why = tr(f"等待期至 {_date(np.datetime64(frm, 'D') - np.timedelta64(1, 'D'))}",
+                 f"waiting period until {_date(np.datetime64(frm, 'D') - np.timedelta64(1, 'D'))}", lang)
+    else:
+        why = tr("未参保", "not enrolled", lang)
+    if months >= 0:
+        text = tr(f"{why}（等待期 {months} 个月）：医保基金不支付等待期内发生的医疗费用，全部由个人负担",
+                  f"{why} ({months} months): the funds pay nothing for care during the wait; the patient pays all",
+                  lang)
+    else:
+        text = tr(f"{why}：就诊日不在任何参保期内，基金不支付", f"{why}: no enrolment span covers the bill's date; "
+                  f"the funds pay nothing", lang)
+    return tr("待遇资格", "eligibility", lang), tr("不享受", "not eligible", lang), text, src
+
+
+def eligibility_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
+    """The 待遇资格 column of the bill output: 是 / 否：等待期至 … / 否：未参保 / 未列入参保信息."""
+    listed = raw["member_listed"].to_numpy(bool)
+    ok = raw["member_eligible"].to_numpy(bool)
+    frm = raw["member_benefit_from"].to_numpy("datetime64[D]")
+    waiting = ~ok & ~np.isnat(frm)
+    key = np.where(~listed, "absent", np.where(ok, "yes", np.where(waiting, "wait", "out")))
+    last = np.where(waiting, frm - np.timedelta64(1, "D"), np.datetime64("NaT"))
+    combo = pd.Series(key).str.cat(pd.Series(np.datetime_as_string(last, unit="D")), sep="|")
+    codes_, uniq = pd.factorize(combo)
+    texts = []
+    for u in uniq:
+        k, d = u.split("|")
+        texts.append({"absent": tr("未列入参保信息（按一直参保）", "not in the members file (as always enrolled)", lang),
+                      "yes": tr("是", "yes", lang),
+                      "wait": tr(f"否：等待期至 {d}", f"no: waiting period until {d}", lang),
+                      "out": tr("否：未参保", "no: not enrolled", lang)}[k])
+    return np.array(texts, dtype=object)[codes_] if len(uniq) else np.array([], dtype=object)
+
+
+_RULE_TEXT = {
+    "waiting_period": ("待遇等待期", "waiting period"),
+    "employee_gap": ("职工医保断缴后的待遇恢复", "employee insurance after a contribution gap"),
+    "critical_illness_rewards": ("大病保险连续参保激励和零报销激励", "critical-illness cap rewards"),
+    "manual_claim_deadline": ("手工报销申报时限", "manual claim deadline"),
+}
+
+
+def national_rules_text(book, lang: str | None = None) -> str:
+    """The member-year rules of national.yaml as a notice reads (``ybcalc tables show 全国``)."""
+    out = [tr("== 国家规定：参保人的一年（待遇等待期、激励、手工报销）",
+              "== National rules: a member's year (waiting periods, rewards, manual claims)", lang)]
+    for key, (zh, en) in _RULE_TEXT.items():
+        for e in _entries(book, key):
+            head = f"  {tr(zh, en, lang)} {tr('自', 'from', lang)} {e['from']}"
+            if "missing" in e:
+                out.append(head + tr("：缺失 — ", ": MISSING — ", lang) + " ".join(str(e["missing"]).split()))
+                continue
+            out.append(head + tr("：", ":", lang))
+            schemes = "、".join(tr(*_scheme_label(s), lang=lang) for s in e.get("schemes") or [])
+            if key == "waiting_period":
+                out += [tr(f"      适用：{schemes}；未在集中缴费期参保（缴费日期晚于参保开始）或断缴后再参保",
+                           f"      applies to: {schemes}, enrolled outside the concentrated period (paid after the "
+                           f"span began) or after a break", lang),
+                        tr(f"      固定待遇等待期 {e['fixed_months']} 个月；每断缴 1 年增加 {e['months_per_break_year']} 个月",
+                           f"      fixed wait {e['fixed_months']} months, +{e['months_per_break_year']} month per year "
+                           f"of break", lang),
+                        tr(f"      每补缴 1 年减少 {e['months_per_repaid_year']} 个月变动等待期；断缴 {e['long_break_years']} 年及以上，"
+                           f"合计不少于 {e['long_break_min_months']} 个月",
+                           f"      −{e['months_per_repaid_year']} month of the variable wait per year repaid; a break of "
+                           f"{e['long_break_years']} years or more waits at least {e['long_break_min_months']} months "
+                           f"in total", lang),
+                        tr(f"      不适用：{'、'.join(e.get('exempt') or [])}（参保信息中 免等待期=是）",
+                           f"      exempt: {'、'.join(e.get('exempt') or [])} (waiting_exempt=yes in the members file)",
+                           lang),
+                        tr("      等待期内发生的医疗费用医保基金不支付" if not e.get("fund_pays_during_wait") else "",
+                           "      the funds pay nothing for care during the wait" if not e.get("fund_pays_during_wait")
+                           else "", lang)]
+            elif key == "critical_illness_rewards":
+                out += [tr(f"      适用：{schemes}", f"      applies to: {schemes}", lang),
+                        tr(f"      连续参保满 {e['continuous_after_years']} 年后，每连续参保 1 年提高大病保险最高支付限额"
+                           f"不低于 {e['continuous_step_min']:,} 元",
+                           f"      after {e['continuous_after_years']} continuous years, each further year raises the "
+                           f"critical-illness cap by at least {e['continuous_step_min']:,} yuan", lang),
+                        tr(f"      当年基金零报销的，次年提高不低于 {e['zero_claim_step_min']:,} 元",
+                           f"      a year without fund payment raises next year's cap by at least "
+                           f"{e['zero_claim_step_min']:,} yuan", lang),
+                        tr(f"      累计提高不超过原封顶线的 {e['total_max_share_of_cap']:.0%}；断保后连续参保年数重新计算"
+                           f"（各省定具体标准；未收录时按此最低标准计入并提示）",
+                           f"      in total at most {e['total_max_share_of_cap']:.0%} of the original cap; a break "
+                           f"resets the count (provinces set the amounts; where not in the tables, these minimums are used and "
+                           f"warned)", lang)]
+            cite = _cite(book, e, lang)
+            if cite:
+                out.append(tr("      来源：", "      source: ", lang) + cite)
+    return "\n".join(line for line in out if line.strip())
