@@ -221,7 +221,7 @@ def test_assumptions_and_catalogue_reach_dask_workers(tmp_path):
         ddf = dd.read_csv(str(path), dtype=str, keep_default_na=False, blocksize=4000)
         bills, rejects = dask.compute(*ydask.score(ddf, assume=["乙类先行自付=0.10"], catalogue=catalogue))
     assert len(rejects) == 0 and len(local.rejects) == 0
-    want = local.settlement.bills(money="fen")[ydask.BILL_COLUMNS + ["catalogue_lines"]]
+    want = local.settlement.bills()[ydask.BILL_COLUMNS + ["catalogue_lines"]]     # money: exact yuan both
     pd.testing.assert_frame_equal(bills.sort_values("mdtrt_id").reset_index(drop=True),
                                   want.sort_values("mdtrt_id").reset_index(drop=True), check_dtype=False)
     assert bills["policy_version"].str.contains("+assume:", regex=False).any()

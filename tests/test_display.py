@@ -63,7 +63,11 @@ def test_an_empty_rejects_table_says_so(zh):
 def test_gaps_list_the_years_without_a_sourced_value(zh):
     t = pd.DataFrame({"region": ["河北"] * 3 + ["北京"], "scheme": ["职工"] * 4, "year": [2023, 2024, 2025, 2023],
                       "status": ["missing"] * 3 + ["sourced"]})
-    assert D.gaps(t).frame.values.tolist() == [["河北", "职工", "2023、2024、2025"]]
+    assert D.gaps(t).frame.values.tolist() == [["河北", "职工", "2023、2024、2025", ""]]
+    # each gap shows the table's one-line note with its pointer to the search history (issue 15 §6)
+    note = "未找到河北省本级职工住院起付标准。（检索记录：docs/research/regions/hebei.md#x）"
+    t["note"] = [note] * 3 + [""]
+    assert D.gaps(t).frame.values.tolist() == [["河北", "职工", "2023、2024、2025", note]]
 
 
 def _notebooks():

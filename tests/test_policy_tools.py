@@ -7,7 +7,7 @@ import pandas as pd
 import ybcalc
 from ybcalc.cli import main
 from ybcalc.diff import book_with_drafts, compare_policies
-from ybcalc.policy.coverage import coverage, coverage_markdown, hosp_types
+from ybcalc.policy.coverage import coverage, coverage_markdown, coverage_summary_markdown, hosp_types
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "bills.csv"
@@ -36,11 +36,41 @@ def test_coverage_matches_what_the_tables_settle():
             assert settled == len(lines), (r, res.rejects["reason"].unique().tolist())
         if settled and r.status == "secondary":    # some bill of the cell used a secondary-only value
             assert res.settlement.raw["notes"].str.contains("secondary source").any(), r
+        if r.status == "missing":
+            continue
+        # the same bills with one 乙类 line of one item kind (西药, 治疗费, 卫生材料费) and no 自付比例 of its own
+        kinds = ("09", "05", "08")
+        yi = pd.concat([lines.assign(chrgitm_lv=2, med_chrgitm_type=k, mdtrt_id=lines["mdtrt_id"] + "-" + k,
+                                     psn_no=lines["psn_no"] + "-" + k) for k in kinds], ignore_index=True)
+        ids = ybcalc.batch.score_frame(yi, book).settlement.raw["mdtrt_id"].astype(str)
+        by_kind = {k: int(ids.str.endswith("-" + k).sum()) for k in kinds}
+        if r.selfpay == "missing":
+            assert set(by_kind.values()) == {0}, (r, by_kind)
+        elif r.selfpay == "sourced":
+            assert set(by_kind.values()) == {settled}, (r, by_kind)
+        else:      # partial: some item kinds have a share, others not
+            assert 0 in by_kind.values() and settled in by_kind.values(), (r, by_kind)
 
 
-def test_readme_carries_the_current_coverage_matrix():
+def test_docs_and_readme_carry_the_current_coverage():
+    book = ybcalc.load_tables()
+    stale = "coverage is stale: run `python tools/update_readme_coverage.py`"
+    assert coverage_markdown(book) in (ROOT / "docs" / "coverage.md").read_text(encoding="utf-8"), stale
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert coverage_markdown(ybcalc.load_tables()) in readme, "README coverage matrix is stale: run `ybcalc tables coverage --format md`"
+    assert coverage_summary_markdown(book) in readme, stale
+    assert "docs/coverage.md" in readme
+
+
+def test_coverage_counts_the_selfpay_share():
+    """A cell whose table has no 乙类先行自付 share says so: such 乙类 lines are refused (issue 15)."""
+    cov = coverage(ybcalc.load_tables())
+    bj = cov[(cov["region"] == "beijing") & (cov["scheme"] == "employee") & (cov["visit"] == "住院")]
+    assert (bj["selfpay"] == "missing").all() and bj["cell"].str.endswith("乙✖").all()
+    sz = cov[(cov["region"] == "shenzhen") & (cov["scheme"] == "employee") & (cov["visit"] == "住院")
+             & (cov["year"] == 2024)]
+    assert (sz["selfpay"] == "sourced").all() and not sz["cell"].str.contains("乙").any()
+    hz = cov[(cov["region"] == "hangzhou") & (cov["year"] == 2024)]
+    assert (hz["selfpay"] == "partial").all() and hz["cell"].str.endswith("乙△").all()
 
 
 def test_draft_table_changes_only_its_region_and_leaves_shipped_tables_alone(tmp_path):

@@ -172,8 +172,8 @@ POLICY_VALUES = [
 POLICY_SOURCES = [
     md("## 起付线的来源"),
     code('sourced = deductible[deductible["status"] != "missing"].drop_duplicates(["region", "scheme", "source"])\n'
-         'D.table(sourced, ["region", "scheme", "grade", "source", "url"], wrap=("source",))'),
-    md("## 缺失\n\n没有找到有来源数值的地区和年份（检索记录见各参数表的 `missing` 条目）："),
+         'D.table(sourced, ["region", "scheme", "source", "issuer", "source_date", "grade", "url"], wrap=("source",))'),
+    md("## 缺失\n\n没有找到有来源数值的地区和年份，每条一句说明；检索记录在 `docs/research/`（说明末尾的链接）："),
     code("D.gaps(deductible)"),
 ]
 

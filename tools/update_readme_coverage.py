@@ -1,12 +1,23 @@
-"""Rewrite the coverage matrix in README.md from the tables (tests fail while it is stale)."""
+"""Rewrite the coverage matrix in docs/coverage.md and its summary in README.md from the tables
+(tests fail while either is stale)."""
 from pathlib import Path
 
 import ybcalc
-from ybcalc.policy.coverage import LEGEND, coverage_markdown
+from ybcalc.policy.coverage import coverage_markdown, coverage_summary_markdown
 
-readme = Path(__file__).resolve().parents[1] / "README.md"
-text = readme.read_text(encoding="utf-8")
-start = text.index("| 地区 | 险种 | 就诊 |")
-end = text.index(LEGEND, start) + len(LEGEND)
-readme.write_text(text[:start] + coverage_markdown(ybcalc.load_tables()) + text[end:], encoding="utf-8")
-print("README coverage matrix updated")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def replace_block(path: Path, name: str, body: str) -> None:
+    """Replace the text between <!-- NAME:begin --> and <!-- NAME:end --> in one file."""
+    text = path.read_text(encoding="utf-8")
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    start = text.index(begin) + len(begin)
+    stop = text.index(end, start)
+    path.write_text(text[:start] + "\n" + body + "\n" + text[stop:], encoding="utf-8")
+
+
+book = ybcalc.load_tables()
+replace_block(ROOT / "docs" / "coverage.md", "coverage-matrix", coverage_markdown(book))
+replace_block(ROOT / "README.md", "coverage-summary", coverage_summary_markdown(book))
+print("docs/coverage.md matrix and README coverage summary updated")

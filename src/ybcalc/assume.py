@@ -428,6 +428,11 @@ def _fill(old: Param | None, path: str, table_key: str, raw: dict, group: list[A
         if e.missing or is_assumed(e):       # an earlier assumption may be stated again, or anew
             out.append(e.start)
             filled = True
+        elif path == "selfpay_prop" and _has_no_default(e):
+            # a share sourced for some item kinds only (e.g. drugs): the assumption covers the other kinds,
+            # as a last rule with the user as its source; the sourced rules keep their own source
+            out.append(_with_default_rule(e, raw, src, entries))
+            filled = kept = True
         else:
             out.append(e)
             kept = True
@@ -442,6 +447,24 @@ def _fill(old: Param | None, path: str, table_key: str, raw: dict, group: list[A
         else:
             new_entries.append(e)
     return Param(old.path, old.kind, new_entries), True, kept
+
+
+def _has_no_default(e: Entry) -> bool:
+    """A sourced 乙类 share whose rules name some item kinds only: other lines match no rule."""
+    f = e.fields.get("rate")
+    return hasattr(f, "rules") and not any(not r.when for r in f.rules)
+
+
+def _with_default_rule(e: Entry, raw: dict, src: Source, entries: list) -> Entry:
+    """A copy of the sourced entry ``e`` whose rate table ends with the assumed value for every other line."""
+    f = e.fields["rate"]
+    rules = [dataclasses.replace(r, source=r.source or e.source) for r in f.rules]
+    rules.append(compile_value(raw["rate"], "ratio", src, {}).rules[0])
+    rules[-1] = dataclasses.replace(rules[-1], source=src)
+    new = Entry(len(entries), e.table, e.path, e.index, e.start, None, e.source, e.raw, e.file,
+                fields={**e.fields, "rate": type(f)(rules, f.kind)}, adjust=list(e.adjust))
+    entries.append(new)
+    return new
 
 
 def _param_kind(path: str) -> str:

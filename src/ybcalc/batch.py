@@ -21,7 +21,7 @@ from .i18n import tr
 from .labels import SETTLEMENT_FIELDS
 from .engine.settle import settle_prepared
 from .i18n import tr
-from .inputs import REJECT_COLUMNS, prepare
+from .inputs import REJECT_COLUMNS, check_headers, prepare
 from .money import fen_to_arrow_decimal
 from .policy.loader import PolicyBook
 
@@ -37,7 +37,7 @@ REPEATED_CODES = ("setl_time", "fee_ocur_time", "insuplc", "insutype", "psn_type
 
 
 def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool = False, known_only: bool = False,
-               broken: list | None = None):
+               broken: list | None = None, blank: list | None = None):
     """Read a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030, UTF-16 with BOM) or Parquet file into an Arrow
     table of text.
 
@@ -49,6 +49,9 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
     at all (all are read when none is known, so that the missing ones can be named). ``broken``: a
     list that collects, instead of failing the read, the CSV rows whose number of fields is not the
     header's (an unquoted comma in a value, a cut-off line): ``BrokenRow``s with their file row.
+    ``blank``: a list that collects the file rows of blank lines (no row of the table, but a row of
+    the file as a spreadsheet shows it: ``row_numbers`` skips them). Rows are numbered as a
+    spreadsheet shows them (see ``blank_rows``).
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -60,6 +63,7 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
         return known if known_only and known else list(names)
 
     if path.suffix.lower() in (".parquet", ".pq"):
+        check_headers(pq.read_schema(path).names, path)
         return _read_parquet(path, wanted(pq.read_schema(path).names), dictionary), 1
     _refuse_workbook(path)
     encodings = (encoding,) if encoding else _utf16(path) or ENCODINGS
@@ -75,14 +79,17 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
                     path, read_options=pacsv.ReadOptions(encoding=_arrow_enc(enc)),
                     parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda row: "skip"),
                 ).schema.names
+                check_headers(names, path)
                 coded = pa.dictionary(pa.int32(), pa.string())
                 convert = pacsv.ConvertOptions(
                     column_types={nm: coded if dictionary and codes_header(nm.lstrip("\ufeff")) in REPEATED_CODES
                                   else pa.string() for nm in names}, strings_can_be_null=False,
                     include_columns=wanted(names))
-                t, invalid = _read_blocks(path, enc, block, delimiter, names, convert, broken is not None)
+                t, invalid, blanks = _read_blocks(path, enc, block, delimiter, names, convert, broken is not None)
             if invalid:
                 broken.extend(as_broken_rows(invalid, names, delimiter))
+            if blank is not None:
+                blank.extend(blanks)
             return t, 2
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             last = exc
@@ -92,8 +99,36 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
                 broken is not None and "CSV parse error" in str(exc) and enc != encodings[-1])
             if not wrong_encoding:
                 raise ValueError(f"{path}: {exc}") from exc
+            if not encoding and enc == "utf-8-sig" and _utf8_bom(path):
+                raise ValueError(mixed_encoding(path)) from exc
     raise ValueError(tr(f"{path}：无法按 {' 或 '.join(encodings)} 解码（{last}）；请用 --encoding 指定编码",
                         f"{path}: cannot decode as {' or '.join(encodings)} ({last}); use --encoding"))
+
+
+def _utf8_bom(path) -> bool:
+    """The file starts with UTF-8's byte-order mark, and its text after it is not UTF-8."""
+    import codecs
+    with open(path, "rb") as f:
+        if f.read(3) != b"\xef\xbb\xbf":
+            return False
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while chunk := f.read(16 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return True
+    return False
+
+
+def mixed_encoding(path) -> str:
+    """A file that starts with UTF-8's byte-order mark but whose text is not UTF-8 (a GBK export that
+    an editor saved a BOM in front of): read as either encoding, part of it would be garbled."""
+    from .i18n import tr
+    return tr(f"{path}：编码混杂：文件以 UTF-8 的 BOM 开头，正文却不是 UTF-8（可能是 GBK）。"
+               f"请将文件整体另存为 UTF-8 或 GBK 后再计算",
+               f"{path}: mixed encoding: the file starts with a UTF-8 byte-order mark (BOM), but its text is "
+               f"not UTF-8 (GBK?); save the whole file again as UTF-8 or as GBK and score that")
 
 
 def _read_parquet(path: Path, names: list, dictionary: bool):
@@ -163,7 +198,16 @@ def read_csv_block(data, names: list, encoding: str, delimiter: str, convert, he
 
 
 def _block_bounds(path: Path, block: int) -> list[tuple[int, int]]:
-    """(start, end) byte offsets of blocks of about ``block`` bytes, each ending after a line break."""
+    """(start, end) byte offsets of blocks of about ``block`` bytes, each made of whole CSV records:
+    it ends after a line break that is not inside a quoted value ("挂号费\n备注" is one value).
+
+    A block starts at a record's start, so a line break ends a record when an even number of quote
+    characters precede it in the block (RFC 4180 quoting: a value's quotes are its enclosing pair
+    and doubled ones; as Excel, WPS, pandas and Python's csv write them). A block without a quote
+    character — most exports — is cut at its first line break, found without counting. (A quote
+    character inside an unquoted value, 5"软盘, only makes the block longer, unless the same block
+    also holds a quoted line break.) Quote and line-break bytes are never part of a multi-byte
+    character in UTF-8 or GB18030; a UTF-16 file is read as one block."""
     import mmap
     size = path.stat().st_size
     if size == 0:
@@ -171,11 +215,86 @@ def _block_bounds(path: Path, block: int) -> list[tuple[int, int]]:
     starts = [0]
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         while starts[-1] + block < size:
-            nl = mm.find(b"\n", starts[-1] + block)
+            nl = _record_end(mm, starts[-1], mm.find(b"\n", starts[-1] + block))
             if nl < 0 or nl + 1 >= size:
                 break
             starts.append(nl + 1)
     return list(zip(starts, starts[1:] + [size]))
+
+
+def _record_end(mm, start: int, nl: int) -> int:
+    """The first line break at or after ``nl`` that ends a record, in a block starting at the record
+    start ``start`` (see ``_block_bounds``); -1 when none does."""
+    if nl < 0 or mm.find(b'"', start, nl) < 0:
+        return nl
+    quotes = mm[start:nl].count(b'"')
+    while quotes % 2:                       # inside a quoted value: the record goes on
+        nxt = mm.find(b"\n", nl + 1)
+        if nxt < 0:
+            return -1
+        quotes += mm[nl:nxt].count(b'"')
+        nl = nxt
+    return nl
+
+
+def blank_rows(data: bytes, encoding: str, delimiter: str, records: int) -> np.ndarray:
+    """The rows a spreadsheet shows for the blank lines of a block of whole CSV records (1: the
+    block's first row), given the number of records the CSV reader found in it (a header included).
+
+    A spreadsheet (Excel, WPS) shows a blank line as an empty row, and a record whose quoted value
+    holds a line break as one row: rejects are numbered by these rows, so that row 15 of a reject is
+    row 15 on screen. The CSV reader skips blank lines and does not number lines, so its rows are
+    renumbered here. Counting the block's line breaks tells the usual block, in which every line is
+    one record: none. Otherwise the line breaks that end records (an even number of quote characters
+    before them, as in ``_block_bounds``) give the rows, all vectorized; Python's csv reader reads
+    the block only when that does not find the reader's records (lines ended by a bare CR)."""
+    if encoding.startswith("utf-16"):
+        text = data.decode(encoding, errors="replace")
+        if text.count("\n") + (1 if text and not text.endswith("\n") else 0) == records:
+            return np.empty(0, np.int64)
+        return _blank_rows_by_csv(text, delimiter, records)
+    arr = np.frombuffer(data, np.uint8)
+    breaks = np.flatnonzero(arr == 10)
+    tail = 1 if data and not data.endswith(b"\n") else 0
+    if len(breaks) + tail == records:
+        return np.empty(0, np.int64)
+    if data.find(b'"') >= 0:
+        quotes = np.flatnonzero(arr == 34)
+        breaks = breaks[np.searchsorted(quotes, breaks) % 2 == 0]    # line breaks that end a record
+    ends = np.append(breaks, len(data)) if tail else breaks
+    begins = np.concatenate([[0], breaks + 1])[:len(ends)]
+    width = ends - begins
+    cr = np.zeros(len(ends), bool)
+    cr[width == 1] = arr[ends[width == 1] - 1] == 13
+    blank = (width == 0) | cr
+    if data.startswith(b"\xef\xbb\xbf") and len(blank):      # a BOM alone on the first line
+        blank[0] = width[0] == 3
+    if len(ends) - int(blank.sum()) == records:
+        return np.flatnonzero(blank).astype(np.int64) + 1
+    return _blank_rows_by_csv(data.decode("utf-8-sig" if _arrow_enc(encoding) == "utf8" else encoding,
+                                          errors="replace"), delimiter, records)
+
+
+def _blank_rows_by_csv(text: str, delimiter: str, records: int) -> np.ndarray:
+    """``blank_rows`` by Python's csv reader (a C loop, but ~20 MB/s); no blank rows when it does not
+    find the CSV reader's records either (rows are then numbered as the reader does)."""
+    import csv
+    import io
+    blanks, seen = [], 0
+    try:
+        for i, record in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), 1):
+            if record:
+                seen += 1
+            else:
+                blanks.append(i)
+    except csv.Error:
+        return np.empty(0, np.int64)
+    return np.array(blanks, np.int64) if seen == records else np.empty(0, np.int64)
+
+
+def record_rows(records: int, blanks: np.ndarray) -> np.ndarray:
+    """The spreadsheet row (from 1) of each of a block's ``records``, given its ``blank_rows``."""
+    return row_numbers(records, 1, blanks)
 
 
 def _read_blocks(path: Path, enc: str, block: int, delimiter: str, names: list, convert, collect: bool):
@@ -184,7 +303,7 @@ def _read_blocks(path: Path, enc: str, block: int, delimiter: str, names: list, 
     fields is known by its file row at once (pyarrow's threaded reader does not number rows: the
     whole file had to be read again on one thread, +3.5-6 s at 10M lines for one broken row).
     A UTF-16 file, whose line breaks are not single bytes, is one block. Returns (table, [(file row,
-    InvalidRow)])."""
+    InvalidRow)], the file rows of blank lines), rows as a spreadsheet shows them (see blank_rows)."""
     import pyarrow as pa
     from concurrent.futures import ThreadPoolExecutor
     utf16 = enc.startswith("utf-16")
@@ -195,14 +314,20 @@ def _read_blocks(path: Path, enc: str, block: int, delimiter: str, names: list, 
         with open(path, "rb") as f:
             f.seek(lo)
             data = f.read(hi - lo)
-        return read_csv_block(data, names, enc, delimiter, convert, j == 0, collect, chunk=block if utf16 else None)
+        table, found = read_csv_block(data, names, enc, delimiter, convert, j == 0, collect,
+                                      chunk=block if utf16 else None)
+        return table, found, blank_rows(data, enc, delimiter, int(j == 0) + table.num_rows + len(found))
     with ThreadPoolExecutor(min(len(bounds), os.cpu_count() or 1)) as threads:   # pyarrow parses without the GIL
         parts = list(threads.map(one, range(len(bounds))))
-    invalid, before = [], 0         # the file rows before a block: the header, then every row of earlier blocks
-    for j, (table, found) in enumerate(parts):
-        invalid += [(before + int(r.number), r) for r in found]
-        before += (1 if j == 0 else 0) + table.num_rows + len(found)
-    return pa.concat_tables([t for t, _ in parts]), invalid
+    invalid, blank, before = [], [], 0     # the file rows before a block: the header, then earlier blocks'
+    for j, (table, found, blanks) in enumerate(parts):
+        records = (1 if j == 0 else 0) + table.num_rows + len(found)
+        # the reader numbers a block's records from its first (the header in the first block)
+        at = record_rows(records, blanks) if len(blanks) else None
+        invalid += [(before + (int(at[r.number - 1]) if at is not None else int(r.number)), r) for r in found]
+        blank += (blanks + before).tolist()
+        before += records + len(blanks)
+    return pa.concat_tables([t for t, _, _ in parts]), invalid, blank
 
 
 def as_broken_rows(invalid: list, names, delimiter: str) -> list[BrokenRow]:
@@ -341,14 +466,15 @@ def _arrow_enc(enc: str) -> str:
 def read_bills(path: str | Path, encoding: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """A file of lines as a DataFrame of text, and the row numbers a person sees (CSV: line number)."""
     broken: list[BrokenRow] = []
-    t, first = read_arrow(path, encoding, broken=broken)
+    blank: list[int] = []
+    t, first = read_arrow(path, encoding, broken=broken, blank=blank)
     if broken:
         raise ValueError(f"{path}: " + "; ".join(tr(f"第 {b.row} 行：{b.reason}", f"row {b.row}: {b.reason}")
                                                 for b in broken[:5])
                          + (tr(f"；… 另有 {len(broken) - 5} 行", f"; … {len(broken) - 5} more") if len(broken) > 5 else ""))
     df = t.to_pandas()
     df.columns = [str(c).lstrip("\ufeff") for c in df.columns]
-    return df, np.arange(len(df)) + first
+    return df, row_numbers(len(df), first, blank)
 
 
 def read_accounts(path: str | Path) -> pd.DataFrame:
@@ -368,7 +494,7 @@ def read_accounts(path: str | Path) -> pd.DataFrame:
                             f"{path}, rows {where}, column psn_no: member {member!r} appears more than once "
                             f"(give one row per member)"))
     from decimal import Decimal
-    from .inputs import amount_ambiguous, parse_amount_problems
+    from .inputs import amount_ambiguous, amount_too_large, parse_amount_problems
     for c in df.columns:
         if c == "psn_no":
             continue
@@ -380,11 +506,21 @@ def read_accounts(path: str | Path) -> pd.DataFrame:
             num = pd.Series([Decimal(int(f)) / 100 for f in fen], index=df.index, dtype=object)
         if problem.any():
             i = int(np.flatnonzero(problem)[0])
-            why = amount_ambiguous() if problem[i] == 2 else tr("不是数字", "not a number")
+            why = {2: amount_ambiguous(), 3: amount_too_large()}.get(int(problem[i]), tr("不是数字", "not a number"))
             raise ValueError(tr(f"{path}，第 {rows[i]} 行，列 {c}：{why}：{df[c].iat[i]!r}",
                                 f"{path}, row {rows[i]}, column {c}: {why}: {df[c].iat[i]!r}"))
         df[c] = num
     return df
+
+
+def exact_sum(fen: np.ndarray) -> int:
+    """The sum of int64 fen as a Python int: numpy's int64 sum when no partial sum can wrap (the
+    usual case, told by the sum of magnitudes), else Python's. Each member's amounts are bounded
+    (inputs.MAX_MEMBER_FEN), a file's total is not."""
+    fen = np.asarray(fen, dtype=np.int64)
+    if np.abs(fen).astype(float).sum() < 2.0**62:
+        return int(fen.sum())
+    return sum(int(v) for v in fen)
 
 
 @dataclass
@@ -406,7 +542,7 @@ class ScoreResult:
             return (self.streamed["totals"], self.streamed["bills"], self.streamed["warned"],
                     self.streamed.get("assumed", 0))
         raw = self.settlement.raw
-        totals = {c: int(raw[c].sum()) for c in SETTLEMENT_FIELDS}
+        totals = {c: exact_sum(raw[c].to_numpy()) for c in SETTLEMENT_FIELDS}
         assumed = (int((raw["assumptions"].to_numpy(dtype=object) != "").sum())
                    if len(raw) and "assumptions" in raw.columns else 0)
         return totals, len(raw), warning_counts(raw["warnings"], raw.get("notes")), assumed
@@ -633,7 +769,8 @@ def _read_inputs(paths: list[Path], encoding):
     first_of = 2
     for i, path in enumerate(paths):
         broken: list[BrokenRow] = []
-        table, first = read_arrow(path, encoding, dictionary=True, known_only=True, broken=broken)
+        blank: list[int] = []
+        table, first = read_arrow(path, encoding, dictionary=True, known_only=True, broken=broken, blank=blank)
         if i == 0:
             first_of = first
         table = table.rename_columns([str(c).lstrip("\ufeff") for c in table.column_names])
@@ -647,8 +784,8 @@ def _read_inputs(paths: list[Path], encoding):
             table = _canonical_columns(table)
         base = i << FILE_SHIFT
         where = tr(f"{path} 第", f"{path} row") if len(paths) > 1 else tr("第", "row")
-        if broken or len(paths) > 1:
-            row_parts.append(row_numbers(table.num_rows, first, [b.row for b in broken]) + base)
+        if broken or blank or len(paths) > 1:
+            row_parts.append(row_numbers(table.num_rows, first, [b.row for b in broken] + blank) + base)
         if broken:
             rej = broken_rejects(broken)
             rej["row"] = rej["row"].to_numpy(np.int64) + base

@@ -160,8 +160,8 @@ def _empty_settlement(book):
 
 
 def _score_dask(args, accounts, catalogue=None) -> int:
-    from .batch import ScoreResult, stage_table
-    from .dask import score_path
+    from .batch import ScoreResult, exact_sum, stage_table
+    from .dask import money_fen, score_path
     from .labels import SETTLEMENT_FIELDS, relabel_columns
     if args.draft:
         print(tr("--engine dask 暂不支持 --draft", "--draft is not supported with --engine dask yet"), file=sys.stderr)
@@ -179,12 +179,12 @@ def _score_dask(args, accounts, catalogue=None) -> int:
                             if "notes" in bills else None)
     assumed_bills = int(bills["policy_version"].fillna("").astype(str).str.contains("+assume:", regex=False).sum())
     res = ScoreResult(None, rejects, rows_read, rows_read - rejected,
-                      {"totals": {c: int(bills[c].sum()) for c in SETTLEMENT_FIELDS}, "bills": len(bills),
+                      {"totals": {c: exact_sum(money_fen(bills[c])) for c in SETTLEMENT_FIELDS}, "bills": len(bills),
                        "warned": warned, "assumed": assumed_bills})
     if not str(args.output).lower().endswith((".parquet", ".pq")):   # CSV: yuan text; Parquet: exact decimals
         from .money import fen_text
         for c in SETTLEMENT_FIELDS:
-            bills[c] = fen_text(bills[c].to_numpy())
+            bills[c] = fen_text(money_fen(bills[c]))
     if args.lang == "zh":
         for col, words in (("med_type", codes.MED_TYPE_LABEL), ("benefit", codes.BENEFIT_LABEL)):
             if col in bills:       # codes as words, as the local engine writes them
@@ -326,7 +326,7 @@ def cmd_tables(args) -> int:
                 what = param_words(p.path, benefit_labels=labels)
                 for e in p.entries:
                     if e.missing:
-                        print(tr(f"  {what} 自 {e.start} 起：缺失 — {e.missing}", f"  {what} from {e.start}: MISSING — {e.missing}"))
+                        print(f"  {what} {tr(f'自 {e.start} 起', f'from {e.start}')}: ✖ {e.missing}")
                         continue
                     print(tr(f"  {what} 自 {e.start} 起：", f"  {what} from {e.start}:"))
                     for k, v in e.raw.items():

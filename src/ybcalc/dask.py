@@ -26,9 +26,29 @@ BILL_COLUMNS = (["mdtrt_id", "psn_no", "setl_time", "insuplc", "insutype", "med_
 REJECT_COLUMNS = ["row", "mdtrt_id", "column", "value", "reason"]
 
 
+def money_dtype():
+    """Money in Dask's bills: exact yuan as Arrow decimal128(18, 2), whose values are the Decimals
+    ``ybcalc.score`` returns (the unscaled integers are the engine's fen)."""
+    import pyarrow as pa
+    return pd.ArrowDtype(pa.decimal128(18, 2))
+
+
+def money_fen(col: pd.Series) -> np.ndarray:
+    """The int64 fen of a money column of Dask's bills (exact: a decimal128(18, 2) stores its fen)."""
+    import pyarrow as pa
+    arr = pa.array(col.array) if isinstance(col.dtype, pd.ArrowDtype) else pa.array(col, pa.decimal128(18, 2))
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not len(arr):
+        return np.zeros(0, np.int64)
+    words = np.frombuffer(arr.buffers()[1], np.int64, count=2 * (arr.offset + len(arr)))
+    return words[2 * arr.offset::2].copy()
+
+
 def _meta(catalogue: bool = False):
     columns = BILL_COLUMNS + (["catalogue_lines"] if catalogue else [])     # --catalogue: lines it classed
-    bills = pd.DataFrame({c: pd.Series(dtype="int64" if c in SETTLEMENT_FIELDS or c == "catalogue_lines" else "str")
+    bills = pd.DataFrame({c: pd.Series(dtype=money_dtype() if c in SETTLEMENT_FIELDS else
+                                     "int64" if c == "catalogue_lines" else "str")
                           for c in columns})
     rejects = pd.DataFrame({"row": pd.Series(dtype="int64"), **{c: pd.Series(dtype="str")
                                                                for c in REJECT_COLUMNS[1:]}})
@@ -68,7 +88,12 @@ def _score_partition(part: pd.DataFrame, tables: str | None, on, accounts: pd.Da
     rows = rows[order]
     res = score_frame(part, _assumed_book(tables, tuple(assume)), row_numbers=rows, on=on, state=accounts,
                       prior_rejects=prior, catalogue=catalogue)
-    bills = _conform(res.settlement.bills(money="fen"), bills_meta)
+    from .money import fen_to_arrow_decimal
+    bills = res.settlement.bills(money="fen")
+    for c in SETTLEMENT_FIELDS:             # exact yuan, as ybcalc.score returns them (not fen)
+        bills[c] = pd.Series(pd.arrays.ArrowExtensionArray(fen_to_arrow_decimal(bills[c].to_numpy())),
+                             index=bills.index)
+    bills = _conform(bills, bills_meta)
     rejects = _conform(res.rejects, rejects_meta)
     return bills, rejects
 
@@ -79,7 +104,8 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
     """Lazily score a Dask DataFrame of lines. Returns (bills, rejects) as Dask DataFrames.
 
     ``first_row``: the row number of the first data line as users see it (2 for a CSV with a header),
-    so that rejects name the same rows as the single-machine path. Money columns are integer fen.
+    so that rejects name the same rows as the single-machine path. Money columns are exact yuan,
+    Arrow decimal128(18, 2): each value is the Decimal ``ybcalc.score`` returns for it.
 
     ``ddf`` may be a list of Dask DataFrames, one per input file (a year as monthly extracts, their
     headers in either language): they are settled together, and each reject names its file (from
@@ -120,11 +146,13 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
     import dask.dataframe as dd
 
     from .batch import FILE_SHIFT
-    from .inputs import rename_columns
+    from .inputs import check_headers, rename_columns
     from .routing import member_pairs, route_keys
     several_files = isinstance(ddf, (list, tuple))
     parts_in = list(ddf) if several_files else [ddf]
     firsts = first_row if isinstance(first_row, (list, tuple)) else [first_row] * len(parts_in)
+    for i, d in enumerate(parts_in):              # refused before any task runs
+        check_headers([c for c in d.columns if c not in MARKS], files[i] if files else f"input {i + 1}")
     parts_in = [d.map_partitions(rename_columns) for d in parts_in]
     ddf = parts_in[0] if len(parts_in) == 1 else dd.concat(parts_in)
     if "mdtrt_id" not in ddf.columns or "psn_no" not in ddf.columns:
@@ -147,10 +175,13 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
     lengths, marks, per_bill = found[:k], found[k:2 * k], found[-1]
     several = set(per_bill.index[per_bill.to_numpy() > 1])
     names = [str(f) for f in (files or range(k))]
-    offsets, broken, prior = [], [], {}
+    offsets, broken, prior, blank = [], [], {}, 0
     for i, marked in enumerate(marks):
         starts = np.concatenate([[0], np.cumsum(lengths[i])[:-1]]).astype(np.int64) + firsts[i]
         offsets += list(starts + (i << FILE_SHIFT))
+        blank_line = marked["_broken"].to_numpy() == BLANK      # a row on screen, but no record: not read
+        blank += int(blank_line.sum())
+        marked = marked[~blank_line]
         if len(marked):
             rows = starts[marked["partition"].to_numpy()] + marked["at"].to_numpy()
             broken.append(pd.DataFrame({
@@ -195,7 +226,7 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
         from .batch import with_files
         paths = [Path(nm) for nm in names]
         rejects = rejects.map_partitions(with_files, paths, meta=with_files(rejects_meta, paths))
-    return bills, rejects, int(sum(int(np.sum(n)) for n in lengths))
+    return bills, rejects, int(sum(int(np.sum(n)) for n in lengths)) - blank
 
 
 def _statements(assume) -> list:
@@ -233,60 +264,98 @@ def _shortened(text: str) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
+BLANK = "(blank line)"                # the mark of a blank line's slot (a row on screen, not a record)
+
+
+def _read_range(path: str, lo: int, hi: int, names: list, encoding: str, sep: str, header: bool) -> pd.DataFrame:
+    """The block of ``path`` from byte ``lo`` to ``hi`` (whole records, see batch._block_bounds)."""
+    with open(path, "rb") as f:
+        f.seek(lo)
+        data = f.read(hi - lo)
+    return _read_block(data, names, encoding, sep, header)
+
+
 def _read_block(data: bytes, names: list, encoding: str, sep: str, header: bool) -> pd.DataFrame:
     """One block of a CSV file (whole rows, the file's header in the first) as the single-machine
     reader reads it: every cell text, a missing cell empty. A row with the wrong number of fields
-    stays in its place, empty but for its visit id, marked with the reason and its text (MARKS)."""
+    stays in its place, empty but for its visit id, marked with the reason and its text (MARKS).
+
+    The frame has one row per row a spreadsheet shows (see batch.blank_rows), the header's excepted:
+    a blank line is a row marked BLANK, so that a row's place in the file is its place in the frame."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from .batch import as_broken_rows, codes_header, read_csv_block
+    from .batch import as_broken_rows, blank_rows, codes_header, read_csv_block, record_rows
     table, found = read_csv_block(data, names, encoding, sep,
                                   pacsv.ConvertOptions(column_types={nm: pa.string() for nm in names},
                                                        strings_can_be_null=False), header, collect=True)
     good = table.to_pandas()
     for mark in MARKS:
         good[mark] = ""
-    if not found:
+    records = int(header) + len(good) + len(found)
+    blanks = blank_rows(data, encoding, sep, records)
+    if not found and not len(blanks):
         return good.astype(object)     # object, as the metadata says (pandas 3 infers its str dtype)
-    # the reader numbers rows from the block's first line (the skipped header counts)
-    at = np.array([int(r.number) - 1 - int(header) for r in found], dtype=np.int64)
-    rows = as_broken_rows(list(zip(at, found)), names, sep)
-    n = len(good) + len(found)
+    # each record's row on screen, then its slot in the frame: the header's row is no slot (a blank
+    # line before the header takes the slot that the header's row would have had)
+    on_screen = record_rows(records, blanks)
+    first = int(on_screen[0]) if header else 0
+
+    def slot(row):
+        row = np.asarray(row, np.int64)
+        return row - 1 - (header & (row > first))
+    data_rows = on_screen[int(header):]
+    broken = np.zeros(len(data_rows), bool)
+    # the reader numbers records from the block's first line (the header counts)
+    at_record = np.array([int(r.number) - 1 - int(header) for r in found], dtype=np.int64)
+    broken[at_record] = True
+    n = len(data_rows) + len(blanks)
     out = pd.DataFrame({c: np.full(n, "", dtype=object) for c in good.columns}).astype(object)
-    keep = np.ones(n, bool)
-    keep[at] = False
-    out.iloc[np.flatnonzero(keep)] = good.to_numpy(dtype=object)
-    visit = [c for c in names if codes_header(c) == "mdtrt_id"]
-    if visit:
-        out.loc[at, visit[0]] = [b.mdtrt_id for b in rows]
-    out.loc[at, MARKS[0]] = [b.reason for b in rows]
-    out.loc[at, MARKS[1]] = [b.text for b in rows]
+    out.iloc[slot(data_rows[~broken])] = good.to_numpy(dtype=object)
+    if len(blanks):
+        out.loc[slot(blanks), MARKS[0]] = BLANK
+    if found:
+        at = slot(data_rows[at_record])
+        rows = as_broken_rows(list(zip(at, found)), names, sep)
+        visit = [c for c in names if codes_header(c) == "mdtrt_id"]
+        if visit:
+            out.loc[at, visit[0]] = [b.mdtrt_id for b in rows]
+        out.loc[at, MARKS[0]] = [b.reason for b in rows]
+        out.loc[at, MARKS[1]] = [b.text for b in rows]
     return out.astype(object)
 
 
 def read_csv(path: str, *, encoding: str | None = None, blocksize: str | int | None = "64MB"):
     """A CSV file as a Dask DataFrame of text, read in blocks of whole rows, as the single-machine
-    reader reads it: encoding detected (or given), separator from the header line, and a row with the
+    reader reads it: encoding detected (or given), separator from the header line, blocks cut at
+    record boundaries (a quoted value may hold a line break: batch._block_bounds), and a row with the
     wrong number of fields kept in its place as a marked row (``score`` lists it as a reject with its
-    file row and rejects the rest of its bill; a Dask CSV reader would stop the run there)."""
+    file row and rejects the rest of its bill; a Dask CSV reader would stop the run there). Rows are
+    numbered as a spreadsheet shows them: blank lines are marked rows (see _read_block)."""
     import dask
     import dask.dataframe as dd
     import pyarrow.csv as pacsv
-    from dask.bytes import read_bytes
+    from dask.utils import parse_bytes
 
-    from .batch import _arrow_enc, sniff_delimiter
+    from pathlib import Path
+
+    from .batch import _arrow_enc, _block_bounds, sniff_delimiter
+    from .inputs import check_headers
     encoding = encoding or detect_encoding(path)
     sep = sniff_delimiter(path, encoding)
     names = [str(nm).lstrip("\ufeff") for nm in pacsv.open_csv(
         path, read_options=pacsv.ReadOptions(encoding=_arrow_enc(encoding)),
         parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=lambda row: "skip")).schema.names]
+    check_headers(names, path)              # before the frame's metadata would keep one of two equal names
     # a UTF-16 file has no byte a block could be cut at without decoding: one block
-    if encoding.startswith("utf-16"):
-        blocksize = None
-    _, blocks = read_bytes(path, delimiter=b"\n", blocksize=blocksize, sample=False)
+    size = Path(path).stat().st_size
+    if encoding.startswith("utf-16") or blocksize is None:
+        bounds = [(0, size)]
+    else:
+        bounds = _block_bounds(Path(path), parse_bytes(blocksize) if isinstance(blocksize, str) else int(blocksize))
     meta = pd.DataFrame({c: pd.Series(dtype=object) for c in names + MARKS})
-    parts = [dask.delayed(_read_block)(b, names, encoding, sep, i == 0) for i, b in enumerate(blocks[0])]
+    parts = [dask.delayed(_read_range)(str(path), lo, hi, names, encoding, sep, i == 0)
+             for i, (lo, hi) in enumerate(bounds)]
     return dd.from_delayed(parts, meta=meta)
 
 
@@ -326,6 +395,11 @@ def detect_encoding(path: str) -> str:
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
+            if head == b"\xef\xbb":
+                f.seek(0)
+                if f.read(3) == b"\xef\xbb\xbf":        # a UTF-8 BOM before text that is not UTF-8
+                    from .batch import mixed_encoding
+                    raise ValueError(mixed_encoding(path)) from None
             return "gb18030"
     return "utf-8-sig"
 

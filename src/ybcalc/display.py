@@ -46,6 +46,7 @@ HEADERS = {
     "critical_illness": ("获大病/大额支付", "critical-illness paid"), "rows": ("行号", "rows"),
     "column": ("列", "column"), "value": ("值", "value"), "grade": ("来源等级", "grade"),
     "source": ("来源", "source"), "issuer": ("发布者", "issuer"), "url": ("网址", "address"),
+    "source_date": ("来源日期", "source date"),
     "from": ("起始日期", "from"), "rule": ("条件", "rule"), "note": ("说明", "note"),
 }
 #: headers of the one-bill lines table
@@ -176,12 +177,15 @@ def curves(curve_frame: pd.DataFrame, at=(10000, 50000, 100000, 200000, 500000))
 
 def gaps(parameter_frame: pd.DataFrame) -> Table:
     """The region × scheme pairs of a ``scenarios.policy_parameter_table`` with years that have no sourced
-    value: one line each, with the years (the search notes stay in the tables and docs/research)."""
+    value: one line each, with the years and the table's one-line note (its search history is in docs/research)."""
     missing = parameter_frame[parameter_frame["status"] == "missing"]
     rows = [{"region": region, "scheme": scheme,
-             "years": tr("、", ", ").join(str(y) for y in sorted(set(g["year"])))}
+             "years": tr("、", ", ").join(str(y) for y in sorted(set(g["year"]))),
+             # the table's one-line gap note, ending with its pointer to the search history in docs/research
+             "note": " / ".join(dict.fromkeys(n for n in g.get("note", []) if isinstance(n, str) and n))}
             for (region, scheme), g in missing.groupby(["region", "scheme"], sort=False)]
-    frame = pd.DataFrame(rows, columns=["region", "scheme", "years"])
-    out = table(frame, empty=tr("无缺失", "nothing missing"))
-    out.frame.columns = [header("region"), header("scheme"), tr("无有来源数值的年份", "years without a sourced value")]
+    frame = pd.DataFrame(rows, columns=["region", "scheme", "years", "note"])
+    out = table(frame, empty=tr("无缺失", "nothing missing"), wrap=("note",))
+    out.frame.columns = [header("region"), header("scheme"), tr("无有来源数值的年份", "years without a sourced value"),
+                         header("note")]
     return out

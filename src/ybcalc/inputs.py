@@ -45,6 +45,38 @@ class Prepared:
 REJECT_COLUMNS = ["row", "mdtrt_id", "column", "value", "reason"]
 
 
+def header_conflicts(names) -> list[str]:
+    """What is wrong with headers that name one field twice: two names of one field (就诊ID and
+    mdtrt_id), or one header repeated (pandas reads a repeated header as ``金额`` and ``金额.1``).
+    Either would leave one of the columns silently unread. [] when every field is named once."""
+    import re
+    names = [str(nm).lstrip("\ufeff") for nm in names]
+    columns: dict[str, list[tuple[int, str]]] = {}
+    for i, nm in enumerate(names):
+        field = codes.canonical_header(nm)
+        mangled = re.fullmatch(r"(.+)\.\d+", nm)
+        if field is None and mangled and mangled.group(1) in names:
+            field = codes.canonical_header(mangled.group(1))
+        if field:
+            columns.setdefault(field, []).append((i + 1, nm))
+    out = []
+    for field, cols in columns.items():
+        if len(cols) < 2:
+            continue
+        where = " and ".join(f"{nm} (column {i})" for i, nm in cols)
+        where_zh = "与".join(f"{nm}（第 {i} 列）" for i, nm in cols)
+        out.append(tr(f"表头 {where_zh} 指同一字段 {field}：请只保留其中一列",
+                       f"headers {where} name the same field, {field}: keep one of these columns"))
+    return out
+
+
+def check_headers(names, source) -> None:
+    """Refuse, before any row is read, headers that name one field twice (see ``header_conflicts``)."""
+    problems = header_conflicts(names)
+    if problems:
+        raise ValueError(f"{source}: " + "; ".join(problems))
+
+
 def rename_columns(df: pd.DataFrame) -> pd.DataFrame:
     mapping, seen = {}, set()
     for c in df.columns:
@@ -63,6 +95,23 @@ def amount_ambiguous() -> str:
     return tr("金额有歧义：逗号只能用作千位分隔（1,234.50）；小数逗号（12,50）不按小数读取",
               "ambiguous amount: commas must group thousands (1,234.50); a decimal comma (12,50) is not read as one")
 
+# Bounds that keep the engine's integer arithmetic exact. The engine multiplies a member's running
+# totals (fen) by ratios in ppm (10^6) in int64 (at most 9.2 × 10^18): a member's amounts must stay
+# below 9.2 × 10^12 fen. A line may hold at most 10 亿元 (10^11 fen) and one member's lines in one
+# input at most 100 亿元 (10^12 fen) in all, so every bill sum, year total and fen × ppm product stays
+# at least 9-fold inside int64 — and far above any real bill (the largest 住院 bills are a few 百万元).
+MAX_LINE_FEN = 10**11
+MAX_MEMBER_FEN = 10**12
+
+
+def amount_too_large() -> str:
+    return tr("金额超出每行上限 1,000,000,000 元（10 亿元）", "amount beyond the bound of 1,000,000,000 yuan per line")
+
+
+def member_total_too_large() -> str:
+    return tr("此参保人各行金额合计超出上限 10,000,000,000 元（100 亿元）",
+               "this member's amounts add up beyond the bound of 10,000,000,000 yuan")
+
 
 def parse_amount(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Exact yuan -> fen for a column of numbers or text ('1,234.5', '¥12'); returns (fen, bad)."""
@@ -71,24 +120,39 @@ def parse_amount(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def parse_amount_problems(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(fen, problem) per cell: problem 0 read, 1 missing or unreadable, 2 ambiguous commas.
+    """(fen, problem) per cell: problem 0 read, 1 missing or unreadable, 2 ambiguous commas, 3 beyond
+    ``MAX_LINE_FEN`` (the fen of such a cell is 0).
 
     Text may carry a currency sign or 元, spaces, full-width characters (１２３．４５, ￥) and commas
     that group thousands. A comma that groups nothing ('1,23', '12,3456.00') is refused, never
     dropped: it is a decimal comma or a typing slip, and reading it as thousands would multiply the
     amount by 100. More than two decimals round half up at the fen.
     """
+    if isinstance(s.dtype, pd.CategoricalDtype):       # each category read once, spread by the codes
+        fen, problem = parse_amount_problems(pd.Series(s.cat.categories))
+        at = s.cat.codes.to_numpy()                     # -1, a missing cell: the appended missing amount
+        return np.append(fen, 0)[at], np.append(problem, 1).astype(np.int8)[at]
     if pd.api.types.is_integer_dtype(s):
-        return s.to_numpy(np.int64) * 100, np.zeros(len(s), np.int8)
+        # nullable Int64 may hold pd.NA (a missing amount); yuan beyond the bound are refused before
+        # the product in fen could wrap
+        missing = s.isna().to_numpy(bool)
+        yuan = s.to_numpy(dtype=float, na_value=0.0)
+        big = np.abs(yuan) > MAX_LINE_FEN // 100
+        ok = ~missing & ~big
+        fen = np.zeros(len(s), np.int64)
+        fen[ok] = s[ok].to_numpy(np.int64) * 100
+        return fen, np.where(missing, 1, np.where(big, 3, 0)).astype(np.int8)
     if pd.api.types.is_float_dtype(s):
-        v = s.to_numpy(float)
+        v = s.to_numpy(dtype=float, na_value=np.nan)
         bad = ~np.isfinite(v)
+        big = ~bad & (np.abs(v) * 100 > MAX_LINE_FEN)
         # Floats carry at most 2 meaningful decimals in a bill; round at the fen (half away from 0).
-        fen = np.where(bad, 0, np.sign(v) * np.floor(np.abs(v) * 100 + 0.5 + 1e-7)).astype(np.int64)
-        return fen, bad.astype(np.int8)
+        fen = np.where(bad | big, 0, np.sign(v) * np.floor(np.abs(v) * 100 + 0.5 + 1e-7)).astype(np.int64)
+        return fen, np.where(bad, 1, np.where(big, 3, 0)).astype(np.int8)
     fast = _amount_fast(s)
     if fast is not None:
-        return fast, np.zeros(len(s), np.int8)
+        big = np.abs(fast) > MAX_LINE_FEN
+        return np.where(big, 0, fast), big.astype(np.int8) * 3
     t = s.astype("string").str.normalize("NFKC").str.strip()
     t = t.str.replace(r"[¥元\s]", "", regex=True)
     has_comma = t.str.contains(",", regex=False).fillna(False).to_numpy(bool)
@@ -101,7 +165,10 @@ def parse_amount_problems(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     neg = t.str.startswith("-").to_numpy(bool)
     t = t.str.lstrip("+-")
     parts = t.str.split(".", n=1, expand=True)
-    ip = parts[0].replace("", "0").astype("int64").to_numpy()
+    # more integer digits than the bound has cannot be read into int64 safely: refused before the cast
+    whole = parts[0].str.lstrip("0")
+    big = (whole.str.len() > len(str(MAX_LINE_FEN // 100))).fillna(False).to_numpy(bool)
+    ip = parts[0].where(~big, "0").replace("", "0").astype("int64").to_numpy()
     if parts.shape[1] > 1:
         fp = parts[1].fillna("").str.pad(3, side="right", fillchar="0").str[:3]
         frac3 = fp.astype("int64").to_numpy()
@@ -109,7 +176,9 @@ def parse_amount_problems(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         frac3 = np.zeros(len(t), np.int64)
     fen = ip * 100 + (frac3 + 5) // 10          # half up at the third decimal
     fen = np.where(neg, -fen, fen)
-    problem = np.where(ambiguous, 2, np.where(ok, 0, 1)).astype(np.int8)
+    big |= np.abs(fen) > MAX_LINE_FEN
+    fen = np.where(big, 0, fen)
+    problem = np.where(ambiguous, 2, np.where(~ok, 1, np.where(big, 3, 0))).astype(np.int8)
     return fen.astype(np.int64), problem
 
 
@@ -309,6 +378,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     ``prior_rejects``: {mdtrt_id: reason} of bills one of whose lines was rejected before these lines
     were read (a broken CSV row): their lines here are rejected too, with that reason. ``catalogue``
     (``ybcalc.catalogue.Catalogue``): lines lacking 收费项目等级, 自付比例 or 限价 take them from it."""
+    check_headers(df.columns, source)
     df = rename_columns(df.reset_index(drop=True))
     classed = None
     if catalogue is not None:
@@ -364,7 +434,15 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     fen, problem = parse_amount_problems(df["det_item_fee_sumamt"])
     reject(problem == 1, "det_item_fee_sumamt", amount_unreadable())
     reject(problem == 2, "det_item_fee_sumamt", amount_ambiguous())
+    reject(problem == 3, "det_item_fee_sumamt", amount_too_large())
     out["amount"] = fen
+    # A member's running totals must stay within the engine's exact range (see MAX_MEMBER_FEN): one
+    # sum over all lines tells at once that none can exceed it (the usual case)
+    magnitude = np.abs(fen).astype(float)
+    if magnitude.sum() > MAX_MEMBER_FEN:
+        member = pd.factorize(out["psn_no"].to_numpy())[0]
+        per_member = np.bincount(member, weights=magnitude)
+        reject(per_member[member] > MAX_MEMBER_FEN, "det_item_fee_sumamt", member_total_too_large())
 
     raw_codes: dict[str, np.ndarray] = {}        # per column read through ``coded``: its Distinct codes
 
@@ -509,7 +587,9 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     if "pric_uplmt_amt" in df.columns:
         lim_raw = df["pric_uplmt_amt"]
         present = ~Distinct(lim_raw).empty()
-        lim, badl = parse_amount(lim_raw.where(present, "0"))
+        if pd.api.types.is_string_dtype(lim_raw.dtype) and not isinstance(lim_raw.dtype, pd.CategoricalDtype):
+            lim_raw = lim_raw.where(present, "0")        # text: an empty cell would take the slow path
+        lim, badl = parse_amount(lim_raw)                # (categories, Int64: no "0" to set; read as they are)
         reject(badl & present, "pric_uplmt_amt", tr("无法读取的最高限价", "unreadable price limit"))
         out["limit"] = np.where(present, lim, -1)
     else:

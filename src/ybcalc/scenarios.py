@@ -692,7 +692,7 @@ def policy_parameter_table(book=None, param: str = "inpatient.deductible", hosp_
             jan1, dec31 = dt.date(year, 1, 1), dt.date(year, 12, 31)
             if p is None:
                 rows.append({**base, "year": year, "from": str(jan1), "value": "missing", "value_num": np.nan,
-                             "rule": "", "status": "missing", "grade": "", "source": "", "issuer": "", "url": "",
+                             "rule": "", "status": "missing", "grade": "", "source": "", "issuer": "", "source_date": "", "url": "",
                              "note": f"{benefit}.{pname} not in the table"})
                 continue
             entries = p.entries
@@ -703,14 +703,14 @@ def policy_parameter_table(book=None, param: str = "inpatient.deductible", hosp_
                     live.append(e)
             if not entries or entries[0].start > jan1:
                 rows.append({**base, "year": year, "from": str(jan1), "value": "missing", "value_num": np.nan,
-                             "rule": "", "status": "missing", "grade": "", "source": "", "issuer": "", "url": "",
+                             "rule": "", "status": "missing", "grade": "", "source": "", "issuer": "", "source_date": "", "url": "",
                              "note": f"no entry before {entries[0].start}" if entries else "no entries"})
             for e in live:
                 start = str(max(e.start, jan1))
                 if e.missing:
                     rows.append({**base, "year": year, "from": start, "value": "missing", "value_num": np.nan,
                                  "rule": "", "status": "missing", "grade": "", "source": "", "issuer": "",
-                                 "url": "", "note": " ".join(str(e.missing).split())})
+                                 "source_date": "", "url": "", "note": " ".join(str(e.missing).split())})
                     continue
                 got = _entry_value(e, pname, _attrs(group, hosp_lv, "", np.nan, med_type))
                 if got is None:      # rules keyed on hospital category: list each
@@ -732,15 +732,17 @@ def policy_parameter_table(book=None, param: str = "inpatient.deductible", hosp_
                                  "status": "partial", "grade": GRADE_LABEL.get(grade, (grade, grade))[0 if lang ==
                                                                                              "zh" else 1],
                                  "source": src.title if src else "", "issuer": src.issuer if src else "",
+                                 "source_date": src.date if src else "",
                                  "url": src.url if src else "", "note": ""})
                     continue
                 rows.append({**base, "year": year, "from": start, "value": got[0], "value_num": got[1],
                              "rule": got[2], "status": "secondary" if grade == "secondary" else "sourced",
                              "grade": GRADE_LABEL.get(grade, (grade, grade))[0 if lang == "zh" else 1],
                              "source": src.title if src else "", "issuer": src.issuer if src else "",
+                             "source_date": src.date if src else "",
                              "url": src.url if src else "", "note": ""})
     return pd.DataFrame(rows, columns=["region", "scheme", "psn_type", "year", "from", "value", "value_num", "rule",
-                                       "status", "grade", "source", "issuer", "url", "note"])
+                                       "status", "grade", "source", "issuer", "source_date", "url", "note"])
 
 
 def parameter_matrix(table: pd.DataFrame) -> pd.DataFrame:

@@ -222,6 +222,8 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                     errors.fail(rows[bad_pos], np.array(
                         [tr(f"{label}：{entry.key}.{name} 没有适用于这张账单的规则（{d}）",
                             f"{label}: no rule of {entry.key}.{name} matches this bill ({d})") + _fill_group(d, fv)
+                         # a 乙类 share sourced for some item kinds only: an assumption covers the others
+                         + (_assume_hint(param.path, label) if param.path == "selfpay_prop" else "")
                          for d in _describe_rows(sub, bad_pos)], dtype=object))
                 if name == "rates":
                     vals2 = np.zeros((len(rows), out[name].shape[1]), np.int64)

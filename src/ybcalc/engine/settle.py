@@ -37,11 +37,24 @@ def assumed_warning(source) -> str:
     return tr(f"{source.title}（假设值，用户给定）", f"{source.note} (assumed value, given by the user)")
 
 
+def _is_assumed_source(src) -> bool:
+    return src is not None and src.grade == ASSUMED_GRADE
+
+
+def _line_rate_source(book: PolicyBook, uid: int, rule: int):
+    """The source of the 乙类 share a line used: its rule's own (an assumed rule --assume added to a share
+    sourced for some item kinds only), else its entry's."""
+    e = book.entries[int(uid)]
+    f = e.fields.get("rate")
+    return f.rule_source(int(rule), e.source) if hasattr(f, "rule_source") else e.source
+
+
 def _assumed_uids(book: PolicyBook) -> np.ndarray:
     """Entries holding a value the user assumed (none in the tables as loaded)."""
     cached = getattr(book, "_assumed_uids", None)
     if cached is None:
-        cached = np.array([e.uid for e in book.entries if e.source is not None and e.source.grade == ASSUMED_GRADE],
+        cached = np.array([e.uid for e in book.entries if _is_assumed_source(e.source)
+                           or any(_is_assumed_source(r.source) for r in getattr(e.fields.get("rate"), "rules", []))],
                           dtype=np.int64)
         book._assumed_uids = cached
     return cached
@@ -231,8 +244,8 @@ def _assumptions_used(bills: pd.DataFrame, lines: pd.DataFrame, book: PolicyBook
     read off the entries of its parameters and of its lines' 乙类 shares."""
     used: dict[str, np.ndarray] = {}
 
-    def mark(rows, uid):
-        label = book.entries[int(uid)].source.id
+    def mark(rows, uid, label=None):
+        label = label or book.entries[int(uid)].source.id
         m = used.setdefault(label, np.zeros(len(bills), bool))
         m[rows] = True
 
@@ -243,11 +256,14 @@ def _assumptions_used(bills: pd.DataFrame, lines: pd.DataFrame, book: PolicyBook
             mark(np.flatnonzero(uid == u), u)
     if "selfpay_entry" in lines.columns and len(lines):
         uid = lines["selfpay_entry"].to_numpy(np.int64)
+        rule = lines["selfpay_rule"].to_numpy(np.int64) if "selfpay_rule" in lines.columns else np.zeros(len(uid), np.int64)
         hit = np.isin(uid, assumed)
         if hit.any():
             pos = bill_positions(bills, lines)
-            for u in np.unique(uid[hit]):
-                mark(np.unique(pos[hit & (uid == u)]), u)
+            for u, ri in {(int(u), int(ri)) for u, ri in zip(uid[hit], rule[hit])}:
+                src = _line_rate_source(book, u, ri)
+                if _is_assumed_source(src):     # not the sourced rules of a partly assumed share
+                    mark(np.unique(pos[hit & (uid == u) & (rule == ri)]), u, src.id)
     masks = WarnMasks(len(bills))
     masks.masks = used
     return masks.categorical()
@@ -426,6 +442,41 @@ def _take_column(col: pd.Series, idx: np.ndarray) -> pd.Series:
     return pd.Series(values[idx], dtype=object) if values.dtype == object else pd.Series(values[idx])
 
 
+def date_horizon(book: PolicyBook) -> tuple[np.datetime64, np.datetime64] | None:
+    """(newest entry, the last day the tables speak for): 31 December of the year after the newest
+    dated entry of any table of the book. The tables were researched up to that entry; a table
+    whose values have not changed since (杭州's 2021 values, still in force) is taken as current as
+    long, not only until its own newest entry. A bill dated later (9999-12-31, a typing slip) is
+    settled with the latest entries, with a warning. None for a book without entries."""
+    starts = [e.start for e in book.entries if e.start is not None]
+    if not starts:
+        return None
+    newest = max(starts)
+    return np.datetime64(newest, "D"), np.datetime64(f"{newest.year + 1}-12-31", "D")
+
+
+def _warn_dates_out_of_range(t, idx: np.ndarray, days: np.ndarray, horizon, errors: Errors, book) -> None:
+    """Warn bills of table ``t`` dated before its earliest entry or beyond the tables' horizon."""
+    label = f"{book.region_label(t.region)}{'职工' if t.scheme == 'employee' else '居民'}"
+    starts = [e.start for p in t.all_params() for e in p.entries if e.start is not None]
+    if starts:
+        earliest = np.datetime64(min(starts), "D")
+        early = idx[days[idx] < earliest]
+        if len(early):
+            errors.warn(early, tr(f"结算日期早于{label}政策表的最早条目（{earliest}）：表中没有该日适用的政策",
+                                   f"settlement date before the earliest entry of the {t.key} table "
+                                   f"({earliest}): the tables hold no policy for that day"), kind="input")
+    if horizon is not None:
+        newest, last = horizon
+        late = idx[days[idx] > last]
+        if len(late):
+            errors.warn(late, tr(f"结算日期晚于政策表的适用期（最新条目 {newest}，适用至 {last}）："
+                                  f"按最新条目计算，请核对日期及是否已有新政策",
+                                  f"settlement date beyond the tables' horizon (newest entry {newest}, "
+                                  f"taken as current until {last}): settled with the latest entries; check "
+                                  f"the date and whether a newer policy applies"), kind="input")
+
+
 def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> None:
     n = len(bills)
     tkey = full_object(n, "")
@@ -436,6 +487,8 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     tiers, med_type = (bills[c].to_numpy() for c in ("contrib_tier", "med_type"))
     psn_type = bills["psn_type"].to_numpy().astype(object)        # a copy: groups derived from the age go here
     derived = np.full((2, n), -1, np.int64)                        # (entry, rule) of a group derived from the age
+    policy_days = bills["policy_date"].to_numpy("datetime64[D]")        # the day whose values are used
+    horizon = date_horizon(book)
     for (region, scheme), idx in bills.groupby(["region", "scheme"], sort=False).indices.items():
         t = book.tables.get((region, scheme))
         if t is None:
@@ -447,6 +500,7 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
                                 f"`ybcalc tables new {name} --scheme {zh}`"))
             continue
         tkey[idx] = t.key
+        _warn_dates_out_of_range(t, idx, policy_days, horizon, errors, book)
         _derive_psn_type(t, idx[psn_type[idx] == ""], bills, psn_type, derived, errors, book)
         if t.psn_types:
             odd = idx[~pd.Series(psn_type[idx], dtype=object).isin(t.psn_types).to_numpy()]
@@ -755,9 +809,12 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
             entry[idx] = r["_entry"]
             rule_i[idx] = r["_rule_rate"]
             for uid in np.unique(r["_entry"][r["_entry"] >= 0]):     # a rate the user assumed (--assume)
-                src = book.entries[uid].source
-                if src is not None and src.grade == ASSUMED_GRADE:
-                    errors.warn(np.unique(bill_pos[idx[r["_entry"] == uid]]), assumed_warning(src), kind="assumption")
+                of_entry = r["_entry"] == uid
+                for ri in np.unique(r["_rule_rate"][of_entry]):
+                    src = _line_rate_source(book, uid, ri)
+                    if _is_assumed_source(src):
+                        rows = idx[of_entry & (r["_rule_rate"] == ri)]
+                        errors.warn(np.unique(bill_pos[rows]), assumed_warning(src), kind="assumption")
         bad = line_err.error != None  # noqa: E711
         if bad.any():
             msgs = line_err.error[bad]
@@ -778,9 +835,12 @@ def _line_amounts(lines: pd.DataFrame, r: dict) -> None:
     excluded = r["exclusion"] != ""
     lim = lines["limit"].to_numpy(np.int64)
     cnt = lines["cnt"].to_numpy(float)
-    has_lim = (lim >= 0) & ~excluded & (amount > 0)
+    # a limit × quantity beyond int64 (an absurd quantity) limits nothing: the line's own amount is
+    # bounded far below (inputs.MAX_LINE_FEN)
+    huge = ~np.isfinite(cnt) | (np.abs(lim * 1000.0 * cnt) >= 2.0**62)
+    has_lim = (lim >= 0) & ~excluded & (amount > 0) & ~huge
     # limit × quantity, half up at the fen: quantities are taken to 1/1000 (exact integer arithmetic)
-    cnt_milli = np.round(cnt * 1000).astype(np.int64)
+    cnt_milli = np.round(np.where(huge, 0, cnt) * 1000).astype(np.int64)
     allowed_cap = np.where(has_lim, div_half_up(np.where(has_lim, lim, 0) * cnt_milli, 1000), INF_FEN)
     over = np.where(has_lim, np.clip(amount - allowed_cap, 0, None), 0)
     allowed = np.where(excluded, 0, amount - over)

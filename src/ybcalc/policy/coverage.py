@@ -7,12 +7,17 @@ A cell is
                 default rule): other bills fail;
   ✖ missing     a needed value (起付线 or 支付比例) has no sourced value: bills fail.
 A trailing ``*`` marks cells where the cap (封顶线) or 大病/大额 terms are missing: such bills settle
-without them and carry a warning.
+without them and carry a warning. A suffix says whether 乙类 lines settle without their own 自付比例:
+  乙✖  the table has no 乙类先行自付 share: every 乙类 line without its own 自付比例 is refused;
+  乙△  the share is sourced for some item kinds only (e.g. drugs): other 乙类 lines need their own.
+A cell settles a bill with 甲类, 乙类 and 自费 lines from shipped values alone only when it shows ✔ or ◐
+without an 乙 suffix.
 """
 from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 
 from .loader import PolicyBook
@@ -60,7 +65,13 @@ def _incomplete(entry, table, med_type: str) -> bool:
 LEGEND_ZH = ("✔ 有来源（官方/机构转载） · ◐ 可结算，部分数值只有二手来源 · △ 只有部分人员类别或医院等级有来源 · "
              "✖ 缺失（账单无法结算） · * 缺少封顶线或大病/大额参数（未计入，账单带提示）")
 LEGEND = ("✔ sourced (official/institution) · ◐ settles, some value secondary-only · △ only some member groups or "
-          "hospital levels sourced · ✖ missing (bills fail) · * cap or 大病/大额 terms missing (not applied, bill warns)")
+          "hospital levels sourced · ✖ missing (bills fail) · * cap or 大病/大额 terms missing (not applied, bill warns) · "
+          "乙✖ no 乙类先行自付 share (乙类 lines without their own 自付比例 are refused) · 乙△ share sourced for some "
+          "item kinds only")
+
+# 医疗收费项目类别 01–14 (national.yaml): the item kinds a 乙类 line may be
+ITEM_KINDS = [f"{i:02d}" for i in range(1, 15)]
+SELFPAY_MARK = {"sourced": "", "partial": " 乙△", "missing": " 乙✖"}
 
 
 def _dates_in_year(params, year: int) -> list[dt.date]:
@@ -114,9 +125,25 @@ def _status_on(t, b, mt, day, needed, optional):
     return worst, partial, incomplete and worst < 2, notes
 
 
-def _cell(rank, partial, incomplete) -> str:
+def _selfpay_on(t, day) -> tuple[str, int]:
+    """("sourced" | "partial" | "missing", grade rank) of the table's 乙类先行自付 share on one day:
+    partial where some item kind (医疗收费项目类别) has no rule."""
+    e = _entry_at(t.params["selfpay_prop"], day) if t.params.get("selfpay_prop") else None
+    if e is None or e.missing:
+        return "missing", 0
+    n = len(ITEM_KINDS)
+    attrs = {"med_chrgitm_type": np.array(ITEM_KINDS), "chrgitm_lv": np.full(n, 2, dtype=np.int64)}
+    f = e.fields.get("rate")
+    if hasattr(f, "evaluate"):
+        _, rule = f.evaluate(attrs, n)
+        if (rule < 0).any():
+            return "partial", _grade_rank(e)
+    return "sourced", _grade_rank(e)
+
+
+def _cell(rank, partial, incomplete, selfpay="sourced") -> str:
     sym = "△" if incomplete else SYMBOL[rank]
-    return sym + ("*" if partial and rank < 2 else "")
+    return sym + ("*" if partial and rank < 2 else "") + (SELFPAY_MARK[selfpay] if rank < 2 else "")
 
 
 def coverage(book: PolicyBook, years=(2023, 2024, 2025)) -> pd.DataFrame:
@@ -127,19 +154,24 @@ def coverage(book: PolicyBook, years=(2023, 2024, 2025)) -> pd.DataFrame:
             bname = t.benefit_for(mt)
             for year in years:
                 if bname is None:
-                    rows.append((rid, scheme, visit, year, dt.date(year, 1, 1), 2, False, False,
+                    rows.append((rid, scheme, visit, year, dt.date(year, 1, 1), 2, False, False, "missing",
                                  "no benefit settles this visit type"))
                     continue
                 b = t.benefits[bname]
                 needed = [b.params.get("deductible"), b.params.get("ratio")]
                 optional = [b.params.get("cap"), *t.critical.values()]
-                for day in _dates_in_year([p for p in needed + optional if p], year):
+                selfpay = [t.params["selfpay_prop"]] if t.params.get("selfpay_prop") else []
+                for day in _dates_in_year([p for p in needed + optional + selfpay if p], year):
                     rank, partial, incomplete, notes = _status_on(t, b, mt, day, needed, optional)
-                    rows.append((rid, scheme, visit, year, day, rank, partial, incomplete, "; ".join(notes)))
+                    sp, sp_rank = _selfpay_on(t, day)
+                    if rank < 2 and sp != "missing":
+                        rank = max(rank, sp_rank)
+                    rows.append((rid, scheme, visit, year, day, rank, partial, incomplete, sp, "; ".join(notes)))
     df = pd.DataFrame(rows, columns=["region", "scheme", "visit", "year", "date", "rank", "partial", "incomplete",
-                                     "detail"])
+                                     "selfpay", "detail"])
     df["status"] = df["rank"].map(STATUS).where(~df["incomplete"], "partial")
-    df["cell"] = [_cell(r, p, i) for r, p, i in zip(df["rank"], df["partial"], df["incomplete"])]
+    df["cell"] = [_cell(r, p, i, sp) for r, p, i, sp in zip(df["rank"], df["partial"], df["incomplete"],
+                                                              df["selfpay"])]
     return df
 
 
@@ -162,3 +194,29 @@ def coverage_markdown(book: PolicyBook, years=(2023, 2024, 2025)) -> str:
     body = ["| " + " | ".join(str(v) for v in row) + " |" for row in m.itertuples(index=False)]
     legend = LEGEND
     return "\n".join([head, sep, *body, "", legend])
+
+
+SUMMARY_LEGEND = ("✔/◐ 用随附参数即可结算（◐ 有值只来自二手来源）· △ 只有部分人员类别或医院等级有值 · ✖ 缺起付线或支付比例，"
+                  "不能结算 · * 缺封顶线或大病/大额（不计，账单带警告）· 乙✖ 没有乙类先行自付比例：乙类行须自带自付比例 · "
+                  "乙△ 只有部分项目类别（如药品）有比例")
+
+
+def coverage_summary(book: PolicyBook, year: int = 2025) -> pd.DataFrame:
+    """One row per region × scheme: the state of each visit type at the end of ``year`` (the last state
+    of the year in the full matrix)."""
+    df = coverage(book, (year,))
+    last = df.sort_values("date").groupby(["region", "scheme", "visit"], sort=False).tail(1)
+    last = last.assign(地区=last["region"].map(lambda r: book.regions[r].short),
+                       险种=last["scheme"].map({"employee": "职工", "resident": "居民"}))
+    order = {rid: book.regions[rid].code for rid in last["region"]}
+    last = last.assign(_o=last["region"].map(order)).sort_values(["_o", "scheme"], kind="stable")
+    m = last.pivot_table(index=["地区", "险种"], columns="visit", values="cell", aggfunc="first", sort=False)
+    return m[[v for v in VISITS.values() if v in m.columns]].reset_index()
+
+
+def coverage_summary_markdown(book: PolicyBook, year: int = 2025) -> str:
+    m = coverage_summary(book, year)
+    head = "| " + " | ".join([*m.columns[:2], *(f"{c}（{year}）" for c in m.columns[2:])]) + " |"
+    sep = "|" + "---|" * len(m.columns)
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in m.itertuples(index=False)]
+    return "\n".join([head, sep, *body, "", SUMMARY_LEGEND])
