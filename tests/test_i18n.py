@@ -137,6 +137,7 @@ def _without_table_texts(text: str) -> str:
     from ybcalc.policy.loader import load_book
     text = re.sub(r"(来源: ).*", r"\1", text)
     text = re.sub(r"(缺失 — ).*", r"\1", text)
+    text = re.sub(r"(✖ ).*", r"\1", text)
     ids = {sid for t in load_book(None).tables.values() for sid in t.sources}     # a rule's own source id
     return re.sub("|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True)), " ", text)
 

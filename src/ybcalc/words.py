@@ -76,6 +76,7 @@ VALUES = {
     "selfpay": ("乙类先行自付部分", "class-B co-payment"),
     "ownpay": ("全自费部分", "fully self-paid part"),
     "preselfpay": ("先行自付", "class-B co-payment"),
+    "deductible": ("起付线", "deductible"),
     "coinsurance": ("按比例自付", "coinsurance"),
     "above_cap": ("超封顶线部分", "above the cap"),
     True: ("是", "yes"),
