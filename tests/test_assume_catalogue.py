@@ -377,6 +377,9 @@ def test_readme_shows_what_the_assume_and_catalogue_commands_print():
                 if not run.startswith("$ ybcalc"):
                     continue
                 command, *shown = run.rstrip("\n").split("\n")
+                if "tables new" in command or "ybcalc-tables" in command:
+                    continue      # the worked example of a user's own table: tests/test_user_tables.py runs it
+                    #               in a folder of its own (it writes ybcalc-tables/ where it runs)
                 done = subprocess.run([sys.executable, "-m", "ybcalc", *shlex.split(command)[2:]], cwd=root,
                                       capture_output=True, text=True, encoding="utf-8")
                 printed = {hash_.sub("#", ln.rstrip()) for ln in (done.stderr + done.stdout).splitlines()}

@@ -24,13 +24,25 @@ ID_COLUMNS = ["mdtrt_id", "psn_no", "setl_time", "insuplc", "insutype", "med_typ
 
 
 @lru_cache(maxsize=8)
-def _cached_book(root: str | None) -> PolicyBook:
+def _cached_book(root: str | None, signature) -> PolicyBook:
     return load_book(root)
 
 
+def _files_signature(path: str | Path) -> tuple:
+    """Names, sizes and times of a tables folder's files: a user editing their table between two calls
+    gets the edited table, not the cached one."""
+    p = Path(path)
+    files = sorted(p.rglob("*.y*ml")) if p.is_dir() else [p] if p.exists() else []
+    return tuple((f.as_posix(), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+
+
 def load_tables(path: str | Path | None = None) -> PolicyBook:
-    """All policy tables, validated (raises ``TableError`` listing every problem)."""
-    return _cached_book(str(path) if path else None)
+    """All policy tables, validated (raises ``TableError`` listing every problem).
+
+    ``path``: your own tables folder (e.g. ``"ybcalc-tables"``, made with ``ybcalc tables new``), laid
+    over the shipped tables; a complete copy of ``tables/`` is used alone.
+    """
+    return _cached_book(str(path) if path else None, _files_signature(path) if path else ())
 
 
 @dataclass
@@ -114,6 +126,11 @@ def tables_version(book: PolicyBook) -> str:
     for p in sorted(Path(book.root).rglob("*.yaml")):
         h.update(p.relative_to(book.root).as_posix().encode())
         h.update(p.read_bytes())
+    for layer in getattr(book, "overlay_paths", []):      # the user's tables laid over them
+        layer = Path(layer)
+        for p in sorted(layer.rglob("*.y*ml")) if layer.is_dir() else [layer]:
+            h.update(b"user:" + (p.relative_to(layer).as_posix() if layer.is_dir() else p.name).encode())
+            h.update(p.read_bytes())
     return h.hexdigest()[:8]
 
 
@@ -202,7 +219,8 @@ class Settlement:
         return out
 
     def policy_versions(self) -> np.ndarray:
-        """``<table>@<latest entry date used>#<tables hash>`` per bill, e.g. beijing/employee@2023-01-01#7b5a5d91."""
+        """``<table>@<latest entry date used>#<tables hash>`` per bill, e.g. beijing/employee@2023-01-01#7b5a5d91;
+        ``+user:<files>`` follows where the user's own table files were laid over the table."""
         combo, texts = self._policy_version_codes()
         return texts[combo] if len(self.raw) else np.empty(0, dtype=object)
 
@@ -221,11 +239,14 @@ class Settlement:
         table_code, tables = pd.factorize(np.asarray(b["table"], dtype=object))
         day_code, days = pd.factorize(latest.astype("datetime64[D]").view(np.int64))
         combo, uniq = pd.factorize(table_code.astype(np.int64) * (len(days) + 1) + day_code)
+        # a table the user's own files were laid over says so, with the files' names
+        user_tag = {f"{k[0]}/{k[1]}": "+user:" + ",".join(t.user_files)
+                    for k, t in self.book.tables.items() if getattr(t, "user_files", None)}
         texts = []
         for u in uniq:
             t, d = divmod(int(u), len(days) + 1)
             day = np.int64(days[d]).view("datetime64[D]") if len(days) else np.datetime64("NaT")
-            texts.append(f"{tables[t]}{'' if np.isnat(day) else '@' + str(day)}#{version}")
+            texts.append(f"{tables[t]}{'' if np.isnat(day) else '@' + str(day)}#{version}{user_tag.get(tables[t], '')}")
         texts = np.array(texts, dtype=object)
         if "assumptions" in b.columns:          # values the user assumed (--assume): "…+assume:selfpay_prop=0.1"
             a_code, a_texts = pd.factorize(np.asarray(b["assumptions"], dtype=object))
@@ -269,7 +290,8 @@ def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, s
     """Settle itemized lines (a DataFrame, or a list of dicts) — one bill or many.
 
     ``policy``: a ``Policy`` (its region/scheme fill lines that do not name them; its ``on`` date pins
-    the rules) or the whole ``PolicyBook`` (lines name their region and scheme). ``accounts``: personal
+    the rules), the whole ``PolicyBook`` (lines name their region and scheme), or the path of your own
+    tables folder (laid over the shipped tables, as ``load_tables(path)``). ``accounts``: personal
     account balances, a mapping psn_no -> yuan or a number for a one-member batch. ``state``: a frame
     of year-to-date amounts per member (see ``ybcalc.batch``). ``strict``: raise on any bad line or
     missing parameter; otherwise they are returned in ``Settlement.rejects`` / ``.errors``.
@@ -283,8 +305,8 @@ def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, s
         lines = pd.DataFrame(list(lines))
     elif isinstance(lines, dict):
         lines = pd.DataFrame(lines)
-    if policy is None:
-        policy = load_tables()
+    if policy is None or isinstance(policy, (str, Path)):
+        policy = load_tables(policy)       # None: the shipped tables; a path: the user's folder over them
     if assume:
         from .assume import with_assumptions
         policy = with_assumptions(policy, assume)
@@ -329,8 +351,8 @@ def parameters(lines, policy: Policy | PolicyBook | None = None, *, on=None, ass
     from .money import INF_FEN, PPM
     if isinstance(lines, (list, tuple, dict)):
         lines = pd.DataFrame(list(lines) if not isinstance(lines, dict) else lines)
-    if policy is None:
-        policy = load_tables()
+    if policy is None or isinstance(policy, (str, Path)):
+        policy = load_tables(policy)       # None: the shipped tables; a path: the user's folder over them
     if assume:
         from .assume import with_assumptions
         policy = with_assumptions(policy, assume)

@@ -613,8 +613,8 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
     ``assume``: values for parameters without a sourced value (``ybcalc.assume``); ``catalogue``: an
     item catalogue (``ybcalc.catalogue``) for lines lacking 收费项目等级 / 自付比例 / 限价.
     ``members``: enrolment spans (path, DataFrame or ``ybcalc.members.Members``), see ``ybcalc.members``."""
-    if policy is None:
-        policy = load_tables()
+    if policy is None or isinstance(policy, (str, Path)):
+        policy = load_tables(policy)       # None: the shipped tables; a path: the user's folder over them
     if assume:
         from .assume import with_assumptions
         policy = with_assumptions(policy, assume)
@@ -823,8 +823,8 @@ def arrow_allocator():
 def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_000, progress=None,
                 keep_intermediate: bool = False, sink=None, jobs: int = 1, **kw) -> ScoreResult:
     import pyarrow as pa
-    if policy is None:
-        policy = load_tables()
+    if policy is None or isinstance(policy, (str, Path)):
+        policy = load_tables(policy)       # None: the shipped tables; a path: the user's folder over them
     # A file large enough to use workers starts them before it is read, so that their start-up (a
     # fresh interpreter importing pandas and pyarrow) overlaps the read.
     paths = input_paths(path)

@@ -14,13 +14,9 @@ from .policy.schema import GRADE_LABEL
 
 
 def _book(args):
+    """The shipped tables, with the user's folder (``--tables``) and drafts (``--draft``) laid over them."""
     from .policy.loader import load_book
-    if getattr(args, "draft", None):
-        from .diff import book_with_drafts
-        book = book_with_drafts(args.draft, args.tables)
-    else:
-        book = load_book(args.tables)
-    return assumed(book, args)
+    return assumed(load_book(args.tables, overlay=getattr(args, "draft", None) or ()), args)
 
 
 def assumed(book, args):
@@ -248,22 +244,35 @@ def cmd_explain(args) -> int:
 
 
 def cmd_tables(args) -> int:
-    from .policy.loader import load_book
+    from .policy.loader import UNFILLED_FROM, load_book
+    from .policy.schema import PLACEHOLDER
+    drafts = args.draft or ()
+    if args.action == "new":
+        return _tables_new(args)
     if args.action == "validate":
-        book = load_book(args.tables, strict=False)
+        book = load_book(args.tables, strict=False, overlay=drafts)
         n_files = len(book.tables)
+        where = ", ".join([str(args.tables)] * bool(book.overlay_paths and args.tables) + list(drafts)) or book.root
         if book.problems:
             for p in book.problems:
                 print(p)
-            print(tr(f"{book.root} 中有 {len(book.problems)} 个问题", f"{len(book.problems)} problem(s) in {book.root}"),
+            print(tr(f"{where} 中有 {len(book.problems)} 个问题", f"{len(book.problems)} problem(s) in {where}"),
                   file=sys.stderr)
             return 1
-        print(tr(f"ok：{book.root} 中 {n_files} 张 地区×险种 参数表，{len(book.entries)} 条带日期的条目，"
+        print(tr(f"通过：{where} 中 {n_files} 个地区×险种参数表、{len(book.entries)} 条带日期的参数、"
                  f"{len(book.exclusions)} 条不予支付规则",
                  f"ok: {n_files} region×scheme tables, {len(book.entries)} dated entries, "
-                 f"{len(book.exclusions)} exclusion rules in {book.root}"))
+                 f"{len(book.exclusions)} exclusion rules in {where}")
+              + (tr(f"（叠加在随包参数表之上：{'、'.join(book.user_files)}）",
+                    f" (over the shipped tables: {', '.join(book.user_files)})") if book.user_files else ""))
+        unfilled = [e.key for e in book.entries if e.user and e.missing and e.missing.startswith("用户表未填写")]
+        if unfilled:     # allowed (they are `missing`), but the user should know what is left to type in
+            print(tr(f"{len(unfilled)} 项仍待填（按缺失处理，不参与结算）：",
+                     f"{len(unfilled)} entries still 待填 (missing, not used to settle, until filled):"))
+            for key in unfilled:
+                print(f"  {key}")
         return 0
-    book = load_book(args.tables)
+    book = load_book(args.tables, overlay=drafts)
     if args.action == "coverage":
         from .policy.coverage import coverage_markdown, coverage_matrix
         if args.format == "md":
@@ -325,10 +334,11 @@ def cmd_tables(args) -> int:
             for p in t.all_params():
                 what = param_words(p.path, benefit_labels=labels)
                 for e in p.entries:
+                    start = PLACEHOLDER if e.start == UNFILLED_FROM else e.start     # a starter's unfilled date
                     if e.missing:
-                        print(f"  {what} {tr(f'自 {e.start} 起', f'from {e.start}')}: ✖ {e.missing}")
+                        print(f"  {what} {tr(f'自 {start} 起', f'from {start}')}: ✖ {e.missing}")
                         continue
-                    print(tr(f"  {what} 自 {e.start} 起：", f"  {what} from {e.start}:"))
+                    print(tr(f"  {what} 自 {start} 起：", f"  {what} from {start}:"))
                     for k, v in e.raw.items():
                         if k not in ("from", "source", "note"):
                             print(_fmt_field(k, v, p.kind, labels))
@@ -338,19 +348,51 @@ def cmd_tables(args) -> int:
     return 2
 
 
+def _tables_new(args) -> int:
+    """``tables new REGION --scheme 职工``: a starter table to fill from a notice, in the user's folder."""
+    from pathlib import Path
+
+    from .policy.loader import is_complete_tables, load_book
+    from .policy.starter import DEFAULT_FOLDER, write_starter
+    scheme = codes.parse_insutype(args.scheme) if args.scheme else None
+    if not args.region or scheme is None:
+        print(tr("用法：ybcalc tables new 地区 --scheme 职工|居民 [--tables 目录]（例：ybcalc tables new 攀枝花 --scheme 职工）",
+                 "usage: ybcalc tables new REGION --scheme 职工|居民 [--tables DIR] (e.g. ybcalc tables new 攀枝花 "
+                 "--scheme 职工)"), file=sys.stderr)
+        return 2
+    folder = Path(args.tables or DEFAULT_FOLDER)
+    if is_complete_tables(folder):
+        print(tr(f"{folder} 是一套完整的参数表（tables/ 的副本）：请用您自己的目录（默认 {DEFAULT_FOLDER}）",
+                 f"{folder} is a complete copy of tables/: give your own folder (default {DEFAULT_FOLDER})"),
+              file=sys.stderr)
+        return 2
+    book = load_book(folder if folder.is_dir() else None, strict=False)
+    path = write_starter(book, args.region, scheme, folder, force=args.force)
+    print(tr(f"已生成 {path}\n"
+             f"  1. 按通知把文件里的每个“待填”换成数字\n"
+             f"  2. 检查：ybcalc tables validate --tables {folder}\n"
+             f"  3. 结算：ybcalc score 账单.csv -o 结算.csv --tables {folder}",
+             f"wrote {path}\n"
+             f"  1. replace every 待填 in it with the notice's figure\n"
+             f"  2. check: ybcalc tables validate --tables {folder}\n"
+             f"  3. settle: ybcalc score bills.csv -o settlements.csv --tables {folder}"))
+    return 0
+
+
 def cmd_diff(args) -> int:
     from .batch import read_bills
     from .diff import book_with_drafts, compare_policies
     from .policy.loader import load_book
-    if not (args.a or args.b or args.draft_b or args.tables_b):
-        print(tr("diff 需要 --a/--b 日期，和/或 --draft-b 文件 / --tables-b 目录",
-                 "diff needs --a/--b dates and/or --draft-b FILE / --tables-b DIR"), file=sys.stderr)
+    if not (args.a or args.b or args.draft_a or args.draft_b or args.tables_b):
+        print(tr("diff 需要 --a/--b 日期，和/或 --draft-a/--draft-b 文件 / --tables-b 目录",
+                 "diff needs --a/--b dates and/or --draft-a/--draft-b FILE / --tables-b DIR"), file=sys.stderr)
         return 2
     from .outputs import TABLES, check_outputs
     check_outputs({"-o": (args.output, TABLES)},
-                  {tr("输入文件", "the input file"): args.file, tr("草稿参数表", "a draft table"): args.draft_b,
+                  {tr("输入文件", "the input file"): args.file,
+                   tr("草稿参数表", "a draft table"): [*(args.draft_a or ()), *(args.draft_b or ())],
                    tr("项目目录文件", "the catalogue file"): args.catalogue})
-    book_a = assumed(load_book(args.tables), args)        # --assume: both sides settle with the same values
+    book_a = assumed(book_with_drafts(args.draft_a or (), args.tables), args)   # --assume: both sides alike
     if args.draft_b:
         book_b = assumed(book_with_drafts(args.draft_b, args.tables), args)
     elif args.tables_b:
@@ -359,7 +401,9 @@ def cmd_diff(args) -> int:
         book_b = book_a
     df, rows = read_bills(args.file, args.encoding)
     shipped = tr("随附参数表", "shipped tables")
-    label_a = f"{args.tables or shipped}" + (tr(f"，{args.a}", f" on {args.a}") if args.a else tr("（账单日期）", " (bill dates)"))
+    label_a = (tr(f"{'、'.join(args.draft_a)}（草稿）", f"{', '.join(args.draft_a)} (draft)") if args.draft_a
+               else f"{args.tables or shipped}") + \
+        (tr(f"，{args.a}", f" on {args.a}") if args.a else tr("（账单日期）", " (bill dates)"))
     label_b = (tr(f"{'、'.join(args.draft_b)}（草稿）", f"{', '.join(args.draft_b)} (draft)") if args.draft_b
                else args.tables_b or shipped) + \
         (tr(f"，{args.b}", f" on {args.b}") if args.b else tr("（账单日期）", " (bill dates)"))
@@ -429,8 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .i18n import help_formatter
     ap = argparse.ArgumentParser(prog="ybcalc", formatter_class=help_formatter(), description=tr("按费用明细清单计算基本医疗保险结算",
                                                                "Settle itemized Chinese medical bills (基本医疗保险结算)"))
-    ap.add_argument("--tables", metavar=tr("目录", "DIR"),
-                    help=tr("政策参数表目录（默认：随包附带的参数表）", "policy tables folder (default: the bundled tables)"))
+    tables_help = tr("您自己的参数表目录，叠加在随包附带的参数表之上（含 exclusions.yaml 的完整副本则单独使用）",
+                     "your own tables folder, laid over the bundled tables (a complete copy of tables/, with its "
+                     "own exclusions.yaml, is used alone)")
+    ap.add_argument("--tables", metavar=tr("目录", "DIR"), help=tables_help)
     _add_lang(ap)
     sub = ap.add_subparsers(dest="command", required=True, metavar=tr("命令", "COMMAND"))
     encoding_help = tr("输入文件编码（默认：自动识别 UTF-8/UTF-8-BOM/GB18030）",
@@ -464,9 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--accounts", metavar=file_mv, help=accounts_help)
     s.add_argument("--members", metavar=file_mv, help=members_help)
     s.add_argument("--encoding", metavar=tr("编码", "ENCODING"), help=encoding_help)
-    s.add_argument("--draft", action="append", metavar=file_mv,
-                   help=tr("用草稿参数表（tables/ 中某文件的修改副本）代替原表",
-                           "a draft table (edited copy of a tables/ file) to use instead"))
+    draft_help = tr("草稿参数表文件，叠加在参数表之上（其参数自其日期起取代原参数）",
+                    "a draft table file laid over the tables (its parameters replace theirs from its dates on)")
+    s.add_argument("--draft", action="append", metavar=file_mv, help=draft_help)
     s.add_argument("--allow-rejects", action="store_true",
                    help=tr("有行被拒绝时也以状态 0 退出", "exit 0 even when rows were rejected"))
     s.add_argument("--engine", choices=["local", "dask"], default="local",
@@ -497,21 +543,27 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--encoding", metavar=tr("编码", "ENCODING"), help=encoding_help)
     e.add_argument("--format", choices=["text", "csv"], default="text",
                    help=tr("text：供阅读的文字；csv：每步一行的表格", "text: for reading; csv: one row per step"))
+    e.add_argument("--draft", action="append", metavar=file_mv, help=draft_help)
     add_assume_options(e)
     e.set_defaults(func=cmd_explain)
 
     t = sub.add_parser("tables", help=tr("列出、显示、校验政策参数表，或显示覆盖矩阵",
                                          "list, show, validate the policy tables, or their coverage matrix"),
-                       description=tr("list 列出参数表；show 显示一个地区的参数及来源；validate 校验；coverage 覆盖矩阵",
+                       description=tr("list 列出参数表；show 显示一个地区的参数及来源；validate 校验；coverage 覆盖矩阵；"
+                                      "new 生成一个按通知填写的参数表（默认写到 ./ybcalc-tables/）",
                                       "list the tables; show a region's values and sources; validate them; "
-                                      "coverage: the coverage matrix"))
-    t.add_argument("action", choices=["list", "show", "validate", "coverage"], metavar=tr("操作", "ACTION"),
-                   help="list | show | validate | coverage")
+                                      "coverage: the coverage matrix; new: write a starter table to fill from a "
+                                      "notice (into --tables DIR, default ./ybcalc-tables/)"))
+    t.add_argument("action", choices=["list", "show", "validate", "coverage", "new"], metavar=tr("操作", "ACTION"),
+                   help="list | show | validate | coverage | new")
     t.add_argument("region", nargs="?", metavar=tr("地区", "REGION"),
                    help=tr("show 的地区（名称、id 或行政区划代码）", "the region to show (name, id or code)"))
     t.add_argument("--scheme", metavar=tr("险种", "SCHEME"), help=tr("只显示 职工 或 居民", "only 职工 or 居民"))
     t.add_argument("--format", choices=["text", "md"], default="text",
                    help=tr("coverage 的格式：text 终端表格，md Markdown", "coverage as text (terminal) or md (Markdown)"))
+    t.add_argument("--draft", action="append", metavar=file_mv, help=draft_help)
+    t.add_argument("--force", action="store_true",
+                   help=tr("new：覆盖已有的参数表", "new: overwrite an existing starter table"))
     _add_lang(t)
     t.set_defaults(func=cmd_tables)
 
@@ -524,8 +576,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "policy date A (default: each bill's date)"))
     d.add_argument("--b", metavar=date_mv, help=tr("政策 B 的日期（默认：每张账单自己的日期）",
                                                    "policy date B (default: each bill's date)"))
+    d.add_argument("--draft-a", action="append", metavar=file_mv,
+                   help=tr("政策 A 叠加的草稿参数表", "draft table file(s) laid over the tables for A"))
     d.add_argument("--draft-b", action="append", metavar=file_mv,
-                   help=tr("政策 B 中代替原表的草稿参数表", "draft table file(s) replacing shipped ones for B"))
+                   help=tr("政策 B 叠加的草稿参数表", "draft table file(s) laid over the tables for B"))
     d.add_argument("--tables-b", metavar=tr("目录", "DIR"), help=tr("政策 B 的整个参数表目录", "a whole tables folder for B"))
     d.add_argument("-o", "--output", metavar=file_mv,
                    help=tr("逐张账单的比较结果 CSV/Parquet", "per-bill comparison CSV/Parquet"))
@@ -536,6 +590,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .compare_cli import add_compare_command
     _add_lang(add_compare_command(sub))
+    for command in sub.choices.values():     # `ybcalc score … --tables DIR` as well as `ybcalc --tables DIR score …`
+        command.add_argument("--tables", default=argparse.SUPPRESS, metavar=tr("目录", "DIR"), help=tables_help)
     return ap
 
 
@@ -560,7 +616,7 @@ def main(argv=None) -> int:
             args.lang = lang
             with _stopped_by_sigterm():
                 return args.func(args)
-        except (ValueError, KeyError, FileNotFoundError) as exc:
+        except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             print(f"ybcalc: {msg}", file=sys.stderr)
             return 2

@@ -7,19 +7,16 @@ type, with the bills that change most.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from . import codes
 from .i18n import tr
 from .batch import score_frame
 from .money import fen_to_yuan
-from .policy.loader import PolicyBook, default_tables_dir, load_book
+from .policy.loader import PolicyBook, load_book
 
 MEASURES = {"hifp_pay": "统筹基金", "critical": "大病/大额", "maf_pay": "医疗救助", "psn_part_amt": "个人负担"}
 MEASURES_EN = {"hifp_pay": "pooled fund", "critical": "critical illness", "maf_pay": "assistance",
@@ -55,23 +52,14 @@ def _aligned(frame: pd.DataFrame, **kw) -> str:
 
 
 def book_with_drafts(drafts, base: str | Path | None = None) -> PolicyBook:
-    """The shipped tables (or ``base``) with draft region × scheme files put in place of the originals.
+    """The shipped tables (or ``base``: a user's folder or a complete tables folder) with draft table
+    files laid over them.
 
-    A draft is a copy of a table with changed values; its ``region`` and ``scheme`` say which table it
-    replaces. The shipped tables are never touched: the overlay is built in a temporary folder.
+    A draft names the region and scheme it changes (``region: 上海``, ``scheme: 职工``: names from the
+    tables, never paths); its parameters replace the tables' from their first date on. Nothing is
+    copied or written: the drafts are read where they are.
     """
-    src = Path(base) if base else default_tables_dir()
-    tmp = Path(tempfile.mkdtemp(prefix="ybcalc-draft-"))
-    root = tmp / "tables"
-    shutil.copytree(src, root)
-    for d in drafts:
-        raw = yaml.safe_load(Path(d).read_text(encoding="utf-8"))
-        if not isinstance(raw, dict) or "region" not in raw or "scheme" not in raw:
-            raise ValueError(f"{d}: a draft table needs `region` and `scheme` (copy a file from tables/)")
-        target = root / raw["region"] / f"{raw['scheme']}.yaml"
-        target.parent.mkdir(exist_ok=True)
-        shutil.copy(d, target)
-    return load_book(root)
+    return load_book(base, overlay=[Path(d) for d in drafts])
 
 
 @dataclass

@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -59,9 +61,9 @@ _SCENARIO_COLUMNS = ("mdtrt_id", "psn_no", "setl_time", "insuplc", "insutype", "
 
 
 def _book(book) -> PolicyBook:
-    if book is None:
+    if book is None or isinstance(book, (str, Path)):
         from .api import load_tables
-        return load_tables()
+        return load_tables(book)             # None: the shipped tables; a path: the user's folder over them
     return getattr(book, "book", book)       # a Policy carries its book
 
 

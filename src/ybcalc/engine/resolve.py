@@ -192,6 +192,16 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                             + _assume_hint(param.path, label))
             continue
         entry = param.entries[e_i]
+        if entry.missing and getattr(entry, "user", False):
+            # the user's own table: what is not filled in yet, and where (its file and key)
+            what = _user_missing(entry)
+            if warn_if_missing:
+                errors.warn(rows, tr(f"{label}：{what[0]}，未计入（{entry.key}）",
+                                     f"{label}: {what[1]}, not applied ({entry.key})"), kind="missing")
+            elif required:
+                errors.fail(rows, tr(f"{label}：{what[0]}（{entry.key}：请按通知填写）",
+                                     f"{label}: {what[1]} ({entry.key}: fill in the notice's figure)"))
+            continue
         if entry.missing:
             if warn_if_missing:
                 errors.warn(rows, tr(f"{label}：{entry.start} 起无已核实数值，未计入（{entry.key}）",
@@ -253,6 +263,15 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                     mask |= m.astype(np.int64) << j
                 out["_adjust"][pos] = mask
     return out
+
+
+def _user_missing(entry) -> tuple[str, str]:
+    """(Chinese, English) of why a user's entry is missing: the placeholders left, or their own note."""
+    text = str(entry.missing)
+    if text.startswith("用户表未填写："):
+        holes = text.split("：", 1)[1]
+        return f"用户表未填写：{holes}", f"not filled in: {holes}"
+    return first_sentence(text), first_sentence(text)
 
 
 def _assume_hint(path: str, label: str) -> str:

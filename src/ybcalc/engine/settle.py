@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..i18n import tr
 from ..money import INF_FEN, PPM, div_half_up, mul_ratio
 from ..policy.loader import PolicyBook
 from ..policy.model import Value, match
@@ -224,6 +225,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _line_amounts(lines, line_rates)
     _bill_amounts(bills, lines)
     warnings.merge(params["_warn"])
+    _warn_unknown_account(bills, params, state, warnings)
     if members is not None:
         params["_ineligible"] = ~bills["member_eligible"].to_numpy(bool)
     bills = _compute(bills, params, state, warnings)
@@ -237,6 +239,20 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     if extra:
         bills = pd.concat([bills, pd.DataFrame(extra, index=bills.index)], axis=1)
     return bills, lines, err
+
+
+def _warn_unknown_account(bills: pd.DataFrame, P: dict, state, warnings) -> None:
+    """A member with an account balance whose table has no sourced account rule (left out, or a
+    `missing` entry): the account pays nothing, and the bill says so."""
+    unknown = P.get("acct_unknown")
+    if unknown is None or state is None or "acct_balance" not in state.columns or not (unknown != "").any():
+        return
+    balance = state.set_index("psn_no")["acct_balance"].reindex(bills["psn_no"]).fillna(0).to_numpy(np.int64)
+    for label in pd.unique(unknown[unknown != ""]):
+        rows = np.flatnonzero((unknown == label) & (balance > 0))
+        if len(rows):
+            warnings.add(rows, tr(f"{label}：无已核实参数，未计入", f"{label}: no sourced value, not applied"),
+                         kind="missing")
 
 
 def _assumptions_used(bills: pd.DataFrame, lines: pd.DataFrame, book: PolicyBook, assumed: np.ndarray):
@@ -1008,6 +1024,12 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
                 continue
             t = book.tables[tuple(tk.split("/"))]
             param = t.critical.get(payer) if payer != "maf" else t.params.get("medical_assistance")
+            if param is None and payer == PAYER_ORDER[0] and t.user_files and not t.critical:
+                # a user's table that leaves 大病/大额 out: said on every bill, as a `missing` entry is
+                what = "大额医疗补助" if t.scheme == "employee" else "大病保险"
+                P["_warn"].add(idx, tr(f"{_label(book, t.region, t.scheme, what)}：无已核实参数，未计入",
+                                       f"{_label(book, t.region, t.scheme, what)}: no sourced value, not applied"),
+                               kind="missing")
             if param is None:
                 if payer == "maf":
                     flagged = idx[bills["psn_idet_type"].to_numpy()[idx] != ""]
@@ -1054,11 +1076,20 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
     # 个人账户: which parts of the personal burden it may pay, and for which visits.
     P["acct_pays"] = full_object(n, "")
     P["acct_entry"] = np.full(n, -1, np.int64)
+    # 职工 bills of a user's table without a sourced account rule: the label their warning names
+    P["acct_unknown"] = full_object(n, "")
     for tk, idx in bills.groupby("table", sort=False).indices.items():
         if not tk:
             continue
         t = book.tables[tuple(tk.split("/"))]
         param = t.params.get("personal_account")
+        if t.scheme == "employee" and t.user_files:
+            if param is None:
+                unknown = idx
+            else:
+                which = param.entry_index(dates[idx])
+                unknown = idx[[w < 0 or param.entries[w].missing is not None for w in which]]
+            P["acct_unknown"][unknown] = _label(book, t.region, t.scheme, "个人账户")
         if param is None:
             continue
         r = resolve(param, idx, dates, attrs, Errors(n), "个人账户", {"pays": "", "med_types": ""}, required=False)

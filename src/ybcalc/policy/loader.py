@@ -16,10 +16,11 @@ import yaml
 from .model import Benefit, Entry, Param, SchemeTable, Source, compile_adjust, compile_value
 from .schema import (BENEFIT_KEYS, COMMON_ENTRY_KEYS, CRITICAL_PAYERS, GRADES, MED_TYPES, PARAM_FIELDS,
                      REQUIRED_FIELDS, SCHEMES, SOURCE_KEYS, TOP_KEYS, ADJUST_OPS, Checker, Problem, TableError,
-                     as_date, is_number)
+                     PLACEHOLDER, as_date, is_number, short_repr)
 
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # the C loader when available: same rules, faster
+UNFILLED_FROM = dt.date(1900, 1, 1)       # the date of a starter table's entry whose `from` is still 待填
 
 
 def default_tables_dir() -> Path:
@@ -77,6 +78,8 @@ class PolicyBook:
     entries: list[Entry]
     problems: list[Problem]
     _lookup: dict = field(default_factory=dict)
+    user_files: list = field(default_factory=list)    # the user's table files laid over the tables (names)
+    overlay_paths: list = field(default_factory=list)  # their folders/files, for tables_version
 
     def region_id(self, name) -> str | None:
         """Region id from an id, a Chinese name, an alias or a 6-digit code."""
@@ -93,7 +96,7 @@ class PolicyBook:
         rid = self.region_id(region) or region
         if (rid, scheme) not in self.tables:
             known = ", ".join(f"{r}/{s}" for r, s in sorted(self.tables))
-            raise KeyError(f"no policy table for region {region!r} scheme {scheme!r} (have: {known})")
+            raise KeyError(f"no policy table for region {short_repr(region)} scheme {short_repr(scheme)} (have: {known})")
         return self.tables[(rid, scheme)]
 
     def region_label(self, rid: str) -> str:
@@ -101,15 +104,102 @@ class PolicyBook:
         return r.short if r else rid
 
 
-def _read_yaml(path: Path, checker: Checker):
+class _TableLoader(_YAML_LOADER):
+    """The safe loader, except that a date the calendar lacks (``from: 2023-02-30``) stays text for
+    the checks to report with its key, instead of stopping the load with a ValueError."""
+
+
+def _lenient_timestamp(loader, node):
     try:
-        with open(path, encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=_YAML_LOADER)
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_TableLoader.add_constructor("tag:yaml.org,2002:timestamp", _lenient_timestamp)
+
+# A table of a few hundred lines has a few thousand values; aliases expanding beyond this are a
+# "billion laughs" bomb (a 571-byte file expanding to gigabytes), refused before anything reads them.
+MAX_EXPANDED_NODES = 200_000
+MAX_DEPTH = 50          # a policy table nests about 10 deep
+
+
+def _expanded_size(node, memo: dict, depth: int = 0) -> int:
+    """Number of values ``node`` stands for once every alias is expanded (aliases are shared nodes:
+    counted once each, so a bomb is measured without being expanded); too deep counts as too large."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if depth > MAX_DEPTH:
+        return MAX_EXPANDED_NODES + 1
+    memo[key] = 1                                   # a cycle counts once
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(x, memo, depth + 1) for x in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value)
+    else:
+        size = 1
+    memo[key] = min(size, MAX_EXPANDED_NODES + 1)
+    return memo[key]
+
+
+def _decode(data: bytes, checker: Checker) -> str | None:
+    """UTF-8 (with or without BOM), else GBK/GB18030 as Chinese Windows editors save; else refused."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError:
+        checker.add("(file)", "neither UTF-8 nor GBK text: save the file as UTF-8 / 文件既不是 UTF-8 也不是 GBK 编码，"
+                              "请另存为 UTF-8")
+        return None
+
+
+def _read_yaml(path: Path, checker: Checker):
+    """The file's data, or None with the problem recorded (line and reason, never a traceback).
+    The composed node tree stays on the checker, so later problems name their line."""
+    try:
+        text = _decode(Path(path).read_bytes(), checker)
+    except OSError as exc:
+        checker.add("(file)", f"cannot read: {exc.strerror or exc}")
+        return None
+    if text is None:
+        return None
+    loader = _TableLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+            checker.add("(file)", f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values, or values nest "
+                                  f"more than {MAX_DEPTH} deep (refused: an alias bomb or a table far larger than any "
+                                  f"policy table)")
+            return None
+        checker.root_node = node
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = " ".join(x for x in (exc.context, exc.problem) if x) or "invalid YAML"
+        if "could not determine a constructor" in what:
+            import re
+            tag = re.search(r"'([^']+)'", exc.problem or "")
+            tag = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "this tag"
+            what = f"tag {tag} is not allowed (only plain YAML values: numbers, text, lists, mappings)"
+        checker.add("(file)", f"not valid YAML: {short_repr_text(what)}", line=mark.line + 1 if mark else None)
     except yaml.YAMLError as exc:
-        checker.add("(file)", f"not valid YAML: {exc}")
-    except UnicodeDecodeError as exc:
-        checker.add("(file)", f"not UTF-8: {exc}")
+        checker.add("(file)", f"not valid YAML: {short_repr_text(str(exc))}")
+    except RecursionError:
+        checker.add("(file)", f"values nest more than {MAX_DEPTH} deep (refused)")
+    finally:
+        loader.dispose()
     return None
+
+
+def short_repr_text(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _sources(raw, checker: Checker, file: str) -> dict[str, Source]:
@@ -127,14 +217,42 @@ def _sources(raw, checker: Checker, file: str) -> dict[str, Source]:
         for k in s:
             if k not in SOURCE_KEYS:
                 checker.add(f"{p}.{k}", f"unknown key (known: {', '.join(SOURCE_KEYS)})")
-        for k in ("title", "issuer", "url", "date", "grade"):
+        # a notice the user holds (grade `user`) may be paper or PDF: 文号 or title, issuer and date, no URL
+        needed = ("issuer", "date", "grade") if s.get("grade") == "user" else ("title", "issuer", "url", "date", "grade")
+        for k in needed:
             if not s.get(k):
                 checker.add(p, f"source lacks `{k}`")
+        if s.get("grade") == "user" and not (s.get("title") or s.get("doc_no")):
+            checker.add(p, "source lacks `title` or `doc_no` (文号): say which notice the values are from")
         if s.get("grade") and s["grade"] not in GRADES:
-            checker.add(f"{p}.grade", f"grade must be one of {', '.join(GRADES)}, got {s['grade']!r}")
-        out[sid] = Source(sid, str(s.get("title", "")), str(s.get("issuer", "")), str(s.get("url", "")),
-                          str(s.get("date", "")), str(s.get("grade", "secondary")), str(s.get("note", "")), file)
+            checker.add(f"{p}.grade", f"grade must be one of {', '.join(GRADES)}, got {short_repr(s['grade'])}")
+        out[sid] = Source(sid, str(s.get("title", "") or ""), str(s.get("issuer", "")), str(s.get("url", "") or ""),
+                          str(s.get("date", "")), str(s.get("grade", "secondary")), str(s.get("note", "")), file,
+                          str(s.get("doc_no", "") or ""))
     return out
+
+
+def _placeholders(value, path: str = "") -> list[str]:
+    """Key paths within ``value`` still holding the starter table's placeholder (待填)."""
+    if isinstance(value, str):
+        return [path or "value"] if value.strip() == PLACEHOLDER else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _placeholders(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _placeholders(v, f"{path}[{i}]")]
+    return []
+
+
+def _unfilled(entry: dict, sources: dict) -> str | None:
+    """The reason an entry still holding a placeholder (or citing a source that does) is missing:
+    an unfilled starter table never settles a bill with a made-up number."""
+    holes = _placeholders({k: v for k, v in entry.items() if k not in ("note",)})
+    src = sources.get(entry.get("source")) if isinstance(entry.get("source"), str) else None
+    if src is not None and src.unfilled:
+        holes += [f"sources.{src.id}.{k}" for k in src.unfilled]
+    if not holes:
+        return None
+    return f"用户表未填写：{', '.join(holes[:6])}{' …' if len(holes) > 6 else ''}"
 
 
 class _Compiler:
@@ -156,8 +274,10 @@ class _Compiler:
                 ck.add(ep, "an entry must be a mapping")
                 continue
             start = as_date(e.get("from"))
+            if start is None and str(e.get("from", "")).strip() == PLACEHOLDER:
+                start = UNFILLED_FROM            # an unfilled date: missing on every date, until filled
             if start is None:
-                ck.add(f"{ep}.from", f"missing or invalid date {e.get('from')!r} (YYYY-MM-DD)")
+                ck.add(f"{ep}.from", f"missing or invalid date {short_repr(e.get('from'))} (YYYY-MM-DD)")
                 continue
             if prev is not None and start <= prev:
                 ck.add(f"{ep}.from", f"dates must increase: {start} is not after {prev}")
@@ -166,13 +286,15 @@ class _Compiler:
                 if k not in spec and k not in COMMON_ENTRY_KEYS:
                     ck.add(f"{ep}.{k}", f"unknown key for {kind} (known: {', '.join([*COMMON_ENTRY_KEYS, *spec])})")
             missing = e.get("missing")
+            if missing is None:
+                missing = _unfilled(e, sources)
             source = None
             if missing is None:
                 sid = e.get("source")
                 if not sid:
                     ck.add(ep, "entry has neither `source` nor `missing`: every value needs a source")
                 elif sid not in sources:
-                    ck.add(f"{ep}.source", f"unknown source id {sid!r}")
+                    ck.add(f"{ep}.source", f"unknown source id {short_repr(sid)}")
                 else:
                     source = sources[sid]
                 for req in REQUIRED_FIELDS[kind]:
@@ -203,13 +325,13 @@ class _Compiler:
         if "segments" in e:
             seg = e["segments"]
             if not (isinstance(seg, list) and seg and all(is_number(x) for x in seg)):
-                ck.add(f"{ep}.segments", f"segments must be a list of yuan amounts, got {seg!r}")
+                ck.add(f"{ep}.segments", f"segments must be a list of yuan amounts, got {short_repr(seg)}")
             else:
                 nseg = len(seg)
                 if seg[0] != 0:
                     ck.add(f"{ep}.segments", "the first segment must start at 0")
                 if any(b <= a for a, b in zip(seg, seg[1:])):
-                    ck.add(f"{ep}.segments", f"segment bounds must increase (contiguous tiers): {seg}")
+                    ck.add(f"{ep}.segments", f"segment bounds must increase (contiguous tiers): {short_repr(seg)}")
         elif "rates" in e:
             nseg = 1
         for name, fkind in spec.items():
@@ -218,27 +340,27 @@ class _Compiler:
             v, fp = e[name], f"{ep}.{name}"
             if fkind.startswith("enum:"):
                 if v not in fkind[5:].split("|"):
-                    ck.add(fp, f"must be one of {fkind[5:].replace('|', ', ')}, got {v!r}")
+                    ck.add(fp, f"must be one of {fkind[5:].replace('|', ', ')}, got {short_repr(v)}")
             elif fkind.startswith("list:"):
                 allowed = fkind[5:].split("|")
                 if not isinstance(v, list):
-                    ck.add(fp, f"must be a list, got {v!r}")
+                    ck.add(fp, f"must be a list, got {short_repr(v)}")
                 elif allowed != ["*"]:
                     for x in v:
                         if x not in allowed:
-                            ck.add(fp, f"unknown item {x!r} (known: {', '.join(allowed)})")
+                            ck.add(fp, f"unknown item {short_repr(x)} (known: {', '.join(allowed)})")
             elif fkind == "med_types":
                 if not isinstance(v, list) or any(str(x) not in MED_TYPES for x in v):
-                    ck.add(fp, f"must be a list of visit codes among {', '.join(MED_TYPES)}, got {v!r}")
+                    ck.add(fp, f"must be a list of visit codes among {', '.join(MED_TYPES)}, got {short_repr(v)}")
             elif fkind == "factors":
                 if not isinstance(v, list) or not v or any(not is_number(x) or not 0 <= x <= 1 for x in v):
-                    ck.add(fp, f"must be a list of factors within 0..1, got {v!r}")
+                    ck.add(fp, f"must be a list of factors within 0..1, got {short_repr(v)}")
             elif fkind == "bool":
                 if not isinstance(v, bool):
-                    ck.add(fp, f"must be true or false, got {v!r}")
+                    ck.add(fp, f"must be true or false, got {short_repr(v)}")
             elif fkind == "str":
                 if not isinstance(v, str):
-                    ck.add(fp, f"must be text, got {v!r}")
+                    ck.add(fp, f"must be text, got {short_repr(v)}")
             elif fkind == "groups":
                 ck.groups(fp, v, sources)
             elif fkind.startswith("adjust:"):
@@ -268,7 +390,7 @@ class _Compiler:
                         else:
                             ck.number(f"{ap}.{op}", a[op], "amount")
                     if "source" in a and a["source"] not in sources:
-                        ck.add(f"{ap}.source", f"unknown source id {a['source']!r}")
+                        ck.add(f"{ap}.source", f"unknown source id {short_repr(a['source'])}")
             else:
                 ck.table(fp, v, fkind, nseg, sources)
 
@@ -279,7 +401,12 @@ def _compile_file(raw: dict, table_key: str, file: str, ck: Checker, comp: _Comp
         if k not in TOP_KEYS:
             ck.add(k, f"unknown top-level key (known: {', '.join(TOP_KEYS)})")
     benefits: dict[str, dict] = {}
-    for bname, b in (raw.get("benefits") or {}).items():
+    raw_benefits = raw.get("benefits") or {}
+    if not isinstance(raw_benefits, dict):
+        ck.add("benefits", "must be a mapping of benefit name (inpatient, outpatient …) -> its parameters, "
+                           f"got {type(raw_benefits).__name__}")
+        raw_benefits = {}
+    for bname, b in raw_benefits.items():
         bp = f"benefits.{bname}"
         if not isinstance(b, dict):
             ck.add(bp, "a benefit must be a mapping")
@@ -289,7 +416,9 @@ def _compile_file(raw: dict, table_key: str, file: str, ck: Checker, comp: _Comp
                 ck.add(f"{bp}.{k}", f"unknown key (known: {', '.join(BENEFIT_KEYS)})")
         mts = b.get("med_types")
         if mts is not None and (not isinstance(mts, list) or any(str(x) not in MED_TYPES for x in mts)):
-            ck.add(f"{bp}.med_types", f"must be a list of visit codes among {', '.join(MED_TYPES)}")
+            ck.add(f"{bp}.med_types", f"must be a list of visit codes among {', '.join(MED_TYPES)}, "
+                                      f"e.g. [21], got {short_repr(mts)}")
+            mts = mts if isinstance(mts, list) else [mts]
         params = {}
         for pname in ("deductible", "ratio", "cap"):
             p = comp.param(b.get(pname), pname, table_key, f"{bp}.{pname}", file, sources, ck)
@@ -317,8 +446,32 @@ def _compile_file(raw: dict, table_key: str, file: str, ck: Checker, comp: _Comp
     return sources, benefits, params, critical
 
 
-def load_book(root: str | Path | None = None, strict: bool = True) -> PolicyBook:
-    """Load and validate every table under ``root``. With ``strict`` a problem raises TableError."""
+def is_complete_tables(path: str | Path) -> bool:
+    """A folder holding its own ``national.yaml`` or ``exclusions.yaml`` is a complete set of tables (a
+    copy of ``tables/``) and is used alone; any other folder is a user's folder laid over the shipped
+    tables."""
+    p = Path(path)
+    return p.is_dir() and ((p / "national.yaml").is_file() or (p / "exclusions.yaml").is_file())
+
+
+def load_book(root: str | Path | None = None, strict: bool = True, *, overlay=()) -> PolicyBook:
+    """Load and validate every table. With ``strict`` a problem raises TableError.
+
+    ``root``: None (the shipped tables), a complete tables folder (used alone, as a copy of
+    ``tables/``), or a user's folder of table files, laid over the shipped tables (see
+    docs/tables.md, "Your own tables"). ``overlay``: more user files or folders (drafts), laid on top
+    in order. Nothing is written anywhere.
+    """
+    layers: list[Path] = []
+    if root and not is_complete_tables(root):
+        if not Path(root).is_dir():
+            raise FileNotFoundError(f"tables folder {root} does not exist (create one with `ybcalc tables new REGION`)")
+        layers.append(Path(root))
+        root = None
+    for extra in overlay or ():
+        if not Path(extra).exists():
+            raise FileNotFoundError(f"table file {extra} does not exist")
+        layers.append(Path(extra))
     root = Path(root) if root else default_tables_dir()
     problems: list[Problem] = []
     entries: list[Entry] = []
@@ -336,7 +489,7 @@ def load_book(root: str | Path | None = None, strict: bool = True) -> PolicyBook
                 continue
             code = str(r["code"])
             if len(code) != 6 or not code.isdigit():
-                reg_ck.add(f"regions.{rid}.code", f"must be a 6-digit administrative code, got {code!r}")
+                reg_ck.add(f"regions.{rid}.code", f"must be a 6-digit administrative code, got {short_repr(code)}")
             regions[rid] = Region(rid, r["name"], r.get("short", r["name"]), code, r.get("province", rid),
                                   r.get("kind", "city"), list(r.get("aliases") or []))
     problems += reg_ck.problems
@@ -351,12 +504,12 @@ def load_book(root: str | Path | None = None, strict: bool = True) -> PolicyBook
                 continue
             for i, e in enumerate(lst):
                 if isinstance(e, dict) and "from" in e and e.get("source") not in national_sources and "missing" not in e:
-                    nat_ck.add(f"{k}[{i}].source", f"unknown or absent source id {e.get('source')!r}")
+                    nat_ck.add(f"{k}[{i}].source", f"unknown or absent source id {short_repr(e.get('source'))}")
         # the engine rounds every amount half up to the fen; a table asking otherwise must not pass silently
         for i, e in enumerate(national.get("rounding") or []):
             if isinstance(e, dict) and "missing" not in e and (e.get("unit") != 0.01 or e.get("method") != "half_up"):
                 nat_ck.add(f"rounding[{i}]", f"the engine implements unit 0.01, method half_up only; got "
-                                             f"unit {e.get('unit')!r}, method {e.get('method')!r}")
+                                             f"unit {short_repr(e.get('unit'))}, method {short_repr(e.get('method'))}")
         from ..members import check_national            # a member's year: waiting periods, rewards
         check_national(national, nat_ck)
     problems += nat_ck.problems
@@ -378,37 +531,57 @@ def load_book(root: str | Path | None = None, strict: bool = True) -> PolicyBook
         if scheme not in SCHEMES:
             ck.add("(file)", f"file name must be one of {', '.join(s + '.yaml' for s in SCHEMES)}")
         if raw.get("region") != folder:
-            ck.add("region", f"must equal the folder name {folder!r}, got {raw.get('region')!r}")
+            ck.add("region", f"must equal the folder name {short_repr(folder)}, got {short_repr(raw.get('region'))}")
         if folder not in regions:
-            ck.add("region", f"{folder!r} is not in regions.yaml")
+            ck.add("region", f"{short_repr(folder)} is not in regions.yaml")
         if raw.get("scheme") != scheme:
-            ck.add("scheme", f"must equal the file name {scheme!r}, got {raw.get('scheme')!r}")
-        pys = str(raw.get("policy_year_start", "01-01"))
-        try:
-            py_start = tuple(int(x) for x in pys.split("-"))
-            dt.date(2001, *py_start)
-        except (ValueError, TypeError):
-            ck.add("policy_year_start", f"must be MM-DD, got {pys!r}")
-            py_start = (1, 1)
+            ck.add("scheme", f"must equal the file name {short_repr(scheme)}, got {short_repr(raw.get('scheme'))}")
+        py_start = _year_start(raw, ck)
         key = f"{folder}/{scheme}"
         parts = _compile_file(raw, key, ck.file, ck, comp)
         compiled[(folder, scheme)] = (raw, ck, py_start, parts)
 
-    # Second pass: merge baselines (extends) and check each merged table as a whole.
+    # The user's tables: their regions first (a region the shipped tables lack), then their files.
+    user_layers, user_files = _read_user_layers(layers, regions, national, comp, problems)
+
+    # Second pass: merge baselines (extends), lay the user's tables over, check each table as a whole.
     tables: dict[tuple[str, str], SchemeTable] = {}
 
     def build(k, seen=()):
         if k in tables:
             return tables[k]
+        t = build_shipped(k, seen) if k in compiled else None
+        for layer in user_layers.get(k, []):
+            if t is None and layer.raw.get("extends"):
+                ext = str(layer.raw["extends"])
+                bk = tuple(ext.split("/", 1)) if "/" in ext else None
+                if bk is None or (bk not in compiled and bk not in user_layers):
+                    layer.ck.add("extends", f"no table {short_repr(ext)} to extend")
+                elif bk in seen or bk == k:
+                    layer.ck.add("extends", f"circular extends via {short_repr(ext)}")
+                elif bk[1] != k[1]:
+                    layer.ck.add("extends", f"a {k[1]} table cannot extend a {bk[1]} table")
+                else:
+                    t = build(bk, (*seen, k))
+                    t = _lay_over(t, layer, k)
+                    t.extends = ext
+                    _check_table(t, layer.ck)
+                    continue
+            t = _lay_over(t, layer, k)
+            _check_table(t, layer.ck)
+        tables[k] = t
+        return t
+
+    def build_shipped(k, seen=()):
         raw, ck, py_start, (sources, benefits, params, critical) = compiled[k]
         base = None
         ext = raw.get("extends")
         if ext:
             bk = tuple(str(ext).split("/", 1)) if "/" in str(ext) else None
             if bk is None or bk not in compiled:
-                ck.add("extends", f"no table {ext!r} to extend")
+                ck.add("extends", f"no table {short_repr(ext)} to extend")
             elif bk in seen or bk == k:
-                ck.add("extends", f"circular extends via {ext!r}")
+                ck.add("extends", f"circular extends via {short_repr(ext)}")
             elif bk[1] != k[1]:
                 ck.add("extends", f"a {k[1]} table cannot extend a {bk[1]} table")
             else:
@@ -439,18 +612,213 @@ def load_book(root: str | Path | None = None, strict: bool = True) -> PolicyBook
                         py_start if "policy_year_start" in raw or base is None else base.policy_year_start,
                         merged_sources, merged_benefits, merged_params, merged_critical, raw)
         _check_table(t, ck)
-        tables[k] = t
         return t
 
-    for k in compiled:
+    for k in [*compiled, *user_layers]:
         build(k)
     for k in compiled:
         problems += compiled[k][1].problems
+    for k in user_layers:
+        for layer in user_layers[k]:
+            problems += layer.ck.problems
 
-    book = PolicyBook(root, regions, tables, exclusions, national, national_sources, entries, problems)
+    book = PolicyBook(root, regions, tables, exclusions, national, national_sources, entries, problems,
+                      user_files=user_files, overlay_paths=layers)
     if strict and problems:
         raise TableError(problems)
     return book
+
+
+def _year_start(raw: dict, ck: Checker) -> tuple[int, int]:
+    pys = str(raw.get("policy_year_start", "01-01"))
+    try:
+        py_start = tuple(int(x) for x in pys.split("-"))
+        dt.date(2001, *py_start)
+        return py_start
+    except (ValueError, TypeError):
+        ck.add("policy_year_start", f"must be MM-DD, got {short_repr(pys)}")
+        return (1, 1)
+
+
+# ---- the user's own tables, laid over the shipped ones ------------------------------------------
+@dataclass
+class _UserLayer:
+    """One user table file: the region × scheme it names and its compiled parameters."""
+    name: str                   # as the settlement cites it: path within the user's folder, or the file name
+    raw: dict
+    ck: Checker
+    py_start: tuple
+    parts: tuple                # (sources, benefits, params, critical) as _compile_file returns them
+
+
+def _user_table_files(layers: list[Path]):
+    """(folder-or-None, file, display name) of every user table file, folder by folder, in order."""
+    for layer in layers:
+        if layer.is_dir():
+            files = sorted(f for f in layer.rglob("*.y*ml") if f.suffix in (".yaml", ".yml") and
+                           f.relative_to(layer).as_posix() != "regions.yaml")
+            for f in files:
+                yield layer, f, f.relative_to(layer).as_posix()
+        else:
+            yield None, layer, layer.name
+
+
+def _add_region(regions: dict, rid: str, r: dict, ck: Checker, path: str) -> bool:
+    """A region from the user's regions.yaml or a table's header; problems named with ``path``."""
+    if not isinstance(r, dict) or not r.get("name") or not r.get("code"):
+        ck.add(path, "a region needs `name` and `code` (6-digit administrative code), e.g. "
+                     "{name: 绵阳市, code: \"510700\", province: sichuan}")
+        return False
+    code = str(r["code"]).strip()
+    if len(code) != 6 or not code.isdigit():
+        ck.add(f"{path}.code", f"must be a 6-digit administrative code, got {short_repr(r['code'])}")
+        return False
+    if not rid or any(c in rid for c in "/\\:") or rid.startswith("."):
+        ck.add(path, f"a region id is a plain name (no / \\ : or leading dot), got {short_repr(rid)}")
+        return False
+    regions[rid] = Region(rid, str(r["name"]), str(r.get("short", r["name"])), code, str(r.get("province", rid)),
+                          str(r.get("kind", "city")), [str(a) for a in r.get("aliases") or []])
+    return True
+
+
+def _read_user_layers(layers: list[Path], regions: dict, national: dict, comp, problems: list):
+    """Read the user's regions and table files. Returns ({(region, scheme): [layers]}, [file names]).
+
+    A table names its region by id, Chinese name, alias or code (``region: 攀枝花``), or defines a
+    region the shipped tables lack with a header (``region: {name: 绵阳市, code: "510700", province:
+    sichuan}``); its scheme as 职工/居民, employee/resident or 310/390. They are names, never paths.
+    """
+    from ..codes import parse_insutype
+    out: dict[tuple[str, str], list[_UserLayer]] = {}
+    names: list[str] = []
+    for layer in layers:
+        reg_file = layer / "regions.yaml" if layer.is_dir() else None
+        if reg_file is not None and reg_file.is_file():
+            ck = Checker(str(reg_file))
+            raw = _read_yaml(reg_file, ck)
+            listed = raw.get("regions") if isinstance(raw, dict) else None
+            if raw is not None and not isinstance(listed, dict):
+                ck.add("regions", "must be a mapping of region id -> {name, code, province}")
+            for rid, r in (listed or {}).items():
+                _add_region(regions, str(rid), r, ck, f"regions.{rid}")
+            problems += ck.problems
+            names.append(f"{layer.name}/regions.yaml")
+    seen_in_folder: dict[tuple, str] = {}
+    for folder, path, name in _user_table_files(layers):
+        ck = Checker(str(path))
+        raw = _read_yaml(path, ck)
+        names.append(name)
+        if not isinstance(raw, dict):
+            if raw is not None or not ck.problems:
+                ck.add("(file)", "a table must be a mapping with `region`, `scheme` and parameters")
+            problems += ck.problems
+            continue
+        rid = _user_region(raw.get("region"), regions, ck)
+        scheme = parse_insutype(raw.get("scheme")) if isinstance(raw.get("scheme"), (str, int)) else None
+        if scheme is None:
+            ck.add("scheme", f"must be 职工 or 居民 (employee/resident, 310/390), got {short_repr(raw.get('scheme'))}")
+        if rid is None or scheme is None:
+            problems += ck.problems
+            continue
+        key = (rid, scheme)
+        if folder is not None and (folder, key) in seen_in_folder:
+            ck.add("region", f"{rid}/{scheme} is already given by {seen_in_folder[(folder, key)]} in the same folder: "
+                             f"keep one file per region and scheme")
+            problems += ck.problems
+            continue
+        seen_in_folder[(folder, key)] = name
+        first = len(comp.entries)
+        parts = _compile_file(raw, name, ck.file, ck, comp)
+        for e in comp.entries[first:]:
+            e.user = True
+        out.setdefault(key, []).append(_UserLayer(name, raw, ck, _year_start(raw, ck), parts))
+    return out, names
+
+
+def _user_region(value, regions: dict, ck: Checker) -> str | None:
+    """The region id a user's table names, adding a region its header defines."""
+    lookup: dict[str, str] = {}
+    for r in regions.values():
+        for k in [r.id, r.name, r.short, r.code, *r.aliases]:
+            lookup.setdefault(str(k).strip(), r.id)
+    if isinstance(value, dict):
+        for k in ("id", "code", "name", "short"):
+            if value.get(k) is not None and str(value[k]).strip() in lookup:
+                return lookup[str(value[k]).strip()]
+        rid = str(value.get("id") or value.get("short") or value.get("name") or "").strip()
+        if rid and _add_region(regions, rid, value, ck, "region"):
+            return rid
+        return None
+    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip() in lookup:
+        return lookup[str(value).strip()]
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        rid = _division_region(value, regions, lookup)
+        if rid:
+            return rid
+    ck.add("region", f"unknown region {short_repr(value)}: give a region ybcalc knows (name, id or 6-digit code, "
+                     f"e.g. 攀枝花 or 510400), or define it here: `region: {{name: 绵阳市, code: \"510700\", "
+                     f"province: sichuan}}`")
+    return None
+
+
+def _division_region(value, regions: dict, lookup: dict) -> str | None:
+    """A prefecture (or province) of the national division list that the tables lack, named by a user's
+    table (``region: 绵阳`` or ``510700``): added as a region with the list's name and code."""
+    from ..divisions import named
+    d = named(value).division
+    if d is None:
+        return None
+    rid = lookup.get(d.code)
+    if rid:                                        # a county-level code of a region the tables know
+        return rid
+    province = lookup.get(d.province_code, d.province_code)
+    regions[d.short] = Region(d.short, d.name, d.short, d.code, province if d.level != "province" else d.short,
+                              "province" if d.level == "province" else "city", list(d.aliases))
+    return d.short
+
+
+def _splice(shipped, user):
+    """A user's parameter over the shipped one: the user's entries replace the shipped entries from the
+    user's first date on; shipped entries before it stay (a notice changes the rules from its date)."""
+    if shipped is None:
+        return user
+    first = user.entries[0].start
+    return type(user)(user.path, user.kind, [e for e in shipped.entries if e.start < first] + user.entries)
+
+
+def _lay_over(t: SchemeTable | None, layer: _UserLayer, key: tuple[str, str]) -> SchemeTable:
+    """The table ``t`` (None: the shipped tables have none) with one user file laid over it."""
+    sources, benefits, params, critical = layer.parts
+    raw = layer.raw
+    merged_benefits = {bn: Benefit(bn, b.label, list(b.med_types), b.settle_as, dict(b.params))
+                       for bn, b in (t.benefits.items() if t else ())}
+    for bn, b in benefits.items():
+        mb = merged_benefits.get(bn)
+        if mb is None:
+            merged_benefits[bn] = Benefit(bn, b["label"], b["med_types"], b["settle_as"], b["params"])
+            continue
+        for pn, p in b["params"].items():
+            mb.params[pn] = _splice(mb.params.get(pn), p)
+        if b["has_med_types"]:
+            mb.med_types = b["med_types"]
+        if b["settle_as"]:
+            mb.settle_as = b["settle_as"]
+        mb.label = b["label"] if b["label"] != bn else mb.label
+    merged_params = dict(t.params) if t else {}
+    for pn, p in params.items():
+        merged_params[pn] = _splice(merged_params.get(pn), p)
+    merged_critical = dict(t.critical) if t else {}
+    for payer, p in critical.items():
+        merged_critical[payer] = _splice(merged_critical.get(payer), p)
+    merged_sources = {**(t.sources if t else {}), **sources}
+    merged_raw = {**(t.raw if t else {}), **{k: v for k, v in raw.items() if k not in ("region", "scheme")},
+                  "region": key[0], "scheme": key[1]}
+    return SchemeTable(key[0], key[1], str(raw.get("title") or (t.title if t else f"{key[0]} {key[1]}")),
+                       t.file if t else layer.ck.file, t.extends if t else raw.get("extends"),
+                       list(raw.get("psn_types") or (t.psn_types if t else [])),
+                       layer.py_start if "policy_year_start" in raw or t is None else t.policy_year_start,
+                       merged_sources, merged_benefits, merged_params, merged_critical, merged_raw,
+                       [*(t.user_files if t else []), layer.name])
 
 
 def _check_table(t: SchemeTable, ck: Checker) -> None:
@@ -461,10 +829,10 @@ def _check_table(t: SchemeTable, ck: Checker) -> None:
             ck.add(f"benefits.{b.name}.med_types", "benefit lists no visit types")
         for mt in b.med_types:
             if mt in seen:
-                ck.add(f"benefits.{b.name}.med_types", f"visit type {mt} is already settled by benefit {seen[mt]!r}")
+                ck.add(f"benefits.{b.name}.med_types", f"visit type {mt} is already settled by benefit {short_repr(seen[mt])}")
             seen[mt] = b.name
         if b.settle_as and b.settle_as not in t.benefits:
-            ck.add(f"benefits.{b.name}.settle_as", f"no benefit {b.settle_as!r} in this table")
+            ck.add(f"benefits.{b.name}.settle_as", f"no benefit {short_repr(b.settle_as)} in this table")
         ded, cap = b.params.get("deductible"), b.params.get("cap")
         if ded and cap:
             for ce in cap.entries:
@@ -489,7 +857,7 @@ def _check_table(t: SchemeTable, ck: Checker) -> None:
         for e in p.entries:
             for name in e.raw.get("applies_to") or []:
                 if name not in t.benefits:
-                    ck.add(f"critical_illness.{payer}[{e.index}].applies_to", f"no benefit {name!r} in this table")
+                    ck.add(f"critical_illness.{payer}[{e.index}].applies_to", f"no benefit {short_repr(name)} in this table")
 
 
 def _load_exclusions(path: Path, problems: list[Problem]) -> list[ExclusionRule]:
@@ -512,10 +880,10 @@ def _load_exclusions(path: Path, problems: list[Problem]) -> list[ExclusionRule]
             ck.add(f"{p}.match", "matches nothing: give name_contains, med_chrgitm_type or code_prefix")
         src = r.get("source")
         if src not in sources:
-            ck.add(f"{p}.source", f"unknown or absent source id {src!r}")
+            ck.add(f"{p}.source", f"unknown or absent source id {short_repr(src)}")
         enforce = r.get("enforce", "exclude")
         if enforce not in ("exclude", "warn"):
-            ck.add(f"{p}.enforce", f"must be exclude or warn, got {enforce!r}")
+            ck.add(f"{p}.enforce", f"must be exclude or warn, got {short_repr(enforce)}")
         exc = r.get("except_when") or {}
         for k in exc:
             if k not in ("med_type", "chld_medc_flag"):

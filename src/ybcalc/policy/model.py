@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..money import INF_FEN, PPM, ratio_to_ppm, yuan_to_fen
-from .schema import GRADE_LABEL
+from .schema import GRADE_LABEL, PLACEHOLDER
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,20 @@ class Source:
     grade: str
     note: str = ""
     file: str = ""
+    doc_no: str = ""       # 文号, e.g. 攀医保发〔2024〕1号 (a paper notice may have no URL)
 
     def cite(self, lang: str = "zh") -> str:
         if self.grade == "assumed":           # a value the user stated (ybcalc.assume): title zh, note en
             return f"[{GRADE_LABEL['assumed'][0 if lang == 'zh' else 1]}] {self.title if lang == 'zh' else self.note}"
         grade = GRADE_LABEL.get(self.grade, (self.grade, self.grade))[0 if lang == "zh" else 1]
-        return f"{self.issuer}《{self.title}》({self.date}) [{grade}] {self.url}"
+        title = f"《{self.title}》" if self.title else ""
+        number = f"（{self.doc_no}）" if self.doc_no and self.doc_no not in self.title else ""
+        return f"{self.issuer}{title}{number}({self.date}) [{grade}] {self.url}".rstrip()
+
+    @property
+    def unfilled(self) -> list[str]:
+        """Fields still holding the starter table's placeholder."""
+        return [k for k in ("title", "doc_no", "issuer", "date", "url") if str(getattr(self, k)).strip() == PLACEHOLDER]
 
 
 @dataclass
@@ -219,6 +227,7 @@ class Entry:
     file: str
     fields: dict = field(default_factory=dict)      # name -> Value / plain python value
     adjust: list = field(default_factory=list)
+    user: bool = False     # from a user's own table (then ``table`` is that file's name, not region/scheme)
 
     @property
     def key(self) -> str:
@@ -262,6 +271,7 @@ class SchemeTable:
     params: dict[str, Param]          # top-level params: selfpay_prop, out_of_area, personal_account, ...
     critical: dict[str, Param]        # payer -> Param
     raw: dict
+    user_files: list = field(default_factory=list)   # the user's table files laid over this table
 
     @property
     def contrib_tiers(self) -> list[str]:

@@ -6,13 +6,19 @@ instead of stopping at the first, so ``ybcalc tables validate`` can list them al
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-GRADES = ("official", "institution", "secondary")
+GRADES = ("official", "institution", "secondary", "user")
+# `user`: a notice the user holds (paper or PDF) and typed into their own table; it needs no URL
 GRADE_LABEL = {"official": ("官方", "official"), "institution": ("机构转载", "institution"),
-               "secondary": ("二手", "secondary"),
+               "secondary": ("二手", "secondary"), "user": ("用户提供", "user-supplied"),
                "assumed": ("假设值，用户给定", "assumed value, given by the user")}   # --assume, never in a table
+# what a user's starter table (`ybcalc tables new`) holds where the notice's figure is to be typed in:
+# an entry still holding it (or citing a source still holding it) is `missing`, never settled
+PLACEHOLDER = "待填"
 SCHEMES = ("employee", "resident")
 MED_TYPES = ("11", "12", "13", "14", "21", "41")
 FIL_TYPES = ("long_term", "referral", "emergency", "temporary", "unfiled")
@@ -62,7 +68,7 @@ TOP_KEYS = ("region", "scheme", "title", "extends", "psn_types", "contrib_tiers"
             "selfpay_prop", "out_of_area", "critical_illness", "medical_assistance", "personal_account",
             "psn_type_by_age", "notes")
 BENEFIT_KEYS = ("label", "med_types", "deductible", "ratio", "cap", "settle_as", "note")
-SOURCE_KEYS = ("title", "issuer", "url", "date", "grade", "note", "quote")
+SOURCE_KEYS = ("title", "doc_no", "issuer", "url", "date", "grade", "note", "quote")   # doc_no: 文号
 CRITICAL_PAYERS = ("hifmi", "hifob")
 
 
@@ -71,9 +77,10 @@ class Problem:
     file: str
     path: str
     message: str
+    line: int | None = None      # 1-based line of the key in the file, where known
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.path}: {self.message}"
+        return f"{self.file}: {self.path}: {self.message}" + (f" (line {self.line})" if self.line else "")
 
 
 class TableError(ValueError):
@@ -98,7 +105,75 @@ def as_date(value) -> dt.date | None:
 
 
 def is_number(value) -> bool:
-    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+    """A finite number (`.inf` and `.nan` are YAML floats, never a table value)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return False
+    return not isinstance(value, (float, Decimal)) or math.isfinite(value)
+
+
+def short_repr(value, limit: int = 80) -> str:
+    """``repr`` of a value for a message, cut to ``limit`` characters: a table value can be huge
+    (a YAML alias bomb), and a message must stay a line."""
+    text = repr(value) if not isinstance(value, (list, dict)) else _bounded_repr(value, limit)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bounded_repr(value, limit: int) -> str:
+    """repr of nested lists/dicts that stops once ``limit`` characters are written (never builds
+    the whole text of a huge value)."""
+    out: list[str] = []
+    size = 0
+
+    def emit(s: str) -> bool:
+        nonlocal size
+        out.append(s)
+        size += len(s)
+        return size <= limit
+
+    def walk(v) -> bool:
+        if isinstance(v, list):
+            if not emit("["):
+                return False
+            for i, x in enumerate(v):
+                if (i and not emit(", ")) or not walk(x):
+                    return False
+            return emit("]")
+        if isinstance(v, dict):
+            if not emit("{"):
+                return False
+            for i, (k, x) in enumerate(v.items()):
+                if (i and not emit(", ")) or not emit(f"{k!r}: ") or not walk(x):
+                    return False
+            return emit("}")
+        return emit(repr(v))
+
+    walk(value)
+    return "".join(out)
+
+
+_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def line_of(node, path: str) -> int | None:
+    """1-based line of the deepest node of ``path`` ("benefits.inpatient.ratio[1].rates") found in a
+    YAML node tree."""
+    line = None
+    for m in _PATH_PART.finditer(path):
+        index, key = m.group(1), m.group(2)
+        nxt = None
+        if index is not None and getattr(node, "id", "") == "sequence" and int(index) < len(node.value):
+            nxt = node.value[int(index)]
+        elif key is not None and getattr(node, "id", "") == "mapping":
+            for k, v in node.value:
+                if getattr(k, "value", None) == key:
+                    line = k.start_mark.line + 1
+                    nxt = v
+                    break
+        if nxt is None:
+            break
+        node = nxt
+        line = node.start_mark.line + 1 if index is not None else line
+    return line
 
 
 class Checker:
@@ -107,9 +182,12 @@ class Checker:
     def __init__(self, file: str):
         self.file = file
         self.problems: list[Problem] = []
+        self.root_node = None          # the file's YAML node tree, once read: gives each key path its line
 
-    def add(self, path: str, message: str) -> None:
-        self.problems.append(Problem(self.file, path, message))
+    def add(self, path: str, message: str, line: int | None = None) -> None:
+        if line is None and self.root_node is not None:
+            line = line_of(self.root_node, path)
+        self.problems.append(Problem(self.file, path, message, line))
 
     # ---- scalar kinds -------------------------------------------------------------------------
     def number(self, path, value, kind) -> None:
@@ -120,7 +198,7 @@ class Checker:
                 return
             kind = kind[: -len("_or_local")]
         if not is_number(value):
-            self.add(path, f"expected a number, got {value!r}")
+            self.add(path, f"expected a finite number, got {short_repr(value)}")
             return
         v = float(value)
         if kind in ("amount", "amount_or_unlimited") and v < 0:
@@ -138,7 +216,7 @@ class Checker:
 
     def rates(self, path, value, n_segments) -> None:
         if not isinstance(value, list) or not value:
-            self.add(path, f"expected a list of ratios (one per segment), got {value!r}")
+            self.add(path, f"expected a list of ratios (one per segment), got {short_repr(value)}")
             return
         if n_segments is not None and len(value) != n_segments:
             self.add(path, f"{len(value)} rate(s) for {n_segments} segment(s)")
@@ -147,28 +225,28 @@ class Checker:
 
     def when(self, path, cond) -> None:
         if not isinstance(cond, dict):
-            self.add(path, f"`when` must be a mapping, got {cond!r}")
+            self.add(path, f"`when` must be a mapping, got {short_repr(cond)}")
             return
         for key, val in cond.items():
             if key not in WHEN_KEYS:
                 self.add(f"{path}.{key}", f"unknown condition key (known: {', '.join(WHEN_KEYS)})")
             elif key == "age":
                 if not (isinstance(val, list) and len(val) == 2 and all(v is None or is_number(v) for v in val)):
-                    self.add(f"{path}.age", f"age must be [lo, hi] with numbers or null, got {val!r}")
+                    self.add(f"{path}.age", f"age must be [lo, hi] with numbers or null, got {short_repr(val)}")
                 elif val[0] is not None and val[1] is not None and val[0] >= val[1]:
-                    self.add(f"{path}.age", f"age band is empty: {val!r}")
+                    self.add(f"{path}.age", f"age band is empty: {short_repr(val)}")
             elif key == "mdtrt_scope":
                 for v in val if isinstance(val, list) else [val]:
                     if v not in MDTRT_SCOPES:
-                        self.add(f"{path}.mdtrt_scope", f"unknown scope {v!r} (known: {', '.join(MDTRT_SCOPES)})")
+                        self.add(f"{path}.mdtrt_scope", f"unknown scope {short_repr(v)} (known: {', '.join(MDTRT_SCOPES)})")
             elif key == "fil_type":
                 for v in val if isinstance(val, list) else [val]:
                     if v not in FIL_TYPES:
-                        self.add(f"{path}.fil_type", f"unknown fil_type {v!r} (known: {', '.join(FIL_TYPES)})")
+                        self.add(f"{path}.fil_type", f"unknown fil_type {short_repr(v)} (known: {', '.join(FIL_TYPES)})")
             elif key == "med_type":
                 for v in val if isinstance(val, list) else [val]:
                     if str(v) not in MED_TYPES:
-                        self.add(f"{path}.med_type", f"unknown med_type {v!r}")
+                        self.add(f"{path}.med_type", f"unknown med_type {short_repr(v)}")
 
     def groups(self, path, value, sources=None) -> None:
         """``psn_type_by_age.groups``: rules ``{when: {age: [lo, hi]}, value: <group>}``, first match wins."""
@@ -213,7 +291,7 @@ class Checker:
                 elif i != len(value) - 1:
                     self.add(rp, "a rule without `when` must come last (rules after it never apply)")
                 if "source" in rule and sources is not None and rule["source"] not in sources:
-                    self.add(f"{rp}.source", f"unknown source id {rule['source']!r}")
+                    self.add(f"{rp}.source", f"unknown source id {short_repr(rule['source'])}")
                 self.table(f"{rp}.value", rule["value"], kind, n_segments, sources)
         elif kind == "rates":
             self.rates(path, value, n_segments)
