@@ -104,7 +104,7 @@ def _allowed_words() -> set[str]:
     from ybcalc.policy.loader import load_book
     words.update(load_book(None).regions)              # region ids (tables list's id column)
     # the command, its sub-commands and the words a user types as values (choices, codes)
-    words.update("ybcalc score explain tables list show validate coverage diff compare zh en text csv md "
+    words.update("ybcalc score explain tables list show validate coverage new diff compare zh en text csv md "
                  "local dask".split())
     # file formats, encodings, units
     words.update("CSV csv Parquet parquet PNG png UTF BOM GB YAML yaml MB Excel Dask YYYY MM DD ok".split())
@@ -118,7 +118,7 @@ def english_words(text: str) -> set[str]:
     text = re.sub(r"\b[\w-]+(?:\.[\w-]+)*\.(?:com|cn|net|org|cc|html?)\b\S*", " ", text)  # sites, pages
     text = re.sub(r"(?<![\w])--?[A-Za-z][\w-]*", " ", text)               # options --lang, -o
     text = re.sub(r"\b[a-z_]+/[a-z_]+[\w@:#./\[\]-]*", " ", text)          # table keys, policy versions
-    text = re.sub(r"\S*[\\/]\S*\.(?:csv|parquet|yaml|png)\b", " ", text)   # file names with a folder
+    text = re.sub(r"\S*\.(?:csv|parquet|yaml|png)\b", " ", text)       # file names
     text = re.sub(r"\b[A-Z]{2,3}\d+-\d{8}\b|\b[A-Z]{2}\d{3}\b", " ", text)   # the example's bill and member ids
     allowed = _allowed_words()
     return {w for w in re.findall(r"[A-Za-z][A-Za-z_]*[A-Za-z]", text) if w.lower() not in allowed}
