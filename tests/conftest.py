@@ -43,8 +43,13 @@ def frame(*bills) -> pd.DataFrame:
 
 
 @pytest.fixture(autouse=True)
-def _english_locale(monkeypatch):
-    """Tests read the language they ask for (``--lang``), never the machine's: a C locale, no YBCALC_LANG."""
-    for var in ("YBCALC_LANG", "LC_ALL", "LC_MESSAGES"):
+def _english_locale(request, monkeypatch):
+    """Tests read English unless they ask for Chinese (``--lang zh``, ``i18n.language("zh")``), never the
+    machine's language: a C locale and YBCALC_LANG=en (the library alone would write Chinese). The
+    notebooks' kernels are left alone: a notebook shows the library's own Chinese."""
+    if request.node.path.suffix == ".ipynb":
+        return
+    for var in ("LC_ALL", "LC_MESSAGES"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.setenv("YBCALC_LANG", "en")

@@ -11,6 +11,14 @@ import ybcalc
 from ybcalc.batch import neutralise_formulas, score_file, score_frame, write_table
 from ybcalc.cli import main
 
+
+@pytest.fixture(autouse=True)
+def _library_in_english():
+    """These tests read the library's messages in English (the library's default is Chinese)."""
+    from ybcalc.i18n import language
+    with language("en"):
+        yield
+
 FIELDS = ["medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt",
           "act_pay_dedc", "hifp_pay", "hifmi_pay", "hifob_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt",
           "acct_pay", "psn_cash_pay"]
@@ -222,8 +230,11 @@ def test_parquet_dictionaries_only_for_repeated_text(fbook, tmp_path):
     back = pd.read_parquet(out)
     assert back["warnings"].dtype == object or pd.api.types.is_string_dtype(back["warnings"])
     assert not isinstance(back["insuplc"].dtype, pd.CategoricalDtype)
-    direct = score_frame(pd.read_csv(src, dtype=str), fbook).settlement.bills()
+    from ybcalc.i18n import language
+    with language("en"):                         # the command line's language in the tests' C locale
+        direct = score_frame(pd.read_csv(src, dtype=str), fbook).settlement.bills()
     assert back["warnings"].fillna("").tolist() == direct["warnings"].tolist()
+    assert back["notes"].fillna("").tolist() == direct["notes"].tolist()
     assert back["setl_time"].tolist() == direct["setl_time"].tolist()
 
 
@@ -711,7 +722,7 @@ def test_amounts_with_commas_that_group_nothing_are_refused_not_multiplied(fbook
     would be 123.00 yuan instead of 1.23: such amounts are rejected with their own reason, in bills
     and in the accounts file. Full-width digits and signs (what a Chinese keyboard can type) are read."""
     from ybcalc.batch import read_accounts
-    from ybcalc.inputs import AMOUNT_AMBIGUOUS, parse_amount_problems
+    from ybcalc.inputs import amount_ambiguous, parse_amount_problems
     cells = ["1,23", "12,3456.00", "1234,567", "1,234,567.89", "１２３．４５", "￥１，２３４．５", "(1,234.50)", "12,345元"]
     fen, problem = parse_amount_problems(pd.Series(cells, dtype="str"))
     assert problem.tolist() == [2, 2, 2, 0, 0, 0, 1, 0]
@@ -720,7 +731,7 @@ def test_amounts_with_commas_that_group_nothing_are_refused_not_multiplied(fbook
     lines.loc[lines.index[0], "det_item_fee_sumamt"] = "12,50"
     res = score_frame(lines, fbook)
     own = res.rejects[res.rejects["row"] == 1]
-    assert own["reason"].tolist() == [AMOUNT_AMBIGUOUS] and own["value"].tolist() == ["12,50"]
+    assert own["reason"].tolist() == [amount_ambiguous()] and own["value"].tolist() == ["12,50"]
     path = tmp_path / "accounts.csv"
     path.write_text("psn_no,acct_balance\nm1,\"1,234.56\"\nm2,\"12,50\"\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"accounts.csv, row 3, column acct_balance: ambiguous amount"):

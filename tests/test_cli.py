@@ -79,7 +79,12 @@ def test_tables_commands(capsys):
         assert region in listing
     assert main(["tables", "show", "北京", "--scheme", "职工"]) == 0
     shown = capsys.readouterr().out
-    assert "benefits.inpatient.deductible" in shown and "source:" in shown
+    assert "inpatient · deductible from 2023-01-01:" in shown and "source:" in shown
+    assert "basis: a deductible for each admission" in shown
+    assert main(["tables", "show", "北京", "--scheme", "职工", "--lang", "zh"]) == 0
+    shown = capsys.readouterr().out
+    assert "住院 · 起付线 自 2023-01-01 起：" in shown and "计算方式: 起付线按每次住院计" in shown and "来源:" in shown
+    assert "医院等级 基层/社区或一级 → 90%、95%、97%" in shown and "人员类别 退休：个人负担部分乘以 0.3" in shown
 
 
 def test_console_script_runs():

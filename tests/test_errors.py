@@ -10,6 +10,14 @@ from conftest import FIXTURES, frame, make_bill
 from ybcalc.policy.loader import load_book
 
 
+@pytest.fixture(autouse=True)
+def _library_in_english():
+    """These tests read the library's messages in English (the library's default is Chinese)."""
+    from ybcalc.i18n import language
+    with language("en"):
+        yield
+
+
 @pytest.fixture
 def tables_copy(tmp_path):
     dst = tmp_path / "tables"

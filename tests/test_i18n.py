@@ -19,14 +19,17 @@ def test_default_language_from_environment():
 
 
 def test_tr_and_language_block_restore(monkeypatch):
-    assert i18n.tr("中文", "English") == "English"                  # the tests' C locale
-    with i18n.language("zh") as lang:
-        assert lang == "zh" and i18n.tr("中文", "English") == "中文"
+    monkeypatch.delenv("YBCALC_LANG")
+    assert i18n.tr("中文", "English") == "中文"          # the library: Chinese unless told otherwise
+    with i18n.language("en") as lang:
+        assert lang == "en" and i18n.tr("中文", "English") == "English"
         import os
-        assert os.environ["YBCALC_LANG"] == "zh"                    # worker processes follow
-    assert i18n.current() == "en" and "YBCALC_LANG" not in __import__("os").environ
-    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
-    assert i18n.current() == "zh" and i18n.tr("中文", "English", lang="en") == "English"
+        assert os.environ["YBCALC_LANG"] == "en"                    # worker processes follow
+    assert i18n.current() == "zh" and "YBCALC_LANG" not in __import__("os").environ
+    with i18n.language(None) as lang:                               # the command line: the tests' C locale
+        assert lang == "en"
+    monkeypatch.setenv("YBCALC_LANG", "en")
+    assert i18n.current() == "en" and i18n.tr("中文", "English", lang="zh") == "中文"
 
 
 def test_lang_in_argv():
@@ -60,7 +63,7 @@ def test_argparse_errors_in_chinese(capsys):
     assert "错误：缺少必需的参数" in err and "error" not in err
 
 
-def test_command_language_from_environment(monkeypatch, capsys, tmp_path):
+def test_command_language_from_environment(monkeypatch, capsys):
     monkeypatch.setenv("YBCALC_LANG", "zh")
     try:
         main(["tables", "--help"])
@@ -80,3 +83,82 @@ def test_warnings_listed_by_kind_notes_apart():
     taken = w.take(np.array([2, 1]))
     assert taken.kinds == {"z note": "note", "b exclusion": "exclusion", "a missing": "missing"}
     assert "z note" not in w.take(np.array([2])).kinds
+
+
+# ---- with --lang zh, no English words on screen but field names, units, identifiers ----------------
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "bills.csv"
+
+
+def _allowed_words() -> set[str]:
+    from ybcalc import codes, labels
+    words = set()
+    for table in (labels.SETTLEMENT_FIELDS, labels.LINE_FIELDS, labels.OTHER_FIELDS, codes.HEADER_ALIASES):
+        words.update(table)                            # national field names: the columns' own names
+    words.update(["fee_ocur_time", "mdtrt_id", "acct_balance", "ID", "id"])    # (个人账户文件 acct_balance)
+    from ybcalc.policy.loader import load_book
+    words.update(load_book(None).regions)              # region ids (tables list's id column)
+    # the command, its sub-commands and the words a user types as values (choices, codes)
+    words.update("ybcalc score explain tables list show validate coverage new diff compare zh en text csv md "
+                 "local dask".split())
+    # file formats, encodings, units
+    words.update("CSV csv Parquet parquet PNG png UTF BOM GB YAML yaml MB Excel Dask YYYY MM DD ok".split())
+    words.update(["LANG", "YBCALC_LANG", "Markdown"])  # environment variables, a format
+    return {w.lower() for w in words}
+
+
+def english_words(text: str) -> set[str]:
+    """ASCII words in ``text`` that are not field names, units, options, file names or identifiers."""
+    text = re.sub(r"https?://\S+", " ", text)                             # links
+    text = re.sub(r"\b[\w-]+(?:\.[\w-]+)*\.(?:com|cn|net|org|cc|html?)\b\S*", " ", text)  # sites, pages
+    text = re.sub(r"(?<![\w])--?[A-Za-z][\w-]*", " ", text)               # options --lang, -o
+    text = re.sub(r"\b[a-z_]+/[a-z_]+[\w@:#./\[\]-]*", " ", text)          # table keys, policy versions
+    text = re.sub(r"\S*\.(?:csv|parquet|yaml|png)\b", " ", text)       # file names
+    text = re.sub(r"\b[A-Z]{2,3}\d+-\d{8}\b|\b[A-Z]{2}\d{3}\b", " ", text)   # the example's bill and member ids
+    allowed = _allowed_words()
+    return {w for w in re.findall(r"[A-Za-z][A-Za-z_]*[A-Za-z]", text) if w.lower() not in allowed}
+
+
+def _run(*argv) -> str:
+    r = subprocess.run([sys.executable, "-m", "ybcalc", *argv], capture_output=True, text=True, cwd=ROOT,
+                       encoding="utf-8")
+    assert "Traceback" not in r.stderr, r.stderr
+    return r.stdout + r.stderr
+
+
+def _without_table_texts(text: str) -> str:
+    """What the tables themselves say (document titles and issuers in source citations, the text of a
+    missing entry) is the tables' content, checked by their own review, not the program's words."""
+    from ybcalc.policy.loader import load_book
+    text = re.sub(r"(来源: ).*", r"\1", text)
+    text = re.sub(r"(缺失 — ).*", r"\1", text)
+    text = re.sub(r"(✖ ).*", r"\1", text)
+    ids = {sid for t in load_book(None).tables.values() for sid in t.sources}     # a rule's own source id
+    return re.sub("|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True)), " ", text)
+
+
+def test_chinese_outputs_have_no_english_words(tmp_path):
+    outputs = {
+        "score": _run("score", str(EXAMPLE), "-o", str(tmp_path / "s.csv"), "--lang", "zh"),
+        "explain": _without_table_texts(_run("explain", str(EXAMPLE), "--mdtrt-id", "BJ002-20251115", "--lang", "zh")
+                                        + _run("explain", str(EXAMPLE), "--mdtrt-id", "SZ002-20250920", "--lang", "zh")),
+        "diff": _run("diff", str(EXAMPLE), "--a", "2024-01-01", "--b", "2025-06-01", "--lang", "zh"),
+        "tables show": _without_table_texts(_run("tables", "show", "北京", "--lang", "zh")),
+        "tables list": _run("tables", "list", "--lang", "zh"),
+        "help": _run("--lang", "zh", "--help"),
+    }
+    for command in ("score", "explain", "tables", "diff", "compare"):
+        outputs[f"{command} --help"] = _run(command, "--help", "--lang", "zh")
+    found = {name: sorted(english_words(out)) for name, out in outputs.items()}
+    assert not any(found.values()), {k: v for k, v in found.items() if v}
+
+
+def test_the_scan_finds_english_words():
+    assert english_words("调整: psn_type=退休: share_factor 0.3（selfpay）组 inpatient") == \
+        {"share_factor", "selfpay", "inpatient"}
+    assert not english_words("统筹基金支出 hifp_pay 来源 http://x.com/a.html beijing/employee:cap[0] --lang zh")

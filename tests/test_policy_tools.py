@@ -35,7 +35,7 @@ def test_coverage_matches_what_the_tables_settle():
         else:
             assert settled == len(lines), (r, res.rejects["reason"].unique().tolist())
         if settled and r.status == "secondary":    # some bill of the cell used a secondary-only value
-            assert res.settlement.raw["warnings"].str.contains("二手来源").any(), r
+            assert res.settlement.raw["notes"].str.contains("secondary source").any(), r
         if r.status == "missing":
             continue
         # the same bills with one 乙类 line of one item kind (西药, 治疗费, 卫生材料费) and no 自付比例 of its own

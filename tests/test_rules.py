@@ -6,6 +6,7 @@ import pytest
 
 import ybcalc
 from conftest import frame, make_bill
+from ybcalc.i18n import language
 
 
 def settle(fbook, *bills, **kw):
@@ -44,7 +45,11 @@ def test_warn_level_exclusion_keeps_the_line_and_warns(fbook):
     r = settle(fbook, make_bill("A", [{"chrgitm_lv": 1, "det_item_fee_sumamt": 200, "item_name": "洗牙"}],
                                 med_type="11", hosp_lv=0))
     assert y(r, "A", "fulamt_ownpay_amt") == D("0.00")
-    assert "洗牙" in y(r, "A", "warnings")
+    assert "possibly excluded: dental cleaning" in y(r, "A", "warnings")
+    with language("zh"):
+        r = settle(fbook, make_bill("A", [{"chrgitm_lv": 1, "det_item_fee_sumamt": 200, "item_name": "洗牙"}],
+                                    med_type="11", hosp_lv=0))
+    assert "可能不予支付: 洗牙" in y(r, "A", "warnings")
 
 
 # ---- 2. price limit ----------------------------------------------------------------------------
@@ -88,8 +93,8 @@ def test_new_year_restarts_admissions_and_segments(fbook):
     # 2024 entry: 三级 起付 800 (first admission of 2024); 9200 × 80% = 7360
     assert y(r, "B", "act_pay_dedc") == D("800.00")
     assert y(r, "B", "hifp_pay") == D("7360.00")
-    assert "二手来源" in y(r, "B", "warnings")      # the 2024 entry cites a secondary source
-    assert "二手来源" not in y(r, "A", "warnings")
+    assert "secondary source" in y(r, "B", "notes")      # the 2024 entry cites a secondary source: a note
+    assert "secondary source" not in y(r, "A", "notes") and "secondary source" not in y(r, "B", "warnings")
 
 
 def test_retiree_adjustments_deductible_minus_100_and_plus_5_points(fbook):
@@ -98,7 +103,7 @@ def test_retiree_adjustments_deductible_minus_100_and_plus_5_points(fbook):
     assert y(r, "A", "act_pay_dedc") == D("900.00")
     assert y(r, "A", "hifp_pay") == D("43190.00")
     ex = r.explain("A").frame
-    assert ex["规则与参数"].str.contains("subtract 100").any()
+    assert ex["规则与参数"].str.contains("减去（元） 100").any()
 
 
 def test_yearly_deductible_accumulates_across_visits(fbook):
@@ -298,4 +303,4 @@ def test_contribution_tier_selects_rules_and_an_unlisted_tier_warns(tmp_path):
     assert y(r, "A", "hifp_pay") == D("7520.00")        # 二档: (10000 − 600) × 80%
     assert y(r, "B", "hifp_pay") == D("8460.00")        # 一档: × 90%
     assert y(r, "C", "hifp_pay") == D("8460.00")        # no tier: the rules without one, and a warning
-    assert "缴费档次 (未给出)" in y(r, "C", "warnings") and "缴费档次" not in y(r, "B", "warnings")
+    assert "contribution tier (not given)" in y(r, "C", "warnings") and "contribution tier" not in y(r, "B", "warnings")

@@ -92,7 +92,7 @@ def test_tables_show_prints_a_gap_as_one_short_line():
                          text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    gap = next(line for line in lines if "inpatient.deductible" in line)
+    gap = next(line for line in lines if "inpatient · deductible" in line)
     assert "✖ 未找到攀枝花市职工医保住院起付标准" in gap
     assert "docs/research/regions/panzhihua.md#employee-inpatient-deductible-2023-01-01" in gap
     assert max(len(line) for line in lines) < 300

@@ -209,7 +209,7 @@ benefits:
                         accounts={"P1": 1000, "P2": 0})
     w = dict(zip(res.bills()["mdtrt_id"], res.bills()["warnings"]))
     for v in w.values():
-        assert "最高支付限额: 无已核实参数，未计入" in v and "大额医疗补助：无已核实参数，未计入" in v
+        assert "最高支付限额：无已核实参数，未计入" in v and "大额医疗补助：无已核实参数，未计入" in v
     assert "个人账户：无已核实参数，未计入" in w["V1"]            # the member with a balance it would have paid
     assert "个人账户" not in w["V2"]                               # nothing to pay from: not affected
 
@@ -288,7 +288,7 @@ def test_diff_draft_a_and_draft_b(tmp_path, capsys):
     b = write(tmp_path, "b.yaml", PZH.replace("amount: 1000}", "amount: 1200}"))
     assert main(["diff", str(EXAMPLE_BILL), "--draft-a", str(a), "--draft-b", str(b)]) == 0
     out = capsys.readouterr().out
-    assert "bills compared: 1" in out and "170.00" in out      # 200 more deductible: the fund pays 85% less
+    assert "比较的账单：1 张" in out and "170.00" in out      # 200 more deductible: the fund pays 85% less
 
 
 # ---- errors a user can act on (issue 14 §2, §10) -------------------------------------------------------

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from . import codes
+from .i18n import tr
 from .engine.settle import settle_prepared
 from .inputs import BillError, prepare
 from .labels import SETTLEMENT_FIELDS, relabel_columns
@@ -157,6 +158,9 @@ class Settlement:
         b = self.raw
         region_label = {r: self.book.region_label(r) for r in pd.unique(b["region"])}
         scheme_label = {k: v[0] for k, v in codes.SCHEME_LABEL.items()}
+        # zh: codes as words (医疗类别 普通住院, not 21; 待遇类别 住院, not inpatient); en: the national codes
+        med_word = (lambda m: codes.MED_TYPE_LABEL.get(m, (m,))[0]) if lang == "zh" else None
+        benefit_word = (lambda x: codes.BENEFIT_LABEL.get(x, (x,))[0]) if lang == "zh" else None
         combo, versions = self._policy_version_codes()
         if text == "category":
             # built from codes, never from one Python string per bill: what the writers take
@@ -167,7 +171,7 @@ class Settlement:
                 "setl_time": pd.Categorical.from_codes(day, pd.Index(days, dtype=object)),
                 "insuplc": _categories(b["region"], region_label.get),
                 "insutype": _categories(b["scheme"], lambda s: scheme_label.get(s, s)),
-                "med_type": _categories(b["med_type"]), "benefit": _categories(b["benefit"]),
+                "med_type": _categories(b["med_type"], med_word), "benefit": _categories(b["benefit"], benefit_word),
             })
         else:
             out = pd.DataFrame({
@@ -175,7 +179,8 @@ class Settlement:
                 "setl_time": pd.Series(_date_texts(b["setl_date"].to_numpy("datetime64[D]")), dtype=object),
                 "insuplc": b["region"].map(region_label),
                 "insutype": b["scheme"].map(scheme_label),
-                "med_type": b["med_type"], "benefit": b["benefit"],
+                "med_type": b["med_type"].map(med_word) if med_word else b["med_type"],
+                "benefit": b["benefit"].map(benefit_word) if benefit_word else b["benefit"],
             })
         for c in SETTLEMENT_COLUMNS:
             fen = b[c].to_numpy(np.int64)
@@ -186,9 +191,13 @@ class Settlement:
         if text == "category":
             out["policy_version"] = pd.Categorical.from_codes(combo, pd.Index(versions, dtype=object))
             out["warnings"] = _categories(b["warnings"])
+            if "notes" in b:
+                out["notes"] = _categories(b["notes"])
         else:
             out["policy_version"] = pd.Series(versions[combo] if len(b) else versions, index=out.index, dtype=object)
             out["warnings"] = pd.Series(b["warnings"].to_numpy(dtype=object), index=out.index, dtype=object)
+            if "notes" in b:
+                out["notes"] = pd.Series(b["notes"].to_numpy(dtype=object), index=out.index, dtype=object)
         if "member_eligible" in b.columns:               # a members file was given (issue 17)
             from .members import eligibility_texts
             elig = eligibility_texts(b, lang)
@@ -264,7 +273,8 @@ class Settlement:
         from .explain import explain_bill
         if mdtrt_id is None:
             if len(self.raw) != 1:
-                raise ValueError(f"{len(self.raw)} bills settled: name one with mdtrt_id=")
+                raise ValueError(tr(f"结算了 {len(self.raw)} 张账单：请用 mdtrt_id= 指定一张",
+                                    f"{len(self.raw)} bills settled: name one with mdtrt_id="))
             mdtrt_id = self.raw["mdtrt_id"].iat[0]
         return explain_bill(self, str(mdtrt_id), lang)
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .api import Policy, Settlement, _state_frame, load_tables
+from .i18n import tr
 from .labels import SETTLEMENT_FIELDS
 from .engine.settle import settle_prepared
 from .i18n import tr
@@ -100,7 +101,8 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
                 raise ValueError(f"{path}: {exc}") from exc
             if not encoding and enc == "utf-8-sig" and _utf8_bom(path):
                 raise ValueError(mixed_encoding(path)) from exc
-    raise ValueError(f"{path}: cannot decode as {' or '.join(encodings)} ({last}); use --encoding")
+    raise ValueError(tr(f"{path}：无法按 {' 或 '.join(encodings)} 解码（{last}）；请用 --encoding 指定编码",
+                        f"{path}: cannot decode as {' or '.join(encodings)} ({last}); use --encoding"))
 
 
 def _utf8_bom(path) -> bool:
@@ -165,8 +167,10 @@ class BrokenRow:
 
     @property
     def reason(self) -> str:
-        return (f"row has {self.fields} fields, the header {self.expected} (a value with an unquoted "
-                f"{'comma' if self.fields > self.expected else 'line break, or a cut-off line'}?)")
+        return tr(f"该行有 {self.fields} 个字段，表头有 {self.expected} 个（某个值里有未加引号的"
+                  f"{'逗号' if self.fields > self.expected else '换行，或该行被截断'}？）",
+                  f"row has {self.fields} fields, the header {self.expected} (a value with an unquoted "
+                  f"{'comma' if self.fields > self.expected else 'line break, or a cut-off line'}?)")
 
 
 def read_csv_block(data, names: list, encoding: str, delimiter: str, convert, header: bool, collect: bool,
@@ -365,7 +369,7 @@ def broken_prior(mdtrt_ids, rows, where: str = "row") -> dict:
     prior: dict = {}
     for mid, row in zip(mdtrt_ids, rows):
         if mid:
-            prior.setdefault(mid, f"another line of this bill was rejected ({where} {row})")
+            prior.setdefault(mid, tr(f"本账单另有一行被拒绝（{where} {row}）", f"another line of this bill was rejected ({where} {row})"))
     return prior
 
 
@@ -389,8 +393,9 @@ def _refuse_workbook(path: Path) -> None:
     with open(path, "rb") as f:
         magic = f.read(8)
     if path.suffix.lower() in (".xlsx", ".xlsm", ".xls") or magic.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-        raise ValueError(f"{path}: an Excel workbook, not CSV text: save the sheet as CSV (UTF-8 or GBK) or "
-                         f"Parquet and score that file")
+        raise ValueError(tr(f"{path}：这是 Excel 工作簿，不是 CSV 文本：请把工作表另存为 CSV（UTF-8 或 GBK）或 Parquet 再结算",
+                            f"{path}: an Excel workbook, not CSV text: save the sheet as CSV (UTF-8 or GBK) or "
+                            f"Parquet and score that file"))
 
 
 def _decode_large_dictionaries(table, share: float = 1 / 16, floor: int = 4096):
@@ -464,8 +469,9 @@ def read_bills(path: str | Path, encoding: str | None = None) -> tuple[pd.DataFr
     blank: list[int] = []
     t, first = read_arrow(path, encoding, broken=broken, blank=blank)
     if broken:
-        raise ValueError(f"{path}: " + "; ".join(f"row {b.row}: {b.reason}" for b in broken[:5])
-                         + (f"; … {len(broken) - 5} more" if len(broken) > 5 else ""))
+        raise ValueError(f"{path}: " + "; ".join(tr(f"第 {b.row} 行：{b.reason}", f"row {b.row}: {b.reason}")
+                                                for b in broken[:5])
+                         + (tr(f"；… 另有 {len(broken) - 5} 行", f"; … {len(broken) - 5} more") if len(broken) > 5 else ""))
     df = t.to_pandas()
     df.columns = [str(c).lstrip("\ufeff") for c in df.columns]
     return df, row_numbers(len(df), first, blank)
@@ -477,16 +483,18 @@ def read_accounts(path: str | Path) -> pd.DataFrame:
     df, rows = read_bills(path)
     df = df.rename(columns={"个人账户余额": "acct_balance", "账户余额": "acct_balance", "人员编号": "psn_no"})
     if "psn_no" not in df.columns:
-        raise ValueError(f"{path}: needs a psn_no (人员编号) column; has {', '.join(df.columns)}")
+        raise ValueError(tr(f"{path}：需要 psn_no（人员编号）列；现有 {'、'.join(df.columns)}",
+                            f"{path}: needs a psn_no (人员编号) column; has {', '.join(df.columns)}"))
     df["psn_no"] = df["psn_no"].astype(str).str.strip()          # as bills' member ids are read
     dup = df["psn_no"].duplicated(keep=False).to_numpy()
     if dup.any():
         member = df["psn_no"].to_numpy()[np.flatnonzero(dup)[0]]
         where = ", ".join(map(str, rows[np.flatnonzero(df["psn_no"].to_numpy() == member)]))
-        raise ValueError(f"{path}, rows {where}, column psn_no: member {member!r} appears more than once "
-                         f"(give one row per member)")
+        raise ValueError(tr(f"{path}，第 {where} 行，列 psn_no：参保人 {member!r} 出现了不止一次（每人一行）",
+                            f"{path}, rows {where}, column psn_no: member {member!r} appears more than once "
+                            f"(give one row per member)"))
     from decimal import Decimal
-    from .inputs import AMOUNT_AMBIGUOUS, amount_too_large, parse_amount_problems
+    from .inputs import amount_ambiguous, amount_too_large, parse_amount_problems
     for c in df.columns:
         if c == "psn_no":
             continue
@@ -498,8 +506,9 @@ def read_accounts(path: str | Path) -> pd.DataFrame:
             num = pd.Series([Decimal(int(f)) / 100 for f in fen], index=df.index, dtype=object)
         if problem.any():
             i = int(np.flatnonzero(problem)[0])
-            why = {2: AMOUNT_AMBIGUOUS, 3: amount_too_large()}.get(int(problem[i]), "not a number")
-            raise ValueError(f"{path}, row {rows[i]}, column {c}: {why}: {df[c].iat[i]!r}")
+            why = {2: amount_ambiguous(), 3: amount_too_large()}.get(int(problem[i]), tr("不是数字", "not a number"))
+            raise ValueError(tr(f"{path}，第 {rows[i]} 行，列 {c}：{why}：{df[c].iat[i]!r}",
+                                f"{path}, row {rows[i]}, column {c}: {why}: {df[c].iat[i]!r}"))
         df[c] = num
     return df
 
@@ -534,27 +543,66 @@ class ScoreResult:
                     self.streamed.get("assumed", 0))
         raw = self.settlement.raw
         totals = {c: exact_sum(raw[c].to_numpy()) for c in SETTLEMENT_FIELDS}
-        warned = int((raw["warnings"].to_numpy(dtype=object) != "").sum()) if len(raw) else 0
         assumed = (int((raw["assumptions"].to_numpy(dtype=object) != "").sum())
                    if len(raw) and "assumptions" in raw.columns else 0)
-        return totals, len(raw), warned, assumed
+        return totals, len(raw), warning_counts(raw["warnings"], raw.get("notes")), assumed
 
     def summary(self) -> str:
+        from .i18n import WARNING_KINDS, kind_label, tr
         from .money import fen_to_yuan
         totals, bills, warn, assumed = self._aggregates()
         t = {k: fen_to_yuan(v) for k, v in totals.items()}
         rej_bills = self.rejects["mdtrt_id"].nunique() if len(self.rejects) else 0
+        sep = tr("，", ", ")
+        kinds = sep.join(f"{kind_label(k)} {warn[k]:,}" for k in WARNING_KINDS if k != "note" and warn.get(k))
+        warned = (tr(f"有提示的账单 {warn.get('any', 0):,}", f"bills with warnings {warn.get('any', 0):,}")
+                  + (f"（{kinds}）" if kinds and tr("zh", "en") == "zh" else f" ({kinds})" if kinds else "")
+                  + tr(f"；附说明（如二手来源）的账单 {warn.get('note', 0):,}",
+                       f"; bills with notes (e.g. secondary sources) {warn.get('note', 0):,}"))
         # bills settled with a value the user assumed (--assume): counted, never silent
-        assumed_txt = tr(f"；使用假设值的账单 {assumed:,}", f"; bills with assumed values {assumed:,}") if assumed else ""
+        warned += tr(f"；使用假设值的账单 {assumed:,}", f"; bills with assumed values {assumed:,}") if assumed else ""
         absent = ""
         if self.members_absent:
             absent = "\n" + tr(f"参保信息文件未列出 {self.members_absent:,} 名人员：按一直参保结算",
                                f"{self.members_absent:,} member(s) not in the members file: settled as always enrolled")
-        return (f"rows read {self.rows_read:,} = scored {self.rows_scored:,} + rejected {self.rows_rejected:,}; "
-                f"bills settled {bills:,}, rejected {rej_bills:,}; bills with warnings {warn:,}{assumed_txt}\n"
-                f"total cost {t['medfee_sumamt']:,}  fund {t['fund_pay_sumamt']:,} (统筹 {t['hifp_pay']:,}, "
-                f"大病 {t['hifmi_pay']:,}, 大额 {t['hifob_pay']:,}, 救助 {t['maf_pay']:,})  "
-                f"patient {t['psn_part_amt']:,} (账户 {t['acct_pay']:,}, 现金 {t['psn_cash_pay']:,})" + absent)
+        return tr(f"读入 {self.rows_read:,} 行 = 结算 {self.rows_scored:,} 行 + 拒绝 {self.rows_rejected:,} 行；"
+                  f"结算账单 {bills:,} 张，拒绝 {rej_bills:,} 张；{warned}\n"
+                  f"医疗费总额 {t['medfee_sumamt']:,}  基金支付 {t['fund_pay_sumamt']:,}（统筹 {t['hifp_pay']:,}，"
+                  f"大病 {t['hifmi_pay']:,}，大额 {t['hifob_pay']:,}，救助 {t['maf_pay']:,}）  "
+                  f"个人负担 {t['psn_part_amt']:,}（账户 {t['acct_pay']:,}，现金 {t['psn_cash_pay']:,}）（元）",
+                  f"rows read {self.rows_read:,} = scored {self.rows_scored:,} + rejected {self.rows_rejected:,}; "
+                  f"bills settled {bills:,}, rejected {rej_bills:,}; {warned}\n"
+                  f"total cost {t['medfee_sumamt']:,}  fund {t['fund_pay_sumamt']:,} (pooled {t['hifp_pay']:,}, "
+                  f"critical illness {t['hifmi_pay']:,}, large-expense {t['hifob_pay']:,}, assistance "
+                  f"{t['maf_pay']:,})  patient {t['psn_part_amt']:,} (account {t['acct_pay']:,}, cash "
+                  f"{t['psn_cash_pay']:,}) (yuan)") + absent
+
+
+def warning_counts(warnings, notes=None) -> dict:
+    """Bills per warning kind (a bill counts once per kind it has), ``any``: bills with a warning,
+    ``note``: bills with a note. Read off the few distinct texts of the columns, not per bill."""
+    from collections import Counter
+
+    from .i18n import WARNING_KINDS, kind_label
+    counts: Counter = Counter()
+    prefixes = {f"{kind_label(k)}: ": k for k in WARNING_KINDS if k not in ("other", "note")}
+    for text, n in pd.Series(warnings, dtype="category").value_counts(sort=False).items():
+        if not text or not n:
+            continue
+        counts["any"] += int(n)
+        kinds = {next((k for p, k in prefixes.items() if w.startswith(p)), "other") for w in str(text).split("; ")}
+        for k in kinds:
+            counts[k] += int(n)
+    if notes is not None:
+        for text, n in pd.Series(notes, dtype="category").value_counts(sort=False).items():
+            if text:
+                counts["note"] += int(n)
+    return dict(counts)
+
+
+def add_counts(total: dict, more: dict) -> None:
+    for k, v in more.items():
+        total[k] = total.get(k, 0) + v
 
 
 def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, row_numbers=None,
@@ -600,7 +648,7 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
     return result
 
 
-OUTPUT_KEEP = ["mdtrt_id", "psn_no", "setl_date", "region", "scheme", "med_type", "benefit", "table", "warnings",
+OUTPUT_KEEP = ["mdtrt_id", "psn_no", "setl_date", "region", "scheme", "med_type", "benefit", "table", "warnings", "notes",
                "psn_type", "policy_year", "assumptions", "catalogue_lines",
                "member_listed", "member_eligible", "member_reason", "member_benefit_from", "member_wait_months"]
 
@@ -610,7 +658,7 @@ def slim(result: ScoreResult) -> ScoreResult:
     raw = result.settlement.raw
     keep = [c for c in raw.columns if c in OUTPUT_KEEP or c in SETTLEMENT_FIELDS or c.endswith("_entry")]
     slim_raw = raw[keep].copy()
-    for c in ("warnings", "table", "region", "scheme", "benefit", "med_type", "psn_type", "assumptions"):
+    for c in ("warnings", "notes", "table", "region", "scheme", "benefit", "med_type", "psn_type", "assumptions"):
         if c in slim_raw.columns:          # few distinct values over many bills: store each once
             slim_raw[c] = slim_raw[c].astype("category")
     result.settlement.raw = slim_raw
@@ -660,7 +708,7 @@ def input_paths(path) -> list[Path]:
     """One input file or several (a year delivered as monthly extracts), as a list of paths."""
     paths = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(p) for p in path]
     if not paths:
-        raise ValueError("no input file given")
+        raise ValueError(tr("没有给出输入文件", "no input file given"))
     return paths
 
 
@@ -735,7 +783,7 @@ def _read_inputs(paths: list[Path], encoding):
         if len(paths) > 1:
             table = _canonical_columns(table)
         base = i << FILE_SHIFT
-        where = f"{path} row" if len(paths) > 1 else "row"
+        where = tr(f"{path} 第", f"{path} row") if len(paths) > 1 else tr("第", "row")
         if broken or blank or len(paths) > 1:
             row_parts.append(row_numbers(table.num_rows, first, [b.row for b in broken] + blank) + base)
         if broken:
@@ -804,7 +852,7 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
             k, part = 1, np.zeros(n, np.int64)
     render = (sink.lang, sink.money, sink.parquet) if isinstance(sink, BillWriter) else None
     results, done = [], 0
-    agg = {"totals": {c: 0 for c in SETTLEMENT_FIELDS}, "bills": 0, "warned": 0, "assumed": 0, "workers": 0}
+    agg = {"totals": {c: 0 for c in SETTLEMENT_FIELDS}, "bills": 0, "warned": {}, "assumed": 0, "workers": 0}
 
     def partitions(table, part):
         if k == 1:
@@ -854,7 +902,7 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
         if sink is not None:
             totals, nb, nw, na = out.aggregates or r._aggregates()
             agg["bills"] += nb
-            agg["warned"] += nw
+            add_counts(agg["warned"], nw)
             agg["assumed"] += na
             for c, v in totals.items():
                 agg["totals"][c] += v
@@ -1204,9 +1252,11 @@ def score(df: pd.DataFrame, policy=None, *, rejects: str = "warn", **kw) -> pd.D
     if len(res.rejects) and rejects == "warn":
         import warnings
         first = res.rejects.iloc[0]
-        warnings.warn(f"{len(res.rejects)} of {res.rows_read} input rows not settled "
-                      f"({res.rejects['mdtrt_id'].nunique()} bills), e.g. row {first['row']}, column "
-                      f"{first['column']}: {first['reason']}; the list is in result.attrs['rejects']",
+        warnings.warn(tr(f"{res.rows_read} 行输入中有 {len(res.rejects)} 行未结算（{res.rejects['mdtrt_id'].nunique()} 张账单），"
+                         f"例如第 {first['row']} 行，列 {first['column']}：{first['reason']}；完整列表见 result.attrs['rejects']",
+                         f"{len(res.rejects)} of {res.rows_read} input rows not settled "
+                         f"({res.rejects['mdtrt_id'].nunique()} bills), e.g. row {first['row']}, column "
+                         f"{first['column']}: {first['reason']}; the list is in result.attrs['rejects']"),
                       RejectedRowsWarning, stacklevel=2)
     out = res.settlement.bills()
     out.attrs["rejects"] = res.rejects

@@ -82,8 +82,9 @@ def cmd_score(args) -> int:
     progress = None if args.quiet or not sys.stderr.isatty() else _progress
     if progress:            # a large file takes a while to read and sort by member before the first bill
         size = sum(os.path.getsize(f) for f in args.files)
-        what = args.files[0] if len(args.files) == 1 else f"{len(args.files)} files"
-        print(f"  reading {what} ({size / 2**20:,.0f} MB) …", file=sys.stderr, flush=True)
+        what = args.files[0] if len(args.files) == 1 else tr(f"{len(args.files)} 个文件", f"{len(args.files)} files")
+        print(tr(f"  正在读取 {what}（{size / 2**20:,.0f} MB）…", f"  reading {what} ({size / 2**20:,.0f} MB) …"),
+              file=sys.stderr, flush=True)
     writer = BillWriter(args.output, args.lang)           # each partition is written as soon as settled
     with _replaced_together(args, writer) as staged:
         res = score_file(args.files, book, encoding=args.encoding, on=args.on, state=accounts, progress=progress,
@@ -127,14 +128,17 @@ def _report(res, args) -> int:
     the exit status: the same for the local and the Dask engine."""
     if not args.quiet:
         print(res.summary(), file=sys.stderr)
-        print(f"wrote {args.output}" + (f", rejects to {args.rejects}" if args.rejects else ""), file=sys.stderr)
+        print(tr(f"已写入 {args.output}" + (f"，拒绝的行写入 {args.rejects}" if args.rejects else ""),
+                 f"wrote {args.output}" + (f", rejects to {args.rejects}" if args.rejects else "")), file=sys.stderr)
     if len(res.rejects):
         if not args.rejects and not args.quiet:
             for r in res.rejects.head(10).itertuples():
                 where = getattr(r, "file", args.files[0])
-                print(f"  rejected: {where}, row {r.row}, column {r.column}: {r.reason}", file=sys.stderr)
+                print(tr(f"  拒绝：{where}，第 {r.row} 行，列 {r.column}：{r.reason}",
+                         f"  rejected: {where}, row {r.row}, column {r.column}: {r.reason}"), file=sys.stderr)
             if len(res.rejects) > 10:
-                print(f"  … {len(res.rejects) - 10} more (write them with --rejects FILE)", file=sys.stderr)
+                print(tr(f"  … 另有 {len(res.rejects) - 10} 行（用 --rejects 文件 写出全部）",
+                         f"  … {len(res.rejects) - 10} more (write them with --rejects FILE)"), file=sys.stderr)
         return 0 if args.allow_rejects else 3
     return 0
 
@@ -156,7 +160,7 @@ def _score_dask(args, accounts, catalogue=None) -> int:
     from .dask import money_fen, score_path
     from .labels import SETTLEMENT_FIELDS, relabel_columns
     if args.draft:
-        print("--draft is not supported with --engine dask yet", file=sys.stderr)
+        print(tr("--engine dask 暂不支持 --draft", "--draft is not supported with --engine dask yet"), file=sys.stderr)
         return 2
     # accounts stay in yuan here: each partition converts them once, as the local path does
     bills, rejects = score_path(args.files, scheduler=args.scheduler, workers=args.workers, tables=args.tables,
@@ -166,7 +170,9 @@ def _score_dask(args, accounts, catalogue=None) -> int:
     # the summary the local engine prints: rows read = scored + rejected, and the totals (fen)
     rows_read = rejects.attrs["rows_read"]
     rejected = len(rejects[["file", "row"]].drop_duplicates()) if "file" in rejects.columns else rejects["row"].nunique()
-    warned = int((bills["warnings"].fillna("").astype(str).to_numpy() != "").sum())
+    from .batch import warning_counts
+    warned = warning_counts(bills["warnings"].fillna("").astype(str), bills["notes"].fillna("").astype(str)
+                            if "notes" in bills else None)
     assumed_bills = int(bills["policy_version"].fillna("").astype(str).str.contains("+assume:", regex=False).sum())
     res = ScoreResult(None, rejects, rows_read, rows_read - rejected,
                       {"totals": {c: exact_sum(money_fen(bills[c])) for c in SETTLEMENT_FIELDS}, "bills": len(bills),
@@ -176,6 +182,9 @@ def _score_dask(args, accounts, catalogue=None) -> int:
         for c in SETTLEMENT_FIELDS:
             bills[c] = fen_text(money_fen(bills[c]))
     if args.lang == "zh":
+        for col, words in (("med_type", codes.MED_TYPE_LABEL), ("benefit", codes.BENEFIT_LABEL)):
+            if col in bills:       # codes as words, as the local engine writes them
+                bills[col] = bills[col].map(lambda v, w=words: w.get(v, (v,))[0])
         bills.columns = relabel_columns(bills.columns, "zh")
     with _replaced_together(args) as staged:
         staged.append(stage_table(bills, args.output))
@@ -186,7 +195,7 @@ def _score_dask(args, accounts, catalogue=None) -> int:
 def _progress(done: int, total: int) -> None:
     width = 30
     filled = width * done // max(total, 1)
-    print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} lines", end="", file=sys.stderr,
+    print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} {tr('行', 'lines')}", end="", file=sys.stderr,
           flush=True)
 
 
@@ -212,12 +221,14 @@ def cmd_explain(args) -> int:
     settlement: Settlement = res.settlement
     mid = str(args.mdtrt_id)
     if mid in settlement.errors.index:
-        print(f"bill {mid} cannot be settled: {settlement.errors[mid]}", file=sys.stderr)
+        print(tr(f"账单 {mid} 无法结算：{settlement.errors[mid]}", f"bill {mid} cannot be settled: {settlement.errors[mid]}"),
+              file=sys.stderr)
         return 2
     bad = res.rejects[res.rejects["mdtrt_id"].astype(str) == mid]
     if len(bad):
         for r in bad.itertuples():
-            print(f"bill {mid} rejected: {args.file}, row {r.row}, column {r.column}: {r.reason}", file=sys.stderr)
+            print(tr(f"账单 {mid} 被拒绝：{args.file}，第 {r.row} 行，列 {r.column}：{r.reason}",
+                     f"bill {mid} rejected: {args.file}, row {r.row}, column {r.column}: {r.reason}"), file=sys.stderr)
         return 2
     try:
         ex = settlement.explain(mid, lang=args.lang)
@@ -245,7 +256,8 @@ def cmd_tables(args) -> int:
         if book.problems:
             for p in book.problems:
                 print(p)
-            print(f"{len(book.problems)} problem(s) in {where}", file=sys.stderr)
+            print(tr(f"{where} 中有 {len(book.problems)} 个问题", f"{len(book.problems)} problem(s) in {where}"),
+                  file=sys.stderr)
             return 1
         print(tr(f"通过：{where} 中 {n_files} 个地区×险种参数表、{len(book.entries)} 条带日期的参数、"
                  f"{len(book.exclusions)} 条不予支付规则",
@@ -266,9 +278,14 @@ def cmd_tables(args) -> int:
         if args.format == "md":
             print(coverage_markdown(book))
         else:
-            print(coverage_matrix(book).to_string(index=False))
-            from .policy.coverage import LEGEND
-            print("\n" + LEGEND)
+            from .i18n import terminal_table
+            from .policy.coverage import LEGEND, LEGEND_ZH
+            m = coverage_matrix(book)
+            if args.lang != "zh":
+                m = m.rename(columns={"地区": "region", "险种": "scheme", "就诊": "visit"})
+                m["scheme"] = m["scheme"].map({"职工": "employee", "居民": "resident"}).fillna(m["scheme"])
+            print(terminal_table(m, index=False))
+            print("\n" + tr(LEGEND_ZH, LEGEND))
         return 0
     if args.action == "list":
         rows = []
@@ -276,13 +293,18 @@ def cmd_tables(args) -> int:
             n_missing = sum(1 for p in t.all_params() for e in p.entries if e.missing)
             n_values = sum(1 for p in t.all_params() for e in p.entries if not e.missing)
             grades = sorted({s.grade for s in t.sources.values()})
-            rows.append((book.regions[rid].short, rid, codes.SCHEME_LABEL[scheme][0], n_values, n_missing,
-                         ",".join(GRADE_LABEL[g][0] for g in grades), "extends " + t.extends if t.extends else ""))
-        print(pd.DataFrame(rows, columns=["地区", "id", "险种", "已核实条目", "缺失条目", "来源等级", "基线"]).to_string(index=False))
+            rows.append((book.regions[rid].short, rid, tr(*codes.SCHEME_LABEL[scheme]), n_values, n_missing,
+                         tr("、", ",").join(tr(*GRADE_LABEL.get(g, (g, g))) for g in grades),
+                         tr(f"基于 {t.extends}", f"extends {t.extends}") if t.extends else ""))
+        from .i18n import terminal_table
+        columns = (["地区", "id", "险种", "已核实条目", "缺失条目", "来源等级", "基线"] if args.lang == "zh" else
+                   ["region", "id", "scheme", "sourced entries", "missing entries", "source grades", "baseline"])
+        print(terminal_table(pd.DataFrame(rows, columns=columns), index=False))
         return 0
     if args.action == "show":
         if not args.region:
-            print("tables show REGION [--scheme 职工|居民]", file=sys.stderr)
+            print(tr("用法：ybcalc tables show 地区 [--scheme 职工|居民]", "usage: ybcalc tables show REGION [--scheme 职工|居民]"),
+                  file=sys.stderr)
             return 2
         if args.region.strip().lower() in ("national", "全国", "国家"):      # national rules of a member's year
             from .members import national_rules_text
@@ -296,27 +318,31 @@ def cmd_tables(args) -> int:
                 print(found.reject, file=sys.stderr)
                 return 2
             rid = found.region
+        from .words import param_words, word, FIELDS
         schemes = [codes.parse_insutype(args.scheme)] if args.scheme else ["employee", "resident"]
+        zh = args.lang == "zh"
         for scheme in schemes:
             t = book.tables.get((rid, scheme))
             if t is None:
                 continue
-            print(f"== {t.title} ({t.key})" + (f", extends {t.extends}" if t.extends else ""))
-            groups = [f"人员类别 {'/'.join(t.psn_types)}" if t.psn_types else "",
-                      f"缴费档次 {'/'.join(t.contrib_tiers)}" if t.contrib_tiers else ""]
+            print(f"== {t.title} ({t.key})" + (tr(f"，基于 {t.extends}", f", extends {t.extends}") if t.extends else ""))
+            groups = [f"{tr('人员类别', 'member groups')} {'/'.join(t.psn_types)}" if t.psn_types else "",
+                      f"{tr('缴费档次', 'contribution tiers')} {'/'.join(t.contrib_tiers)}" if t.contrib_tiers else ""]
             if any(groups):
                 print("  " + "; ".join(g for g in groups if g))
+            labels = {name: (b.label if zh else name) for name, b in t.benefits.items()}
             for p in t.all_params():
+                what = param_words(p.path, benefit_labels=labels)
                 for e in p.entries:
                     start = PLACEHOLDER if e.start == UNFILLED_FROM else e.start     # a starter's unfilled date
                     if e.missing:
-                        print(f"  {p.path} from {start}: ✖ {e.missing}")
+                        print(f"  {what} {tr(f'自 {start} 起', f'from {start}')}: ✖ {e.missing}")
                         continue
-                    print(f"  {p.path} from {start}:")
+                    print(tr(f"  {what} 自 {start} 起：", f"  {what} from {start}:"))
                     for k, v in e.raw.items():
                         if k not in ("from", "source", "note"):
-                            print(_fmt_field(k, v))
-                    print(f"      source: {e.source.cite()}")
+                            print(_fmt_field(k, v, p.kind, labels))
+                    print(f"      {tr('来源', 'source')}: {e.source.cite(args.lang)}")
             print()
         return 0
     return 2
@@ -358,7 +384,8 @@ def cmd_diff(args) -> int:
     from .diff import book_with_drafts, compare_policies
     from .policy.loader import load_book
     if not (args.a or args.b or args.draft_a or args.draft_b or args.tables_b):
-        print("diff needs --a/--b dates and/or --draft-a/--draft-b FILE / --tables-b DIR", file=sys.stderr)
+        print(tr("diff 需要 --a/--b 日期，和/或 --draft-a/--draft-b 文件 / --tables-b 目录",
+                 "diff needs --a/--b dates and/or --draft-a/--draft-b FILE / --tables-b DIR"), file=sys.stderr)
         return 2
     from .outputs import TABLES, check_outputs
     check_outputs({"-o": (args.output, TABLES)},
@@ -373,49 +400,67 @@ def cmd_diff(args) -> int:
     else:
         book_b = book_a
     df, rows = read_bills(args.file, args.encoding)
-    label_a = (f"{', '.join(args.draft_a)} (draft)" if args.draft_a else f"{args.tables or 'shipped tables'}") + \
-        (f" on {args.a}" if args.a else " (bill dates)")
-    label_b = (f"{', '.join(args.draft_b)} (draft)" if args.draft_b else args.tables_b or "shipped tables") + \
-        (f" on {args.b}" if args.b else " (bill dates)")
+    shipped = tr("随附参数表", "shipped tables")
+    label_a = (tr(f"{'、'.join(args.draft_a)}（草稿）", f"{', '.join(args.draft_a)} (draft)") if args.draft_a
+               else f"{args.tables or shipped}") + \
+        (tr(f"，{args.a}", f" on {args.a}") if args.a else tr("（账单日期）", " (bill dates)"))
+    label_b = (tr(f"{'、'.join(args.draft_b)}（草稿）", f"{', '.join(args.draft_b)} (draft)") if args.draft_b
+               else args.tables_b or shipped) + \
+        (tr(f"，{args.b}", f" on {args.b}") if args.b else tr("（账单日期）", " (bill dates)"))
     d = compare_policies(df, book_a=book_a, book_b=book_b, on_a=args.a, on_b=args.b, label_a=label_a,
                          label_b=label_b, row_numbers=rows, catalogue=_catalogue(args))
     print(d.report())
     if args.output:
         from .batch import write_table
-        write_table(d.table(), args.output)
-        print(f"\nwrote per-bill comparison to {args.output}", file=sys.stderr)
+        from .diff import column_words
+        table = d.table()
+        write_table(table.rename(columns=column_words) if args.lang == "zh" else table, args.output)
+        print(tr(f"\n逐张账单的比较已写入 {args.output}", f"\nwrote per-bill comparison to {args.output}"), file=sys.stderr)
     return 0
 
 
-def _fmt_cond(when: dict) -> str:
-    parts = []
-    for k, v in when.items():
-        if k == "age":
-            lo, hi = v
-            parts.append("age " + (f"≥{lo}" if lo is not None else "") + (" " if lo is not None and hi is not None
-                                                                            else "") + (f"<{hi}" if hi is not None else ""))
-        else:
-            parts.append(f"{k}={'/'.join(map(str, v)) if isinstance(v, list) else v}")
-    return ", ".join(parts)
+def _fmt_field(name: str, value, kind: str = "", benefit_labels: dict | None = None) -> str:
+    """One table field for people: plain values inline in words (ratios as percentages, benefits by their
+    label), decision tables as `condition → value` lines."""
+    from .words import FIELD_VALUES, FIELDS, adjustment_words, condition_words, value_words, word
 
-
-def _fmt_field(name: str, value) -> str:
-    """One table field for people: plain values inline, decision tables as `condition → value` lines."""
+    def value_words(v, _plain=value_words):
+        if name in ("rates", "rate", "ratio_add") and not isinstance(v, str):
+            return _pct(v)
+        if name == "applies_to" and benefit_labels:
+            return _plain([benefit_labels.get(x, x) for x in (v if isinstance(v, list) else [v])])
+        return _plain(v)
+    label = word(FIELDS, name)
     if isinstance(value, list) and value and isinstance(value[0], dict):
         if name == "adjust":
-            rows = [f"        {_fmt_cond(a.get('when') or {}) or 'all'} → "
-                    + ", ".join(f"{k} {v}" for k, v in a.items() if k not in ("when", "source", "note"))
-                    for a in value]
+            rows = [f"        {adjustment_words(a)}" for a in value]
         else:
-            rows = [f"        {_fmt_cond(r.get('when') or {}) or 'otherwise'} → {r.get('value')}"
-                    + (f"   (source {r['source']})" if r.get("source") else "") for r in value]
-        return f"    {name}:\n" + "\n".join(rows)
-    return f"    {name}: {value}"
+            rows = [f"        {condition_words(r.get('when'))} → {value_words(r.get('value'))}"
+                    + (tr(f"（来源 {r['source']}）", f"   (source {r['source']})") if r.get("source") else "")
+                    for r in value]
+        return f"    {label}:\n" + "\n".join(rows)
+    whole = FIELD_VALUES.get((kind, name, value)) if isinstance(value, str) else None
+    if whole:                                   # basis: per_admission → 起付线按每次住院计
+        return f"    {label}: {tr(*whole)}"
+    return f"    {label}: {value_words(value)}"
+
+
+def _pct(v) -> str:
+    """0.9 → 90%, lists joined (a ratio of a table as a notice writes it)."""
+    from decimal import Decimal
+    if isinstance(v, list):
+        return tr("、", ", ").join(_pct(x) for x in v)
+    try:
+        return f"{(Decimal(str(v)) * 100).normalize():f}%"
+    except ArithmeticError:
+        return str(v)
 
 
 def _add_lang(parser) -> None:
     """``--lang`` on the main parser and on each command: ``ybcalc --lang zh score …`` and
     ``ybcalc score … --lang zh`` mean the same (a command's SUPPRESS default leaves the global one)."""
+    from .i18n import help_formatter
+    parser.formatter_class = help_formatter()          # Chinese help lines up and wraps
     parser.add_argument("--lang", choices=["zh", "en"], default=argparse.SUPPRESS,
                         help=tr("界面语言：zh 中文，en 英文（默认：YBCALC_LANG，否则系统区域设置 LANG=zh_* 为中文，"
                                 "其余为英文）",
@@ -425,7 +470,8 @@ def _add_lang(parser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, its help in the current language (:mod:`ybcalc.i18n`)."""
-    ap = argparse.ArgumentParser(prog="ybcalc", description=tr("按费用明细清单计算基本医疗保险结算",
+    from .i18n import help_formatter
+    ap = argparse.ArgumentParser(prog="ybcalc", formatter_class=help_formatter(), description=tr("按费用明细清单计算基本医疗保险结算",
                                                                "Settle itemized Chinese medical bills (基本医疗保险结算)"))
     tables_help = tr("您自己的参数表目录，叠加在随包附带的参数表之上（含 exclusions.yaml 的完整副本则单独使用）",
                      "your own tables folder, laid over the bundled tables (a complete copy of tables/, with its "
@@ -477,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=2, metavar=tr("个数", "N"),
                    help=tr("本机 Dask 集群的工作进程数", "local Dask cluster workers"))
     s.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar=tr("个数", "N"),
-                   help=tr("大文件的工作进程数（每个进程至少 4 个约 25 万行的参保人分区；默认：CPU 核数）",
+                   help=tr("大文件的工作进程数（每个进程至少 4 个约 25 万行的参保人分区；默认：处理器核数）",
                            "worker processes for large files (at least 4 member partitions of ~250,000 lines "
                            "per worker; default: CPU count)"))
     s.add_argument("-q", "--quiet", action="store_true", help=tr("不打印进度和汇总", "print no progress or summary"))
@@ -549,6 +595,18 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _reader_left() -> int:
+    """The reader of our output went away (``ybcalc … | head``): stop quietly, as ``cat`` does, without
+    a traceback; the rest of the output goes nowhere (Python would otherwise complain when it flushes
+    stdout at exit). Exit status 141 = killed by SIGPIPE, what a shell expects of such a command."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):          # stdout without a file descriptor (a test's capture)
+        pass
+    return 141
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     with language(lang_in_argv(argv)) as lang:
@@ -562,6 +620,8 @@ def main(argv=None) -> int:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             print(f"ybcalc: {msg}", file=sys.stderr)
             return 2
+        except BrokenPipeError:
+            return _reader_left()
         except KeyboardInterrupt as exc:   # Ctrl-C or SIGTERM: workers and temporary files are gone by now
             name = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
             print("ybcalc: " + tr(f"已中止（{name}），未完成的输出已删除",

@@ -85,6 +85,10 @@ MED_TYPE_LABEL = {
     "21": ("普通住院", "inpatient"), "41": ("定点药店购药", "pharmacy purchase"),
 }
 
+# 待遇类别: the tables' benefit names (each table gives its own label too, e.g. 普通门诊（门诊统筹）)
+BENEFIT_LABEL = {"inpatient": ("住院", "inpatient"), "outpatient": ("普通门诊", "outpatient"),
+                 "chronic": ("门诊慢特病", "chronic/special outpatient")}
+
 CHRGITM_LV = {"1": 1, "01": 1, "甲": 1, "甲类": 1, "2": 2, "02": 2, "乙": 2, "乙类": 2,
               "3": 3, "03": 3, "丙": 3, "丙类": 3, "自费": 3, "全自费": 3}
 CHRGITM_LV_LABEL = {1: ("甲类", "class A"), 2: ("乙类", "class B"), 3: ("自费/丙类", "self-pay")}

@@ -62,6 +62,15 @@ def add_compare_command(subparsers) -> argparse.ArgumentParser:
     return c
 
 
+def _charts_installed() -> bool:
+    """matplotlib (the chart) is an optional dependency: ``pip install "ybcalc[chart]"``."""
+    import importlib.util
+    try:
+        return importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def cmd_compare(args) -> int:
     import pandas as pd
 
@@ -70,6 +79,12 @@ def cmd_compare(args) -> int:
     from .policy.loader import load_book
     from .scenarios import DEFAULT_DATE, compare_scenarios, display_table
 
+    if args.out and not _charts_installed():
+        print(tr(f"ybcalc compare：画图（--out）需要 matplotlib，请安装：pip install \"ybcalc[chart]\"；"
+                 f"或去掉 --out 只打印对比表",
+                 f"ybcalc compare: the chart (--out) needs matplotlib: pip install \"ybcalc[chart]\", "
+                 f"or leave out --out to print the table only"), file=sys.stderr)
+        return 2
     from .outputs import TABLES, check_outputs
     check_outputs({"--out": (args.out, (".png",)), "--csv": (args.csv, TABLES)}, {tr("账单文件", "the bill file"): args.bill})
     from .cli import _catalogue, assumed
@@ -80,21 +95,28 @@ def cmd_compare(args) -> int:
         from .inputs import rename_columns
         df = catalogue.fill(rename_columns(df))[0]
     if df.empty:
-        print(f"ybcalc compare: {args.bill} has no lines", file=sys.stderr)
+        print(tr(f"ybcalc compare：{args.bill} 没有明细行", f"ybcalc compare: {args.bill} has no lines"), file=sys.stderr)
         return 2
     ids = {c: codes.canonical_header(c) for c in df.columns}
     mid_col = next((c for c, canon in ids.items() if canon == "mdtrt_id"), None)
     if getattr(args, "mdtrt_id", None):
         if mid_col is None:
-            print(f"ybcalc compare: {args.bill} has no mdtrt_id column", file=sys.stderr)
+            print(tr(f"ybcalc compare：{args.bill} 没有就诊ID（mdtrt_id）列",
+                     f"ybcalc compare: {args.bill} has no mdtrt_id column"), file=sys.stderr)
             return 2
         df = df[df[mid_col].astype(str).str.strip() == str(args.mdtrt_id)]
         if df.empty:
-            print(f"ybcalc compare: no bill {args.mdtrt_id!r} in {args.bill}", file=sys.stderr)
+            print(tr(f"ybcalc compare：{args.bill} 中没有账单 {args.mdtrt_id!r}",
+                     f"ybcalc compare: no bill {args.mdtrt_id!r} in {args.bill}"), file=sys.stderr)
             return 2
-    elif mid_col is not None and df[mid_col].nunique() > 1:
-        print(f"ybcalc compare: {args.bill} holds {df[mid_col].nunique()} bills (mdtrt_id); "
-              "all lines are compared as one bill", file=sys.stderr)
+    elif mid_col is not None and df[mid_col].astype(str).str.strip().nunique() > 1:
+        # several bills: comparing their lines as one bill would mix visit types and dates
+        ids = list(dict.fromkeys(df[mid_col].astype(str).str.strip()))
+        shown = ", ".join(ids[:20]) + (tr(f" …（共 {len(ids)} 张）", f" … ({len(ids)} in all)") if len(ids) > 20 else "")
+        print(tr(f"ybcalc compare：{args.bill} 有 {len(ids)} 张账单，请用 --mdtrt-id 选一张：{shown}",
+                 f"ybcalc compare: {args.bill} holds {len(ids)} bills: pick one with --mdtrt-id: {shown}"),
+              file=sys.stderr)
+        return 2
     date = args.date
     if date is None:
         # the bill's settlement date as the batch reads it (any usual form; else its last fee day)
@@ -108,29 +130,34 @@ def cmd_compare(args) -> int:
     try:
         levels = [int(x) for x in _split(args.hosp_lv)]
     except ValueError:
-        print(f"ybcalc compare: --hosp-lv must be numbers 0-3 (got {args.hosp_lv!r})", file=sys.stderr)
+        print(tr(f"ybcalc compare：--hosp-lv 须为 0-3 的数字（收到 {args.hosp_lv!r}）",
+                 f"ybcalc compare: --hosp-lv must be numbers 0-3 (got {args.hosp_lv!r})"), file=sys.stderr)
         return 2
     table = compare_scenarios(df, _split(args.regions), _split(args.statuses), levels, date, book,
                               scheme=args.scheme)
     shown = display_table(table, reason_width=36)
-    with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 60,
-                           "display.unicode.east_asian_width", True):
-        print(f"bill {args.bill}: {table['medfee_sumamt'].dropna().iat[0]:,.2f} yuan on {pd.Timestamp(date).date()}"
-              if table["settled"].any() else f"bill {args.bill} on {pd.Timestamp(date).date()}")
-        print(shown.to_string(index=False))
+    from .i18n import terminal_table
+    day = pd.Timestamp(date).date()
+    print(tr(f"账单 {args.bill}：{table['medfee_sumamt'].dropna().iat[0]:,.2f} 元，{day}",
+             f"bill {args.bill}: {table['medfee_sumamt'].dropna().iat[0]:,.2f} yuan on {day}")
+          if table["settled"].any() else tr(f"账单 {args.bill}，{day}", f"bill {args.bill} on {day}"))
+    print(terminal_table(shown, index=False))
     failed = table[~table["settled"]]
     if len(failed):
-        print("\ncannot be settled:")
+        print(tr("\n无法结算：", "\ncannot be settled:"))
         for reason, g in failed.groupby("reason", sort=False):
             who = ", ".join(dict.fromkeys(f"{r.region} {r.scheme} {r.status}" for r in g.itertuples()))
             print(f"  {who}: {reason}")
     if args.csv:
         from .batch import write_table
         write_table(table, args.csv)
-        print(f"wrote {args.csv}", file=sys.stderr)
-    if args.out:
+        print(tr(f"已写入 {args.csv}", f"wrote {args.csv}"), file=sys.stderr)
+    if args.out and not table["settled"].any():
+        print(tr(f"没有一种情形能结算：不画图（{args.out} 未写入）",
+                 f"no scenario could be settled: no chart ({args.out} not written)"), file=sys.stderr)
+    elif args.out:
         from .plotting import save_png, scenario_bars, use_cjk_font
         use_cjk_font()
         save_png(scenario_bars(table), args.out, dpi=100)
-        print(f"wrote {args.out}", file=sys.stderr)
+        print(tr(f"已写入 {args.out}", f"wrote {args.out}"), file=sys.stderr)
     return 0 if table["settled"].any() else 1

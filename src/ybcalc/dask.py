@@ -18,10 +18,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .i18n import tr
 from .labels import SETTLEMENT_FIELDS
 
 BILL_COLUMNS = (["mdtrt_id", "psn_no", "setl_time", "insuplc", "insutype", "med_type", "benefit"]
-                + list(SETTLEMENT_FIELDS) + ["policy_version", "warnings"])
+                + list(SETTLEMENT_FIELDS) + ["policy_version", "warnings", "notes"])
 REJECT_COLUMNS = ["row", "mdtrt_id", "column", "value", "reason"]
 
 
@@ -155,7 +156,8 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
     parts_in = [d.map_partitions(rename_columns) for d in parts_in]
     ddf = parts_in[0] if len(parts_in) == 1 else dd.concat(parts_in)
     if "mdtrt_id" not in ddf.columns or "psn_no" not in ddf.columns:
-        raise ValueError("Dask scoring partitions by member: the lines need mdtrt_id (就诊ID) and psn_no (人员编号) columns")
+        raise ValueError(tr("Dask 按参保人分区计算：明细需要 mdtrt_id（就诊ID）和 psn_no（人员编号）列",
+                            "Dask scoring partitions by member: the lines need mdtrt_id (就诊ID) and psn_no (人员编号) columns"))
     # One pass over the input (the files are read once for all three, then again to be settled):
     # - rows per partition: row numbers per file, before the shuffle moves rows between partitions (a
     #   file's index sits above its rows, as in the single-machine path: see batch.FILE_SHIFT);
@@ -169,7 +171,7 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
     found = _compute(*[d.map_partitions(len) for d in parts_in],
                      *[d.map_partitions(_marked_rows, meta=_MARKED_META) for d in parts_in],
                      pairs.drop_duplicates().groupby("bill").size(),
-                     progress="reading: rows, broken rows, members" if progress else None)
+                     progress=tr("读取：行、损坏的行、参保人", "reading: rows, broken rows, members") if progress else None)
     lengths, marks, per_bill = found[:k], found[k:2 * k], found[-1]
     several = set(per_bill.index[per_bill.to_numpy() > 1])
     names = [str(f) for f in (files or range(k))]
@@ -187,7 +189,7 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
                 "value": marked["_text"].map(_shortened).to_numpy(), "reason": marked["_broken"].to_numpy()},
                 columns=REJECT_COLUMNS))
             from .batch import broken_prior
-            where = f"{names[i]} row" if several_files else "row"
+            where = tr(f"{names[i]} 第", f"{names[i]} row") if several_files else tr("第", "row")
             for bill, reason in broken_prior(marked["mdtrt_id"], rows, where).items():
                 prior.setdefault(bill, reason)
     broken = pd.concat(broken, ignore_index=True) if broken else None
@@ -373,7 +375,7 @@ def _expand(path) -> list[str]:
     for p in ([path] if isinstance(path, (str, bytes)) or not hasattr(path, "__iter__") else path):
         out += sorted(glob.glob(str(p))) if glob.has_magic(str(p)) else [str(p)]
     if not out:
-        raise ValueError(f"no input file matches {path}")
+        raise ValueError(tr(f"没有输入文件与 {path} 相符", f"no input file matches {path}"))
     return out
 
 
@@ -446,7 +448,7 @@ def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=N
                                            first_row=firsts if several else firsts[0],
                                            files=paths if several else None, progress=progress,
                                            assume=assume, catalogue=catalogue)
-        bills, rejects = _compute(bills, rejects, progress="settling" if progress else None)
+        bills, rejects = _compute(bills, rejects, progress=tr("结算", "settling") if progress else None)
     finally:
         client.close()
         if cluster is not None:

@@ -13,11 +13,42 @@ from pathlib import Path
 import pandas as pd
 
 from . import codes
+from .i18n import tr
 from .batch import score_frame
 from .money import fen_to_yuan
 from .policy.loader import PolicyBook, load_book
 
 MEASURES = {"hifp_pay": "统筹基金", "critical": "大病/大额", "maf_pay": "医疗救助", "psn_part_amt": "个人负担"}
+MEASURES_EN = {"hifp_pay": "pooled fund", "critical": "critical illness", "maf_pay": "assistance",
+               "psn_part_amt": "patient share"}
+# the words for the columns of the comparison (printed, and written with -o in Chinese)
+COLUMN_WORDS = {"mdtrt_id": ("就诊ID", "visit id"), "psn_no": ("人员编号", "member"), "region": ("参保地", "region"),
+                "scheme": ("险种", "scheme"), "psn_type": ("人员类别", "member group"),
+                "med_type": ("医疗类别", "visit type"), "medfee_sumamt": ("医疗费总额", "total cost"),
+                "bills": ("账单数", "bills")}
+
+
+def column_words(column: str, lang: str | None = None) -> str:
+    """hifp_pay_delta → Δ统筹基金 / Δ pooled fund; psn_part_amt_a → 个人负担 A; region → 参保地."""
+    if column in COLUMN_WORDS:
+        return tr(*COLUMN_WORDS[column], lang=lang)
+    for m in MEASURES:
+        for suffix, fmt in (("_delta", "Δ{}"), ("_a", "{} A"), ("_b", "{} B")):
+            if column == m + suffix:
+                return fmt.format(tr(MEASURES[m], MEASURES_EN[m], lang=lang))
+    return column
+
+
+def _words(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table for the terminal: words for the columns and the index, aligned with CJK text."""
+    out = frame.rename(columns=column_words)
+    out.index.names = [column_words(n) if n else n for n in out.index.names]
+    return out
+
+
+def _aligned(frame: pd.DataFrame, **kw) -> str:
+    from .i18n import terminal_table
+    return terminal_table(frame, **kw)
 
 
 def book_with_drafts(drafts, base: str | Path | None = None) -> PolicyBook:
@@ -65,21 +96,29 @@ class PolicyDiff:
                           "hifp_pay_delta", "critical_delta", "psn_part_amt_a", "psn_part_amt_b", "psn_part_amt_delta"]]
 
     def report(self) -> str:
-        out = [f"A = {self.label_a}    B = {self.label_b}    bills compared: {len(self.bills)}"]
+        """The comparison for people, in the current language (:mod:`ybcalc.i18n`)."""
+        from .i18n import current
+        from .i18n import pad, width
+        out = [tr(f"A = {self.label_a}    B = {self.label_b}    比较的账单：{len(self.bills)} 张",
+                  f"A = {self.label_a}    B = {self.label_b}    bills compared: {len(self.bills)}")]
         if self.only_a or self.only_b:
-            out.append(f"settled only under A: {len(self.only_a)}; only under B: {len(self.only_b)} (not compared)")
+            out.append(tr(f"只在 A 下结算：{len(self.only_a)} 张；只在 B 下结算：{len(self.only_b)} 张（未比较）",
+                          f"settled only under A: {len(self.only_a)}; only under B: {len(self.only_b)} (not compared)"))
         tot = self.by()
-        out.append("\nTotal (yuan):")
-        for m, label in MEASURES.items():
+        out.append(tr("\n合计（元）：", "\nTotal (yuan):"))
+        names = MEASURES if current() == "zh" else MEASURES_EN
+        cols = max(width(n) for n in names.values())
+        for m, label in names.items():
             a, b, d = (tot[f"{m}_{s}"].iat[0] for s in ("a", "b", "delta"))
-            out.append(f"  {label:<6} A {a:>14,}   B {b:>14,}   Δ {d:>+14,}")
-        for keys, title in ((["region"], "by region"), (["scheme"], "by scheme"), (["psn_type"], "by member group"),
-                            (["med_type"], "by visit type")):
+            out.append(f"  {pad(label, cols)} A {a:>14,}   B {b:>14,}   Δ {d:>+14,}")
+        for keys, title in ((["region"], tr("按参保地", "by region")), (["scheme"], tr("按险种", "by scheme")),
+                            (["psn_type"], tr("按人员类别", "by member group")),
+                            (["med_type"], tr("按医疗类别", "by visit type"))):
             t = self.by(*keys)[["bills"] + [f"{m}_delta" for m in MEASURES]]
-            t.columns = ["bills"] + [f"Δ{label}" for label in MEASURES.values()]
-            out.append(f"\nChange {title}:\n" + t.to_string())
+            out.append(tr(f"\n{title}的变化：\n", f"\nChange {title}:\n") + _aligned(_words(t)))
         top = self.top()
-        out.append("\nBills whose out-of-pocket changes most:\n" + top.to_string(index=False))
+        out.append(tr("\n个人负担变化最大的账单：\n", "\nBills whose out-of-pocket changes most:\n")
+                   + _aligned(_words(top), index=False))
         return "\n".join(out)
 
 

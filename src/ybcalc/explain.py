@@ -5,12 +5,14 @@ source document — so a member disputing a settlement can see which rule took e
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from . import codes
+from .i18n import tr
+from .words import SCOPES, value_words
 from .money import INF_FEN, PPM, fen_to_yuan, fmt_yuan
 
 COLUMNS = {"zh": ["步骤", "项目", "计算基数", "金额", "规则与参数", "来源"],
@@ -48,6 +50,7 @@ class Explanation:
     frame: pd.DataFrame          # one row per step
     warnings: list
     lang: str
+    notes: list = field(default_factory=list)     # information (a value's grade …), not warnings
 
     def __str__(self) -> str:
         lines = [f"{k}: {v}" for k, v in self.header.items()]
@@ -64,12 +67,17 @@ class Explanation:
             lines.append("")
             lines.append("提示:" if self.lang == "zh" else "Warnings:")
             lines += [f"  ! {w}" for w in self.warnings]
+        if self.notes:
+            lines.append("")
+            lines.append("说明:" if self.lang == "zh" else "Notes:")
+            lines += [f"  · {w}" for w in self.notes]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         head = "".join(f"<b>{k}</b>: {v}<br>" for k, v in self.header.items())
         warn = "".join(f"<div style='color:#a40'>⚠ {w}</div>" for w in self.warnings)
-        return head + self.frame.to_html(index=False) + warn
+        notes = "".join(f"<div style='color:#666'>· {w}</div>" for w in self.notes)
+        return head + self.frame.to_html(index=False) + warn + notes
 
     def to_frame(self) -> pd.DataFrame:
         return self.frame
@@ -85,20 +93,24 @@ def _entry_source(book, uid, rule_idx=-1, field=None, lang="zh"):
     return e, (src.cite(lang) + f" — {e.key}") if src else e.key
 
 
-def _rule_text(e, field, rule_idx) -> str:
+def _rule_text(e, field, rule_idx, lang="zh") -> str:
+    """The condition of the decision-table rule that gave the value, in words: [医院等级 二级]."""
+    from .words import condition_words
     if e is None or field not in e.fields or not hasattr(e.fields[field], "rules"):
         return ""
     rules = e.fields[field].rules
     if 0 <= rule_idx < len(rules) and rules[rule_idx].when:
-        return f"[{rules[rule_idx].describe()}]"
+        return f"[{condition_words(rules[rule_idx].when, lang)}]"
     return ""
 
 
-def _adjust_text(e, mask) -> str:
+def _adjust_text(e, mask, lang="zh") -> str:
+    """The adjustments applied, in words: ；调整：人员类别 退休：个人负担部分乘以 0.3."""
+    from .words import adjustment_words
     if e is None or not mask:
         return ""
-    done = [a.describe() for j, a in enumerate(e.adjust) if mask >> j & 1]
-    return ("; 调整: " + "; ".join(done)) if done else ""
+    done = [adjustment_words(a.raw, lang) for j, a in enumerate(e.adjust) if mask >> j & 1]
+    return (tr("；调整：", "; adjusted: ", lang) + tr("；", "; ", lang).join(done)) if done else ""
 
 
 def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
@@ -107,13 +119,15 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
     rows = b.index[b["mdtrt_id"].astype(str) == mdtrt_id]
     if len(rows) == 0:
         if mdtrt_id in getattr(settlement, "errors", pd.Series(dtype=object)).index:
-            raise KeyError(f"bill {mdtrt_id} was not settled: {settlement.errors[mdtrt_id]}")
+            raise KeyError(tr(f"账单 {mdtrt_id} 未能结算：{settlement.errors[mdtrt_id]}",
+                              f"bill {mdtrt_id} was not settled: {settlement.errors[mdtrt_id]}", lang))
         import difflib
         ids = pd.unique(b["mdtrt_id"].astype(str))
         near = difflib.get_close_matches(str(mdtrt_id), list(ids), n=3, cutoff=0.6) if len(ids) < 200_000 else []
-        hint = (f"; did you mean {', '.join(near)}?" if near else
-                f"; the input has {len(ids)} settled bill(s)" + (f", e.g. {', '.join(ids[:3])}" if len(ids) else ""))
-        raise KeyError(f"no settled bill {mdtrt_id!r}{hint}")
+        hint = (tr(f"；是不是 {'、'.join(near)}？", f"; did you mean {', '.join(near)}?", lang) if near else
+                tr(f"；输入中有 {len(ids)} 张已结算的账单", f"; the input has {len(ids)} settled bill(s)", lang)
+                + (tr(f"，例如 {'、'.join(ids[:3])}", f", e.g. {', '.join(ids[:3])}", lang) if len(ids) else ""))
+        raise KeyError(tr(f"没有已结算的账单 {mdtrt_id!r}{hint}", f"no settled bill {mdtrt_id!r}{hint}", lang))
     r = b.loc[rows[0]]
     L = settlement.lines_raw[settlement.lines_raw["mdtrt_id"].astype(str) == mdtrt_id]
     book = settlement.book
@@ -131,7 +145,8 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
         + ("" if np.isnan(r["age"]) else (f" {int(r['age'])}岁" if zh else f", age {int(r['age'])}")),
         ("参保" if zh else "insured"): t.title,
         ("就诊" if zh else "visit type"): f"{mt} · {lv} · {pd.Timestamp(r['setl_date']).date()}"
-        + ("" if r["ooa"] == "local" else f" · 异地({codes.FIL_TYPE_LABEL.get(r['ooa'], (r['ooa'],))[0]})"),
+        + ("" if r["ooa"] == "local" else tr(f" · 异地（{codes.FIL_TYPE_LABEL.get(r['ooa'], (r['ooa'],) * 2)[0]}）",
+                                              f" · out of area ({codes.FIL_TYPE_LABEL.get(r['ooa'], (r['ooa'],) * 2)[1]})", lang)),
         ("政策日期" if zh else "policy date"): str(pd.Timestamp(r["policy_date"]).date()),
         ("政策版本" if zh else "policy version"): settlement.policy_versions()[rows[0]],
     }
@@ -177,8 +192,8 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
             src, txt = "", (f"明细自带自付比例 {pct(rate)}" if zh else f"line's own co-payment share {pct(rate)}")
         else:
             e, src = _entry_source(book, entry, rule_i, "rate", lang)
-            txt = (f"乙类先行自付 {pct(rate)} {_rule_text(e, 'rate', rule_i)}" if zh
-                   else f"class B co-payment {pct(rate)} {_rule_text(e, 'rate', rule_i)}")
+            txt = (f"乙类先行自付 {pct(rate)} {_rule_text(e, 'rate', rule_i, lang)}" if zh
+                   else f"class B co-payment {pct(rate)} {_rule_text(e, 'rate', rule_i, lang)}")
         add("乙类先行自付" if zh else "class B co-payment", fmt_yuan(grp["preselfpay_amt"].sum()),
             base=fmt_yuan(base), rule=txt, source=src)
     add("符合政策范围金额" if zh else "policy-eligible amount", fmt_yuan(r["inscp_scp_amt"]),
@@ -193,7 +208,7 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
     else:
         how = (f"按次起付线：本年第 {int(r['admission_no'])} 次，标准 {yuan(r['deductible_due'])}" if zh
                else f"per admission: admission {int(r['admission_no'])} of the year, deductible {yuan(r['deductible_due'])}")
-    how += " " + _rule_text(e, "amount", r["deductible_rule_amount"]) + _adjust_text(e, int(r["deductible_adjust"]))
+    how += " " + _rule_text(e, "amount", r["deductible_rule_amount"], lang) + _adjust_text(e, int(r["deductible_adjust"]), lang)
     add("起付线（个人负担）" if zh else "deductible (patient)", fmt_yuan(r["act_pay_dedc"]),
         base=fmt_yuan(r["inscp_scp_amt"]), rule=how.strip(), source=src)
 
@@ -219,7 +234,7 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
                 f"{' ' if fac != PPM else ''}{'+' if int(r['ooa_rate_add']) >= 0 else ''}{pct(r['ooa_rate_add'])}"
                 if int(r["ooa_rate_add"]) or fac == PPM else "")
             txt += (f"（本地比例 {pct(local)}，异地调整 {how}）" if zh else f" (local {pct(local)}, out-of-area {how})")
-        txt += " " + _rule_text(e, "rates", r["ratio_rule_rates"]) + _adjust_text(e, int(r["ratio_adjust"]))
+        txt += " " + _rule_text(e, "rates", r["ratio_rule_rates"], lang) + _adjust_text(e, int(r["ratio_adjust"]), lang)
         add("统筹分段支付" if zh else "fund, by segment", f"{paid:,.2f}", base=fmt_yuan(amt), rule=txt.strip(),
             source=src)
     if r["ooa"] != "local":
@@ -227,7 +242,7 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
         absolute = int(r.get("ooa_rate", -1)) >= 0
         factor = int(r.get("ooa_rate_factor", PPM))
         amount = pct(r["ooa_rate"]) if absolute else (f"× {pct(factor)}" if factor != PPM else pct(r["ooa_rate_add"]))
-        where = {"in_province": "省内异地", "out_of_province": "省外", "unknown": "就医地未知"}.get(r["mdtrt_scope"], "")
+        where = SCOPES.get(r["mdtrt_scope"], ("", ""))[0]
         if zh:
             rule = (f"{codes.FIL_TYPE_LABEL.get(r['ooa'], (r['ooa'],))[0]}（{where}）："
                     + (f"执行异地比例 {pct(r['ooa_rate'])}" if absolute else
@@ -237,17 +252,22 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
                     + (f"，起付线 {fmt_yuan(r['ooa_deductible'])}" if int(r.get("ooa_deductible", -1)) >= 0 else "")
                     + f"，按 {int(r['hosp_lv_used'])} 级医院标准")
         else:
-            rule = (f"{r['ooa']} ({r['mdtrt_scope']}): " + (f"rate {pct(r['ooa_rate'])}" if absolute
+            rule = (f"{codes.FIL_TYPE_LABEL.get(r['ooa'], (r['ooa'],) * 2)[1]} "
+                    f"({SCOPES.get(r['mdtrt_scope'], (r['mdtrt_scope'],) * 2)[1]}): " + (f"rate {pct(r['ooa_rate'])}" if absolute
                                                             else f"{pct(factor)} of the local rate" if factor != PPM
                                                             else f"rate change {pct(r['ooa_rate_add'])}")
                     + (f", deductible {fmt_yuan(r['ooa_deductible'])}" if int(r.get("ooa_deductible", -1)) >= 0 else ""))
         add("异地就医调整" if zh else "out-of-area adjustment", amount, rule=rule, source=osrc)
     ce, csrc = _entry_source(book, r["cap_entry"], r["cap_rule_amount"], "amount", lang)
     cap_known = int(r["cap_entry"]) >= 0
+    group = r["cap_group"]
+    if group in t.benefits:                 # a cap shared by one benefit's visits: the benefit's label
+        group = t.benefits[group].label if zh else group
     cap_txt = ((f"年度最高支付限额 {yuan(r['cap_amount']) if cap_known else '无已核实数值（未计入）'}（{'按基金支付额' if r['cap_basis'] == 'fund' else '按费用'}，"
-                f"组 {r['cap_group']}），本年此前统筹已付 {fmt_yuan(r['fund_before'])}；未封顶应付 "
+                f"限额组 {group}），本年此前统筹已付 {fmt_yuan(r['fund_before'])}；未封顶应付 "
                 f"{fmt_yuan(r['hifp_uncapped'])}") if zh else
-               f"yearly cap {yuan(r['cap_amount'], lang) if cap_known else 'unknown (not applied)'} ({r['cap_basis']}), "
+               f"yearly cap {yuan(r['cap_amount'], lang) if cap_known else 'unknown (not applied)'} "
+               f"({'of fund payments' if r['cap_basis'] == 'fund' else 'of cost'}, group {group}), "
                f"fund paid before {fmt_yuan(r['fund_before'])}")
     add("统筹基金支付" if zh else "pooled fund pays", fmt_yuan(r["hifp_pay"]), base=fmt_yuan(r["above_deductible"]),
         rule=cap_txt, source=csrc)
@@ -263,7 +283,7 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
         if f"{payer}_entry" not in b.columns or r[f"{payer}_entry"] < 0:
             continue
         pe, psrc = _entry_source(book, r[f"{payer}_entry"], r[f"{payer}_rule_rates"], "rates", lang)
-        comps = "+".join(pe.raw.get("base", [])) if pe else ""
+        comps = "+".join(value_words(c, lang) for c in pe.raw.get("base", [])) if pe else ""
         segs = []
         nps = len([c for c in b.columns if c.startswith(f"{payer}_seg") and c.endswith("_amount")])
         for s in range(nps):
@@ -271,13 +291,13 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
             if amt > 0:
                 segs.append(f"{fmt_yuan(amt)}×{pct(r[f'{payer}_seg{s}_rate'])}")
         if zh:
-            txt = (f"计入基数({comps}) {fmt_yuan(r[f'{payer}_base'])}，本年此前累计 {fmt_yuan(r[f'{payer}_base_before'])}，"
+            txt = (f"计入基数（{comps}）{fmt_yuan(r[f'{payer}_base'])}，本年此前累计 {fmt_yuan(r[f'{payer}_base_before'])}，"
                    f"起付 {yuan(r[f'{payer}_threshold'])}，年度限额 {yuan(r[f'{payer}_cap'])}；" + (" + ".join(segs) or "未超过起付"))
         else:
             txt = (f"base ({comps}) {fmt_yuan(r[f'{payer}_base'])}, this year before {fmt_yuan(r[f'{payer}_base_before'])}, "
                    f"threshold {yuan(r[f'{payer}_threshold'], lang)}, yearly cap {yuan(r[f'{payer}_cap'], lang)}; "
                    + (" + ".join(segs) or "below the threshold"))
-        txt += " " + _rule_text(pe, "threshold", r[f"{payer}_rule_threshold"])
+        txt += " " + _rule_text(pe, "threshold", r[f"{payer}_rule_threshold"], lang)
         add(name[0] if zh else name[1], fmt_yuan(r[f"{payer}_pay"]), base=fmt_yuan(r[f"{payer}_base"]),
             rule=txt.strip(), source=psrc)
     add("基金支付总额" if zh else "total fund payment", fmt_yuan(r["fund_pay_sumamt"]),
@@ -288,13 +308,14 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
     add("个人账户支付" if zh else "personal account pays", fmt_yuan(r["acct_pay"]),
         base=fmt_yuan(r["acct_eligible"]),
         rule=(f"账户余额 {fmt_yuan(r['acct_balance_before'])}，可支付部分 {fmt_yuan(r['acct_eligible'])}"
-              + (f"（{'、'.join(ae.raw.get('pays', []))}）" if ae else "（本险种/本类就诊无个人账户支付规则）")) if zh else
+              + (f"（{'、'.join(value_words(p, lang) for p in ae.raw.get('pays', []))}）" if ae else "（本险种/本类就诊无个人账户支付规则）")) if zh else
         f"balance {fmt_yuan(r['acct_balance_before'])}, payable {fmt_yuan(r['acct_eligible'])}", source=asrc)
     add("个人现金支付" if zh else "patient pays in cash", fmt_yuan(r["psn_cash_pay"]),
         rule="个人负担 − 个人账户" if zh else "patient's share − account")
     frame = pd.DataFrame(steps, columns=COLUMNS[lang if lang in COLUMNS else "zh"])
     warnings = [translate_warning(w, lang) for w in str(r["warnings"]).split("; ") if w]
-    return Explanation(mdtrt_id, header, frame, warnings, lang)
+    notes = [translate_warning(w, lang) for w in str(r.get("notes", "") or "").split("; ") if w]
+    return Explanation(mdtrt_id, header, frame, warnings, lang, notes)
 
 
 def waterfall_steps(settlement, mdtrt_id: str) -> list[tuple[str, float]]:

@@ -5,9 +5,11 @@ Every user-facing text is written once with both languages side by side, where i
     from .i18n import tr
     raise ValueError(tr(f"第 {row} 行：金额不是数字", f"row {row}: the amount is not a number"))
 
-``tr`` picks the text of the current language. The current language is, in this order:
+``tr`` picks the text of the current language.
 
-1. the one the command line set (``--lang zh|en``, through :func:`set_lang`);
+The command line (``ybcalc …``) chooses, in this order (:func:`default_lang`):
+
+1. ``--lang zh|en``;
 2. the environment variable ``YBCALC_LANG`` (``zh`` / ``en``);
 3. the locale: ``LC_ALL``, ``LC_MESSAGES``, ``LANG`` (the first one set, as POSIX reads them) — ``zh_*`` is
    Chinese; on Windows, a Chinese system locale;
@@ -15,6 +17,10 @@ Every user-facing text is written once with both languages side by side, where i
    than Chinese; a ``C``/``POSIX`` or unset locale is a server, container or CI job, whose terminal and
    logs may not show Chinese and whose scripts read the national field names. ``YBCALC_LANG=zh``
    makes such a machine Chinese.
+
+The library (``import ybcalc``, the notebooks and widgets) writes Chinese unless told otherwise
+(:func:`set_lang` ``("en")`` or ``YBCALC_LANG=en``): what a notebook shows must not depend on the locale
+of the machine that runs it.
 
 :func:`set_lang` also writes ``YBCALC_LANG``, so worker processes (the batch path's pool, a local Dask
 cluster) write their reject reasons and warnings in the same language.
@@ -62,8 +68,8 @@ def default_lang(environ=None) -> str:
 
 
 def current() -> str:
-    """The language user-facing text is written in now."""
-    return _current or default_lang()
+    """The language user-facing text is written in now: the one set, else ``YBCALC_LANG``, else Chinese."""
+    return _current or normalize(os.environ.get("YBCALC_LANG")) or "zh"
 
 
 def set_lang(lang: str | None) -> str:
@@ -172,3 +178,93 @@ def lang_in_argv(argv) -> str | None:
         elif a.startswith("--lang="):
             found = normalize(a.split("=", 1)[1]) or found
     return found
+
+
+def width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: a CJK character takes two (wcwidth)."""
+    from wcwidth import wcswidth
+    w = wcswidth(str(text))
+    return w if w >= 0 else len(str(text))
+
+
+def pad(text: str, columns: int) -> str:
+    """``text`` padded with spaces to ``columns`` terminal columns (CJK-aware ``ljust``)."""
+    return str(text) + " " * max(0, columns - width(text))
+
+
+def terminal_table(frame, **to_string) -> str:
+    """A DataFrame as text whose columns line up with Chinese in them (pandas measures East Asian wide
+    characters as two columns with this option), never wrapped to the terminal's width."""
+    import pandas as pd
+    with pd.option_context("display.unicode.east_asian_width", True, "display.width", 100_000,
+                           "display.max_columns", None, "display.max_colwidth", None):
+        return frame.to_string(**to_string)
+
+
+def wrap(text: str, columns: int) -> list[str]:
+    """Lines of at most ``columns`` terminal columns: English breaks at spaces, Chinese between any two
+    characters (not before its closing punctuation)."""
+    import re
+    tokens = re.findall(r"[^\x00-\u2e7f]|[^\s\u2e80-\U0010ffff]+|\s+", " ".join(str(text).split()))
+    lines, line = [], ""
+    for tok in tokens:
+        if tok.isspace():
+            line += " " if line else ""
+            continue
+        if line and width(line.rstrip() + tok) > columns and tok not in "，。；：、）》」』！？,.;:)":
+            carried = line[-1] if line[-1] in "（《「『(" and len(line) > 1 else ""   # an opening bracket goes along
+            lines.append(line[: len(line) - len(carried)].rstrip())
+            line = carried
+        line += tok
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines or [""]
+
+
+def help_formatter():
+    """argparse's help formatter, measuring text in terminal columns (a CJK character takes two) so that
+    Chinese help lines up and wraps; built on first use (argparse is imported only by the command line)."""
+    import argparse
+
+    class WidthAwareHelpFormatter(argparse.HelpFormatter):
+        def add_argument(self, action):
+            if action.help is not argparse.SUPPRESS:
+                invocations = [self._format_action_invocation(action)]
+                invocations += [self._format_action_invocation(a) for a in self._iter_indented_subactions(action)]
+                self._action_max_length = max(self._action_max_length,
+                                              max(map(width, invocations)) + self._current_indent)
+                self._add_item(self._format_action, [action])
+
+        def _format_action(self, action):       # argparse's, with width() for len() and pad() for %-*s
+            help_position = min(self._action_max_length + 2, self._max_help_position)
+            help_width = max(self._width - help_position, 11)
+            action_width = help_position - self._current_indent - 2
+            header = self._format_action_invocation(action)
+            indent_first = 0
+            if not action.help:
+                header = " " * self._current_indent + header + "\n"
+            elif width(header) <= action_width:
+                header = " " * self._current_indent + pad(header, action_width) + "  "
+            else:
+                header = " " * self._current_indent + header + "\n"
+                indent_first = help_position
+            parts = [header]
+            if action.help and action.help.strip():
+                help_text = self._expand_help(action)
+                if help_text:
+                    help_lines = self._split_lines(help_text, help_width)
+                    parts.append(" " * indent_first + help_lines[0] + "\n")
+                    parts += [" " * help_position + line + "\n" for line in help_lines[1:]]
+            elif not header.endswith("\n"):
+                parts.append("\n")
+            for sub in self._iter_indented_subactions(action):
+                parts.append(self._format_action(sub))
+            return self._join_parts(parts)
+
+        def _split_lines(self, text, columns):
+            return wrap(text, columns)
+
+        def _fill_text(self, text, columns, indent):
+            return "\n".join(indent + line for line in wrap(text, columns - len(indent)))
+
+    return WidthAwareHelpFormatter

@@ -27,10 +27,12 @@ class BillError(ValueError):
     def __init__(self, rejects: pd.DataFrame, source: str):
         self.rejects = rejects
         self.source = source
-        lines = [f"  {source}, row {r.row}, column {r.column}: {r.reason} (value {r.value!r})"
+        lines = [tr(f"  {source}，第 {r.row} 行，列 {r.column}：{r.reason}（值 {r.value!r}）",
+                    f"  {source}, row {r.row}, column {r.column}: {r.reason} (value {r.value!r})")
                  for r in rejects.head(20).itertuples()]
-        more = f"\n  … and {len(rejects) - 20} more" if len(rejects) > 20 else ""
-        super().__init__(f"{len(rejects)} input row(s) cannot be settled:\n" + "\n".join(lines) + more)
+        more = tr(f"\n  … 另有 {len(rejects) - 20} 行", f"\n  … and {len(rejects) - 20} more") if len(rejects) > 20 else ""
+        super().__init__(tr(f"{len(rejects)} 行输入无法结算：\n", f"{len(rejects)} input row(s) cannot be settled:\n")
+                         + "\n".join(lines) + more)
 
 
 @dataclass
@@ -85,9 +87,13 @@ def rename_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df.rename(columns=mapping)
 
 
-AMOUNT_UNREADABLE = "missing or unreadable amount"
-AMOUNT_AMBIGUOUS = ("ambiguous amount: commas must group thousands (1,234.50); a decimal comma (12,50) "
-                    "is not read as one")
+def amount_unreadable() -> str:
+    return tr("金额缺失或无法读取", "missing or unreadable amount")
+
+
+def amount_ambiguous() -> str:
+    return tr("金额有歧义：逗号只能用作千位分隔（1,234.50）；小数逗号（12,50）不按小数读取",
+              "ambiguous amount: commas must group thousands (1,234.50); a decimal comma (12,50) is not read as one")
 
 # Bounds that keep the engine's integer arithmetic exact. The engine multiplies a member's running
 # totals (fen) by ratios in ppm (10^6) in int64 (at most 9.2 × 10^18): a member's amounts must stay
@@ -402,7 +408,8 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
 
     for col in REQUIRED:
         if col not in df.columns:
-            missing_column(col, f"required column {col} is missing (headers: {', '.join(map(str, df.columns))})")
+            missing_column(col, tr(f"缺少必需的列 {col}（现有表头：{'、'.join(map(str, df.columns))}）",
+                                   f"required column {col} is missing (headers: {', '.join(map(str, df.columns))})"))
     out = pd.DataFrame(index=df.index)
     out["_row"] = rows
     if classed is not None:
@@ -411,7 +418,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     mid = Distinct(df["mdtrt_id"])
     # one code per visit id as written after stripping (" V1" and "V1" are one bill)
     bill_codes = mid.text_codes()
-    reject(mid.empty(), "mdtrt_id", "missing visit id (mdtrt_id)")
+    reject(mid.empty(), "mdtrt_id", tr("缺少就诊ID（mdtrt_id）", "missing visit id (mdtrt_id)"))
     out["mdtrt_id"] = text(mid.spread(mid.texts))
     if "psn_no" in df.columns:
         psn = Distinct(df["psn_no"])
@@ -425,8 +432,8 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         member_codes = np.unique(psn.texts, return_inverse=True)[1].reshape(-1)[psn.codes]
 
     fen, problem = parse_amount_problems(df["det_item_fee_sumamt"])
-    reject(problem == 1, "det_item_fee_sumamt", AMOUNT_UNREADABLE)
-    reject(problem == 2, "det_item_fee_sumamt", AMOUNT_AMBIGUOUS)
+    reject(problem == 1, "det_item_fee_sumamt", amount_unreadable())
+    reject(problem == 2, "det_item_fee_sumamt", amount_ambiguous())
     reject(problem == 3, "det_item_fee_sumamt", amount_too_large())
     out["amount"] = fen
     # A member's running totals must stay within the engine's exact range (see MAX_MEMBER_FEN): one
@@ -458,9 +465,12 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         return d.spread(vals.astype(dtype)) if len(vals) else np.full(n, fill, dtype)
 
     out["chrgitm_lv"] = coded("chrgitm_lv", codes.parse_chrgitm_lv,
-                              "unknown catalogue class (expected 1/2/3, 甲/乙/丙, 自费)", 3, np.int8, check=False)
+                              tr("未知的收费项目等级（应为 1/2/3、甲/乙/丙 或 自费）",
+                                 "unknown catalogue class (expected 1/2/3, 甲/乙/丙, 自费)"), 3, np.int8, check=False)
     out["med_type"] = text(coded("med_type", codes.parse_med_type,
-                                 "unknown visit type (expected 11/13/14/21/41 or 普通门诊/急诊/门诊慢特病/住院/药店购药)", ""))
+                                 tr("未知的医疗类别（应为 11/13/14/21/41 或 普通门诊/急诊/门诊慢特病/住院/药店购药）",
+                                    "unknown visit type (expected 11/13/14/21/41 or 普通门诊/急诊/门诊慢特病/住院/药店购药)"),
+                                 ""))
 
     # The settlement date (结算时间); a detail file without one dates each line by its fee (费用发生时间),
     # and a bill then settles on its last fee day, as its settlement record would be dated.
@@ -468,17 +478,19 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     if date_col is not None:
         d, empty = date_column(df[date_col])
         bad_d = np.isnat(d) & ~empty
-        reject(bad_d, date_col, "unreadable date (use 2025-03-01, 2025/3/1 or 20250301)")
+        reject(bad_d, date_col, tr("无法读取的日期（请用 2025-03-01、2025/3/1 或 20250301）",
+                                   "unreadable date (use 2025-03-01, 2025/3/1 or 20250301)"))
         if require_date:
-            reject(np.isnat(d) & ~bad_d, date_col, "missing settlement date" if date_col == "setl_time"
-                   else "missing fee date")
+            reject(np.isnat(d) & ~bad_d, date_col, tr("缺少结算日期", "missing settlement date") if date_col == "setl_time"
+                   else tr("缺少费用发生日期", "missing fee date"))
         if date_col == "fee_ocur_time":
             d = _last_day_per_bill(d, bill_codes)
         out["setl_date"] = d
         consistency["setl_date"] = d.view(np.int64)
     else:
         if require_date:
-            missing_column("setl_time", "required column setl_time (or fee_ocur_time) is missing (or pass on=DATE)")
+            missing_column("setl_time", tr("缺少必需的列 setl_time（或 fee_ocur_time）（或给出 on=日期）",
+                                           "required column setl_time (or fee_ocur_time) is missing (or pass on=DATE)"))
         out["setl_date"] = np.full(n, np.datetime64("NaT"), "datetime64[D]")
 
     def code_column(col, parser, default, out_name, unknown):
@@ -489,10 +501,10 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         elif default:
             out[out_name] = text(full_object(n, default))
         else:
-            missing_column(col, f"required column {col} is missing (or pass a policy)")
+            missing_column(col, tr(f"缺少必需的列 {col}（或给出一种政策）", f"required column {col} is missing (or pass a policy)"))
 
     code_column("insutype", codes.parse_insutype, default_scheme, "scheme",
-                "unknown scheme (expected 310/职工 or 390/居民)")
+                tr("未知的险种（应为 310/职工 或 390/居民）", "unknown scheme (expected 310/职工 or 390/居民)"))
     # 参保地: a region of the tables by id, name, alias or code; else what the value is, read against
     # the national division list (a region without a table yet, a county code, the nearest names)
     regions_seen: dict = {}
@@ -510,7 +522,8 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
 
     if "hosp_lv" in df.columns:
         out["hosp_lv"] = coded("hosp_lv", lambda x: codes.parse_hosp_lv(x) if x else -1,
-                               "unknown hospital level (expected 1/2/3, 一级/二级/三级, 社区)", -1, np.int8)
+                               tr("未知的医院等级（应为 1/2/3、一级/二级/三级 或 社区）",
+                                  "unknown hospital level (expected 1/2/3, 一级/二级/三级, 社区)"), -1, np.int8)
     else:
         out["hosp_lv"] = np.int8(-1)
 
@@ -538,8 +551,8 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     if "age" in df.columns:
         d = Distinct(df["age"])
         age = d.spread(d.each(_to_float, float))
-        reject(np.isnan(age) & ~d.empty(), "age", "unreadable age")
-        reject((age < 0) | (age > 130), "age", "age out of range 0..130")
+        reject(np.isnan(age) & ~d.empty(), "age", tr("无法读取的年龄", "unreadable age"))
+        reject((age < 0) | (age > 130), "age", tr("年龄超出 0..130", "age out of range 0..130"))
         out["age"] = age
         consistency["age"] = pd.factorize(age, use_na_sentinel=False)[0]
     else:
@@ -547,7 +560,8 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
 
     if "fil_type" in df.columns:
         out["fil_type"] = text(coded("fil_type", codes.parse_fil_type,
-                                     "unknown out-of-area filing (none/long_term/temporary/referral/emergency/unfiled)",
+                                     tr("未知的异地备案类型（应为 无/长期居住/临时外出/转诊/急诊抢救/未备案）",
+                                        "unknown out-of-area filing (none/long_term/temporary/referral/emergency/unfiled)"),
                                      "none"))
     else:
         out["fil_type"] = text(full_object(n, "none"))
@@ -564,8 +578,9 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     if "selfpay_prop" in df.columns:
         d = Distinct(df["selfpay_prop"])
         sp = d.spread(d.each(_share, float))
-        reject(np.isnan(sp) & ~d.empty(), "selfpay_prop", "unreadable co-payment share")
-        reject((sp < 0) | (sp > 1), "selfpay_prop", "co-payment share must be within 0..1 (or 0%..100%)")
+        reject(np.isnan(sp) & ~d.empty(), "selfpay_prop", tr("无法读取的自付比例", "unreadable co-payment share"))
+        reject((sp < 0) | (sp > 1), "selfpay_prop", tr("自付比例须在 0..1（或 0%..100%）之间",
+                                                       "co-payment share must be within 0..1 (or 0%..100%)"))
         out["selfpay_prop"] = sp
     else:
         out["selfpay_prop"] = np.nan
@@ -575,7 +590,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         if pd.api.types.is_string_dtype(lim_raw.dtype) and not isinstance(lim_raw.dtype, pd.CategoricalDtype):
             lim_raw = lim_raw.where(present, "0")        # text: an empty cell would take the slow path
         lim, badl = parse_amount(lim_raw)                # (categories, Int64: no "0" to set; read as they are)
-        reject(badl & present, "pric_uplmt_amt", "unreadable price limit")
+        reject(badl & present, "pric_uplmt_amt", tr("无法读取的最高限价", "unreadable price limit"))
         out["limit"] = np.where(present, lim, -1)
     else:
         out["limit"] = np.int64(-1)
@@ -598,8 +613,9 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         covered &= (item[neg] != "").to_numpy()   # a refund must name the item it refunds
         bad_neg = np.zeros(n, bool)
         bad_neg[np.flatnonzero(neg.to_numpy())[~covered]] = True
-        reject(bad_neg, "det_item_fee_sumamt", "negative amount that is not a refund of a line of the same item "
-                                               "(item_code/item_name) in this bill")
+        reject(bad_neg, "det_item_fee_sumamt", tr("负金额，但不是本账单中同一项目（item_code/item_name）某行的退费",
+                                                  "negative amount that is not a refund of a line of the same item "
+                                                  "(item_code/item_name) in this bill"))
 
     rejects = pd.concat(problems, ignore_index=True) if problems else pd.DataFrame(columns=REJECT_COLUMNS)
     bad_rows = np.isin(rows, rejects["row"].to_numpy()) if len(rejects) else np.zeros(n, bool)
@@ -624,8 +640,11 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
                 for bill in pd.unique(out["mdtrt_id"].to_numpy()[keep][diff]):
                     disagree.append((bill, col))
     bill_reasons = dict(prior_rejects or {})
+    bill_column: dict = {}                      # the column a bill's lines disagree on
     for bill, col in disagree:
-        bill_reasons.setdefault(bill, f"lines of this bill disagree on {col}")
+        if bill not in bill_reasons:
+            bill_reasons[bill] = tr(f"本账单各行的 {col} 不一致", f"lines of this bill disagree on {col}")
+            bill_column[bill] = col
     # A bill with any rejected line is rejected whole.
     for bill in pd.unique(out.loc[bad_rows, "mdtrt_id"]):
         bill_reasons.setdefault(bill, None)
@@ -633,8 +652,9 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         whole = out["mdtrt_id"].isin(list(bill_reasons)).to_numpy() & ~bad_rows
         if whole.any():
             idx = np.flatnonzero(whole)
-            reasons = [bill_reasons[b] or "another line of this bill was rejected" for b in out["mdtrt_id"].to_numpy()[idx]]
-            cols = [r.split(" on ")[-1] if "disagree" in r else "mdtrt_id" for r in reasons]
+            ids = out["mdtrt_id"].to_numpy()[idx]
+            reasons = [bill_reasons[b] or tr("本账单另有一行被拒绝", "another line of this bill was rejected") for b in ids]
+            cols = [bill_column.get(b, "mdtrt_id") for b in ids]
             values = [str(out[c].iat[i]) if c in out.columns else "" for c, i in zip(cols, idx)]
             extra = pd.DataFrame({"row": rows[idx], "mdtrt_id": out["mdtrt_id"].to_numpy()[idx],
                                   "column": cols, "value": values, "reason": reasons})

@@ -49,6 +49,7 @@ LINE_FIELDS = {
 OTHER_FIELDS = {
     "policy_version": ("政策版本", "policy version"),
     "warnings": ("提示", "warnings"),
+    "notes": ("说明", "notes"),
     "benefit": ("待遇类别", "benefit"),
     "policy_date": ("政策日期", "policy date"),
     "eligibility": ("待遇资格", "eligible"),

@@ -183,8 +183,9 @@ def scenario_bars(table: pd.DataFrame, *, title: str | None = None, figsize=None
     settled = t["settled"].to_numpy(bool)
     fund = np.nan_to_num(t["fund_share"].to_numpy(float)) * 100
     pat = np.nan_to_num(t["patient_share"].to_numpy(float)) * 100
-    ax.bar(pos[settled], fund[settled], color=COLORS["fund"], width=0.75, label="基金支付")
-    ax.bar(pos[settled], pat[settled], bottom=fund[settled], color=COLORS["patient"], width=0.75, label="个人负担")
+    if settled.any():       # an empty series would still enter the legend, in the default blue
+        ax.bar(pos[settled], fund[settled], color=COLORS["fund"], width=0.75, label="基金支付")
+        ax.bar(pos[settled], pat[settled], bottom=fund[settled], color=COLORS["patient"], width=0.75, label="个人负担")
     if (~settled).any():
         ax.bar(pos[~settled], 100, color=COLORS["fail"], hatch="//", edgecolor="#aaa", width=0.75, label="无法结算")
     for p, ok, f, pa, amt in zip(pos, settled, fund, pat, t["psn_part_amt"].to_numpy(float)):

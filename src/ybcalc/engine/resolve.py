@@ -170,9 +170,11 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
         return out
     if param is None:
         if warn_if_missing:
-            errors.warn(idx, f"{label}: 无已核实参数，未计入")
+            errors.warn(idx, tr(f"{label}：无已核实参数，未计入", f"{label}: no sourced value, not applied"),
+                        kind="missing")
         elif required:
-            errors.fail(idx, f"{label}: parameter not in the table (no sourced value)")
+            errors.fail(idx, tr(f"{label}：参数表中没有这个参数（无有来源的数值）",
+                                f"{label}: parameter not in the table (no sourced value)"))
         return out
     which = param.entry_index(dates[idx])
     for e_i in np.unique(which):
@@ -181,9 +183,12 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
         if e_i < 0:
             first = param.entries[0].start
             if warn_if_missing:
-                errors.warn(rows, f"{label}: {first} 之前无已核实数值，未计入（{param.path}）")
+                errors.warn(rows, tr(f"{label}：{first} 之前无已核实数值，未计入（{param.path}）",
+                                     f"{label}: no sourced value before {first}, not applied ({param.path})"),
+                            kind="missing")
             elif required:
-                errors.fail(rows, f"{label}: no value in force before {first} ({param.path})"
+                errors.fail(rows, tr(f"{label}：{first} 之前没有有效的数值（{param.path}）",
+                                     f"{label}: no value in force before {first} ({param.path})")
                             + _assume_hint(param.path, label))
             continue
         entry = param.entries[e_i]
@@ -199,12 +204,16 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
             continue
         if entry.missing:
             if warn_if_missing:
-                errors.warn(rows, f"{label}: {entry.start} 起无已核实数值，未计入（{entry.key}）")
+                errors.warn(rows, tr(f"{label}：{entry.start} 起无已核实数值，未计入（{entry.key}）",
+                                     f"{label}: no sourced value from {entry.start}, not applied ({entry.key})"),
+                            kind="missing")
             elif required:
                 region, _, scheme = entry.key.split(":")[0].partition("/")
-                errors.fail(rows, f"{label}: missing from {entry.start} — {first_sentence(entry.missing)} "
-                                  f"({entry.key}; what was searched: `ybcalc tables show {region} --scheme {scheme}`)"
-                                  + _assume_hint(param.path, label))
+                errors.fail(rows, tr(f"{label}：{entry.start} 起缺失 — {first_sentence(entry.missing)}"
+                                     f"（{entry.key}；检索记录：`ybcalc tables show {region} --scheme {scheme}`）",
+                                     f"{label}: missing from {entry.start} — {first_sentence(entry.missing)} "
+                                     f"({entry.key}; what was searched: `ybcalc tables show {region} --scheme {scheme}`)")
+                            + _assume_hint(param.path, label))
             continue
         out["_entry"][pos] = entry.uid
         sub = subset(attrs, rows)
@@ -221,7 +230,8 @@ def resolve(param: Param | None, idx: np.ndarray, dates: np.ndarray, attrs: dict
                 if unmatched.any():
                     bad_pos = np.flatnonzero(unmatched)
                     errors.fail(rows[bad_pos], np.array(
-                        [f"{label}: no rule of {entry.key}.{name} matches this bill ({d})" + _fill_group(d, fv)
+                        [tr(f"{label}：{entry.key}.{name} 没有适用于这张账单的规则（{d}）",
+                            f"{label}: no rule of {entry.key}.{name} matches this bill ({d})") + _fill_group(d, fv)
                          # a 乙类 share sourced for some item kinds only: an assumption covers the others
                          + (_assume_hint(param.path, label) if param.path == "selfpay_prop" else "")
                          for d in _describe_rows(sub, bad_pos)], dtype=object))
@@ -311,6 +321,6 @@ def _describe_attrs(attrs: dict, i: int) -> str:
         if k in attrs:
             v = attrs[k][i]
             if isinstance(v, float) and np.isnan(v):
-                v = "unknown"
+                v = tr("未知", "unknown")
             parts.append(f"{k}={v}")
-    return ", ".join(parts)
+    return tr("，", ", ").join(parts)

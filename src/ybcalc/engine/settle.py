@@ -228,7 +228,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _warn_unknown_account(bills, params, state, warnings)
     if members is not None:
         params["_ineligible"] = ~bills["member_eligible"].to_numpy(bool)
-    bills = _compute(bills, params, state, warnings.categorical())
+    bills = _compute(bills, params, state, warnings)
     extra = {}
     assumed = _assumed_uids(book)
     if len(assumed):             # the values each bill assumed (--assume): its policy version lists them
@@ -523,8 +523,11 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
             for v in np.unique(psn_type[odd]):
                 if v:
                     errors.warn(odd[psn_type[odd] == v],
-                                f"人员类别 {v} 不是{book.region_label(region)}"
-                                f"{'职工' if scheme == 'employee' else '居民'}的类别（{'/'.join(t.psn_types)}），按默认规则计算")
+                                tr(f"人员类别 {v} 不是{book.region_label(region)}"
+                                   f"{_scheme_word(scheme)}的类别（{'/'.join(t.psn_types)}），按默认规则计算",
+                                   f"member group {v} is not one of {book.region_label(region)} "
+                                   f"{_scheme_word(scheme)} ({'/'.join(t.psn_types)}): settled by the default rule"),
+                                kind="input")
                     continue
                 errors.warn(odd[psn_type[odd] == v], tr(
                     f"人员类别（psn_type）未填写：{book.region_label(region)}{'职工' if scheme == 'employee' else '居民'}"
@@ -535,16 +538,22 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
             odd = idx[~pd.Series(tiers[idx], dtype=object).isin(t.contrib_tiers).to_numpy()]
             for v in np.unique(tiers[odd]):
                 errors.warn(odd[tiers[odd] == v],
-                            f"缴费档次 {v or '(未给出)'} 不是{book.region_label(region)}"
-                            f"{'职工' if scheme == 'employee' else '居民'}的档次（{'/'.join(t.contrib_tiers)}），"
-                            f"按表中未注明档次的规则计算")
+                            tr(f"缴费档次 {v or '(未给出)'} 不是{book.region_label(region)}"
+                               f"{_scheme_word(scheme)}的档次（{'/'.join(t.contrib_tiers)}），"
+                               f"按表中未注明档次的规则计算",
+                               f"contribution tier {v or '(not given)'} is not one of {book.region_label(region)} "
+                               f"{_scheme_word(scheme)} ({'/'.join(t.contrib_tiers)}): settled by the rules "
+                               f"that name no tier"),
+                            kind="input")
         mt_code, mts = pd.factorize(med_type[idx])
         for j, m in enumerate(mts):
             b = t.benefit_for(m)
             sel = idx[mt_code == j]
             if b is None:
-                errors.fail(sel, f"{book.region_label(region)} {scheme}: no benefit settles visit type {m} "
-                                 f"(benefits.*.med_types)")
+                errors.fail(sel, tr(f"{book.region_label(region)}{_scheme_word(scheme)}没有结算医疗类别 "
+                                    f"{_med_type_word(m)} 的待遇（benefits.*.med_types）",
+                                    f"{book.region_label(region)} {_scheme_word(scheme)}: no benefit settles visit "
+                                    f"type {_med_type_word(m)} (benefits.*.med_types)"))
             else:
                 benefit[sel] = b
         # policy year: the calendar year, less one before the table's year start (e.g. 07-01)
@@ -586,7 +595,9 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     scope[local] = "local"
     bills["mdtrt_scope"] = text(scope)
     unknown_area = _map_distinct(area, lambda a: str(a).startswith("?")).astype(bool)
-    errors.warn(np.flatnonzero(unknown_area), "就医地不在 regions.yaml 中，按异地就医处理")
+    errors.warn(np.flatnonzero(unknown_area), tr("就医地不在 regions.yaml 中，按异地就医处理",
+                                                 "place of care not in regions.yaml: settled as out-of-area care"),
+                kind="input")
     # admission counter of the year, per benefit (1-based): tables may key on `admission`
     gid = group_ids(bills["_member"].to_numpy(), bills["_region"].to_numpy(), bills["_scheme"].to_numpy(),
                     bills["policy_year"].to_numpy(), pd.factorize(benefit)[0])
@@ -718,7 +729,19 @@ def _attrs(bills: pd.DataFrame, hosp_lv=None) -> dict:
 
 
 def _label(book: PolicyBook, region, scheme, what) -> str:
+    """A parameter's name in messages, in Chinese in both languages: the notice's own terms
+    ("莆田 职工 住院 起付线"), as the English README writes them too."""
     return f"{book.region_label(region)} {'职工' if scheme == 'employee' else '居民'} {what}"
+
+
+def _scheme_word(scheme: str) -> str:
+    from ..codes import SCHEME_LABEL
+    return tr(*SCHEME_LABEL.get(scheme, (scheme, scheme)))
+
+
+def _med_type_word(m: str) -> str:
+    from ..codes import MED_TYPE_LABEL
+    return tr(*MED_TYPE_LABEL[m]) + f" ({m})" if m in MED_TYPE_LABEL else str(m)
 
 
 def _line_rules(lines, bills, book, errors: Errors) -> dict:
@@ -773,7 +796,9 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
     for rid in np.unique(warn_rule[warn_rule != ""]):
         rule = next(r for r in book.exclusions if r.id == rid)
         for bp in np.unique(bill_pos[warn_rule == rid]):
-            errors.warn([bp], f"可能不予支付: {rule.label_zh}（{rule.id}，按所标甲乙类计算，请核对）")
+            errors.warn([bp], tr(f"{rule.label_zh}（{rule.id}，按所标甲乙类计算，请核对）",
+                                 f"{rule.label_en} ({rule.id}; settled by its catalogue class: check it)"),
+                        kind="exclusion")
     rate = np.zeros(n, np.int64)
     entry = np.full(n, -1, np.int64)
     rule_i = np.full(n, -1, np.int64)
@@ -794,7 +819,8 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
                 continue
             t = book.tables[tuple(tk.split("/"))]
             r = resolve(t.params.get("selfpay_prop"), idx, dates, lattrs, line_err,
-                        _label(book, t.region, t.scheme, "乙类先行自付比例"), {"rate": 0})
+                        _label(book, t.region, t.scheme, "乙类先行自付比例"),
+                        {"rate": 0})
             rate[idx] = r["rate"]
             entry[idx] = r["_entry"]
             rule_i[idx] = r["_rule_rate"]
@@ -808,8 +834,9 @@ def _line_rules(lines, bills, book, errors: Errors) -> dict:
         bad = line_err.error != None  # noqa: E711
         if bad.any():
             msgs = line_err.error[bad]
-            errors.fail(bill_pos[bad], np.array([m + " — or give the line's selfpay_prop (from an item catalogue: "
-                                                     "--catalogue FILE)" for m in msgs], dtype=object))
+            errors.fail(bill_pos[bad], np.array([m + tr(" — 或在明细中给出自付比例 selfpay_prop（可来自项目目录：--catalogue 文件）",
+                                                         " — or give the line's selfpay_prop (from an item catalogue: "
+                                                         "--catalogue FILE)") for m in msgs], dtype=object))
     return {"exclusion": reason, "exclusion_warn": warn_rule, "rate": rate, "rate_entry": entry, "rate_rule": rule_i,
             "rate_from_line": has_own, "bill_pos": bill_pos}
 
@@ -1006,7 +1033,9 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
             if param is None:
                 if payer == "maf":
                     flagged = idx[bills["psn_idet_type"].to_numpy()[idx] != ""]
-                    P["_warn"].add(flagged, "医疗救助: 本地区无已核实参数，未计算")
+                    P["_warn"].add(flagged, tr("医疗救助：本地区无已核实参数，未计算",
+                                               "medical assistance: no sourced terms for this region, not computed"),
+                                   kind="missing")
                 continue
             any_table = True
             label = {"hifmi": "大病保险", "hifob": "大额医疗补助", "maf": "医疗救助"}[payer]
@@ -1099,7 +1128,7 @@ def _resolve_bill_params(bills: pd.DataFrame, book: PolicyBook, errors: Errors, 
                 srcs.append(fv.rule_source(int(ri), e.source))
             srcs += [a.source for j, a in enumerate(e.adjust) if adj >> j & 1]
             if any(sr is not None and sr.grade == "secondary" for sr in srcs):
-                P["_warn"].add(rows_ok[g == k], f"二手来源: {e.key}")
+                P["_warn"].add(rows_ok[g == k], tr(f"二手来源: {e.key}", f"secondary source: {e.key}"), kind="note")
             if e.source is not None and e.source.grade == ASSUMED_GRADE:
                 P["_warn"].add(rows_ok[g == k], assumed_warning(e.source), kind="assumption")
 
@@ -1415,7 +1444,8 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     bills["acct_pay"] = acct
     bills["acct_entry"] = P["acct_entry"]
     bills["psn_cash_pay"] = medfee - fund - acct
-    bills["warnings"] = warnings
+    bills["warnings"] = warnings.categorical()          # by kind, most important first
+    bills["notes"] = warnings.categorical(notes=True)   # information (a value's grade …), not warnings
     return bills.frame()
 
 

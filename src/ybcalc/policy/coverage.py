@@ -62,6 +62,8 @@ def _incomplete(entry, table, med_type: str) -> bool:
     return False
 
 
+LEGEND_ZH = ("✔ 有来源（官方/机构转载） · ◐ 可结算，部分数值只有二手来源 · △ 只有部分人员类别或医院等级有来源 · "
+             "✖ 缺失（账单无法结算） · * 缺少封顶线或大病/大额参数（未计入，账单带提示）")
 LEGEND = ("✔ sourced (official/institution) · ◐ settles, some value secondary-only · △ only some member groups or "
           "hospital levels sourced · ✖ missing (bills fail) · * cap or 大病/大额 terms missing (not applied, bill warns) · "
           "乙✖ no 乙类先行自付 share (乙类 lines without their own 自付比例 are refused) · 乙△ share sourced for some "
