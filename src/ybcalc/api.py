@@ -285,6 +285,21 @@ class Settlement:
         return f"<Settlement of {len(self.raw)} bill(s); totals {self.totals()}>"
 
 
+def policy_inputs(policy, assume=None, catalogue=None):
+    """The policy to settle with and the item catalogue, as ``settle`` and ``score_frame`` take them:
+    ``policy`` None is the shipped tables and a path the user's folder laid over them; stated
+    assumptions (``assume``) fill values that have no source; ``catalogue`` a path, frame or loaded one."""
+    if policy is None or isinstance(policy, (str, Path)):
+        policy = load_tables(policy)
+    if assume:
+        from .assume import with_assumptions
+        policy = with_assumptions(policy, assume)
+    if catalogue is not None:
+        from .catalogue import load_catalogue
+        catalogue = load_catalogue(catalogue)
+    return policy, catalogue
+
+
 def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, state=None, on=None,
            source: str = "<lines>", strict: bool = True, assume=None, catalogue=None, members=None) -> Settlement:
     """Settle itemized lines (a DataFrame, or a list of dicts) — one bill or many.
@@ -305,14 +320,7 @@ def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, s
         lines = pd.DataFrame(list(lines))
     elif isinstance(lines, dict):
         lines = pd.DataFrame(lines)
-    if policy is None or isinstance(policy, (str, Path)):
-        policy = load_tables(policy)       # None: the shipped tables; a path: the user's folder over them
-    if assume:
-        from .assume import with_assumptions
-        policy = with_assumptions(policy, assume)
-    if catalogue is not None:
-        from .catalogue import load_catalogue
-        catalogue = load_catalogue(catalogue)
+    policy, catalogue = policy_inputs(policy, assume, catalogue)
     book = policy.book if isinstance(policy, Policy) else policy
     default_region = policy.region if isinstance(policy, Policy) else None
     default_scheme = policy.scheme if isinstance(policy, Policy) else None

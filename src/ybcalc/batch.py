@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .api import Policy, Settlement, _state_frame, load_tables
+from .api import Policy, Settlement, _state_frame, load_tables, policy_inputs
 from .i18n import tr
 from .labels import SETTLEMENT_FIELDS
 from .engine.settle import settle_prepared
-from .i18n import tr
 from .inputs import REJECT_COLUMNS, check_headers, prepare
 from .money import fen_to_arrow_decimal
 from .policy.loader import PolicyBook
@@ -105,20 +104,24 @@ def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool =
                         f"{path}: cannot decode as {' or '.join(encodings)} ({last}); use --encoding"))
 
 
+def rest_is_utf8(f) -> bool:
+    """Whether the rest of the open binary file ``f`` decodes as UTF-8, read in 16 MB steps (a GBK file
+    may hold only ASCII in its first rows, so the whole file is checked)."""
+    import codecs
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        while chunk := f.read(16 << 20):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _utf8_bom(path) -> bool:
     """The file starts with UTF-8's byte-order mark, and its text after it is not UTF-8."""
-    import codecs
     with open(path, "rb") as f:
-        if f.read(3) != b"\xef\xbb\xbf":
-            return False
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        try:
-            while chunk := f.read(16 << 20):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return True
-    return False
+        return f.read(3) == b"\xef\xbb\xbf" and not rest_is_utf8(f)
 
 
 def mixed_encoding(path) -> str:
@@ -613,14 +616,7 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
     ``assume``: values for parameters without a sourced value (``ybcalc.assume``); ``catalogue``: an
     item catalogue (``ybcalc.catalogue``) for lines lacking 收费项目等级 / 自付比例 / 限价.
     ``members``: enrolment spans (path, DataFrame or ``ybcalc.members.Members``), see ``ybcalc.members``."""
-    if policy is None or isinstance(policy, (str, Path)):
-        policy = load_tables(policy)       # None: the shipped tables; a path: the user's folder over them
-    if assume:
-        from .assume import with_assumptions
-        policy = with_assumptions(policy, assume)
-    if catalogue is not None:
-        from .catalogue import load_catalogue
-        catalogue = load_catalogue(catalogue)
+    policy, catalogue = policy_inputs(policy, assume, catalogue)
     book = policy.book if isinstance(policy, Policy) else policy
     prepared = prepare(df, source=source, row_numbers=row_numbers, book=book,
                        default_region=policy.region if isinstance(policy, Policy) else None,

@@ -383,25 +383,16 @@ def detect_encoding(path: str) -> str:
     """The encoding the single-machine reader would settle on for a CSV file: UTF-16 by its byte-order
     mark, UTF-8 (with or without BOM) when every byte decodes, else GB18030 (which covers GBK). The
     whole file is checked, in 16 MB steps, as a GBK file may hold only ASCII in its first rows."""
-    import codecs
+    from .batch import _utf8_bom, mixed_encoding, rest_is_utf8
     with open(path, "rb") as f:
-        head = f.read(2)
-        if head in (b"\xff\xfe", b"\xfe\xff"):
+        if f.read(2) in (b"\xff\xfe", b"\xfe\xff"):
             return "utf-16"
         f.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        try:
-            while chunk := f.read(16 << 20):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            if head == b"\xef\xbb":
-                f.seek(0)
-                if f.read(3) == b"\xef\xbb\xbf":        # a UTF-8 BOM before text that is not UTF-8
-                    from .batch import mixed_encoding
-                    raise ValueError(mixed_encoding(path)) from None
-            return "gb18030"
-    return "utf-8-sig"
+        if rest_is_utf8(f):
+            return "utf-8-sig"
+    if _utf8_bom(path):                        # a UTF-8 BOM before text that is not UTF-8
+        raise ValueError(mixed_encoding(path))
+    return "gb18030"
 
 
 def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=None, on=None,
