@@ -162,3 +162,25 @@ def test_the_scan_finds_english_words():
     assert english_words("调整: psn_type=退休: share_factor 0.3（selfpay）组 inpatient") == \
         {"share_factor", "selfpay", "inpatient"}
     assert not english_words("统筹基金支出 hifp_pay 来源 http://x.com/a.html beijing/employee:cap[0] --lang zh")
+
+
+CJK = re.compile(r"[\u2e80-\u9fff\u3000-\u303f\uff00-\uffef]")
+
+
+def test_compare_in_english_has_no_chinese_but_the_users_values(capsys):
+    """`compare --lang en`: headers, schemes, member words, hospital levels and reasons in English.
+    Allowed in Chinese: what the user typed (the regions 北京/上海 given to --regions, 火星 an unknown one)
+    and the place names suggested for an unknown region ("nearest: 新星市"); nothing else — the default
+    --statuses 在职,退休 are shown as words (employed, retired)."""
+    rc = main(["compare", str(EXAMPLE), "--mdtrt-id", "BJ002-20251115", "--regions", "北京,上海,火星",
+               "--hosp-lv", "3,0", "--lang", "en"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "total cost" in out and "hospital level" in out and "employed" in out and "level 3" in out
+    assert "cannot be settled" in out and "unknown region" in out
+    rest = re.sub(r"nearest: .*", " ", re.sub("北京|上海|火星", " ", out))
+    assert not CJK.findall(rest), sorted(set(CJK.findall(rest)))
+    # the Chinese table is unchanged in words
+    main(["compare", str(EXAMPLE), "--mdtrt-id", "BJ002-20251115", "--regions", "北京", "--lang", "zh"])
+    zh = capsys.readouterr().out
+    assert "医疗费总额" in zh and "三级" in zh and "在职" in zh and "基层/社区" not in zh
