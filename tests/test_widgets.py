@@ -338,3 +338,120 @@ def test_cli_main_registers_compare_when_wired():
         with contextlib.redirect_stdout(buf):
             cli.main(["compare", "--help"])
     assert e.value.code == 0
+
+
+# ---- 我的地区参数: the form that writes the user's own table ------------------------------------------
+def test_region_form_saves_a_user_table_and_settles_the_bill_with_it(tmp_path):
+    """Issue 15 §1: the main figures of a notice typed into fields, saved as the user's table file (laid
+    over the shipped tables), and the bill on screen settled with them, citing the notice."""
+    import yaml
+
+    from ybcalc.i18n import language
+    from ybcalc.policy.loader import load_book
+    from ybcalc.widgets import RegionParamsForm
+    folder = tmp_path / "ybcalc-tables"
+    with language("zh"):
+        ui = RegionParamsForm(folder=folder, region="攀枝花", scheme="职工", start="2024-01-01",
+                              class_a=20000, class_b=0, class_c=0, excluded=0, hosp_lv=3, psn_type="在职",
+                              date="2025-06-01")
+        ui.title.value = "关于调整职工医保住院待遇的通知（示例）"
+        ui.issuer.value = "示例市医疗保障局"
+        ui.issued.value = "2023-12-01"
+        for lv, v in ((3, "1000"), (2, "800"), (1, "500")):
+            ui.deductible[lv].value = v
+        for lv, v in ((3, "85%"), (2, "88%"), (1, "90%")):
+            ui.rate_active[lv].value = v
+        for lv, v in ((3, "0.9"), (2, "0.92"), (1, "0.95")):
+            ui.rate_retired[lv].value = v
+        ui.cap.value = "200000"
+        ui.selfpay.value = "10%"
+        path = ui.button.click() or ui.path
+    assert ui.error is None, ui.error
+    assert path == folder / "攀枝花-职工.yaml" and path.exists()
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert raw["sources"]["notice"]["grade"] == "user"
+    assert raw["benefits"]["inpatient"]["deductible"][0]["amount"][0] == {"when": {"hosp_lv": 3}, "value": 1000}
+    book = load_book(folder)                  # the file is a valid user table over the shipped ones
+    assert not book.problems
+    st = ui.explainer.settlement
+    assert ui.explainer.error is None, ui.explainer.error
+    assert st["act_pay_dedc"] == 1000
+    assert st["hifp_pay"] == (20000 - 1000) * 0.85
+    assert "示例市医疗保障局" in ui.explainer.explain_html.value
+    # a field that cannot be read is named, nothing is written
+    ui.cap.value = "二十万"
+    before = path.read_text(encoding="utf-8")
+    ui.save()
+    assert ui.error and "封顶线" in ui.error and path.read_text(encoding="utf-8") == before
+
+
+def test_region_form_leaves_out_what_is_empty_and_marks_half_filled_parameters(tmp_path):
+    from ybcalc.widgets import RegionParamsForm
+    ui = RegionParamsForm(folder=tmp_path, region="攀枝花", scheme="职工", start="2024-01-01")
+    ui.deductible[3].value = "1000"             # the other levels left empty: 待填, the entry stays missing
+    name, table = ui.table()
+    assert "ratio" not in table["benefits"]["inpatient"] and "selfpay_prop" not in table
+    assert "待填" in str(table["benefits"]["inpatient"]["deductible"])
+    ui.save()                                     # no notice given: the user is told why nothing settles
+    assert ui.error is None and "发文单位" in ui.status.value and "待填" in ui.status.value
+
+
+def test_region_form_writes_the_starter_layout_and_loads_as_a_user_table(tmp_path):
+    """The form fills the starter of `ybcalc tables new` (same keys, same conditions), and the file is a
+    user table over the shipped ones: values graded 用户提供, policy version naming the file."""
+    import yaml
+
+    import ybcalc
+    from ybcalc.policy.loader import load_book
+    from ybcalc.policy.starter import starter_text
+    from ybcalc.widgets import RegionParamsForm
+    folder = tmp_path / "ybcalc-tables"
+    ui = RegionParamsForm(folder=folder, region="攀枝花", scheme="职工", start="2024-01-01")
+    ui.title.value, ui.issuer.value, ui.issued.value = "示例通知", "示例市医疗保障局", "2023-12-01"
+    for lv, a, r in ((3, "800", "85%"), (2, "500", "88%"), (1, "300", "90%")):
+        ui.deductible[lv].value, ui.rate_active[lv].value, ui.rate_retired[lv].value = a, r, r
+    ui.crit_threshold.value, ui.crit_rate.value, ui.crit_cap.value = "0", "0.8", "不封顶"
+    path = ui.save()
+    assert ui.error is None, ui.error
+    text = path.read_text(encoding="utf-8")
+    assert "&id" not in text and "*id" not in text              # no YAML anchors for a person to edit
+    raw = yaml.safe_load(text)
+    name, starter = starter_text(load_book(), "攀枝花", "employee")
+    starter = yaml.safe_load(starter)
+    assert path.name == name and raw["region"] == starter["region"] and raw["scheme"] == starter["scheme"]
+    ratio, s_ratio = raw["benefits"]["inpatient"]["ratio"][0], starter["benefits"]["inpatient"]["ratio"][0]
+    assert [r["when"] for r in ratio["rates"]] == [r["when"] for r in s_ratio["rates"]]
+    assert "doc_no" not in raw["sources"]["notice"]                     # no 文号 given: the line is left out
+    assert "outpatient" not in raw["benefits"] and "personal_account" not in raw   # no fields for them
+    hifob = raw["critical_illness"]["hifob"][0]
+    assert hifob["base"] == starter["critical_illness"]["hifob"][0]["base"] and hifob["cap"] == "unlimited"
+    book = load_book(folder)
+    entry = next(e for e in book.entries if e.user and "deductible" in e.key)
+    assert entry.table == name
+    assert entry.source.grade == "user" and entry.missing is None
+    st = ybcalc.settle(ui.explainer.lines, str(folder))
+    assert "+user:" + name in st.policy_versions()[0]
+
+
+def test_region_form_a_prefecture_from_the_division_list_needs_no_code(tmp_path):
+    from ybcalc.widgets import RegionParamsForm
+    ui = RegionParamsForm(folder=tmp_path, region="绵阳", scheme="居民", start="2024-01-01")
+    ui.deductible[3].value = "1000"
+    name, table = ui.table()
+    assert name == "绵阳-居民.yaml" and table["region"] == "绵阳"
+
+
+def test_region_form_saving_with_empty_source_fields_keeps_the_files_notice(tmp_path):
+    import yaml
+
+    from ybcalc.widgets import RegionParamsForm
+    ui = RegionParamsForm(folder=tmp_path, region="攀枝花", scheme="职工", start="2024-01-01")
+    ui.title.value, ui.doc_no.value, ui.issuer.value, ui.issued.value = "通知", "某〔2024〕1号", "某局", "2024-01-01"
+    ui.cap.value = "100000"
+    path = ui.save()
+    again = RegionParamsForm(folder=tmp_path, region="攀枝花", scheme="职工", start="2024-01-01")
+    again.selfpay.value = "0.1"
+    assert again.save() == path and again.error is None
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert raw["sources"]["notice"]["issuer"] == "某局" and raw["sources"]["notice"]["doc_no"] == "某〔2024〕1号"
+    assert raw["benefits"]["inpatient"]["cap"][0]["amount"] == 100000 and raw["selfpay_prop"][0]["rate"] == 0.1

@@ -85,6 +85,40 @@ BILL_EXAMPLE = [
          'D.table(t, ["status", "age", "hosp_lv", "medfee_sumamt", "act_pay_dedc", "fund_pay_sumamt", "psn_part_amt",\n'
          '            "patient_share"])'),
 ]
+MY_REGION = [
+    md("## 我的地区参数\n\n"
+       "ybcalc 自带的参数表里没有来源的地区（如攀枝花），或者你手上有本地医保局的最新通知：把通知里的主要数字填进"
+       "下面的表单（起付线、支付比例、封顶线、乙类先行自付、大额/大病），点 **保存并计算**。表单把它们存成你自己的"
+       "参数表文件（`ybcalc-tables/攀枝花-职工.yaml`，与命令行新建的参数表（`tables new` 子命令）是同一种文件，叠加在自带的参数表"
+       "之上），再用它结算下面的账单。没填的项不会被编造：整项空着就沿用自带的表，只填了一部分的项记为“待填”，"
+       "不拿来结算。命令行同样可用：`ybcalc score 账单.csv --tables ybcalc-tables`。"),
+    widget('from ybcalc.widgets import RegionParamsForm\n\n'
+           'form = RegionParamsForm(book, folder="ybcalc-tables", region="攀枝花", scheme="职工")\nform.widget'),
+    md("### 例子：填入一份示例通知\n\n"
+       "下面把 README 里那份示例通知（数字为虚构，仅作演示）填进表单，存到一个临时文件夹，然后结算一张三级医院的"
+       "住院账单（在职，甲类 20,000 元）。保存的参数表文件："),
+    code('import tempfile\nfrom pathlib import Path\n\n'
+         'example = RegionParamsForm(book, folder=Path(tempfile.mkdtemp()) / "ybcalc-tables", region="攀枝花",\n'
+         '                           scheme="职工", start="2024-01-01", class_a=20000, class_b=0, class_c=0,\n'
+         '                           excluded=0, hosp_lv=3, psn_type="在职", date="2025-06-01")\n'
+         'example.title.value = "示例通知：职工医保住院待遇（README 演示用，数字为虚构，非真实政策）"\n'
+         'example.doc_no.value = "示例〔2024〕1号"\n'
+         'example.issuer.value = "攀枝花市医疗保障局（示例）"\n'
+         'example.issued.value = "2024-01-01"\n'
+         'for lv, amount, active, retired in ((3, "800", "85%", "88%"), (2, "500", "88%", "91%"), (1, "300", "90%", "93%")):\n'
+         '    example.deductible[lv].value = amount\n'
+         '    example.rate_active[lv].value = active\n'
+         '    example.rate_retired[lv].value = retired\n'
+         'example.cap.value = "100000"\n'
+         'example.selfpay.value = "10%"\n'
+         'example.crit_threshold.value, example.crit_rate.value, example.crit_cap.value = "0", "90%", "300000"\n'
+         'path = example.save()\n'
+         'print(path.read_text(encoding="utf-8"))'),
+    md("结算结果（元）：起付线 800 元，其余 19,200 元的 85% 由统筹基金支付。"),
+    code("D.table(S.key_fields(example.explainer.settlement))"),
+    md("每一步的参数都注明出自你的通知（来源等级“用户提供”，以及参数表文件名和参数位置）："),
+    code("print(S.explanation_text(example.explainer.explanation))"),
+]
 
 SCENARIOS = [
     md("# 同一张账单在各地、各类人员、各级医院\n\n"
@@ -178,7 +212,7 @@ POLICY_SOURCES = [
 ]
 
 NOTEBOOKS = {
-    "01_bill_explained.ipynb": [*BILL_EXPLAINED, *BILL_EXAMPLE],
+    "01_bill_explained.ipynb": [*BILL_EXPLAINED, *BILL_EXAMPLE, *MY_REGION],
     "02_scenarios.ipynb": [*SCENARIOS, *SCENARIO_TABLE, *SCENARIO_CURVES],
     "03_batch_report.ipynb": [*BATCH_REPORT, *BATCH_TABLES, *BATCH_LIMITS],
     "04_policy_tables.ipynb": [*POLICY_TABLES, *POLICY_VALUES, *POLICY_SOURCES],

@@ -21,6 +21,7 @@ from pathlib import Path
 import ipywidgets as W
 import numpy as np
 import pandas as pd
+import yaml
 
 from . import codes
 from . import plotting as P
@@ -481,3 +482,292 @@ class ParameterBrowser:
         self.figure = P.parameter_chart(self.table, title=f"{label}（{S.HOSP_LEVELS[int(self.hosp_lv.value)]}医院）")
         self.image.value = P.png_bytes(self.figure, dpi=80)
         return self.table
+
+
+# ---------------------------------------------------------------------------------------------
+class RegionParamsForm:
+    """我的地区参数: the main figures of a 医保局 notice in fields, saved as the user's own table (the file
+    ``ybcalc tables new`` starts, in the user's tables folder, laid over the shipped tables), and a bill
+    settled with them on screen (a ``BillExplainer`` below the form).
+
+    A figure left empty is not made up: a parameter with every field empty is left out of the file (the
+    shipped value, or its ``missing`` entry, applies), one with some fields empty is written with the
+    placeholder 待填 and so stays missing until filled. Saving keeps the file's other parameters.
+
+    Results: ``.path`` (the table file written), ``.book`` (the tables with it), ``.explainer``,
+    ``.error`` (why the form could not be saved, else None).
+    """
+
+    LEVELS = ((3, "三级"), (2, "二级"), (1, "一级及以下"))
+
+    def __init__(self, book=None, *, folder="ybcalc-tables", region="攀枝花", scheme="职工", start="2025-01-01",
+                 update=False, **bill):
+        from .policy.starter import DEFAULT_FOLDER
+        self.base = _book(book)
+        self.folder = Path(folder or DEFAULT_FOLDER)
+        kw = {"style": STYLE, "layout": LAYOUT}
+        num = {"style": STYLE, "layout": W.Layout(width="14em")}
+        self.region = W.Text(value=region, description="地区", **kw)
+        self.region_code = W.Text(value="", description="区划代码", placeholder="新地区才需要，如 510400", **kw)
+        self.scheme = W.ToggleButtons(options=["职工", "居民"], value=scheme, description="险种", style=STYLE)
+        self.start = W.Text(value=str(start), description="施行日期", placeholder="YYYY-MM-DD", **kw)
+        self.title = W.Text(description="通知标题", **kw)
+        self.doc_no = W.Text(description="文号", placeholder="如 某医保发〔2024〕1号", **kw)
+        self.issuer = W.Text(description="发文单位", placeholder="如 某市医疗保障局", **kw)
+        self.issued = W.Text(description="发文日期", placeholder="YYYY-MM-DD", **kw)
+        self.deductible = {lv: W.Text(description=f"起付线 {name}", placeholder="元", **num) for lv, name in self.LEVELS}
+        self.rate_active = {lv: W.Text(description=f"比例 {name}", placeholder="0.85 或 85%", **num)
+                            for lv, name in self.LEVELS}
+        self.rate_retired = {lv: W.Text(description=f"退休 {name}", placeholder="0.9 或 90%", **num)
+                             for lv, name in self.LEVELS}
+        self.cap = W.Text(description="封顶线", placeholder="元；不设写 不封顶", **num)
+        self.selfpay = W.Text(description="乙类先行自付", placeholder="0.1 或 10%", **num)
+        self.crit_threshold = W.Text(description="大额/大病起付", placeholder="元", **num)
+        self.crit_rate = W.Text(description="大额/大病比例", placeholder="0.9 或 90%", **num)
+        self.crit_cap = W.Text(description="大额/大病限额", placeholder="元；不设写 不封顶", **num)
+        self.button = W.Button(description="保存并计算", button_style="primary", icon="save")
+        self.status = W.HTML()
+        self.path = None
+        self.book = self.base
+        self.error = None
+        self.explainer = BillExplainer(self.base, update=False, **bill)
+        self.button.on_click(lambda _b: self.save())
+        self.scheme.observe(self._on_scheme, names="value")
+        self._on_scheme()
+        notice = W.VBox([W.HTML("<b>通知</b>"), self.region, self.region_code, self.scheme, self.start, self.title,
+                         self.doc_no, self.issuer, self.issued])
+        inpatient = W.VBox([W.HTML("<b>住院</b>"), *self.deductible.values(), *self.rate_active.values(),
+                            *self.rate_retired.values(), self.cap])
+        other = W.VBox([W.HTML("<b>乙类、大额/大病</b>"), self.selfpay, self.crit_threshold, self.crit_rate,
+                        self.crit_cap])
+        self.widget = W.VBox([W.HTML("<h3>我的地区参数</h3>"), W.HBox([notice, inpatient, other]), self.button,
+                              self.status, self.explainer.widget])
+        if update:
+            self.save()
+
+    def _on_scheme(self, _change=None):
+        employee = self.scheme.value == "职工"
+        for lv, name in self.LEVELS:
+            self.rate_active[lv].description = f"{'在职' if employee else '比例'} {name}"
+            self.rate_retired[lv].layout.display = None if employee else "none"
+
+    # -- the table file ----------------------------------------------------------------------------
+    def table(self) -> tuple[str, dict]:
+        """(file name, the table as a mapping) from the fields; raises ValueError naming a bad field.
+
+        The layout is the starter of ``ybcalc tables new`` (``policy.starter.starter_text``), its 待填
+        replaced by the fields: the form and the command write the same file. Parameters the form has no
+        field for (普通门诊, 个人账户) and those left wholly empty are dropped, so the shipped value (or its
+        ``missing`` entry) applies to them."""
+        import yaml
+
+        from .i18n import tr
+        from .policy.schema import PLACEHOLDER
+        from .policy.starter import starter_text
+        name = self.region.value.strip()
+        if not name:
+            raise ValueError(tr("请填写地区", "give the region"))
+        scheme = "employee" if self.scheme.value == "职工" else "resident"
+        start = _form_date(self.start, tr("施行日期", "effective date"), required=True)
+        file_name, text = starter_text(self.base, name, scheme, str(self.folder))
+        starter = yaml.safe_load(text)
+        t: dict = {"region": starter["region"], "scheme": starter["scheme"], "title": starter["title"]}
+        if isinstance(t["region"], dict):             # a region neither the tables nor the division list know
+            code = self.region_code.value.strip()
+            if not (code.isdigit() and len(code) == 6):
+                raise ValueError(tr(f"ybcalc 不认识地区 {name}：请填 6 位区划代码（如 510400）",
+                                    f"ybcalc does not know region {name}: give its 6-digit division code (e.g. 510400)"))
+            t["region"] = {**t["region"], "code": code}
+        if starter.get("psn_types"):
+            t["psn_types"] = starter["psn_types"]
+        source = starter["sources"]["notice"]
+        source.update(title=self.title.value.strip() or PLACEHOLDER, issuer=self.issuer.value.strip() or PLACEHOLDER,
+                      date=_form_date(self.issued, tr("发文日期", "date of issue")) or PLACEHOLDER)
+        if self.doc_no.value.strip():
+            source["doc_no"] = self.doc_no.value.strip()
+        else:
+            source.pop("doc_no", None)
+        t["sources"] = {"notice": source}
+
+        level = lambda when: max(when["hosp_lv"]) if isinstance(when["hosp_lv"], list) else when["hosp_lv"]  # noqa: E731
+        ratio = lambda w: _form_number(w, "ratio")                          # noqa: E731
+
+        def filled(rules, field_of, parse, wrap=lambda v: v):
+            """The starter's rules with the fields' values; None when every field is empty. An empty field
+            among filled ones stays 待填 (that entry is missing until filled)."""
+            vals = [parse(field_of(r["when"])) for r in rules]
+            if all(v is None for v in vals):
+                return None
+            out = [{"when": r["when"], "value": wrap(PLACEHOLDER if v is None else v)} for r, v in zip(rules, vals)]
+            return _merge_levels(out)
+
+        def entry(param: dict, **values) -> list:
+            return [{**param, "from": start, **values}]
+
+        inpatient = starter["benefits"]["inpatient"]
+        own: dict = {"med_types": inpatient["med_types"]}
+        d = inpatient["deductible"][0]
+        amounts = filled(d["amount"], lambda w: self.deductible[level(w)], lambda w: _form_number(w, "amount"))
+        if amounts is not None:
+            own["deductible"] = entry(d, amount=amounts)
+        r = inpatient["ratio"][0]
+        fields = lambda w: (self.rate_retired if w.get("psn_type") == "退休" else self.rate_active)[level(w)]  # noqa: E731
+        groups = {}
+        for rule in r["rates"]:
+            groups.setdefault(rule["when"].get("psn_type"), []).append(rule)
+        parts = {g: filled(rules, fields, ratio, lambda v: [v]) for g, rules in groups.items()}
+        if any(p is not None for p in parts.values()):
+            rates = []
+            for g, p in parts.items():                # a group left wholly empty stays 待填
+                rates += p if p is not None else _merge_levels([{**x, "value": [PLACEHOLDER]} for x in groups[g]])
+            own["ratio"] = entry(r, rates=rates)
+        cap = _form_number(self.cap, "cap")
+        if cap is not None:
+            own["cap"] = entry(inpatient["cap"][0], amount=cap)
+        if len(own) > 1:
+            t["benefits"] = {"inpatient": own}
+        selfpay = _form_number(self.selfpay, "ratio")
+        if selfpay is not None:
+            t["selfpay_prop"] = entry(starter["selfpay_prop"][0], rate=selfpay)
+        crit = [_form_number(self.crit_threshold, "amount"), _form_number(self.crit_rate, "ratio"),
+                _form_number(self.crit_cap, "cap")]
+        if any(v is not None for v in crit):
+            threshold, rate, crit_cap = (PLACEHOLDER if v is None else v for v in crit)
+            (payer, terms), = starter["critical_illness"].items()     # hifob (职工) or hifmi (居民)
+            t["critical_illness"] = {payer: entry(terms[0], threshold=threshold, rates=[rate], cap=crit_cap)}
+        return file_name, t
+
+    def save(self):
+        """Write the table file (keeping the file's other parameters), reload the tables with it and settle
+        the bill; returns the path written (None when a field is wrong: ``.error`` says which)."""
+        import yaml
+
+        from .i18n import tr
+        from .policy.loader import load_book
+        from .policy.schema import PLACEHOLDER
+        self.error = None
+        try:
+            file_name, t = self.table()
+        except ValueError as exc:
+            self.error = str(exc)
+            self.status.value = _error_html(exc)
+            return None
+        path = self.folder / file_name
+        merged = {}
+        if path.exists():
+            old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            if isinstance(old, dict):
+                merged = old
+        for k, v in t.items():
+            if k in ("benefits", "critical_illness") and isinstance(merged.get(k), dict):
+                for sub, val in v.items():
+                    if k == "benefits" and isinstance(merged[k].get(sub), dict):
+                        merged[k][sub].update({p: x for p, x in val.items()})
+                    else:
+                        merged[k][sub] = val
+            elif k == "sources" and isinstance(merged.get(k), dict):
+                old_notice = merged[k].get("notice")
+                if isinstance(old_notice, dict):   # a source field left empty keeps what the file says
+                    v = {**v, "notice": {**old_notice, **{f: x for f, x in v["notice"].items() if x != PLACEHOLDER}}}
+                merged[k].update(v)
+            else:
+                merged[k] = v
+        head = tr("# 由 notebook「我的地区参数」表单保存；可直接编辑。检查：ybcalc tables validate --tables {f}\n",
+                  "# saved by the notebook form 我的地区参数; edit freely. Check: ybcalc tables validate --tables {f}\n")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".partial")
+        shown = self.folder.name if self.folder.is_absolute() else self.folder      # no machine's path in the file
+        tmp.write_text(head.format(f=shown) + yaml.dump(merged, Dumper=_PlainDumper, allow_unicode=True,
+                                                              sort_keys=False, default_flow_style=None, width=100), encoding="utf-8")
+        tmp.replace(path)
+        self.path = path
+        try:
+            self.book = load_book(self.folder)
+        except ValueError as exc:             # the table as written does not validate: say where
+            self.error = str(exc)
+            self.status.value = _error_html(exc)
+            return path
+        ex = self.explainer
+        ex.book = self.book
+        opts = region_options(self.book)
+        rid = self.book.region_id(self.region.value.strip())
+        ex.region.options = opts
+        ex.mdtrt_area.options = opts
+        if rid is not None:
+            ex.region.value = rid
+        ex.scheme.value = self.scheme.value
+        ex._refresh_choices()
+        ex.update()
+        self.status.value = tr(f"已保存 <code>{html.escape(str(path))}</code>，下面的账单按它结算。",
+                               f"saved <code>{html.escape(str(path))}</code>; the bill below is settled with it.")
+        notice = (merged.get("sources") or {}).get("notice") or {}
+        unfilled = [label for key, label in (("title", "通知标题"), ("issuer", "发文单位"), ("date", "发文日期"))
+                    if str(notice.get(key, PLACEHOLDER)) == PLACEHOLDER]
+        if unfilled:                          # the loader treats every figure citing it as missing
+            self.status.value += "<br><span style='color:#a60'>" + tr(
+                f"通知的{'、'.join(unfilled)}未填：引用它的参数都按“待填”处理，不拿来结算。",
+                f"the notice's {', '.join(unfilled)} not filled in: every figure citing it is treated as 待填 "
+                "(not filled in) and not used.") + "</span>"
+        return path
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """YAML a person edits: the same date repeated, never as &id001 / *id001 anchors."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def _merge_levels(rules: list[dict]) -> list[dict]:
+    """Rules that differ only by hospital level and give the same value become one rule (a notice that
+    does not distinguish levels reads so in the file)."""
+    out, seen = [], {}
+    for r in rules:
+        rest = {k: v for k, v in r["when"].items() if k != "hosp_lv"}
+        key = repr(sorted(rest.items()))
+        seen.setdefault(key, (rest, []))[1].append(r)
+    for rest, group in seen.values():
+        if len({repr(r["value"]) for r in group}) == 1:
+            out.append({"when": rest, "value": group[0]["value"]} if rest else {"value": group[0]["value"]})
+        else:
+            out += group
+    return out
+
+
+def _form_number(w, kind: str):
+    """A form field as a table value: None when empty; amounts in yuan, ratios 0..1 (85% → 0.85), a cap may
+    be 不封顶. A value that cannot be read raises ValueError naming the field."""
+    from decimal import Decimal, InvalidOperation
+
+    from .i18n import tr
+    s = str(w.value).strip().replace("，", "").replace(",", "").replace("％", "%")
+    if not s:
+        return None
+    if kind == "cap" and s in ("不封顶", "不设", "unlimited"):
+        return "unlimited"
+    pct = kind == "ratio" and s.endswith("%")
+    s = s.rstrip("%").removesuffix("元").strip()
+    try:
+        d = Decimal(s) / (100 if pct else 1)
+    except InvalidOperation:
+        raise ValueError(tr(f"{w.description}：{w.value!r} 不是数字", f"{w.description}: {w.value!r} is not a number")) \
+            from None
+    if d < 0 or (kind == "ratio" and d > 1):
+        raise ValueError(tr(f"{w.description}：{w.value!r} 超出范围（比例 0–1 或 0%–100%，金额不为负）",
+                            f"{w.description}: {w.value!r} out of range (a ratio 0..1 or 0%..100%, an amount ≥ 0)"))
+    d = d.normalize()
+    return int(d) if d == d.to_integral_value() else float(d)
+
+
+def _form_date(w, label: str, required: bool = False):
+    from .i18n import tr
+    s = str(w.value or "").strip()
+    if not s:
+        if required:
+            raise ValueError(tr(f"请填写{label}（YYYY-MM-DD）", f"give the {label} (YYYY-MM-DD)"))
+        return None
+    try:
+        return dt.date.fromisoformat(s)
+    except ValueError:
+        raise ValueError(tr(f"{label} {s!r} 不是日期（YYYY-MM-DD）", f"{label} {s!r} is not a date (YYYY-MM-DD)")) \
+            from None
