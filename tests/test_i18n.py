@@ -162,3 +162,70 @@ def test_the_scan_finds_english_words():
     assert english_words("调整: psn_type=退休: share_factor 0.3（selfpay）组 inpatient") == \
         {"share_factor", "selfpay", "inpatient"}
     assert not english_words("统筹基金支出 hifp_pay 来源 http://x.com/a.html beijing/employee:cap[0] --lang zh")
+
+
+CJK = re.compile(r"[\u2e80-\u9fff\u3000-\u303f\uff00-\uffef]")
+
+
+def test_compare_in_english_has_no_chinese_but_the_users_values(capsys):
+    """`compare --lang en`: headers, schemes, member words, hospital levels and reasons in English.
+    Allowed in Chinese: what the user typed (the regions 北京/上海 given to --regions, 火星 an unknown one)
+    and the place names suggested for an unknown region ("nearest: 新星市"); nothing else — the default
+    --statuses 在职,退休 are shown as words (employed, retired)."""
+    rc = main(["compare", str(EXAMPLE), "--mdtrt-id", "BJ002-20251115", "--regions", "北京,上海,火星",
+               "--hosp-lv", "3,0", "--lang", "en"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "total cost" in out and "hospital level" in out and "employed" in out and "level 3" in out
+    assert "cannot be settled" in out and "unknown region" in out
+    rest = re.sub(r"nearest: .*", " ", re.sub("北京|上海|火星", " ", out))
+    assert not CJK.findall(rest), sorted(set(CJK.findall(rest)))
+    # the Chinese table is unchanged in words
+    main(["compare", str(EXAMPLE), "--mdtrt-id", "BJ002-20251115", "--regions", "北京", "--lang", "zh"])
+    zh = capsys.readouterr().out
+    assert "医疗费总额" in zh and "三级" in zh and "在职" in zh and "基层/社区" not in zh
+
+
+BROKEN_TABLE = """region: 上海
+scheme: 职工
+sources:
+  n: {title: 通知, issuer: 上海市医保局, date: 2024-01-01, grade: user}
+benefits:
+  inpatient:
+    med_types: 21
+    deductible:
+      - from: 2023-02-30
+        source: n
+        basis: per_admission
+        amount: 800
+      - from: 2024-01-01
+        basis: per_admission
+        amount: 1000
+      - from: 2025-01-01
+        source: n
+        basis: per_admission
+        amount: -5
+        colour: red
+"""
+
+
+def test_table_errors_in_chinese_name_file_key_and_line(tmp_path):
+    """`tables validate --lang zh` on a broken user table: each problem keeps its file, key path and line;
+    the words are Chinese (the key path and the table's own values are not words to translate)."""
+    folder = tmp_path / "我的参数表"
+    folder.mkdir()
+    (folder / "上海-职工.yaml").write_text(BROKEN_TABLE, encoding="utf-8")
+    out = _run("tables", "validate", "--tables", str(folder), "--lang", "zh")
+    assert "Traceback" not in out
+    assert f"{folder / '上海-职工.yaml'}: benefits.inpatient.med_types: 须为医疗类别代码的列表" in out
+    assert "日期缺失或无效 '2023-02-30'" in out and "金额须 ≥ 0" in out and "未知的键" in out
+    assert "条目既无 `source` 也无 `missing`" in out and "（第 7 行）" in out and "个问题" in out
+    # the scan: drop the file and key path at the head of each problem line and the lists of the keys a
+    # table may use (（可用：from、source …）, `source`: the words the user types into the file), then no
+    # English words
+    text = re.sub(r"^\S+: \S+: |（可用：[^）]*）|`[^`]*`", "", out.replace(str(tmp_path), ""), flags=re.M)
+    words = english_words(text)
+    assert not words, (words, out)
+    english = _run("tables", "validate", "--tables", str(folder), "--lang", "en")
+    assert "must be a list of visit codes" in english and "(line 7)" in english
+    assert not CJK.search(english.replace(str(folder), "").replace("上海-职工.yaml", ""))   # but the user's names

@@ -96,7 +96,7 @@ def test_scenarios_that_cannot_settle_are_listed_with_the_reason(book, bill):
     assert "起付线" in by.loc[("莆田", "在职"), "reason"] and "missing" in by.loc[("莆田", "在职"), "reason"]
     assert np.isnan(by.loc[("莆田", "在职"), "psn_part_amt"])
     assert by.loc[("莆田", "居民"), "settled"]                    # 莆田 居民 住院 2024+ is sourced
-    assert "没有居民医保" in by.loc[("河北", "居民"), "reason"]
+    assert "no table for resident insurance" in by.loc[("河北", "居民"), "reason"]
     assert "unknown region" in by.loc[("Atlantis", "在职"), "reason"]
 
 

@@ -151,7 +151,8 @@ critical_illness:
         assert res.bills()["insuplc"].iat[0] == "绵阳"
 
 
-def test_a_region_header_cannot_name_a_path(tmp_path):
+def test_a_region_header_cannot_name_a_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("YBCALC_LANG", "en")             # asserts the English words
     folder = tmp_path / "t"
     write(folder, "x.yaml", 'region: {id: ../x, name: "a/b", code: "510799"}\nscheme: 职工\n')
     problems = [str(p) for p in load_book(folder, strict=False).problems]
@@ -167,7 +168,8 @@ def test_a_full_copy_of_tables_is_still_used_alone(tmp_path):
     assert ("panzhihua", "resident") not in book.tables and not book.user_files
 
 
-def test_grade_user_needs_no_url_but_other_grades_still_do(tmp_path):
+def test_grade_user_needs_no_url_but_other_grades_still_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("YBCALC_LANG", "en")             # asserts the English words
     folder = tmp_path / "t"
     write(folder, "pzh.yaml", PZH.replace("grade: user}", "grade: official}"))
     problems = [str(p) for p in load_book(folder, strict=False).problems]
@@ -244,7 +246,8 @@ def test_tables_new_for_a_prefecture_without_a_shipped_table_names_it_from_the_n
     assert (rid, "resident") in book.tables
 
 
-def test_tables_new_for_a_name_no_list_knows_asks_for_its_code(tmp_path, capsys):
+def test_tables_new_for_a_name_no_list_knows_asks_for_its_code(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("YBCALC_LANG", "en")             # asserts the English words
     folder = tmp_path / "mine"
     assert main(["tables", "new", "某某新区", "--scheme", "居民", "--tables", str(folder)]) == 0
     assert main(["tables", "validate", "--tables", str(folder)]) == 1
@@ -262,7 +265,8 @@ def test_the_example_table_is_the_starter_filled_with_the_example_notice():
 
 
 # ---- drafts: overlays, nothing written (issue 14 §1) --------------------------------------------------
-def test_a_draft_cannot_write_files_anywhere(tmp_path, capsys):
+def test_a_draft_cannot_write_files_anywhere(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("YBCALC_LANG", "en")             # asserts the English words
     victim = tmp_path / "victim"
     victim.mkdir()
     d = write(tmp_path, "d.yaml", f"region: {victim}\nscheme: employee\n")
@@ -324,15 +328,29 @@ benefits:
 ])
 def test_a_broken_user_table_names_its_file_line_and_key_without_traceback(tmp_path, capsys, name, text, key, words,
                                                                            line):
+    from ybcalc import i18n
     path = write(tmp_path, f"{name}.yaml", text)
-    problems = [p for p in load_book(None, strict=False, overlay=[path]).problems]
+    with i18n.language("en"):                      # the English words; Chinese below
+        problems = [p for p in load_book(None, strict=False, overlay=[path]).problems]
     hits = [p for p in problems if p.path == key and words in p.message]
     assert hits, [str(p) for p in problems]
     assert hits[0].file == str(path) and hits[0].line == line
     # the command line: a message naming the file and key, exit 2, no traceback
-    assert main(["score", str(ROOT / "examples" / "bills.csv"), "-o", str(tmp_path / "o.csv"), "--draft", str(path)]) == 2
+    assert main(["score", str(ROOT / "examples" / "bills.csv"), "-o", str(tmp_path / "o.csv"), "--draft", str(path),
+                 "--lang", "en"]) == 2
     err = capsys.readouterr().err
     assert f"{path}: {key}" in err and "Traceback" not in err
+    # in Chinese: the same file, key and line; the message's words Chinese (issue 16)
+    import re
+    import subprocess
+    import sys
+    zh = subprocess.run([sys.executable, "-m", "ybcalc", "tables", "validate", "--tables", str(tmp_path), "--lang", "zh"],
+                        capture_output=True, text=True, encoding="utf-8", cwd=ROOT)
+    assert zh.returncode == 1 and "Traceback" not in zh.stderr, zh.stderr
+    mine = [x for x in zh.stdout.splitlines() if x.startswith(f"{path}: {key}: ")]
+    assert mine and mine[0].endswith(f"（第 {line} 行）"), zh.stdout
+    assert re.search(r"[\u4e00-\u9fff]", mine[0][len(f"{path}: {key}: "):]), mine[0]
+    assert words not in mine[0] and "个问题" in zh.stderr
 
 
 def test_a_gbk_encoded_user_table_is_read(tmp_path):
@@ -342,14 +360,16 @@ def test_a_gbk_encoded_user_table_is_read(tmp_path):
     assert book.tables[("panzhihua", "employee")].sources["notice"].issuer == "某市医疗保障局"
 
 
-def test_a_file_neither_utf8_nor_gbk_is_refused_clearly(tmp_path):
+def test_a_file_neither_utf8_nor_gbk_is_refused_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("YBCALC_LANG", "en")             # asserts the English words
     path = tmp_path / "bad.yaml"
     path.write_bytes(b"region: \xff\xfe\xff\n")
     problems = load_book(None, strict=False, overlay=[path]).problems
     assert any("neither UTF-8 nor GBK" in p.message for p in problems)
 
 
-def test_a_yaml_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path):
+def test_a_yaml_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("YBCALC_LANG", "en")             # asserts the English words
     levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for prev, cur in zip("abcdefgh", "bcdefghi"):
         levels.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
@@ -419,7 +439,9 @@ def test_readme_worked_example_runs_as_written(tmp_path, monkeypatch, capsys, re
     # the README's example of a mistake says what the loader says
     path = tmp_path / "ybcalc-tables" / "攀枝花-职工.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("amount: 100000", "amount: 十万"), encoding="utf-8")
-    problem = str(load_book("ybcalc-tables", strict=False).problems[0])
+    from ybcalc import i18n
+    with i18n.language("zh" if readme.endswith(".zh.md") else "en"):
+        problem = str(load_book("ybcalc-tables", strict=False).problems[0])
     assert f"`{problem}`" in section
 
 

@@ -77,7 +77,7 @@ def cmd_compare(args) -> int:
     from . import codes
     from .batch import read_bills
     from .policy.loader import load_book
-    from .scenarios import DEFAULT_DATE, compare_scenarios, display_table
+    from .scenarios import DEFAULT_DATE, compare_scenarios, display_table, member_word
 
     if args.out and not _charts_installed():
         print(tr(f"ybcalc compare：画图（--out）需要 matplotlib，请安装：pip install \"ybcalc[chart]\"；"
@@ -135,7 +135,7 @@ def cmd_compare(args) -> int:
         return 2
     table = compare_scenarios(df, _split(args.regions), _split(args.statuses), levels, date, book,
                               scheme=args.scheme)
-    shown = display_table(table, reason_width=36)
+    shown = display_table(table, reason_width=36, lang=getattr(args, "lang", None))
     from .i18n import terminal_table
     day = pd.Timestamp(date).date()
     print(tr(f"账单 {args.bill}：{table['medfee_sumamt'].dropna().iat[0]:,.2f} 元，{day}",
@@ -146,7 +146,8 @@ def cmd_compare(args) -> int:
     if len(failed):
         print(tr("\n无法结算：", "\ncannot be settled:"))
         for reason, g in failed.groupby("reason", sort=False):
-            who = ", ".join(dict.fromkeys(f"{r.region} {r.scheme} {r.status}" for r in g.itertuples()))
+            who = ", ".join(dict.fromkeys(f"{r.region} {member_word(r.scheme)} {member_word(r.status)}"
+                                          for r in g.itertuples()))
             print(f"  {who}: {reason}")
     if args.csv:
         from .batch import write_table

@@ -55,6 +55,28 @@ ZH = {"region": "地区", "scheme": "险种", "status": "人员", "psn_type": "�
       "median_share": "个人占比中位数", "fund": "基金支付", "patient": "个人负担", "acct": "个人账户",
       "cash": "个人现金"}
 
+#: English headers of the same columns (``display_table(..., lang="en")``)
+EN = {"region": "region", "scheme": "scheme", "status": "member", "psn_type": "member group", "age": "age",
+      "hosp_lv": "hospital level", "med_type": "visit type", "visit": "visit type", "settled": "settled",
+      "total": "total cost", "medfee_sumamt": "total cost", "fulamt_ownpay_amt": "self-paid in full",
+      "overlmt_selfpay": "above price limit", "preselfpay_amt": "co-paid first", "act_pay_dedc": "deductible",
+      "hifp_pay": "pooled fund", "hifob_pay": "large-expense supplement", "hifmi_pay": "critical illness",
+      "maf_pay": "medical aid", "fund_pay_sumamt": "fund pays", "psn_part_amt": "patient pays",
+      "acct_pay": "personal account", "psn_cash_pay": "cash", "fund_share": "fund share",
+      "patient_share": "patient share", "reason": "why not settled", "n_warnings": "warnings", "bills": "bills",
+      "mean_share": "mean patient share", "median_share": "median patient share", "fund": "fund pays",
+      "patient": "patient pays", "acct": "personal account", "cash": "cash"}
+#: member words of the scenario table in English (a table's own group names stay as the notice writes them)
+MEMBER_EN = {"在职": "employed", "退休": "retired", "退休2000前": "retired before 2000", "职工": "employee",
+             "居民": "resident"}
+
+
+def member_word(value, lang: str | None = None) -> str:
+    """在职/退休/职工/居民 in the reader's language; other values (a table's group, a region) as written."""
+    text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    return tr(text, MEMBER_EN.get(text, text), lang=lang)
+
+
 _MEMBER_ALIASES = {"region": "insuplc", "scheme": "insutype", "date": "setl_time"}
 _SCENARIO_COLUMNS = ("mdtrt_id", "psn_no", "setl_time", "insuplc", "insutype", "psn_type", "age", "hosp_lv",
                      "mdtrt_area", "fil_type")
@@ -219,7 +241,8 @@ def resolve_member(book: PolicyBook, region, status: str, scheme=None) -> dict:
     out["scheme"] = sch
     t = book.tables.get((rid, sch))
     if t is None:
-        out["reason"] = f"{out['region']} 没有{codes.SCHEME_LABEL[sch][0]}医保的政策表"
+        out["reason"] = tr(f"{out['region']} 没有{codes.SCHEME_LABEL[sch][0]}医保的政策表",
+                           f"{out['region']}: no table for {codes.SCHEME_LABEL[sch][1]} insurance")
         return out
     if status in ("职工",):
         status = "在职"
@@ -273,7 +296,7 @@ def _results(settlement, ids: Sequence[str]) -> tuple[pd.DataFrame, pd.Series]:
         for i in first.index:
             if i in reasons.index and not reasons[i]:
                 r = first.loc[i]
-                reasons[i] = f"column {r['column']}: {r['reason']}"
+                reasons[i] = tr(f"列 {r['column']}：{r['reason']}", f"column {r['column']}: {r['reason']}")
     missing = raw["medfee_sumamt"].isna() & (reasons == "")
     reasons[missing] = "not settled"
     return raw, reasons
@@ -390,7 +413,12 @@ def display_table(table: pd.DataFrame, columns: Sequence[str] = DISPLAY_COLUMNS,
     cols = [c for c in columns if c in table.columns]
     out = table[cols].copy()
     if "hosp_lv" in out:
-        out["hosp_lv"] = out["hosp_lv"].map(lambda v: HOSP_LEVELS.get(int(v), str(v)) if pd.notna(v) else "")
+        out["hosp_lv"] = out["hosp_lv"].map(
+            lambda v: tr(*codes.HOSP_LV_LABEL[int(v)], lang=lang) if pd.notna(v) and int(v) in codes.HOSP_LV_LABEL
+            else ("" if pd.isna(v) else str(v)))
+    for c in ("scheme", "status", "psn_type"):
+        if c in out:
+            out[c] = out[c].map(lambda v: member_word(v, lang))
     for c in out.columns:
         if c in ("fund_share", "patient_share", "mean_share", "median_share"):
             out[c] = out[c].map(lambda v: "" if pd.isna(v) else f"{v * 100:.1f}%")
@@ -399,8 +427,7 @@ def display_table(table: pd.DataFrame, columns: Sequence[str] = DISPLAY_COLUMNS,
     if "reason" in out:
         out["reason"] = out["reason"].fillna("").astype(str).map(
             lambda s: s if len(s) <= reason_width else s[: reason_width - 1] + "…")
-    if lang == "zh":
-        out.columns = [ZH.get(c, c) for c in out.columns]
+    out.columns = [tr(ZH.get(c, c), EN.get(c, c), lang=lang) for c in out.columns]
     return out.reset_index(drop=True)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from ..i18n import tr
 from .model import Benefit, Entry, Param, SchemeTable, Source, compile_adjust, compile_value
 from .schema import (BENEFIT_KEYS, COMMON_ENTRY_KEYS, CRITICAL_PAYERS, GRADES, MED_TYPES, PARAM_FIELDS,
                      REQUIRED_FIELDS, SCHEMES, SOURCE_KEYS, TOP_KEYS, ADJUST_OPS, Checker, Problem, TableError,
@@ -33,8 +34,10 @@ def default_tables_dir() -> Path:
     checkout = Path(__file__).resolve().parents[3] / "tables"
     if checkout.is_dir():
         return checkout
-    raise FileNotFoundError("ybcalc policy tables not found: neither ybcalc/_tables (wheel) nor "
-                            f"{checkout} (source checkout); set YBCALC_TABLES")
+    raise FileNotFoundError(tr(f"找不到 ybcalc 的参数表：既没有 ybcalc/_tables（安装包）也没有 {checkout}（源码），"
+                               f"请设置 YBCALC_TABLES",
+                               "ybcalc policy tables not found: neither ybcalc/_tables (wheel) nor "
+                               f"{checkout} (source checkout); set YBCALC_TABLES"))
 
 
 @dataclass
@@ -96,7 +99,8 @@ class PolicyBook:
         rid = self.region_id(region) or region
         if (rid, scheme) not in self.tables:
             known = ", ".join(f"{r}/{s}" for r, s in sorted(self.tables))
-            raise KeyError(f"no policy table for region {short_repr(region)} scheme {short_repr(scheme)} (have: {known})")
+            raise KeyError(tr(f"没有地区 {short_repr(region)} 险种 {short_repr(scheme)} 的参数表（已有：{known}）",
+                              f"no policy table for region {short_repr(region)} scheme {short_repr(scheme)} (have: {known})"))
         return self.tables[(rid, scheme)]
 
     def region_label(self, rid: str) -> str:
@@ -152,8 +156,9 @@ def _decode(data: bytes, checker: Checker) -> str | None:
     try:
         return data.decode("gb18030")
     except UnicodeDecodeError:
-        checker.add("(file)", "neither UTF-8 nor GBK text: save the file as UTF-8 / 文件既不是 UTF-8 也不是 GBK 编码，"
-                              "请另存为 UTF-8")
+        checker.add("(file)", tr("文件既不是 UTF-8 也不是 GBK 编码，请另存为 UTF-8",
+                                 "neither UTF-8 nor GBK text: save the file as UTF-8 / 文件既不是 UTF-8 也不是 GBK 编码，"
+                                 "请另存为 UTF-8"))
         return None
 
 
@@ -163,7 +168,7 @@ def _read_yaml(path: Path, checker: Checker):
     try:
         text = _decode(Path(path).read_bytes(), checker)
     except OSError as exc:
-        checker.add("(file)", f"cannot read: {exc.strerror or exc}")
+        checker.add("(file)", tr(f"无法读取：{exc.strerror or exc}", f"cannot read: {exc.strerror or exc}"))
         return None
     if text is None:
         return None
@@ -173,9 +178,11 @@ def _read_yaml(path: Path, checker: Checker):
         if node is None:
             return None
         if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
-            checker.add("(file)", f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values, or values nest "
-                                  f"more than {MAX_DEPTH} deep (refused: an alias bomb or a table far larger than any "
-                                  f"policy table)")
+            checker.add("(file)", tr(f"YAML 别名展开后超过 {MAX_EXPANDED_NODES:,} 个值，或嵌套超过 {MAX_DEPTH} 层"
+                                     f"（拒绝读取：别名炸弹，或远大于任何参数表的文件）",
+                                     f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values, or values nest "
+                                     f"more than {MAX_DEPTH} deep (refused: an alias bomb or a table far larger than any "
+                                     f"policy table)"))
             return None
         checker.root_node = node
         return loader.construct_document(node)
@@ -186,12 +193,13 @@ def _read_yaml(path: Path, checker: Checker):
             import re
             tag = re.search(r"'([^']+)'", exc.problem or "")
             tag = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "this tag"
-            what = f"tag {tag} is not allowed (only plain YAML values: numbers, text, lists, mappings)"
-        checker.add("(file)", f"not valid YAML: {short_repr_text(what)}", line=mark.line + 1 if mark else None)
+            what = tr(f"不允许使用标签 {tag}（只能写普通的 YAML 值：数字、文字、列表、键值映射）",
+                      f"tag {tag} is not allowed (only plain YAML values: numbers, text, lists, mappings)")
+        checker.add("(file)", tr(f"不是有效的 YAML：{short_repr_text(what)}", f"not valid YAML: {short_repr_text(what)}"), line=mark.line + 1 if mark else None)
     except yaml.YAMLError as exc:
-        checker.add("(file)", f"not valid YAML: {short_repr_text(str(exc))}")
+        checker.add("(file)", tr(f"不是有效的 YAML：{short_repr_text(str(exc))}", f"not valid YAML: {short_repr_text(str(exc))}"))
     except RecursionError:
-        checker.add("(file)", f"values nest more than {MAX_DEPTH} deep (refused)")
+        checker.add("(file)", tr(f"值嵌套超过 {MAX_DEPTH} 层（拒绝读取）", f"values nest more than {MAX_DEPTH} deep (refused)"))
     finally:
         loader.dispose()
     return None
@@ -207,25 +215,25 @@ def _sources(raw, checker: Checker, file: str) -> dict[str, Source]:
     if raw is None:
         return out
     if not isinstance(raw, dict):
-        checker.add("sources", "must be a mapping of source id -> {title, issuer, url, date, grade}")
+        checker.add("sources", tr("须为 来源编号 → {title, issuer, url, date, grade} 的键值映射", "must be a mapping of source id -> {title, issuer, url, date, grade}"))
         return out
     for sid, s in raw.items():
         p = f"sources.{sid}"
         if not isinstance(s, dict):
-            checker.add(p, "must be a mapping")
+            checker.add(p, tr("须为键值映射", "must be a mapping"))
             continue
         for k in s:
             if k not in SOURCE_KEYS:
-                checker.add(f"{p}.{k}", f"unknown key (known: {', '.join(SOURCE_KEYS)})")
+                checker.add(f"{p}.{k}", tr(f"未知的键（可用：{'、'.join(SOURCE_KEYS)}）", f"unknown key (known: {', '.join(SOURCE_KEYS)})"))
         # a notice the user holds (grade `user`) may be paper or PDF: 文号 or title, issuer and date, no URL
         needed = ("issuer", "date", "grade") if s.get("grade") == "user" else ("title", "issuer", "url", "date", "grade")
         for k in needed:
             if not s.get(k):
-                checker.add(p, f"source lacks `{k}`")
+                checker.add(p, tr(f"来源缺少 `{k}`", f"source lacks `{k}`"))
         if s.get("grade") == "user" and not (s.get("title") or s.get("doc_no")):
-            checker.add(p, "source lacks `title` or `doc_no` (文号): say which notice the values are from")
+            checker.add(p, tr("来源缺少 `title` 或 `doc_no`（文号）：请写明数值出自哪份通知", "source lacks `title` or `doc_no` (文号): say which notice the values are from"))
         if s.get("grade") and s["grade"] not in GRADES:
-            checker.add(f"{p}.grade", f"grade must be one of {', '.join(GRADES)}, got {short_repr(s['grade'])}")
+            checker.add(f"{p}.grade", tr(f"grade 须为 {'、'.join(GRADES)} 之一，实为 {short_repr(s['grade'])}", f"grade must be one of {', '.join(GRADES)}, got {short_repr(s['grade'])}"))
         out[sid] = Source(sid, str(s.get("title", "") or ""), str(s.get("issuer", "")), str(s.get("url", "") or ""),
                           str(s.get("date", "")), str(s.get("grade", "secondary")), str(s.get("note", "")), file,
                           str(s.get("doc_no", "") or ""))
@@ -263,7 +271,7 @@ class _Compiler:
         if raw is None:
             return None
         if not isinstance(raw, list) or not raw:
-            ck.add(path, "a parameter must be a non-empty list of dated entries (`- from: YYYY-MM-DD …`)")
+            ck.add(path, tr("参数须为带日期条目的非空列表（`- from: YYYY-MM-DD …`）", "a parameter must be a non-empty list of dated entries (`- from: YYYY-MM-DD …`)"))
             return None
         spec = PARAM_FIELDS[kind]
         entries: list[Entry] = []
@@ -271,20 +279,20 @@ class _Compiler:
         for i, e in enumerate(raw):
             ep = f"{path}[{i}]"
             if not isinstance(e, dict):
-                ck.add(ep, "an entry must be a mapping")
+                ck.add(ep, tr("条目须为键值映射", "an entry must be a mapping"))
                 continue
             start = as_date(e.get("from"))
             if start is None and str(e.get("from", "")).strip() == PLACEHOLDER:
                 start = UNFILLED_FROM            # an unfilled date: missing on every date, until filled
             if start is None:
-                ck.add(f"{ep}.from", f"missing or invalid date {short_repr(e.get('from'))} (YYYY-MM-DD)")
+                ck.add(f"{ep}.from", tr(f"日期缺失或无效 {short_repr(e.get('from'))}（YYYY-MM-DD）", f"missing or invalid date {short_repr(e.get('from'))} (YYYY-MM-DD)"))
                 continue
             if prev is not None and start <= prev:
-                ck.add(f"{ep}.from", f"dates must increase: {start} is not after {prev}")
+                ck.add(f"{ep}.from", tr(f"日期须递增：{start} 不晚于 {prev}", f"dates must increase: {start} is not after {prev}"))
             prev = start
             for k in e:
                 if k not in spec and k not in COMMON_ENTRY_KEYS:
-                    ck.add(f"{ep}.{k}", f"unknown key for {kind} (known: {', '.join([*COMMON_ENTRY_KEYS, *spec])})")
+                    ck.add(f"{ep}.{k}", tr(f"条目中有未知的键（可用：{'、'.join([*COMMON_ENTRY_KEYS, *spec])}）", f"unknown key for {kind} (known: {', '.join([*COMMON_ENTRY_KEYS, *spec])})"))
             missing = e.get("missing")
             if missing is None:
                 missing = _unfilled(e, sources)
@@ -292,14 +300,14 @@ class _Compiler:
             if missing is None:
                 sid = e.get("source")
                 if not sid:
-                    ck.add(ep, "entry has neither `source` nor `missing`: every value needs a source")
+                    ck.add(ep, tr("条目既无 `source` 也无 `missing`：每个数值都要有来源", "entry has neither `source` nor `missing`: every value needs a source"))
                 elif sid not in sources:
-                    ck.add(f"{ep}.source", f"unknown source id {short_repr(sid)}")
+                    ck.add(f"{ep}.source", tr(f"未知的来源编号 {short_repr(sid)}", f"unknown source id {short_repr(sid)}"))
                 else:
                     source = sources[sid]
                 for req in REQUIRED_FIELDS[kind]:
                     if req not in e:
-                        ck.add(ep, f"{kind} entry lacks `{req}`")
+                        ck.add(ep, tr(f"{kind} 条目缺少 `{req}`", f"{kind} entry lacks `{req}`"))
                 n_before = len(ck.problems)
                 self._check_fields(e, kind, spec, ep, sources, ck)
                 if len(ck.problems) > n_before:
@@ -325,13 +333,13 @@ class _Compiler:
         if "segments" in e:
             seg = e["segments"]
             if not (isinstance(seg, list) and seg and all(is_number(x) for x in seg)):
-                ck.add(f"{ep}.segments", f"segments must be a list of yuan amounts, got {short_repr(seg)}")
+                ck.add(f"{ep}.segments", tr(f"segments 须为金额（元）的列表，实为 {short_repr(seg)}", f"segments must be a list of yuan amounts, got {short_repr(seg)}"))
             else:
                 nseg = len(seg)
                 if seg[0] != 0:
-                    ck.add(f"{ep}.segments", "the first segment must start at 0")
+                    ck.add(f"{ep}.segments", tr("第一段须从 0 开始", "the first segment must start at 0"))
                 if any(b <= a for a, b in zip(seg, seg[1:])):
-                    ck.add(f"{ep}.segments", f"segment bounds must increase (contiguous tiers): {short_repr(seg)}")
+                    ck.add(f"{ep}.segments", tr(f"分段界限须递增（各段相连）：{short_repr(seg)}", f"segment bounds must increase (contiguous tiers): {short_repr(seg)}"))
         elif "rates" in e:
             nseg = 1
         for name, fkind in spec.items():
@@ -340,47 +348,47 @@ class _Compiler:
             v, fp = e[name], f"{ep}.{name}"
             if fkind.startswith("enum:"):
                 if v not in fkind[5:].split("|"):
-                    ck.add(fp, f"must be one of {fkind[5:].replace('|', ', ')}, got {short_repr(v)}")
+                    ck.add(fp, tr(f"须为 {fkind[5:].replace('|', '、')} 之一，实为 {short_repr(v)}", f"must be one of {fkind[5:].replace('|', ', ')}, got {short_repr(v)}"))
             elif fkind.startswith("list:"):
                 allowed = fkind[5:].split("|")
                 if not isinstance(v, list):
-                    ck.add(fp, f"must be a list, got {short_repr(v)}")
+                    ck.add(fp, tr(f"须为列表，实为 {short_repr(v)}", f"must be a list, got {short_repr(v)}"))
                 elif allowed != ["*"]:
                     for x in v:
                         if x not in allowed:
-                            ck.add(fp, f"unknown item {short_repr(x)} (known: {', '.join(allowed)})")
+                            ck.add(fp, tr(f"未知的项 {short_repr(x)}（可用：{'、'.join(allowed)}）", f"unknown item {short_repr(x)} (known: {', '.join(allowed)})"))
             elif fkind == "med_types":
                 if not isinstance(v, list) or any(str(x) not in MED_TYPES for x in v):
-                    ck.add(fp, f"must be a list of visit codes among {', '.join(MED_TYPES)}, got {short_repr(v)}")
+                    ck.add(fp, tr(f"须为医疗类别代码的列表（{'、'.join(MED_TYPES)}），实为 {short_repr(v)}", f"must be a list of visit codes among {', '.join(MED_TYPES)}, got {short_repr(v)}"))
             elif fkind == "factors":
                 if not isinstance(v, list) or not v or any(not is_number(x) or not 0 <= x <= 1 for x in v):
-                    ck.add(fp, f"must be a list of factors within 0..1, got {short_repr(v)}")
+                    ck.add(fp, tr(f"须为 0 到 1 之间系数的列表，实为 {short_repr(v)}", f"must be a list of factors within 0..1, got {short_repr(v)}"))
             elif fkind == "bool":
                 if not isinstance(v, bool):
-                    ck.add(fp, f"must be true or false, got {short_repr(v)}")
+                    ck.add(fp, tr(f"须为 true 或 false，实为 {short_repr(v)}", f"must be true or false, got {short_repr(v)}"))
             elif fkind == "str":
                 if not isinstance(v, str):
-                    ck.add(fp, f"must be text, got {short_repr(v)}")
+                    ck.add(fp, tr(f"须为文字，实为 {short_repr(v)}", f"must be text, got {short_repr(v)}"))
             elif fkind == "groups":
                 ck.groups(fp, v, sources)
             elif fkind.startswith("adjust:"):
                 target = fkind.split(":")[1]
                 if not isinstance(v, list):
-                    ck.add(fp, "must be a list of adjustment rules")
+                    ck.add(fp, tr("须为调整规则的列表", "must be a list of adjustment rules"))
                     continue
                 for j, a in enumerate(v):
                     ap = f"{fp}[{j}]"
                     if not isinstance(a, dict):
-                        ck.add(ap, "an adjustment must be a mapping")
+                        ck.add(ap, tr("调整须为键值映射", "an adjustment must be a mapping"))
                         continue
                     if "when" in a:
                         ck.when(f"{ap}.when", a["when"])
                     ops = [k for k in a if k not in ("when", "source", "note")]
                     if not ops:
-                        ck.add(ap, "adjustment has no operation")
+                        ck.add(ap, tr("调整没有写操作", "adjustment has no operation"))
                     for op in ops:
                         if op not in ADJUST_OPS[target]:
-                            ck.add(f"{ap}.{op}", f"unknown operation for {target}s (known: {', '.join(ADJUST_OPS[target])})")
+                            ck.add(f"{ap}.{op}", tr(f"{target} 的未知操作（可用：{'、'.join(ADJUST_OPS[target])}）", f"unknown operation for {target}s (known: {', '.join(ADJUST_OPS[target])})"))
                         elif target == "ratio" and op != "add":
                             ck.number(f"{ap}.{op}", a[op], "ratio")
                         elif target == "ratio":
@@ -390,7 +398,7 @@ class _Compiler:
                         else:
                             ck.number(f"{ap}.{op}", a[op], "amount")
                     if "source" in a and a["source"] not in sources:
-                        ck.add(f"{ap}.source", f"unknown source id {short_repr(a['source'])}")
+                        ck.add(f"{ap}.source", tr(f"未知的来源编号 {short_repr(a['source'])}", f"unknown source id {short_repr(a['source'])}"))
             else:
                 ck.table(fp, v, fkind, nseg, sources)
 
@@ -399,25 +407,27 @@ def _compile_file(raw: dict, table_key: str, file: str, ck: Checker, comp: _Comp
     sources = _sources(raw.get("sources"), ck, file)
     for k in raw:
         if k not in TOP_KEYS:
-            ck.add(k, f"unknown top-level key (known: {', '.join(TOP_KEYS)})")
+            ck.add(k, tr(f"未知的顶层键（可用：{'、'.join(TOP_KEYS)}）", f"unknown top-level key (known: {', '.join(TOP_KEYS)})"))
     benefits: dict[str, dict] = {}
     raw_benefits = raw.get("benefits") or {}
     if not isinstance(raw_benefits, dict):
-        ck.add("benefits", "must be a mapping of benefit name (inpatient, outpatient …) -> its parameters, "
-                           f"got {type(raw_benefits).__name__}")
+        ck.add("benefits", tr(f"须为 待遇名（inpatient、outpatient …）→ 其参数 的键值映射，实为 {type(raw_benefits).__name__}",
+                              "must be a mapping of benefit name (inpatient, outpatient …) -> its parameters, "
+                              f"got {type(raw_benefits).__name__}"))
         raw_benefits = {}
     for bname, b in raw_benefits.items():
         bp = f"benefits.{bname}"
         if not isinstance(b, dict):
-            ck.add(bp, "a benefit must be a mapping")
+            ck.add(bp, tr("待遇须为键值映射", "a benefit must be a mapping"))
             continue
         for k in b:
             if k not in BENEFIT_KEYS:
-                ck.add(f"{bp}.{k}", f"unknown key (known: {', '.join(BENEFIT_KEYS)})")
+                ck.add(f"{bp}.{k}", tr(f"未知的键（可用：{'、'.join(BENEFIT_KEYS)}）", f"unknown key (known: {', '.join(BENEFIT_KEYS)})"))
         mts = b.get("med_types")
         if mts is not None and (not isinstance(mts, list) or any(str(x) not in MED_TYPES for x in mts)):
-            ck.add(f"{bp}.med_types", f"must be a list of visit codes among {', '.join(MED_TYPES)}, "
-                                      f"e.g. [21], got {short_repr(mts)}")
+            ck.add(f"{bp}.med_types", tr(f"须为医疗类别代码的列表（{'、'.join(MED_TYPES)}），如 [21]，实为 {short_repr(mts)}",
+                                         f"must be a list of visit codes among {', '.join(MED_TYPES)}, "
+                                         f"e.g. [21], got {short_repr(mts)}"))
             mts = mts if isinstance(mts, list) else [mts]
         params = {}
         for pname in ("deductible", "ratio", "cap"):
@@ -434,11 +444,11 @@ def _compile_file(raw: dict, table_key: str, file: str, ck: Checker, comp: _Comp
     critical = {}
     ci = raw.get("critical_illness") or {}
     if not isinstance(ci, dict):
-        ck.add("critical_illness", "must be a mapping of payer (hifmi/hifob) -> dated entries")
+        ck.add("critical_illness", tr("须为 支付方（hifmi/hifob）→ 带日期条目 的键值映射", "must be a mapping of payer (hifmi/hifob) -> dated entries"))
         ci = {}
     for payer, lst in ci.items():
         if payer not in CRITICAL_PAYERS:
-            ck.add(f"critical_illness.{payer}", f"unknown payer (known: {', '.join(CRITICAL_PAYERS)})")
+            ck.add(f"critical_illness.{payer}", tr(f"未知的支付方（可用：{'、'.join(CRITICAL_PAYERS)}）", f"unknown payer (known: {', '.join(CRITICAL_PAYERS)})"))
             continue
         p = comp.param(lst, "critical_illness", table_key, f"critical_illness.{payer}", file, sources, ck)
         if p is not None:
@@ -465,12 +475,13 @@ def load_book(root: str | Path | None = None, strict: bool = True, *, overlay=()
     layers: list[Path] = []
     if root and not is_complete_tables(root):
         if not Path(root).is_dir():
-            raise FileNotFoundError(f"tables folder {root} does not exist (create one with `ybcalc tables new REGION`)")
+            raise FileNotFoundError(tr(f"参数表文件夹 {root} 不存在（可用 `ybcalc tables new 地区` 新建）",
+                                       f"tables folder {root} does not exist (create one with `ybcalc tables new REGION`)"))
         layers.append(Path(root))
         root = None
     for extra in overlay or ():
         if not Path(extra).exists():
-            raise FileNotFoundError(f"table file {extra} does not exist")
+            raise FileNotFoundError(tr(f"参数表文件 {extra} 不存在", f"table file {extra} does not exist"))
         layers.append(Path(extra))
     root = Path(root) if root else default_tables_dir()
     problems: list[Problem] = []
@@ -481,15 +492,15 @@ def load_book(root: str | Path | None = None, strict: bool = True, *, overlay=()
     regions: dict[str, Region] = {}
     reg_raw = _read_yaml(root / "regions.yaml", reg_ck) if (root / "regions.yaml").exists() else None
     if reg_raw is None:
-        reg_ck.add("(file)", "regions.yaml is missing or empty")
+        reg_ck.add("(file)", tr("regions.yaml 缺失或为空", "regions.yaml is missing or empty"))
     else:
         for rid, r in (reg_raw.get("regions") or {}).items():
             if not isinstance(r, dict) or not r.get("name") or not r.get("code"):
-                reg_ck.add(f"regions.{rid}", "a region needs `name` and `code`")
+                reg_ck.add(f"regions.{rid}", tr("地区须有 `name` 和 `code`", "a region needs `name` and `code`"))
                 continue
             code = str(r["code"])
             if len(code) != 6 or not code.isdigit():
-                reg_ck.add(f"regions.{rid}.code", f"must be a 6-digit administrative code, got {short_repr(code)}")
+                reg_ck.add(f"regions.{rid}.code", tr(f"须为 6 位行政区划代码，实为 {short_repr(code)}", f"must be a 6-digit administrative code, got {short_repr(code)}"))
             regions[rid] = Region(rid, r["name"], r.get("short", r["name"]), code, r.get("province", rid),
                                   r.get("kind", "city"), list(r.get("aliases") or []))
     problems += reg_ck.problems
@@ -504,12 +515,14 @@ def load_book(root: str | Path | None = None, strict: bool = True, *, overlay=()
                 continue
             for i, e in enumerate(lst):
                 if isinstance(e, dict) and "from" in e and e.get("source") not in national_sources and "missing" not in e:
-                    nat_ck.add(f"{k}[{i}].source", f"unknown or absent source id {short_repr(e.get('source'))}")
+                    nat_ck.add(f"{k}[{i}].source", tr(f"来源编号未知或缺失 {short_repr(e.get('source'))}", f"unknown or absent source id {short_repr(e.get('source'))}"))
         # the engine rounds every amount half up to the fen; a table asking otherwise must not pass silently
         for i, e in enumerate(national.get("rounding") or []):
             if isinstance(e, dict) and "missing" not in e and (e.get("unit") != 0.01 or e.get("method") != "half_up"):
-                nat_ck.add(f"rounding[{i}]", f"the engine implements unit 0.01, method half_up only; got "
-                                             f"unit {short_repr(e.get('unit'))}, method {short_repr(e.get('method'))}")
+                nat_ck.add(f"rounding[{i}]", tr(f"计算只支持 unit 0.01、method half_up；实为 unit {short_repr(e.get('unit'))}，"
+                                                f"method {short_repr(e.get('method'))}",
+                                                f"the engine implements unit 0.01, method half_up only; got "
+                                                f"unit {short_repr(e.get('unit'))}, method {short_repr(e.get('method'))}"))
         from ..members import check_national            # a member's year: waiting periods, rewards
         check_national(national, nat_ck)
     problems += nat_ck.problems
@@ -525,17 +538,17 @@ def load_book(root: str | Path | None = None, strict: bool = True, *, overlay=()
         folder, scheme = path.parent.name, path.stem
         if raw is None or not isinstance(raw, dict):
             if raw is not None:
-                ck.add("(file)", "must be a mapping")
+                ck.add("(file)", tr("须为键值映射", "must be a mapping"))
             problems += ck.problems
             continue
         if scheme not in SCHEMES:
-            ck.add("(file)", f"file name must be one of {', '.join(s + '.yaml' for s in SCHEMES)}")
+            ck.add("(file)", tr(f"文件名须为 {'、'.join(s + '.yaml' for s in SCHEMES)} 之一", f"file name must be one of {', '.join(s + '.yaml' for s in SCHEMES)}"))
         if raw.get("region") != folder:
-            ck.add("region", f"must equal the folder name {short_repr(folder)}, got {short_repr(raw.get('region'))}")
+            ck.add("region", tr(f"须与文件夹名 {short_repr(folder)} 相同，实为 {short_repr(raw.get('region'))}", f"must equal the folder name {short_repr(folder)}, got {short_repr(raw.get('region'))}"))
         if folder not in regions:
-            ck.add("region", f"{short_repr(folder)} is not in regions.yaml")
+            ck.add("region", tr(f"{short_repr(folder)} 不在 regions.yaml 中", f"{short_repr(folder)} is not in regions.yaml"))
         if raw.get("scheme") != scheme:
-            ck.add("scheme", f"must equal the file name {short_repr(scheme)}, got {short_repr(raw.get('scheme'))}")
+            ck.add("scheme", tr(f"须与文件名 {short_repr(scheme)} 相同，实为 {short_repr(raw.get('scheme'))}", f"must equal the file name {short_repr(scheme)}, got {short_repr(raw.get('scheme'))}"))
         py_start = _year_start(raw, ck)
         key = f"{folder}/{scheme}"
         parts = _compile_file(raw, key, ck.file, ck, comp)
@@ -556,11 +569,11 @@ def load_book(root: str | Path | None = None, strict: bool = True, *, overlay=()
                 ext = str(layer.raw["extends"])
                 bk = tuple(ext.split("/", 1)) if "/" in ext else None
                 if bk is None or (bk not in compiled and bk not in user_layers):
-                    layer.ck.add("extends", f"no table {short_repr(ext)} to extend")
+                    layer.ck.add("extends", tr(f"没有可继承的参数表 {short_repr(ext)}", f"no table {short_repr(ext)} to extend"))
                 elif bk in seen or bk == k:
-                    layer.ck.add("extends", f"circular extends via {short_repr(ext)}")
+                    layer.ck.add("extends", tr(f"extends 循环：经由 {short_repr(ext)}", f"circular extends via {short_repr(ext)}"))
                 elif bk[1] != k[1]:
-                    layer.ck.add("extends", f"a {k[1]} table cannot extend a {bk[1]} table")
+                    layer.ck.add("extends", tr(f"{k[1]} 参数表不能继承 {bk[1]} 参数表", f"a {k[1]} table cannot extend a {bk[1]} table"))
                 else:
                     t = build(bk, (*seen, k))
                     t = _lay_over(t, layer, k)
@@ -579,11 +592,11 @@ def load_book(root: str | Path | None = None, strict: bool = True, *, overlay=()
         if ext:
             bk = tuple(str(ext).split("/", 1)) if "/" in str(ext) else None
             if bk is None or bk not in compiled:
-                ck.add("extends", f"no table {short_repr(ext)} to extend")
+                ck.add("extends", tr(f"没有可继承的参数表 {short_repr(ext)}", f"no table {short_repr(ext)} to extend"))
             elif bk in seen or bk == k:
-                ck.add("extends", f"circular extends via {short_repr(ext)}")
+                ck.add("extends", tr(f"extends 循环：经由 {short_repr(ext)}", f"circular extends via {short_repr(ext)}"))
             elif bk[1] != k[1]:
-                ck.add("extends", f"a {k[1]} table cannot extend a {bk[1]} table")
+                ck.add("extends", tr(f"{k[1]} 参数表不能继承 {bk[1]} 参数表", f"a {k[1]} table cannot extend a {bk[1]} table"))
             else:
                 base = build(bk, (*seen, k))
         merged_benefits = {}
@@ -636,7 +649,7 @@ def _year_start(raw: dict, ck: Checker) -> tuple[int, int]:
         dt.date(2001, *py_start)
         return py_start
     except (ValueError, TypeError):
-        ck.add("policy_year_start", f"must be MM-DD, got {short_repr(pys)}")
+        ck.add("policy_year_start", tr(f"须为 MM-DD，实为 {short_repr(pys)}", f"must be MM-DD, got {short_repr(pys)}"))
         return (1, 1)
 
 
@@ -666,15 +679,16 @@ def _user_table_files(layers: list[Path]):
 def _add_region(regions: dict, rid: str, r: dict, ck: Checker, path: str) -> bool:
     """A region from the user's regions.yaml or a table's header; problems named with ``path``."""
     if not isinstance(r, dict) or not r.get("name") or not r.get("code"):
-        ck.add(path, "a region needs `name` and `code` (6-digit administrative code), e.g. "
-                     "{name: 绵阳市, code: \"510700\", province: sichuan}")
+        ck.add(path, tr("地区须有 `name` 和 `code`（6 位行政区划代码），如 {name: 绵阳市, code: \"510700\", province: sichuan}",
+                        "a region needs `name` and `code` (6-digit administrative code), e.g. "
+                        "{name: 绵阳市, code: \"510700\", province: sichuan}"))
         return False
     code = str(r["code"]).strip()
     if len(code) != 6 or not code.isdigit():
-        ck.add(f"{path}.code", f"must be a 6-digit administrative code, got {short_repr(r['code'])}")
+        ck.add(f"{path}.code", tr(f"须为 6 位行政区划代码，实为 {short_repr(r['code'])}", f"must be a 6-digit administrative code, got {short_repr(r['code'])}"))
         return False
     if not rid or any(c in rid for c in "/\\:") or rid.startswith("."):
-        ck.add(path, f"a region id is a plain name (no / \\ : or leading dot), got {short_repr(rid)}")
+        ck.add(path, tr(f"地区 id 须为普通名称（不含 / \\ : ，不以点开头），实为 {short_repr(rid)}", f"a region id is a plain name (no / \\ : or leading dot), got {short_repr(rid)}"))
         return False
     regions[rid] = Region(rid, str(r["name"]), str(r.get("short", r["name"])), code, str(r.get("province", rid)),
                           str(r.get("kind", "city")), [str(a) for a in r.get("aliases") or []])
@@ -698,7 +712,7 @@ def _read_user_layers(layers: list[Path], regions: dict, national: dict, comp, p
             raw = _read_yaml(reg_file, ck)
             listed = raw.get("regions") if isinstance(raw, dict) else None
             if raw is not None and not isinstance(listed, dict):
-                ck.add("regions", "must be a mapping of region id -> {name, code, province}")
+                ck.add("regions", tr("须为 地区 id → {name, code, province} 的键值映射", "must be a mapping of region id -> {name, code, province}"))
             for rid, r in (listed or {}).items():
                 _add_region(regions, str(rid), r, ck, f"regions.{rid}")
             problems += ck.problems
@@ -710,20 +724,21 @@ def _read_user_layers(layers: list[Path], regions: dict, national: dict, comp, p
         names.append(name)
         if not isinstance(raw, dict):
             if raw is not None or not ck.problems:
-                ck.add("(file)", "a table must be a mapping with `region`, `scheme` and parameters")
+                ck.add("(file)", tr("参数表须为含 `region`、`scheme` 和参数的键值映射", "a table must be a mapping with `region`, `scheme` and parameters"))
             problems += ck.problems
             continue
         rid = _user_region(raw.get("region"), regions, ck)
         scheme = parse_insutype(raw.get("scheme")) if isinstance(raw.get("scheme"), (str, int)) else None
         if scheme is None:
-            ck.add("scheme", f"must be 职工 or 居民 (employee/resident, 310/390), got {short_repr(raw.get('scheme'))}")
+            ck.add("scheme", tr(f"须为 职工 或 居民（employee/resident，310/390），实为 {short_repr(raw.get('scheme'))}", f"must be 职工 or 居民 (employee/resident, 310/390), got {short_repr(raw.get('scheme'))}"))
         if rid is None or scheme is None:
             problems += ck.problems
             continue
         key = (rid, scheme)
         if folder is not None and (folder, key) in seen_in_folder:
-            ck.add("region", f"{rid}/{scheme} is already given by {seen_in_folder[(folder, key)]} in the same folder: "
-                             f"keep one file per region and scheme")
+            ck.add("region", tr(f"{rid}/{scheme} 已由同一文件夹中的 {seen_in_folder[(folder, key)]} 给出：每个地区、险种只留一个文件",
+                                f"{rid}/{scheme} is already given by {seen_in_folder[(folder, key)]} in the same folder: "
+                                f"keep one file per region and scheme"))
             problems += ck.problems
             continue
         seen_in_folder[(folder, key)] = name
@@ -755,9 +770,11 @@ def _user_region(value, regions: dict, ck: Checker) -> str | None:
         rid = _division_region(value, regions, lookup)
         if rid:
             return rid
-    ck.add("region", f"unknown region {short_repr(value)}: give a region ybcalc knows (name, id or 6-digit code, "
-                     f"e.g. 攀枝花 or 510400), or define it here: `region: {{name: 绵阳市, code: \"510700\", "
-                     f"province: sichuan}}`")
+    ck.add("region", tr(f"未知地区 {short_repr(value)}：请写 ybcalc 认识的地区（名称、id 或 6 位代码，如 攀枝花 或 510400），"
+                        f"或在此定义：`region: {{name: 绵阳市, code: \"510700\", province: sichuan}}`",
+                        f"unknown region {short_repr(value)}: give a region ybcalc knows (name, id or 6-digit code, "
+                        f"e.g. 攀枝花 or 510400), or define it here: `region: {{name: 绵阳市, code: \"510700\", "
+                        f"province: sichuan}}`"))
     return None
 
 
@@ -826,13 +843,13 @@ def _check_table(t: SchemeTable, ck: Checker) -> None:
     seen: dict[str, str] = {}
     for b in t.benefits.values():
         if not b.med_types and not b.settle_as:
-            ck.add(f"benefits.{b.name}.med_types", "benefit lists no visit types")
+            ck.add(f"benefits.{b.name}.med_types", tr("待遇没有列出医疗类别", "benefit lists no visit types"))
         for mt in b.med_types:
             if mt in seen:
-                ck.add(f"benefits.{b.name}.med_types", f"visit type {mt} is already settled by benefit {short_repr(seen[mt])}")
+                ck.add(f"benefits.{b.name}.med_types", tr(f"医疗类别 {mt} 已由待遇 {short_repr(seen[mt])} 结算", f"visit type {mt} is already settled by benefit {short_repr(seen[mt])}"))
             seen[mt] = b.name
         if b.settle_as and b.settle_as not in t.benefits:
-            ck.add(f"benefits.{b.name}.settle_as", f"no benefit {short_repr(b.settle_as)} in this table")
+            ck.add(f"benefits.{b.name}.settle_as", tr(f"本表没有待遇 {short_repr(b.settle_as)}", f"no benefit {short_repr(b.settle_as)} in this table"))
         ded, cap = b.params.get("deductible"), b.params.get("cap")
         if ded and cap:
             for ce in cap.entries:
@@ -845,19 +862,21 @@ def _check_table(t: SchemeTable, ck: Checker) -> None:
                     ded_max = max(r.value for r in de.fields["amount"].rules)
                     if ded_max >= cap_min:
                         ck.add(f"benefits.{b.name}.cap[{ce.index}].amount",
-                               f"cap {cap_min / 100:.2f} is not above deductible {ded_max / 100:.2f} "
-                               f"(deductible[{de.index}])")
+                               tr(f"封顶线 {cap_min / 100:.2f} 不高于起付线 {ded_max / 100:.2f}（deductible[{de.index}]）",
+                                  f"cap {cap_min / 100:.2f} is not above deductible {ded_max / 100:.2f} "
+                                  f"(deductible[{de.index}])"))
     by_age = t.params.get("psn_type_by_age")
     for e in by_age.entries if by_age else []:
         for i, rule in enumerate(e.raw.get("groups") or [] if not e.missing else []):
             if isinstance(rule, dict) and rule.get("value") not in t.psn_types:
                 ck.add(f"psn_type_by_age[{e.index}].groups[{i}].value",
-                       f"{rule.get('value')!r} is not one of this table's psn_types ({', '.join(t.psn_types)})")
+                       tr(f"{rule.get('value')!r} 不是本表的人员类别（{'、'.join(t.psn_types)}）",
+                          f"{rule.get('value')!r} is not one of this table's psn_types ({', '.join(t.psn_types)})"))
     for payer, p in t.critical.items():
         for e in p.entries:
             for name in e.raw.get("applies_to") or []:
                 if name not in t.benefits:
-                    ck.add(f"critical_illness.{payer}[{e.index}].applies_to", f"no benefit {short_repr(name)} in this table")
+                    ck.add(f"critical_illness.{payer}[{e.index}].applies_to", tr(f"本表没有待遇 {short_repr(name)}", f"no benefit {short_repr(name)} in this table"))
 
 
 def _load_exclusions(path: Path, problems: list[Problem]) -> list[ExclusionRule]:
@@ -870,24 +889,24 @@ def _load_exclusions(path: Path, problems: list[Problem]) -> list[ExclusionRule]
     for i, r in enumerate(raw.get("exclusions") or []):
         p = f"exclusions[{i}]"
         if not isinstance(r, dict) or "id" not in r or "match" not in r:
-            ck.add(p, "an exclusion needs `id` and `match`")
+            ck.add(p, tr("不予支付规则须有 `id` 和 `match`", "an exclusion needs `id` and `match`"))
             continue
         m = r["match"] or {}
         for k in m:
             if k not in ("name_contains", "name_excludes", "med_chrgitm_type", "code_prefix"):
-                ck.add(f"{p}.match.{k}", "unknown match key (name_contains, name_excludes, med_chrgitm_type, code_prefix)")
+                ck.add(f"{p}.match.{k}", tr("未知的 match 键（可用：name_contains、name_excludes、med_chrgitm_type、code_prefix）", "unknown match key (name_contains, name_excludes, med_chrgitm_type, code_prefix)"))
         if not any(m.get(k) for k in ("name_contains", "med_chrgitm_type", "code_prefix")):
-            ck.add(f"{p}.match", "matches nothing: give name_contains, med_chrgitm_type or code_prefix")
+            ck.add(f"{p}.match", tr("什么也匹配不到：请给出 name_contains、med_chrgitm_type 或 code_prefix", "matches nothing: give name_contains, med_chrgitm_type or code_prefix"))
         src = r.get("source")
         if src not in sources:
-            ck.add(f"{p}.source", f"unknown or absent source id {short_repr(src)}")
+            ck.add(f"{p}.source", tr(f"来源编号未知或缺失 {short_repr(src)}", f"unknown or absent source id {short_repr(src)}"))
         enforce = r.get("enforce", "exclude")
         if enforce not in ("exclude", "warn"):
-            ck.add(f"{p}.enforce", f"must be exclude or warn, got {short_repr(enforce)}")
+            ck.add(f"{p}.enforce", tr(f"须为 exclude 或 warn，实为 {short_repr(enforce)}", f"must be exclude or warn, got {short_repr(enforce)}"))
         exc = r.get("except_when") or {}
         for k in exc:
             if k not in ("med_type", "chld_medc_flag"):
-                ck.add(f"{p}.except_when.{k}", "unknown key (med_type, chld_medc_flag)")
+                ck.add(f"{p}.except_when.{k}", tr("未知的键（可用：med_type、chld_medc_flag）", "unknown key (med_type, chld_medc_flag)"))
         start, until = as_date(r["from"]) if "from" in r else None, as_date(r["until"]) if "until" in r else None
         label = r.get("label") or {}
         out.append(ExclusionRule(r["id"], label.get("zh", r["id"]), label.get("en", r["id"]),

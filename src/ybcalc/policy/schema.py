@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from ..i18n import tr
+
 GRADES = ("official", "institution", "secondary", "user")
 # `user`: a notice the user holds (paper or PDF) and typed into their own table; it needs no URL
 GRADE_LABEL = {"official": ("官方", "official"), "institution": ("机构转载", "institution"),
@@ -80,7 +82,8 @@ class Problem:
     line: int | None = None      # 1-based line of the key in the file, where known
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.path}: {self.message}" + (f" (line {self.line})" if self.line else "")
+        return f"{self.file}: {self.path}: {self.message}" + (tr(f"（第 {self.line} 行）", f" (line {self.line})")
+                                                               if self.line else "")
 
 
 class TableError(ValueError):
@@ -89,8 +92,10 @@ class TableError(ValueError):
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
         head = "\n".join(f"  {p}" for p in self.problems[:50])
-        more = f"\n  … and {len(self.problems) - 50} more" if len(self.problems) > 50 else ""
-        super().__init__(f"{len(self.problems)} problem(s) in policy tables:\n{head}{more}")
+        more = (tr(f"\n  … 另有 {len(self.problems) - 50} 个", f"\n  … and {len(self.problems) - 50} more")
+                if len(self.problems) > 50 else "")
+        super().__init__(tr(f"参数表中有 {len(self.problems)} 个问题：\n{head}{more}",
+                            f"{len(self.problems)} problem(s) in policy tables:\n{head}{more}"))
 
 
 def as_date(value) -> dt.date | None:
@@ -198,78 +203,78 @@ class Checker:
                 return
             kind = kind[: -len("_or_local")]
         if not is_number(value):
-            self.add(path, f"expected a finite number, got {short_repr(value)}")
+            self.add(path, tr(f"应为有限的数字，实为 {short_repr(value)}", f"expected a finite number, got {short_repr(value)}"))
             return
         v = float(value)
         if kind in ("amount", "amount_or_unlimited") and v < 0:
-            self.add(path, f"amount must be >= 0, got {value}")
+            self.add(path, tr(f"金额须 ≥ 0，实为 {value}", f"amount must be >= 0, got {value}"))
         elif kind == "ratio" and not 0 <= v <= 1:
-            self.add(path, f"ratio must be within 0..1, got {value}")
+            self.add(path, tr(f"比例须在 0 到 1 之间，实为 {value}", f"ratio must be within 0..1, got {value}"))
         elif kind == "signed_ratio" and not -1 <= v <= 1:
-            self.add(path, f"ratio change must be within -1..1, got {value}")
+            self.add(path, tr(f"比例变动须在 -1 到 1 之间，实为 {value}", f"ratio change must be within -1..1, got {value}"))
         elif kind == "factor" and v < 0:
-            self.add(path, f"factor must be >= 0, got {value}")
+            self.add(path, tr(f"系数须 ≥ 0，实为 {value}", f"factor must be >= 0, got {value}"))
         elif kind == "level" and v not in (0, 1, 2, 3):
-            self.add(path, f"hospital level must be 0..3, got {value}")
+            self.add(path, tr(f"医院等级须为 0 到 3，实为 {value}", f"hospital level must be 0..3, got {value}"))
         if kind in ("ratio", "signed_ratio") and Decimal(str(value)).as_tuple().exponent < -6:
-            self.add(path, f"ratio has more than 6 decimals: {value}")
+            self.add(path, tr(f"比例的小数超过 6 位：{value}", f"ratio has more than 6 decimals: {value}"))
 
     def rates(self, path, value, n_segments) -> None:
         if not isinstance(value, list) or not value:
-            self.add(path, f"expected a list of ratios (one per segment), got {short_repr(value)}")
+            self.add(path, tr(f"应为比例的列表（每段一个），实为 {short_repr(value)}", f"expected a list of ratios (one per segment), got {short_repr(value)}"))
             return
         if n_segments is not None and len(value) != n_segments:
-            self.add(path, f"{len(value)} rate(s) for {n_segments} segment(s)")
+            self.add(path, tr(f"{n_segments} 段却给了 {len(value)} 个比例", f"{len(value)} rate(s) for {n_segments} segment(s)"))
         for i, r in enumerate(value):
             self.number(f"{path}[{i}]", r, "ratio")
 
     def when(self, path, cond) -> None:
         if not isinstance(cond, dict):
-            self.add(path, f"`when` must be a mapping, got {short_repr(cond)}")
+            self.add(path, tr(f"`when` 须为键值映射，实为 {short_repr(cond)}", f"`when` must be a mapping, got {short_repr(cond)}"))
             return
         for key, val in cond.items():
             if key not in WHEN_KEYS:
-                self.add(f"{path}.{key}", f"unknown condition key (known: {', '.join(WHEN_KEYS)})")
+                self.add(f"{path}.{key}", tr(f"未知的条件键（可用：{'、'.join(WHEN_KEYS)}）", f"unknown condition key (known: {', '.join(WHEN_KEYS)})"))
             elif key == "age":
                 if not (isinstance(val, list) and len(val) == 2 and all(v is None or is_number(v) for v in val)):
-                    self.add(f"{path}.age", f"age must be [lo, hi] with numbers or null, got {short_repr(val)}")
+                    self.add(f"{path}.age", tr(f"age 须为 [下限, 上限]，数字或 null，实为 {short_repr(val)}", f"age must be [lo, hi] with numbers or null, got {short_repr(val)}"))
                 elif val[0] is not None and val[1] is not None and val[0] >= val[1]:
-                    self.add(f"{path}.age", f"age band is empty: {short_repr(val)}")
+                    self.add(f"{path}.age", tr(f"年龄段为空：{short_repr(val)}", f"age band is empty: {short_repr(val)}"))
             elif key == "mdtrt_scope":
                 for v in val if isinstance(val, list) else [val]:
                     if v not in MDTRT_SCOPES:
-                        self.add(f"{path}.mdtrt_scope", f"unknown scope {short_repr(v)} (known: {', '.join(MDTRT_SCOPES)})")
+                        self.add(f"{path}.mdtrt_scope", tr(f"未知的就医地范围 {short_repr(v)}（可用：{'、'.join(MDTRT_SCOPES)}）", f"unknown scope {short_repr(v)} (known: {', '.join(MDTRT_SCOPES)})"))
             elif key == "fil_type":
                 for v in val if isinstance(val, list) else [val]:
                     if v not in FIL_TYPES:
-                        self.add(f"{path}.fil_type", f"unknown fil_type {short_repr(v)} (known: {', '.join(FIL_TYPES)})")
+                        self.add(f"{path}.fil_type", tr(f"未知的备案类型 fil_type {short_repr(v)}（可用：{'、'.join(FIL_TYPES)}）", f"unknown fil_type {short_repr(v)} (known: {', '.join(FIL_TYPES)})"))
             elif key == "med_type":
                 for v in val if isinstance(val, list) else [val]:
                     if str(v) not in MED_TYPES:
-                        self.add(f"{path}.med_type", f"unknown med_type {short_repr(v)}")
+                        self.add(f"{path}.med_type", tr(f"未知的医疗类别 med_type {short_repr(v)}", f"unknown med_type {short_repr(v)}"))
 
     def groups(self, path, value, sources=None) -> None:
         """``psn_type_by_age.groups``: rules ``{when: {age: [lo, hi]}, value: <group>}``, first match wins."""
         if not isinstance(value, list) or not value:
-            self.add(path, "must be a list of rules {when: {age: [lo, hi]}, value: group}")
+            self.add(path, tr("须为规则列表 {when: {age: [下限, 上限]}, value: 人员类别}", "must be a list of rules {when: {age: [lo, hi]}, value: group}"))
             return
         for i, rule in enumerate(value):
             rp = f"{path}[{i}]"
             if not isinstance(rule, dict):
-                self.add(rp, "a rule must be a mapping with `when` and `value`")
+                self.add(rp, tr("一条规则须为含 `when` 和 `value` 的键值映射", "a rule must be a mapping with `when` and `value`"))
                 continue
             for key in rule:
                 if key not in ("when", "value", "source", "note"):
-                    self.add(f"{rp}.{key}", "unknown key in rule (when, value, source, note)")
+                    self.add(f"{rp}.{key}", tr("规则中有未知的键（可用：when、value、source、note）", "unknown key in rule (when, value, source, note)"))
             when = rule.get("when")
             if not isinstance(when, dict) or list(when) != ["age"]:
-                self.add(f"{rp}.when", "a group rule names an age band only: when: {age: [lo, hi]}")
+                self.add(f"{rp}.when", tr("人员类别规则只能按年龄段：when: {age: [下限, 上限]}", "a group rule names an age band only: when: {age: [lo, hi]}"))
             else:
                 self.when(f"{rp}.when", when)
             if not isinstance(rule.get("value"), str) or not rule.get("value"):
-                self.add(f"{rp}.value", f"must be a member group (人员类别), got {rule.get('value')!r}")
+                self.add(f"{rp}.value", tr(f"须为人员类别，实为 {rule.get('value')!r}", f"must be a member group (人员类别), got {rule.get('value')!r}"))
             if "source" in rule and sources is not None and rule["source"] not in sources:
-                self.add(f"{rp}.source", f"unknown source id {rule['source']!r}")
+                self.add(f"{rp}.source", tr(f"未知的来源编号 {rule['source']!r}", f"unknown source id {rule['source']!r}"))
 
     def table(self, path, value, kind, n_segments=None, sources=None) -> None:
         """A field that is a plain value or a decision table of rules."""
@@ -278,20 +283,20 @@ class Checker:
             for i, rule in enumerate(value):
                 rp = f"{path}[{i}]"
                 if not isinstance(rule, dict):
-                    self.add(rp, "a rule must be a mapping with `when` and `value`")
+                    self.add(rp, tr("一条规则须为含 `when` 和 `value` 的键值映射", "a rule must be a mapping with `when` and `value`"))
                     continue
                 for key in rule:
                     if key not in ("when", "value", "source", "note"):
-                        self.add(f"{rp}.{key}", "unknown key in rule (when, value, source, note)")
+                        self.add(f"{rp}.{key}", tr("规则中有未知的键（可用：when、value、source、note）", "unknown key in rule (when, value, source, note)"))
                 if "value" not in rule:
-                    self.add(rp, "rule has no `value`")
+                    self.add(rp, tr("规则没有 `value`", "rule has no `value`"))
                     continue
                 if "when" in rule:
                     self.when(f"{rp}.when", rule["when"])
                 elif i != len(value) - 1:
-                    self.add(rp, "a rule without `when` must come last (rules after it never apply)")
+                    self.add(rp, tr("没有 `when` 的规则须放在最后（其后的规则永远不会生效）", "a rule without `when` must come last (rules after it never apply)"))
                 if "source" in rule and sources is not None and rule["source"] not in sources:
-                    self.add(f"{rp}.source", f"unknown source id {short_repr(rule['source'])}")
+                    self.add(f"{rp}.source", tr(f"未知的来源编号 {short_repr(rule['source'])}", f"unknown source id {short_repr(rule['source'])}"))
                 self.table(f"{rp}.value", rule["value"], kind, n_segments, sources)
         elif kind == "rates":
             self.rates(path, value, n_segments)

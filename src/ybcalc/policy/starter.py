@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..i18n import tr
 from .loader import PolicyBook
 from .schema import PLACEHOLDER
 
@@ -200,8 +201,9 @@ def write_starter(book: PolicyBook, region: str, scheme: str, folder: str | Path
     file_name, text = starter_text(book, region, scheme, str(folder))
     path = folder / file_name
     if path.exists() and not force:
-        raise FileExistsError(f"{path} exists already: edit it, or write a new one with --force / "
-                              f"{path} 已存在：请直接编辑，或加 --force 重新生成")
+        raise FileExistsError(tr(f"{path} 已存在：请直接编辑，或加 --force 重新生成",
+                                 f"{path} exists already: edit it, or write a new one with --force / "
+                                 f"{path} 已存在：请直接编辑，或加 --force 重新生成"))
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     tmp.write_text(text, encoding="utf-8")
