@@ -253,6 +253,16 @@ class Checker:
                     if str(v) not in MED_TYPES:
                         self.add(f"{path}.med_type", tr(f"未知的医疗类别 med_type {short_repr(v)}", f"unknown med_type {short_repr(v)}"))
 
+    def _rule_shape(self, rp, rule) -> bool:
+        """A rule is a mapping of known keys; False (after saying so) when it is not a mapping at all."""
+        if not isinstance(rule, dict):
+            self.add(rp, tr("一条规则须为含 `when` 和 `value` 的键值映射", "a rule must be a mapping with `when` and `value`"))
+            return False
+        for key in rule:
+            if key not in ("when", "value", "source", "note"):
+                self.add(f"{rp}.{key}", tr("规则中有未知的键（可用：when、value、source、note）", "unknown key in rule (when, value, source, note)"))
+        return True
+
     def groups(self, path, value, sources=None) -> None:
         """``psn_type_by_age.groups``: rules ``{when: {age: [lo, hi]}, value: <group>}``, first match wins."""
         if not isinstance(value, list) or not value:
@@ -260,12 +270,8 @@ class Checker:
             return
         for i, rule in enumerate(value):
             rp = f"{path}[{i}]"
-            if not isinstance(rule, dict):
-                self.add(rp, tr("一条规则须为含 `when` 和 `value` 的键值映射", "a rule must be a mapping with `when` and `value`"))
+            if not self._rule_shape(rp, rule):
                 continue
-            for key in rule:
-                if key not in ("when", "value", "source", "note"):
-                    self.add(f"{rp}.{key}", tr("规则中有未知的键（可用：when、value、source、note）", "unknown key in rule (when, value, source, note)"))
             when = rule.get("when")
             if not isinstance(when, dict) or list(when) != ["age"]:
                 self.add(f"{rp}.when", tr("人员类别规则只能按年龄段：when: {age: [下限, 上限]}", "a group rule names an age band only: when: {age: [lo, hi]}"))
@@ -282,12 +288,8 @@ class Checker:
             # a table without a default rule is allowed: bills no rule matches fail loudly
             for i, rule in enumerate(value):
                 rp = f"{path}[{i}]"
-                if not isinstance(rule, dict):
-                    self.add(rp, tr("一条规则须为含 `when` 和 `value` 的键值映射", "a rule must be a mapping with `when` and `value`"))
+                if not self._rule_shape(rp, rule):
                     continue
-                for key in rule:
-                    if key not in ("when", "value", "source", "note"):
-                        self.add(f"{rp}.{key}", tr("规则中有未知的键（可用：when、value、source、note）", "unknown key in rule (when, value, source, note)"))
                 if "value" not in rule:
                     self.add(rp, tr("规则没有 `value`", "rule has no `value`"))
                     continue
