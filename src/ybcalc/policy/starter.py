@@ -51,7 +51,8 @@ sources:
     # url: https://…             # 有网址可填，可不填
 """
 
-_INPATIENT_EMPLOYEE = """
+# 住院：起付线、支付比例（按人员类别和医院等级的规则，职工与居民不同）、封顶线
+_INPATIENT_HEAD = """
 benefits:
   inpatient:                     # 住院
     med_types: [21]
@@ -69,40 +70,23 @@ benefits:
         source: notice
         # segments: [0, 50000]   # 按费用分段时：各段下限（起付线以上的费用，元），value 里每段一个比例
         rates:
-          - {{when: {{psn_type: 在职, hosp_lv: 3}}, value: [{ph}]}}
+"""
+
+_INPATIENT_RATES = {
+    "employee": """          - {{when: {{psn_type: 在职, hosp_lv: 3}}, value: [{ph}]}}
           - {{when: {{psn_type: 在职, hosp_lv: 2}}, value: [{ph}]}}
           - {{when: {{psn_type: 在职, hosp_lv: [0, 1]}}, value: [{ph}]}}
           - {{when: {{psn_type: 退休, hosp_lv: 3}}, value: [{ph}]}}
           - {{when: {{psn_type: 退休, hosp_lv: 2}}, value: [{ph}]}}
           - {{when: {{psn_type: 退休, hosp_lv: [0, 1]}}, value: [{ph}]}}
-    cap:                         # 统筹基金年度最高支付限额（封顶线，元）
-      - from: {ph}
-        source: notice
-        amount: {ph}
-"""
-
-_INPATIENT_RESIDENT = """
-benefits:
-  inpatient:                     # 住院
-    med_types: [21]
-    deductible:                  # 起付线（元）
-      - from: {ph}               # 通知施行日期 YYYY-MM-DD（下同）
-        source: notice
-        basis: per_admission     # 按次；按年度累计写 per_year
-        amount:                  # hosp_lv：3 三级，2 二级，1 一级，0 基层/社区
-          - {{when: {{hosp_lv: 3}}, value: {ph}}}
-          - {{when: {{hosp_lv: 2}}, value: {ph}}}
-          - {{when: {{hosp_lv: [0, 1]}}, value: {ph}}}
-        # nth_factor: [1, 0.5]   # 年内第 2 次及以后住院起付线的倍数（通知有此规定时去掉 #）
-    ratio:                       # 统筹基金支付比例
-      - from: {ph}
-        source: notice
-        # segments: [0, 50000]   # 按费用分段时：各段下限（起付线以上的费用，元），value 里每段一个比例
-        rates:
-          - {{when: {{hosp_lv: 3}}, value: [{ph}]}}
+""",
+    "resident": """          - {{when: {{hosp_lv: 3}}, value: [{ph}]}}
           - {{when: {{hosp_lv: 2}}, value: [{ph}]}}
           - {{when: {{hosp_lv: [0, 1]}}, value: [{ph}]}}
-    cap:                         # 统筹基金年度最高支付限额（封顶线，元）
+""",
+}
+
+_INPATIENT_CAP = """    cap:                         # 统筹基金年度最高支付限额（封顶线，元）
       - from: {ph}
         source: notice
         amount: {ph}
@@ -186,7 +170,7 @@ def starter_text(book: PolicyBook, region: str, scheme: str, folder: str = DEFAU
         fill["psn_types"] = "[" + ", ".join(groups) + "]"
         fill["outpatient_rates"] = f"          - {{value: [{PLACEHOLDER}]}}"
     text += _SOURCES.format(**fill)
-    text += (_INPATIENT_EMPLOYEE if scheme == "employee" else _INPATIENT_RESIDENT).format(**fill)
+    text += (_INPATIENT_HEAD + _INPATIENT_RATES[scheme] + _INPATIENT_CAP).format(**fill)
     text += _OUTPATIENT.format(**fill)
     text += _SELFPAY.format(**fill)
     text += (_HIFOB if scheme == "employee" else _HIFMI).format(**fill)
