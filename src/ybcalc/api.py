@@ -203,6 +203,10 @@ class Settlement:
             elig = eligibility_texts(b, lang)
             out["eligibility"] = (pd.Categorical(elig) if text == "category"
                                   else pd.Series(elig, index=out.index, dtype=object))
+            from .members import account_payer_texts        # which account paid: 本人 / 共济：<payer>
+            paid_by = account_payer_texts(b, lang)
+            out["acct_paid_by"] = (pd.Categorical(paid_by) if text == "category"
+                                   else pd.Series(paid_by, index=out.index, dtype=object))
         # the engine keeps text as object or categories: output pandas' text type (or Python strings)
         for c in (out.columns if text != "category" else []):
             if c in SETTLEMENT_COLUMNS:
