@@ -199,6 +199,8 @@ def _check_one_level(out: pd.DataFrame, fail) -> None:
 # ---- rules -------------------------------------------------------------------------------------------
 # the parts of a bill's personal burden an account may pay: 政策范围内自付 and 自费 (as `personal_account.pays`)
 ACCOUNT_PARTS = ("selfpay", "ownpay")
+ACCOUNT_PART_WORDS = {"selfpay": ("政策范围内个人自付", "in-scope patient share"),
+                      "ownpay": ("自费（全自费、超限价）", "self-paid items (excluded, above price limits)")}
 WAITING_FIELDS = ("fixed_months", "months_per_break_year", "months_per_repaid_year", "long_break_years",
                   "long_break_min_months")
 
@@ -504,6 +506,24 @@ def family_account(bills: pd.DataFrame, payer: np.ndarray, members: Members, boo
     return out
 
 
+def family_explain(book, r, lang: str) -> tuple[str, str, str]:
+    """(item, rule, source) of the explanation step of a family account's payment (家庭共济) on one bill."""
+    from .money import fmt_yuan
+    payer = str(r["acct_payer"])
+    rule = rule_in_force(book, "family_account", r["setl_date"])
+    pays = tr("、", ", ", lang).join(tr(*ACCOUNT_PART_WORDS[p], lang=lang) for p in (rule or {}).get("pays", []))
+    before = int(r["acct_mulaid_balance_before"])
+    after = before - int(r["acct_mulaid_pay"])
+    text = tr(f"本人账户先付，余下的个人负担由 {payer} 的职工医保个人账户支付（ybcalc 的支付顺序）；"
+              f"共济账户可付部分 {fmt_yuan(r['acct_mulaid_eligible'])}（{pays}）；"
+              f"{payer} 账户余额：支付前 {fmt_yuan(before)}，支付后 {fmt_yuan(after)}",
+              f"the member's own account pays first, then {payer}'s employee account pays the rest of the "
+              f"patient's share (ybcalc's order); payable from the family account {fmt_yuan(r['acct_mulaid_eligible'])} "
+              f"({pays}); {payer}'s balance before {fmt_yuan(before)}, after {fmt_yuan(after)}", lang)
+    return (tr(f"共济账户支付（{payer}）", f"family account pays ({payer})", lang), text,
+            _cite(book, rule, lang) if rule else "")
+
+
 def _payer_regions(bills: pd.DataFrame, payer: np.ndarray, members: Members) -> np.ndarray:
     """The 参保地 of each bill's payer on the bill's date from the payer's own span ("" when not given)."""
     n = len(bills)
@@ -624,13 +644,14 @@ _RULE_TEXT = {
     "employee_gap": ("职工医保断缴后的待遇恢复", "employee insurance after a contribution gap"),
     "critical_illness_rewards": ("大病保险连续参保激励和零报销激励", "critical-illness cap rewards"),
     "manual_claim_deadline": ("手工报销申报时限", "manual claim deadline"),
+    "family_account": ("职工医保个人账户家庭共济", "family use of an employee's personal account"),
 }
 
 
 def national_rules_text(book, lang: str | None = None) -> str:
     """The member-year rules of national.yaml as a notice reads (``ybcalc tables show 全国``)."""
-    out = [tr("== 国家规定：参保人的一年（待遇等待期、激励、手工报销）",
-              "== National rules: a member's year (waiting periods, rewards, manual claims)", lang)]
+    out = [tr("== 国家规定：参保人的一年（待遇等待期、激励、手工报销、家庭共济）",
+              "== National rules: a member's year (waiting periods, rewards, manual claims, family accounts)", lang)]
     for key, (zh, en) in _RULE_TEXT.items():
         for e in _entries(book, key):
             head = f"  {tr(zh, en, lang)} {tr('自', 'from', lang)} {e['from']}"
@@ -671,6 +692,18 @@ def national_rules_text(book, lang: str | None = None) -> str:
                            f"      in total at most {e['total_max_share_of_cap']:.0%} of the original cap; a break "
                            f"resets the count (provinces set the amounts; where not in the tables, these minimums are used and "
                            f"warned)", lang)]
+            elif key == "family_account":
+                pays = tr("、", ", ", lang).join(tr(*ACCOUNT_PART_WORDS[p], lang=lang) for p in e.get("pays") or [])
+                rel = "、".join(e.get("relatives") or [])
+                out += [tr(f"      职工医保个人账户可支付已参保亲属（{rel}）的个人负担：{pays}",
+                           f"      an employee's personal account may pay the patient's share of insured relatives "
+                           f"({rel}): {pays}", lang),
+                        tr("      可跨省共济" if e.get("cross_province") else "      限省内共济（共济双方在同一省份参保）",
+                           "      across provinces too" if e.get("cross_province")
+                           else "      within a province only (both insured in the same province)", lang),
+                        tr("      计算顺序：先由本人账户支付，余下的由共济账户支付（参保信息 共济账户 列；只支持一层）",
+                           "      order: the member's own account first, then the family account (members file "
+                           "column acct_payer; one level only)", lang)]
             cite = _cite(book, e, lang)
             if cite:
                 out.append(tr("      来源：", "      source: ", lang) + cite)
