@@ -514,11 +514,11 @@ def family_explain(book, r, lang: str) -> tuple[str, str, str]:
     pays = tr("、", ", ", lang).join(tr(*ACCOUNT_PART_WORDS[p], lang=lang) for p in (rule or {}).get("pays", []))
     before = int(r["acct_mulaid_balance_before"])
     after = before - int(r["acct_mulaid_pay"])
-    text = tr(f"本人账户先付，余下的个人负担由 {payer} 的职工医保个人账户支付（ybcalc 的支付顺序）；"
+    text = tr(f"本人账户先付，余下的个人负担由 {payer} 的职工医保个人账户支付（本工具的计算顺序）；"
               f"共济账户可付部分 {fmt_yuan(r['acct_mulaid_eligible'])}（{pays}）；"
               f"{payer} 账户余额：支付前 {fmt_yuan(before)}，支付后 {fmt_yuan(after)}",
               f"the member's own account pays first, then {payer}'s employee account pays the rest of the "
-              f"patient's share (ybcalc's order); payable from the family account {fmt_yuan(r['acct_mulaid_eligible'])} "
+              f"patient's share (the order this tool uses); payable from the family account {fmt_yuan(r['acct_mulaid_eligible'])} "
               f"({pays}); {payer}'s balance before {fmt_yuan(before)}, after {fmt_yuan(after)}", lang)
     return (tr(f"共济账户支付（{payer}）", f"family account pays ({payer})", lang), text,
             _cite(book, rule, lang) if rule else "")
