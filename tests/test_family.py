@@ -218,3 +218,22 @@ def test_readme_family_example_output(capsys, tmp_path, monkeypatch):
         printed += cap.out + cap.err
     for ln in shown:
         assert ln in printed, ln
+
+
+def test_batch_partitions_keep_a_family_together(tmp_path):
+    """File scoring splits members over partitions; a payer and their payees share one balance, so they
+    must land in one partition (else each partition would spend the whole balance)."""
+    rows = []
+    for i in range(40):                  # many members: several partitions of a few lines each
+        rows.append(bill(f"X{i}", "2025-03-10", f"P{i:02d}", 100))
+    mom = [bill("A", "2025-03-10", "MOM", 400), bill("B", "2025-05-20", "MOM", 2000)]
+    sons = [son("S1", "2025-04-02", 500)]
+    f = tmp_path / "bills.csv"
+    pd.DataFrame(mom + rows + sons).to_csv(f, index=False)
+    from ybcalc.batch import score_file
+    accounts = pd.DataFrame({"psn_no": ["SON"], "acct_balance": [1000]})
+    whole = score_file(f, BOOK, members=FAMILY, state=accounts).settlement.raw.set_index("mdtrt_id")
+    split = score_file(f, BOOK, members=FAMILY, state=accounts, partition_lines=3).settlement.raw.set_index("mdtrt_id")
+    cols = ["acct_pay", "acct_mulaid_pay", "psn_cash_pay"]
+    pd.testing.assert_frame_equal(split.loc[whole.index, cols], whole[cols])
+    assert whole.loc["A", "acct_mulaid_pay"] + whole.loc["S1", "acct_pay"] + whole.loc["B", "acct_mulaid_pay"] == 100000
