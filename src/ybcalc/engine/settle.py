@@ -1462,13 +1462,13 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     # in date order, as ``used = min(cumsum(eligible), balance)``. Stage B: each payer's account over its own
     # bills and its payees' remainders after their own accounts (stage A: payees pay for no one), in date
     # order (setl_date, then input order): the same closed form on one group per payer.
-    payer = bills["acct_payer"].to_numpy(dtype=object) if "acct_payer" in base_cols else np.full(n, "", object)
-    linked = payer != ""
+    payer = bills["acct_payer"].to_numpy(dtype=object) if "acct_payer" in base_cols else None
+    linked = (payer != "") if payer is not None else np.zeros(n, bool)
     psn_text = bills["psn_no"].to_numpy(dtype=object)
-    pays_for_others = np.isin(psn_text, pd.unique(payer[linked])) if linked.any() else np.zeros(n, bool)
+    pays_for_others = np.isin(psn_text, pd.unique(payer[linked])) if linked.any() else None
     order = _lexsort_unless_sorted((first_row, setl_day, member))
     gid_m = member[order]
-    cum = gcumsum(np.where(pays_for_others, 0, eligible)[order], gid_m)
+    cum = gcumsum((eligible if pays_for_others is None else np.where(pays_for_others, 0, eligible))[order], gid_m)
     used = np.minimum(cum, balance[order])
     used_prev = gshift(used, gid_m, 0)
     acct = np.empty(n, np.int64)
