@@ -15,7 +15,7 @@ import yaml
 
 from ..i18n import tr
 from .model import Benefit, Entry, Param, SchemeTable, Source, compile_adjust, compile_value
-from .schema import (BENEFIT_KEYS, COMMON_ENTRY_KEYS, CRITICAL_PAYERS, GRADES, MED_TYPES, PARAM_FIELDS,
+from .schema import (BENEFIT_KEYS, COMMON_ENTRY_KEYS, CRITICAL_PAYERS, GRADES, MED_TYPES, MEMBER_YEAR_PARAMS, PARAM_FIELDS,
                      REQUIRED_FIELDS, SCHEMES, SOURCE_KEYS, TOP_KEYS, ADJUST_OPS, Checker, Problem, TableError,
                      PLACEHOLDER, as_date, is_number, short_repr)
 
@@ -366,6 +366,15 @@ class _Compiler:
             elif fkind == "bool":
                 if not isinstance(v, bool):
                     ck.add(fp, tr(f"须为 true 或 false，实为 {short_repr(v)}", f"must be true or false, got {short_repr(v)}"))
+            elif fkind == "count":
+                if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                    ck.add(fp, tr(f"须为不小于 0 的整数，实为 {short_repr(v)}", f"must be a whole number ≥ 0, got {short_repr(v)}"))
+            elif fkind == "yuan":
+                if not is_number(v) or v < 0:
+                    ck.add(fp, tr(f"须为不小于 0 的金额（元），实为 {short_repr(v)}", f"must be an amount in yuan ≥ 0, got {short_repr(v)}"))
+            elif fkind == "share":
+                if not is_number(v) or not 0 <= v <= 1:
+                    ck.add(fp, tr(f"须为 0 到 1 之间的比例，实为 {short_repr(v)}", f"must be a share within 0..1, got {short_repr(v)}"))
             elif fkind == "str":
                 if not isinstance(v, str):
                     ck.add(fp, tr(f"须为文字，实为 {short_repr(v)}", f"must be text, got {short_repr(v)}"))
@@ -437,7 +446,8 @@ def _compile_file(raw: dict, table_key: str, file: str, ck: Checker, comp: _Comp
         benefits[bname] = {"label": b.get("label", bname), "med_types": [str(x) for x in (mts or [])],
                            "settle_as": b.get("settle_as"), "params": params, "has_med_types": mts is not None}
     params = {}
-    for pname in ("selfpay_prop", "out_of_area", "medical_assistance", "personal_account", "psn_type_by_age"):
+    for pname in ("selfpay_prop", "out_of_area", "medical_assistance", "personal_account", "psn_type_by_age",
+                  *MEMBER_YEAR_PARAMS):
         p = comp.param(raw.get(pname), pname, table_key, pname, file, sources, ck)
         if p is not None:
             params[pname] = p
