@@ -215,6 +215,33 @@ def check_national(national: dict, ck) -> None:
             ck.add(key, "entries must be oldest first")
 
 
+def check_region_rules(params: dict, national: dict, ck) -> None:
+    """A region's reward amounts may not fall below the national minimums in force over the entry's dates: the
+    national rule (“原则上每次提高限额均不低于1000元”) is a floor, so a lower amount is a table error (the loader
+    calls this for every region table, shipped or the user's)."""
+    import datetime as dt
+    param = params.get("critical_illness_rewards")
+    if param is None:
+        return
+    nat = [e for e in national.get("critical_illness_rewards") or [] if isinstance(e, dict) and hasattr(e.get("from"), "year")]
+    for j, e in enumerate(param.entries):
+        if e.missing:
+            continue
+        end = param.entries[j + 1].start if j + 1 < len(param.entries) else dt.date.max
+        for k, ne in enumerate(nat):
+            n_end = nat[k + 1]["from"] if k + 1 < len(nat) else dt.date.max
+            if "missing" in ne or not (ne["from"] < end and n_end > e.start):
+                continue
+            for field, floor in (("continuous_step", "continuous_step_min"), ("zero_claim_step", "zero_claim_step_min")):
+                v, low = e.raw.get(field), ne.get(floor)
+                if isinstance(v, (int, float)) and isinstance(low, (int, float)) and v < low:
+                    ck.add(f"{e.path}[{e.index}].{field}",
+                           tr(f"{v:,} 元低于国家最低标准 {low:,} 元（national.yaml critical_illness_rewards[{k}]，"
+                              f"自 {ne['from']} 起）：国家规定是下限",
+                              f"{v:,} yuan is below the national minimum of {low:,} yuan (national.yaml "
+                              f"critical_illness_rewards[{k}], from {ne['from']}): the national rule is a floor"))
+
+
 def _entries(book, key) -> list[dict]:
     return [e for e in (book.national.get(key) or []) if isinstance(e, dict)]
 
@@ -557,44 +584,74 @@ def _doc_no(src) -> str:
     return m.group(1) if m else src.title
 
 
+def _rule_cite(book, rule: RuleInForce | None, lang: str) -> str:
+    """The documents a rule was read from: the region's source when its table stated it, and the national
+    document for what it left to the national rule."""
+    if rule is None:
+        return ""
+    parts = []
+    if rule.regional and rule.region_entry.source is not None:
+        parts.append(rule.region_entry.source.cite(lang))
+    if rule.national is not None:
+        parts.append(_cite(book, rule.national, lang))
+    return ("；" if lang == "zh" else "; ").join(p for p in parts if p)
+
+
+def _rule_owner(book, rule: RuleInForce, lang: str) -> str:
+    """Whose rule it is, in words: 成都市规定 / 四川省规定 / 国家规定."""
+    if rule.regional:
+        e = rule.region_entry                   # the table that stated it: a baseline the region's table extends
+        rid = e.table.split("/")[0] if not e.user and e.table.split("/")[0] in book.regions else rule.holder
+        name = book.regions[rid].name if rid in book.regions else rid
+        return tr(f"{name}规定", f"rule of {name}", lang)
+    return tr("国家规定", "national rule", lang)
+
+
 def explain_text(book, r, lang: str) -> tuple[str, str, str] | None:
     """(item, amount, rule, source) of the eligibility step of one bill row, or None when no members file said."""
     if "member_listed" not in r or not bool(r["member_listed"]):
         return None
     months = int(r.get("member_wait_months", -1))
     frm = r.get("member_benefit_from")
-    rule = rule_in_force(book, "waiting_period", pd.Timestamp(frm) - pd.DateOffset(months=max(months, 0))) \
+    key = str(r.get("member_wait_rule") or "waiting_period")
+    rule = rule_for(book, key, r["region"], r["scheme"], pd.Timestamp(frm) - pd.DateOffset(months=max(months, 0))) \
         if months >= 0 and pd.notna(frm) else None
-    src = _cite(book, rule, lang) if rule else ""
+    src = _rule_cite(book, rule, lang)
+    owner = f"（{_rule_owner(book, rule, lang)}）" if rule is not None and lang == "zh" else \
+        (f" ({_rule_owner(book, rule, lang)})" if rule is not None else "")
+    what = tr("职工医保中断缴费后的待遇等待期", "wait after an employee contribution gap", lang) \
+        if key == "employee_gap" else tr("待遇等待期", "waiting period", lang)
     if bool(r["member_eligible"]):
         if months >= 0:
-            text = tr(f"待遇等待期 {months} 个月，{_date(np.datetime64(frm, 'D'))} 起享受待遇；就诊日在其后",
-                      f"waiting period {months} months, benefits from {_date(np.datetime64(frm, 'D'))}; the bill "
+            text = tr(f"{what} {months} 个月{owner}，{_date(np.datetime64(frm, 'D'))} 起享受待遇；就诊日在其后",
+                      f"{what} {months} months{owner}, benefits from {_date(np.datetime64(frm, 'D'))}; the bill "
                       f"is after it", lang)
         else:
             text = tr("就诊日在参保期内，无待遇等待期", "enrolled on the bill's date, no waiting period", lang)
         reward = int(r.get("member_reward", 0))
         if reward > 0:
-            text += tr(f"；大病保险最高支付限额因连续参保/零报销激励提高 {reward / 100:,.0f} 元（国家最低标准，"
-                       f"至多原封顶线的 {int(r['member_reward_share']) / 10_000:.0f}%）",
+            rw = rule_for(book, "critical_illness_rewards", r["region"], r["scheme"], r["setl_date"])
+            if rw is not None and rw.regional and rw.from_region("continuous_step") and rw.from_region("zero_claim_step"):
+                whose = _rule_owner(book, rw, lang)
+            else:
+                whose = tr("国家最低标准", "national minimum", lang)
+            share = int(r["member_reward_share"]) / 10_000
+            text += tr(f"；大病保险最高支付限额因连续参保/零报销激励提高 {reward / 100:,.0f} 元（{whose}，"
+                       f"至多原封顶线的 {share:.0f}%）",
                        f"; critical-illness cap raised by {reward / 100:,.0f} yuan for continuous enrolment / a "
-                       f"zero-claim year (national minimum, at most {int(r['member_reward_share']) / 10_000:.0f}% of "
-                       f"the original cap)", lang)
-            rw = rule_in_force(book, "critical_illness_rewards", r["setl_date"])
-            if rw is not None and "missing" not in rw:
-                src = "；".join(x for x in (src, _cite(book, rw, lang)) if x) if lang == "zh" else \
-                    "; ".join(x for x in (src, _cite(book, rw, lang)) if x)
+                       f"zero-claim year ({whose}, at most {share:.0f}% of the original cap)", lang)
+            cite = _rule_cite(book, rw, lang)
+            src = ("；" if lang == "zh" else "; ").join(x for x in (src, cite) if x)
         return tr("待遇资格", "eligibility", lang), tr("享受", "eligible", lang), text, src
     if months >= 0:
         why = tr(f"等待期至 {_date(np.datetime64(frm, 'D') - np.timedelta64(1, 'D'))}",
                  f"waiting period until {_date(np.datetime64(frm, 'D') - np.timedelta64(1, 'D'))}", lang)
+        text = tr(f"{why}（{what} {months} 个月，{_rule_owner(book, rule, lang) if rule else ''}）：医保基金不支付"
+                  f"等待期内发生的医疗费用，全部由个人负担",
+                  f"{why} ({what} {months} months{', ' + _rule_owner(book, rule, lang) if rule else ''}): the "
+                  f"funds pay nothing for care during the wait; the patient pays all", lang)
     else:
         why = tr("未参保", "not enrolled", lang)
-    if months >= 0:
-        text = tr(f"{why}（等待期 {months} 个月）：医保基金不支付等待期内发生的医疗费用，全部由个人负担",
-                  f"{why} ({months} months): the funds pay nothing for care during the wait; the patient pays all",
-                  lang)
-    else:
         text = tr(f"{why}：就诊日不在任何参保期内，基金不支付", f"{why}: no enrolment span covers the bill's date; "
                   f"the funds pay nothing", lang)
     return tr("待遇资格", "eligibility", lang), tr("不享受", "not eligible", lang), text, src

@@ -515,6 +515,7 @@ def load_book(root: str | Path | None = None, strict: bool = True, *, overlay=()
                                   r.get("kind", "city"), list(r.get("aliases") or []))
     problems += reg_ck.problems
 
+    from ..members import check_national, check_region_rules      # a member's year: waiting periods, rewards
     nat_ck = Checker(str(root / "national.yaml"))
     national, national_sources = {}, {}
     if (root / "national.yaml").exists():
@@ -533,7 +534,6 @@ def load_book(root: str | Path | None = None, strict: bool = True, *, overlay=()
                                                 f"method {short_repr(e.get('method'))}",
                                                 f"the engine implements unit 0.01, method half_up only; got "
                                                 f"unit {short_repr(e.get('unit'))}, method {short_repr(e.get('method'))}"))
-        from ..members import check_national            # a member's year: waiting periods, rewards
         check_national(national, nat_ck)
     problems += nat_ck.problems
 
@@ -562,6 +562,7 @@ def load_book(root: str | Path | None = None, strict: bool = True, *, overlay=()
         py_start = _year_start(raw, ck)
         key = f"{folder}/{scheme}"
         parts = _compile_file(raw, key, ck.file, ck, comp)
+        check_region_rules(parts[2], national, ck)
         compiled[(folder, scheme)] = (raw, ck, py_start, parts)
 
     # The user's tables: their regions first (a region the shipped tables lack), then their files.
@@ -713,6 +714,7 @@ def _read_user_layers(layers: list[Path], regions: dict, national: dict, comp, p
     sichuan}``); its scheme as 职工/居民, employee/resident or 310/390. They are names, never paths.
     """
     from ..codes import parse_insutype
+    from ..members import check_region_rules
     out: dict[tuple[str, str], list[_UserLayer]] = {}
     names: list[str] = []
     for layer in layers:
@@ -754,6 +756,7 @@ def _read_user_layers(layers: list[Path], regions: dict, national: dict, comp, p
         seen_in_folder[(folder, key)] = name
         first = len(comp.entries)
         parts = _compile_file(raw, name, ck.file, ck, comp)
+        check_region_rules(parts[2], national, ck)
         for e in comp.entries[first:]:
             e.user = True
         out.setdefault(key, []).append(_UserLayer(name, raw, ck, _year_start(raw, ck), parts))
