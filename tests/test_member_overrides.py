@@ -207,3 +207,71 @@ critical_illness_rewards:
     assert "大病保险连续参保激励和零报销激励（与国家规定不同之处） 自 2025-01-01 起" in out
     assert "每多连续参保 1 年提高（元）: 3000" in out and "累计提高不超过（元）: 80000" in out
     assert "其余按国家规定" in out
+
+
+# ---- the sourced regional rules, each with a hand-worked case ----------------------------------------------
+def eligibility_of(book, bills, members):
+    """ybcalc.members.eligibility on bare bills (楚雄州's benefit values are still missing, so its bills cannot be
+    settled yet; the member-year rules are checked on their own): (result, warnings by bill)."""
+    from ybcalc.members import eligibility, read_members
+    frame = pd.DataFrame(bills, columns=["psn_no", "setl_date", "region", "scheme"])
+    frame["setl_date"] = pd.to_datetime(frame["setl_date"])
+    warnings = [[] for _ in range(len(frame))]
+
+    def warn(rows, message, kind):
+        for i in rows:
+            warnings[i].append(f"{kind}: {message}")
+    return eligibility(frame, read_members(members, book), book, warn), warnings
+
+
+def test_yunnan_payment_in_february_is_in_the_concentrated_period():
+    """云南 (楚雄州 inherits it): 集中征缴期为每年9月至次年2月. A member enrolled for 2025 who pays on 2025-02-10
+    waits nothing (the national rule would wait 3 months, to 2025-05-09); paid on 2025-03-10 they wait 3 months
+    (benefits from 2025-06-10) under 云南's rule, which carries no `national` warning."""
+    book = ybcalc.load_tables()
+    m = pd.DataFrame({"psn_no": ["Y1", "Y2"], "begin": ["2025-01-01", "2025-01-01"],
+                      "paid_on": ["2025-02-10", "2025-03-10"]})
+    out, warnings = eligibility_of(book, [("Y1", "2025-03-01", "chuxiong", "resident"),
+                                          ("Y2", "2025-06-09", "chuxiong", "resident")], m)
+    assert out["eligible"].tolist() == [True, False]
+    assert out["wait_months"].tolist() == [-1, 3]
+    assert str(out["benefit_from"][1]) == "2025-06-10"
+    assert warnings == [[], []]
+
+
+def test_yunnan_rewards_4000_per_step():
+    """云南: 4,000 元 per continuous year after 4 and for a zero-claim year: 7 years + zero claim = 3 + 1 steps =
+    16,000 元 raised (the national minimum would be 4,000)."""
+    m = pd.DataFrame({"psn_no": ["Y1"], "begin": ["2025-01-01"], "continuous_years": [7], "prev_year_no_claim": ["是"]})
+    out, warnings = eligibility_of(ybcalc.load_tables(), [("Y1", "2025-03-01", "chuxiong", "resident")], m)
+    assert out["reward"].tolist() == [16_000 * 100] and out["reward_share"].tolist() == [200_000]
+    assert warnings == [[]]
+
+
+def test_fujian_extended_payment_period_benefits_from_the_payment_day():
+    """福建 (莆田): 1月1日至2月底为延长缴费期，从缴费之日起享受待遇. Paid on 2025-02-10 for 2025: a bill of
+    2025-02-05 gets nothing, one of 2025-02-10 is paid; no 3-month wait (the national rule: to 2025-05-09)."""
+    book = ybcalc.load_tables()
+    m = pd.DataFrame({"psn_no": ["F1"], "begin": ["2025-01-01"], "paid_on": ["2025-02-10"]})
+    s = ybcalc.settle([bill("A", "2025-02-05", psn="F1", region="莆田"), bill("B", "2025-02-10", psn="F1", region="莆田")],
+                      book, members=m)
+    raw = s.raw.set_index("mdtrt_id")
+    assert not raw.loc["A", "member_eligible"] and (raw.loc["A", FUND] == 0).all()
+    assert raw.loc["A", "member_reason"] == "benefits only from the payment day 2025-02-10"
+    assert raw.loc["B", "member_eligible"] and raw.loc["B", "hifp_pay"] > 0
+    assert s.bills(lang="zh").set_index("就诊ID").loc["A", "待遇资格"] == "否：缴费前（2025-02-10 起享受）"
+    step = str(s.explain("A", lang="zh"))
+    assert "缴费之日 2025-02-10 起享受待遇（莆田市规定" in step and "闽政办〔2025〕3号" in step
+    assert not raw["warnings"].str.contains("national rule").any()
+
+
+def test_fujian_rewards_3000_per_step_and_sichuan_missing_is_national():
+    """福建: 3,000 元 per step (6 years + zero claim = 3 steps = 9,000 元); 四川's amounts are missing, so 成都 uses
+    the national minimum (3,000 元 for the same member) and warns."""
+    m = pd.DataFrame({"psn_no": ["P1"], "begin": ["2025-01-01"], "continuous_years": [6], "prev_year_no_claim": ["是"]})
+    book = ybcalc.load_tables()
+    pt = ybcalc.settle([bill("A", "2025-03-01", region="莆田")], book, members=m).raw.iloc[0]
+    assert pt["member_reward"] == 9_000 * 100 and "national rule" not in pt["warnings"]
+    out, warnings = eligibility_of(book, [("P1", "2025-03-01", "chengdu", "resident")], m)
+    assert out["reward"].tolist() == [3_000 * 100]
+    assert "national: critical-illness cap: the region's reward is not in the tables" in warnings[0][0]

@@ -456,7 +456,9 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
         if not rule.fields.get("fund_pays_during_wait", False):
             eligible[p[waiting]] = False
         last = frm - np.timedelta64(1, "D")
-        reason[p[waiting]] = [tr(f"等待期至 {_date(x)}", f"waiting period until {_date(x)}") for x in last[waiting]]
+        reason[p[waiting]] = [tr(f"等待期至 {_date(x)}", f"waiting period until {_date(x)}") if m else
+                              tr(f"缴费之日 {_date(x + 1)} 起享受待遇", f"benefits only from the payment day {_date(x + 1)}")
+                              for x, m in zip(last[waiting], np.broadcast_to(total, p.shape)[waiting])]
         if not rule.regional:
             docname = _doc_no(book.national_sources.get(rule.national.get("document") or rule.national.get("source")))
             warn(p, tr(f"待遇等待期：本地区细则未收录，按国家规定计算（{docname}）",
@@ -498,6 +500,16 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
                      "missing")
             continue
         f = rule.fields
+        if f.get("extended_payment_months"):
+            # paid in the first months of the span's year: still the (extended) concentrated period, no wait
+            year_start = begin[r].astype("datetime64[Y]").astype("datetime64[D]")
+            ext_end = add_months(year_start, np.full(len(r), int(f["extended_payment_months"])))
+            in_time = late[r] & (brk[r] == 0) & (paid[r] >= year_start) & (paid[r] < ext_end)
+            if f.get("benefits_from_payment") and in_time.any():     # 从缴费之日起享受 (福建)
+                apply_wait(r[in_time], np.zeros(int(in_time.sum()), np.int64), rule, "waiting_period")
+            r = r[~in_time]
+            if not len(r):
+                continue
         var = np.maximum(brk[r] * int(f["months_per_break_year"]) - rep[r] * int(f["months_per_repaid_year"]), 0)
         total = int(f["fixed_months"]) + var
         total = np.where(brk[r] >= int(f["long_break_years"]), np.maximum(total, int(f["long_break_min_months"])), total)
@@ -622,7 +634,11 @@ def explain_text(book, r, lang: str) -> tuple[str, str, str] | None:
     what = tr("职工医保中断缴费后的待遇等待期", "wait after an employee contribution gap", lang) \
         if key == "employee_gap" else tr("待遇等待期", "waiting period", lang)
     if bool(r["member_eligible"]):
-        if months >= 0:
+        if months == 0:
+            text = tr(f"延长缴费期内缴费{owner}，缴费之日 {_date(np.datetime64(frm, 'D'))} 起享受待遇；就诊日在其后",
+                      f"paid in the extended payment period{owner}: benefits from the payment day "
+                      f"{_date(np.datetime64(frm, 'D'))}; the bill is after it", lang)
+        elif months > 0:
             text = tr(f"{what} {months} 个月{owner}，{_date(np.datetime64(frm, 'D'))} 起享受待遇；就诊日在其后",
                       f"{what} {months} months{owner}, benefits from {_date(np.datetime64(frm, 'D'))}; the bill "
                       f"is after it", lang)
@@ -643,7 +659,14 @@ def explain_text(book, r, lang: str) -> tuple[str, str, str] | None:
             cite = _rule_cite(book, rw, lang)
             src = ("；" if lang == "zh" else "; ").join(x for x in (src, cite) if x)
         return tr("待遇资格", "eligibility", lang), tr("享受", "eligible", lang), text, src
-    if months >= 0:
+    if months == 0:
+        day = _date(np.datetime64(frm, 'D'))
+        whose = _rule_owner(book, rule, lang) if rule else ""
+        text = tr(f"缴费之日 {day} 起享受待遇（{whose}：延长缴费期内缴费的，从缴费之日起享受）：就诊日在缴费之前，"
+                  f"医保基金不支付",
+                  f"benefits only from the payment day {day} ({whose}: paid in the extended payment period, benefits "
+                  f"start that day): the bill is before it, the funds pay nothing", lang)
+    elif months > 0:
         why = tr(f"等待期至 {_date(np.datetime64(frm, 'D') - np.timedelta64(1, 'D'))}",
                  f"waiting period until {_date(np.datetime64(frm, 'D') - np.timedelta64(1, 'D'))}", lang)
         text = tr(f"{why}（{what} {months} 个月，{_rule_owner(book, rule, lang) if rule else ''}）：医保基金不支付"
@@ -663,7 +686,9 @@ def eligibility_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
     ok = raw["member_eligible"].to_numpy(bool)
     frm = raw["member_benefit_from"].to_numpy("datetime64[D]")
     waiting = ~ok & ~np.isnat(frm)
-    key = np.where(~listed, "absent", np.where(ok, "yes", np.where(waiting, "wait", "out")))
+    months = raw["member_wait_months"].to_numpy(np.int64) if "member_wait_months" in raw else np.full(len(raw), -1)
+    key = np.where(~listed, "absent", np.where(ok, "yes", np.where(waiting, np.where(months == 0, "paid", "wait"),
+                                                                      "out")))
     last = np.where(waiting, frm - np.timedelta64(1, "D"), np.datetime64("NaT"))
     combo = pd.Series(key).str.cat(pd.Series(np.datetime_as_string(last, unit="D")), sep="|")
     codes_, uniq = pd.factorize(combo)
@@ -673,6 +698,9 @@ def eligibility_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
         texts.append({"absent": tr("未列入参保信息（按一直参保）", "not in the members file (as always enrolled)", lang),
                       "yes": tr("是", "yes", lang),
                       "wait": tr(f"否：等待期至 {d}", f"no: waiting period until {d}", lang),
+                      "paid": tr(f"否：缴费前（{_date(np.datetime64(d) + 1)} 起享受）",
+                                 f"no: before the payment (benefits from {_date(np.datetime64(d) + 1)})", lang)
+                      if d != "NaT" else "",
                       "out": tr("否：未参保", "no: not enrolled", lang)}[k])
     return np.array(texts, dtype=object)[codes_] if len(uniq) else np.array([], dtype=object)
 

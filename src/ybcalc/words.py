@@ -61,6 +61,8 @@ FIELDS = {
     "long_break_min_months": ("长期断缴修复后等待期不少于（月）", "long break: wait at least (months)"),
     "exempt": ("不设等待期的人员", "exempt"),
     "fund_pays_during_wait": ("等待期内基金支付", "the funds pay during the wait"),
+    "extended_payment_months": ("年初延长缴费期（月，期内缴费不设等待期）", "extended payment period at the start of the year (months, no wait)"),
+    "benefits_from_payment": ("延长缴费期内缴费的，从缴费之日起享受待遇", "paid in the extended period: benefits from the payment day"),
     "continuous_after_years": ("连续参保满（年）后起算", "counted after continuous years"),
     "continuous_step": ("每多连续参保 1 年提高（元）", "raise per further continuous year (yuan)"),
     "zero_claim_step": ("上年零报销提高（元）", "raise after a zero-claim year (yuan)"),

@@ -63,7 +63,10 @@ PARAM_FIELDS: dict[str, dict[str, str]] = {
     # `deviation_from`). `count`: a whole number ≥ 0; `yuan`: an amount in yuan ≥ 0 (plain values only).
     "waiting_period": {"fixed_months": "count", "months_per_break_year": "count", "months_per_repaid_year": "count",
                        "long_break_years": "count", "long_break_min_months": "count", "exempt": "list:*",
-                       "fund_pays_during_wait": "bool"},
+                       "fund_pays_during_wait": "bool",
+                       # regional only: payments in the first N months of the year still count as the concentrated
+                       # period (no wait); with benefits_from_payment, benefits start on the payment day
+                       "extended_payment_months": "count", "benefits_from_payment": "bool"},
     "critical_illness_rewards": {"continuous_after_years": "count", "continuous_step": "yuan",
                                  "zero_claim_step": "yuan", "total_max": "yuan", "total_max_share_of_cap": "share",
                                  "reset_on_break": "bool"},
