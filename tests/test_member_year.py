@@ -1,0 +1,116 @@
+"""A member's year across the engines and front ends (issue 17): ``--members`` with Dask, families routed
+together, ``compare --members``, the year's timeline for the notebook."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ybcalc.batch import score_file
+from ybcalc.cli import main
+from ybcalc.routing import family_roots, partition_rows, route_keys
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "bills.csv"
+ACCOUNTS = ROOT / "examples" / "accounts.csv"
+
+# BJ003 waits (re-enrolled after a break), SH003's span ends mid-year (later bills: not enrolled),
+# BJ002's costs may be paid from BJ001's account (家庭共济), and HZ002 from HZ001's
+MEMBERS = ("人员编号,参保开始日期,参保结束日期,缴费日期,断缴年数,补缴年数,共济账户\n"
+           "BJ003,2025-03-01,,2025-03-01,2,0,\n"
+           "BJ002,2020-01-01,,,,,BJ001\n"
+           "BJ001,2020-01-01,,,,,\n"
+           "SH003,2025-02-01,2025-06-30,2025-02-10,0,0,\n"
+           "HZ002,2021-01-01,,,,,HZ001\n")
+
+
+@pytest.fixture()
+def members_file(tmp_path):
+    path = tmp_path / "members.csv"
+    path.write_text(MEMBERS, encoding="utf-8")
+    return path
+
+
+# ---- routing: a family travels together -------------------------------------------------------------
+def test_family_roots_link_payers_and_payees_over_all_spans():
+    spans = pd.DataFrame({"psn_no": ["kid", "mum", "dad", "kid", "gran", "alone"],
+                          "acct_payer": ["mum", "", "", "dad", "dad", ""]})
+    roots = family_roots(spans)
+    # kid is paid by mum in one span and by dad in another: one family, rooted at its first payer
+    assert roots == {"kid": "dad", "mum": "dad", "dad": "dad", "gran": "dad"}
+    assert family_roots(spans.assign(acct_payer="")) == {}
+
+
+def test_family_rows_land_in_one_partition_locally_and_on_dask():
+    import pyarrow as pa
+    n = 400
+    psn = np.array([f"P{i:04d}" for i in range(n)], dtype=object)
+    spans = pd.DataFrame({"psn_no": psn, "acct_payer": [f"P{i - 1:04d}" if i % 3 == 2 else "" for i in range(n)]})
+    family = family_roots(spans)
+    rows = np.repeat(np.arange(n), 3)
+    table = pa.table({"mdtrt_id": [f"B{r}-{j}" for j, r in enumerate(rows)], "psn_no": psn[rows].tolist()})
+    alone = partition_rows(table, 16, "mdtrt_id", "psn_no")
+    part = partition_rows(table, 16, "mdtrt_id", "psn_no", family)
+    root = pd.Series(psn[rows]).map(family).fillna(pd.Series(psn[rows])).to_numpy()
+    assert (pd.Series(part).groupby(root).nunique() == 1).all()
+    payee = np.array([i % 3 == 2 for i in rows])
+    # without the family, payer and payee mostly go apart: the test can tell
+    assert (alone[payee] != alone[np.flatnonzero(payee) - 3]).any()
+    keys = route_keys(pd.Series(table["mdtrt_id"].to_pylist()), pd.Series(psn[rows]), set(), family)
+    assert (keys.to_numpy() == root).all()
+
+
+def test_local_partitions_keep_a_family_together(tmp_path, members_file):
+    """Many small partitions settle as the whole file at once, with families linked."""
+    whole = score_file(EXAMPLE, state=_accounts(), members=members_file)
+    parts = score_file(EXAMPLE, state=_accounts(), members=members_file, partition_lines=20)
+    a = whole.settlement.bills().sort_values("mdtrt_id").reset_index(drop=True)
+    b = parts.settlement.bills().sort_values("mdtrt_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert parts.members_absent == whole.members_absent == 8
+
+
+def _accounts():
+    from ybcalc.batch import read_accounts
+    return read_accounts(ACCOUNTS)
+
+
+# ---- --members on Dask --------------------------------------------------------------------------------
+def test_cli_members_with_dask_writes_the_local_file_and_summary(tmp_path, members_file, capsys):
+    """`--members` used to be refused with `--engine dask`; the same files now give the same output
+    (eligibility column included) and the same summary on both engines."""
+    pytest.importorskip("distributed")
+
+    def run(out, *engine):
+        capsys.readouterr()
+        code = main(["score", str(EXAMPLE), "-o", str(out), "--members", str(members_file), "--accounts",
+                     str(ACCOUNTS), *engine])
+        return code, capsys.readouterr().err.splitlines()
+    local, dask_ = tmp_path / "local.csv", tmp_path / "dask.csv"
+    (c1, err1), (c2, err2) = run(local), run(dask_, "--engine", "dask", "--workers", "2")
+    assert c1 == c2 == 0
+    assert [ln for ln in err1 if not ln.startswith("wrote")] == [ln for ln in err2 if not ln.startswith("wrote")]
+    assert "8 member(s) not in the members file: settled as always enrolled" in err2
+    x = pd.read_csv(local, dtype=str, keep_default_na=False)
+    y = pd.read_csv(dask_, dtype=str, keep_default_na=False)
+    pd.testing.assert_frame_equal(x, y)
+    elig = y.set_index("mdtrt_id")["eligibility"]
+    assert elig.str.startswith("no: waiting period until").any() and (elig == "no: not enrolled").any()
+
+
+def test_dask_library_takes_members(tmp_path, members_file):
+    pytest.importorskip("distributed")
+    import dask
+    import dask.dataframe as dd
+
+    import ybcalc.dask as ydask
+    local = score_file(EXAMPLE, members=members_file)
+    ddf = dd.read_csv(str(EXAMPLE), dtype=str, keep_default_na=False, blocksize=6000)
+    assert ddf.npartitions > 1
+    with dask.config.set(scheduler="sync"):
+        bills, rejects = dask.compute(*ydask.score(ddf, members=str(members_file), npartitions=5))
+    want = local.settlement.bills().sort_values("mdtrt_id").reset_index(drop=True)
+    got = bills.sort_values("mdtrt_id").reset_index(drop=True)
+    assert list(got.columns) == list(want.columns)           # the members' columns too
+    pd.testing.assert_frame_equal(got, want[got.columns], check_dtype=False)
+    assert not len(rejects)
