@@ -114,3 +114,64 @@ def test_dask_library_takes_members(tmp_path, members_file):
     assert list(got.columns) == list(want.columns)           # the members' columns too
     pd.testing.assert_frame_equal(got, want[got.columns], check_dtype=False)
     assert not len(rejects)
+
+
+# ---- compare --members ---------------------------------------------------------------------------------
+def test_compare_applies_the_member_s_waiting_period_in_each_scenario(members_file):
+    """BJ003 re-enrolled on 2025-03-01 after a two-year break: as a 居民 the bill of 2025-06-20 falls in
+    the national waiting period (no fund payment) wherever it is incurred; as a 职工 it is paid."""
+    from ybcalc import scenarios as S
+    bill = pd.read_csv(EXAMPLE, dtype=str, keep_default_na=False)
+    bill = bill[bill["mdtrt_id"] == "BJ003-20251027"]
+    t = S.compare_scenarios(bill, ["北京", "杭州"], ["在职", "居民"], [3], "2025-06-20", members=str(members_file))
+    assert t.attrs["psn_no"] == "BJ003"
+    res = t[t["scheme"] == "居民"]
+    emp = t[t["scheme"] == "职工"]
+    assert (res["fund_pay_sumamt"] == 0).all() and (res["psn_part_amt"] == res["medfee_sumamt"]).all()
+    assert (res["eligibility"] == "no: waiting period until 2025-07-31").all()
+    assert (res["wait_months"] == 5).all() and (res["benefit_from"] == "2025-08-01").all()
+    assert (emp["fund_pay_sumamt"] > 0).all() and (emp["eligibility"] == "yes").all()
+    # the same bill after the wait is paid as a 居民 too; without a members file nothing changes
+    later = S.compare_scenarios(bill, ["北京"], ["居民"], [3], "2025-09-01", members=str(members_file))
+    assert later["fund_pay_sumamt"].iat[0] > 0 and later["eligibility"].iat[0] == "yes"
+    plain = S.compare_scenarios(bill, ["北京"], ["居民"], [3], "2025-06-20")
+    assert plain["fund_pay_sumamt"].iat[0] > 0 and "eligibility" not in plain
+    # a member the file does not list: as always enrolled, and the table says so
+    other = S.compare_scenarios(bill, ["北京"], ["居民"], [3], "2025-06-20", members=str(members_file), psn_no="X9")
+    assert other["fund_pay_sumamt"].iat[0] > 0
+    assert other["eligibility"].iat[0] == "not in the members file (as always enrolled)"
+
+
+def test_compare_rewards_raise_the_resident_critical_illness_cap():
+    from ybcalc import scenarios as S
+    members = pd.DataFrame({"psn_no": ["R1"], "begin": ["2019-01-01"], "continuous_years": ["6"],
+                            "prev_year_no_claim": ["是"]})
+    bill = S.sample_bill(20000, region="北京", scheme="居民", psn_no="R1")
+    t = S.compare_scenarios(bill, ["北京"], ["居民"], [3], "2025-06-01", members=members)
+    assert t["reward"].iat[0] == 3000.0           # 2 further years × 1,000 + a zero-claim year 1,000
+
+
+def test_cli_compare_members_prints_eligibility_and_draws_it(tmp_path, members_file, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "c.png"
+    code = main(["compare", str(EXAMPLE), "--mdtrt-id", "BJ003-20251027", "--members", str(members_file),
+                 "--regions", "北京,上海", "--statuses", "在职,居民", "--date", "2025-06-20", "--out", str(out),
+                 "--csv", str(tmp_path / "c.csv"), "--lang", "zh"])
+    text = capsys.readouterr().out
+    assert code == 0 and out.stat().st_size > 0
+    assert "参保信息：人员 BJ003" in text and "待遇资格" in text and "否：等待期至 2025-07-31" in text
+    table = pd.read_csv(tmp_path / "c.csv")
+    assert list(table["eligible"]) == [True, False, True, False]
+    capsys.readouterr()
+    main(["compare", str(EXAMPLE), "--mdtrt-id", "BJ003-20251027", "--members", str(members_file), "--psn-no",
+          "nobody", "--regions", "北京", "--statuses", "居民"])
+    assert "does not list member nobody: settled as always enrolled" in capsys.readouterr().out
+
+
+def test_compare_members_needs_one_member(tmp_path):
+    from ybcalc import scenarios as S
+    members = pd.DataFrame({"psn_no": ["A", "B"], "begin": ["2020-01-01", "2020-01-01"]})
+    bill = S.sample_bill(5000)
+    bill = [{k: v for k, v in r.items() if k != "psn_no"} for r in bill]
+    with pytest.raises(ValueError, match="lists 2 members and the bill names none"):
+        S.compare_scenarios(bill, ["北京"], ["在职"], [3], members=members)

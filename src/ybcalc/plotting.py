@@ -188,11 +188,21 @@ def scenario_bars(table: pd.DataFrame, *, title: str | None = None, figsize=None
         ax.bar(pos[settled], pat[settled], bottom=fund[settled], color=COLORS["patient"], width=0.75, label="个人负担")
     if (~settled).any():
         ax.bar(pos[~settled], 100, color=COLORS["fail"], hatch="//", edgecolor="#aaa", width=0.75, label="无法结算")
-    for p, ok, f, pa, amt in zip(pos, settled, fund, pat, t["psn_part_amt"].to_numpy(float)):
-        if ok:
+    # with a members file (compare --members): a scenario whose member is not eligible on the bill's date
+    # (waiting period, not enrolled) says why inside its bar
+    refused = np.zeros(n, bool)
+    if "eligible" in t.columns:
+        refused = settled & (t["eligible"].to_numpy(dtype=object) == False)      # noqa: E712 (None: unknown)
+    why = (t["eligibility"].fillna("").astype(str).str.split("：", n=1).str[-1].to_numpy(dtype=object)
+           if "eligibility" in t.columns else np.full(n, "", dtype=object))
+    for p, ok, f, pa, amt, no, w in zip(pos, settled, fund, pat, t["psn_part_amt"].to_numpy(float), refused, why):
+        if no:
+            ax.text(p, 50, w, ha="center", va="center", color="white", fontsize=8, rotation=90)
+        if ok and not no:
             ax.text(p, f / 2, f"{f:.0f}%", ha="center", va="center", color="white", fontsize=8)
+        if ok:
             ax.text(p, 101, f"{amt:,.0f}", ha="center", va="bottom", fontsize=7, rotation=90 if n > 12 else 0)
-        else:
+        if not ok:
             ax.text(p, 50, "无法结算", ha="center", va="center", fontsize=8, rotation=90, color="#555")
     ax.set_xticks(pos, ticks, fontsize=8)
     for mid, reg in group_mid:
@@ -207,6 +217,8 @@ def scenario_bars(table: pd.DataFrame, *, title: str | None = None, figsize=None
         tot = t.loc[t["settled"], "medfee_sumamt"].iat[0]
         visit = t["med_type"].iat[0] if "med_type" in t else ""
         title = f"同一张账单（{visit} {tot:,.0f} 元）在各地的分担；柱顶数字为个人负担（元）"
+        if t.attrs.get("psn_no"):
+            title += f"\n按人员 {t.attrs['psn_no']} 的参保信息（参保期、待遇等待期、激励）"
     if title:
         ax.set_title(title, fontsize=11)
     return fig
