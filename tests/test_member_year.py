@@ -175,3 +175,97 @@ def test_compare_members_needs_one_member(tmp_path):
     bill = [{k: v for k, v in r.items() if k != "psn_no"} for r in bill]
     with pytest.raises(ValueError, match="lists 2 members and the bill names none"):
         S.compare_scenarios(bill, ["北京"], ["在职"], [3], members=members)
+
+
+# ---- a member's year: timeline data, chart, widget ----------------------------------------------------
+YEAR_BILLS, YEAR_MEMBERS = ROOT / "examples" / "year_bills.csv", ROOT / "examples" / "year_members.csv"
+YEAR_ACCOUNTS = ROOT / "examples" / "year_accounts.csv"
+
+
+@pytest.fixture(scope="module")
+def year_result():
+    from ybcalc.batch import read_accounts, score_file
+    accounts = read_accounts(YEAR_ACCOUNTS)
+    return score_file(YEAR_BILLS, state=accounts, members=YEAR_MEMBERS), accounts
+
+
+def test_member_year_of_the_re_enrolled_mother(year_result):
+    from ybcalc.member_year import bills_table, member_year, summary_text
+    res, accounts = year_result
+    y = member_year(res.settlement, "W02", YEAR_MEMBERS, accounts=accounts)
+    assert y.year == 2025 and len(y.spans) == 1
+    span = y.spans.iloc[0]
+    assert span["wait_months"] == 5 and str(span["benefit_from"])[:10] == "2025-08-15"
+    assert str(span["wait_from"])[:10] == "2025-03-15" and span["region"] == "北京"
+    b = y.bills
+    assert list(b["eligible"]) == [False, False, True, True]
+    assert (b.loc[~b["eligible"], "fund"] == 0).all() and (b.loc[b["eligible"], "fund"] > 0).any()
+    assert b["deductible_so_far"].iat[-1] == pytest.approx(b["deductible"].sum())
+    # the parts of every bill add up
+    assert np.allclose(b["fund"] + b["acct"] + b["family"] + b["cash"], b["total"])
+    assert "waiting period 5 months, until 2025-08-14" in summary_text(y)
+    zh = member_year(res.settlement, "W02", YEAR_MEMBERS, accounts=accounts, lang="zh")
+    assert "否：等待期至 2025-08-14" in bills_table(zh, lang="zh")["待遇资格"].tolist()
+
+
+def test_member_year_account_runs_down_over_the_family(year_result):
+    """W01's account pays his own bills (and, with family accounts, his mother's and daughter's), in date
+    order; the balance after each payment is what the settlement says."""
+    from ybcalc.member_year import account_table, member_year
+    res, accounts = year_result
+    y = member_year(res.settlement, "W01", YEAR_MEMBERS, accounts=accounts)
+    assert y.opening_balance == 3000.0
+    assert [s for s in y.spans["region"]] == ["北京", "上海"]          # the move: two spans, two regions
+    a = y.account
+    assert (np.diff(a["date"].to_numpy("datetime64[D]").astype(np.int64)) >= 0).all()
+    assert a["balance"].iat[-1] == pytest.approx(3000.0 - a["paid"].sum())
+    raw = res.settlement.raw
+    own = raw.loc[raw["psn_no"] == "W01", "acct_pay"].sum() / 100
+    family = 0.0
+    if "acct_mulaid_pay" in raw.columns:
+        family = raw.loc[raw["acct_payer"] == "W01", "acct_mulaid_pay"].sum() / 100
+    assert a["paid"].sum() == pytest.approx(own + family)
+    assert list(account_table(y, lang="zh").columns) == ["日期", "就诊ID", "为谁支付", "支付", "余额"]
+
+
+def test_with_break_lengthens_the_wait(year_result):
+    from ybcalc.batch import score_file
+    from ybcalc.member_year import member_year, with_break
+    _, accounts = year_result
+    m = with_break(str(YEAR_MEMBERS), "W02", break_years=4, repaid_years=2)
+    y = member_year(score_file(YEAR_BILLS, state=accounts, members=m).settlement, "W02", m)
+    assert y.spans["wait_months"].iat[0] == 6                  # 3 + 4 − 2 = 5, but a 4-year break waits 6
+    assert list(y.bills["eligible"]) == [False, False, False, True]
+    with pytest.raises(ValueError, match="does not list member nobody"):
+        with_break(str(YEAR_MEMBERS), "nobody", break_years=1)
+
+
+def test_member_year_chart_draws_the_year_in_chinese(year_result, tmp_path):
+    pytest.importorskip("matplotlib")
+    from ybcalc import plotting
+    from ybcalc.member_year import member_year
+    res, accounts = year_result
+    fig = plotting.member_year(member_year(res.settlement, "W02", YEAR_MEMBERS, accounts=accounts, lang="zh"))
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "待遇等待期 5 个月（至 2025-08-14）" in texts and "参保 北京 居民" in texts
+    assert sum(t.startswith("× 等待期至 2025-08-14") for t in texts) == 2
+    assert plotting.save_png(fig, tmp_path / "year.png").stat().st_size > 10_000
+    # a member without spans or bills still draws
+    empty = member_year(res.settlement, "nobody")
+    assert plotting.member_year(empty).axes
+
+
+def test_member_year_widget_resettles_on_each_toggle():
+    pytest.importorskip("ipywidgets")
+    from ybcalc.widgets import MemberYearView
+    ui = MemberYearView(YEAR_BILLS, YEAR_MEMBERS, accounts=YEAR_ACCOUNTS, psn_no="W02")
+    assert (ui.break_years.value, ui.late.value) == (2, True)       # as the members file says
+    assert ui.year.spans["wait_months"].iat[0] == 5 and ui.image.value
+    ui.break_years.value = 0
+    assert ui.year.spans["wait_months"].iat[0] == 3
+    ui.late.value = False                                            # paid in the concentrated period: no wait
+    assert ui.year.spans["wait_months"].iat[0] == -1 and ui.year.bills["eligible"].all()
+    ui.reset.click()
+    assert ui.year.spans["wait_months"].iat[0] == 5
+    ui.member.value = "W01"
+    assert ui.break_years.value == 0 and "3,000.00" in ui.status.value

@@ -48,7 +48,8 @@ def _col(raw: pd.DataFrame, name: str, default=0) -> np.ndarray:
     return raw[name].fillna(default).to_numpy() if name in raw.columns else np.full(len(raw), default)
 
 
-def member_year(settlement, psn_no: str, members=None, year: int | None = None, accounts=None) -> MemberYear:
+def member_year(settlement, psn_no: str, members=None, year: int | None = None, accounts=None,
+                lang: str | None = None) -> MemberYear:
     """The year of ``psn_no`` (default: the year of the member's first bill) from a settlement.
 
     ``members``: the members file the settlement used (path, frame or ``read_members``), for the spans and
@@ -57,7 +58,8 @@ def member_year(settlement, psn_no: str, members=None, year: int | None = None, 
     payment stands in. ``bills`` columns: date, mdtrt_id, visit (就诊类型), region, total, fund, patient,
     acct (own account), family (paid from a relative's account, 共济), paid_by (whose), cash, eligible,
     eligibility (text), deductible (起付线 paid on the bill), deductible_so_far, fund_so_far (统筹 in the
-    policy year), cap (统筹 cap of the bill, NaN when none), cap_reached."""
+    policy year), cap (统筹 cap of the bill, NaN when none), cap_reached. Texts (visit, scheme,
+    eligibility) are in ``lang`` (default: the current language)."""
     raw = settlement.raw
     book = settlement.book
     psn = str(psn_no)
@@ -68,13 +70,13 @@ def member_year(settlement, psn_no: str, members=None, year: int | None = None, 
     y0, y1 = np.datetime64(f"{year}-01-01"), np.datetime64(f"{year}-12-31")
     mine = mine[(mine["_day"] >= y0) & (mine["_day"] <= y1)]
     mine = mine.sort_values(["_day", "first_row"] if "first_row" in mine.columns else ["_day"], kind="stable")
-    bills = _bill_rows(mine, book)
-    spans = _spans(members, book, psn, mine, raw, y0, y1) if members is not None else _no_spans()
+    bills = _bill_rows(mine, book, lang)
+    spans = _spans(members, book, psn, mine, raw, y0, y1, lang) if members is not None else _no_spans()
     account, opening = _account(raw, psn, accounts, y0, y1)
     return MemberYear(psn, year, spans, bills, account, opening)
 
 
-def _bill_rows(mine: pd.DataFrame, book) -> pd.DataFrame:
+def _bill_rows(mine: pd.DataFrame, book, lang=None) -> pd.DataFrame:
     from .members import eligibility_texts
     n = len(mine)
     acct = _col(mine, "acct_pay")
@@ -95,14 +97,14 @@ def _bill_rows(mine: pd.DataFrame, book) -> pd.DataFrame:
     out = pd.DataFrame({
         "date": mine["_day"].to_numpy("datetime64[D]"),
         "mdtrt_id": mine["mdtrt_id"].astype(str).to_numpy(),
-        "visit": [tr(*codes.MED_TYPE_LABEL.get(m, (m, m))) for m in mine["med_type"]],
+        "visit": [tr(*codes.MED_TYPE_LABEL.get(m, (m, m)), lang=lang) for m in mine["med_type"]],
         "region": [book.region_label(r) for r in mine["region"]],
-        "scheme": [tr(*codes.SCHEME_LABEL.get(s, (s, s))) for s in mine["scheme"]],
+        "scheme": [tr(*codes.SCHEME_LABEL.get(s, (s, s)), lang=lang) for s in mine["scheme"]],
         "total": _yuan(mine["medfee_sumamt"]), "fund": _yuan(mine["fund_pay_sumamt"]),
         "patient": _yuan(mine["psn_part_amt"]), "acct": _yuan(acct), "family": _yuan(family),
         "paid_by": np.where(family > 0, payer, ""), "cash": _yuan(mine["psn_cash_pay"]),
         "eligible": mine["member_eligible"].astype(bool).to_numpy() if listed else np.ones(n, bool),
-        "eligibility": eligibility_texts(mine) if listed and n else np.full(n, "", dtype=object),
+        "eligibility": eligibility_texts(mine, lang) if listed and n else np.full(n, "", dtype=object),
         "deductible": _yuan(mine["act_pay_dedc"]),
         "deductible_so_far": _yuan(np.cumsum(mine["act_pay_dedc"].to_numpy(np.int64))),
         "fund_so_far": _yuan(fund_so_far), "cap": _yuan(cap),
@@ -117,7 +119,7 @@ def _no_spans() -> pd.DataFrame:
         ("wait_from", "datetime64[s]"), ("benefit_from", "datetime64[s]"), ("wait_months", "int64"))})
 
 
-def _spans(members, book, psn, mine, raw, y0, y1) -> pd.DataFrame:
+def _spans(members, book, psn, mine, raw, y0, y1, lang=None) -> pd.DataFrame:
     """The member's spans that touch the year, clipped to it, with the waiting period each starts with
     (computed by the same rule as the bills: ``members.eligibility`` on the span's first day)."""
     from .members import eligibility, read_members
@@ -145,7 +147,7 @@ def _spans(members, book, psn, mine, raw, y0, y1) -> pd.DataFrame:
     out = pd.DataFrame({
         "begin": np.maximum(begin, y0), "end": np.where(np.isnat(end) | (end > y1), y1, end),
         "region": [book.region_label(r) if r else "" for r in region],
-        "scheme": [tr(*codes.SCHEME_LABEL.get(s, (s, s))) if s else "" for s in scheme],
+        "scheme": [tr(*codes.SCHEME_LABEL.get(s, (s, s)), lang=lang) if s else "" for s in scheme],
         "wait_from": np.where(months >= 0, start, np.datetime64("NaT")),
         "benefit_from": benefit, "wait_months": months})
     return out[keep].reset_index(drop=True)
@@ -271,3 +273,15 @@ def summary_text(year: MemberYear, lang: str | None = None) -> str:
             text_en += f", of which {others['paid'].sum():,.2f} paid for relatives"
         lines.append(tr(text_zh, text_en, lang=lang))
     return "\n".join(lines)
+
+
+def account_table(year: MemberYear, lang: str | None = None) -> pd.DataFrame:
+    """Each payment from the member's personal account in date order (whose bill, the amount, the balance)."""
+    a = year.account
+    return pd.DataFrame({tr("日期", "date", lang=lang): [str(np.datetime64(d, "D")) for d in a["date"]],
+                         tr("就诊ID", "visit id", lang=lang): a["mdtrt_id"].to_numpy(),
+                         tr("为谁支付", "whose bill", lang=lang): [
+                             tr("本人", "own", lang=lang) if p == year.psn_no else tr(f"家人 {p}（共济）", f"relative {p} (family account)", lang=lang)
+                             for p in a["psn_no"]],
+                         tr("支付", "paid", lang=lang): [f"{v:,.2f}" for v in a["paid"]],
+                         tr("余额", "balance", lang=lang): ["" if pd.isna(v) else f"{v:,.2f}" for v in a["balance"]]})
