@@ -186,7 +186,7 @@ YEAR_ACCOUNTS = ROOT / "examples" / "year_accounts.csv"
 def year_result():
     from ybcalc.batch import read_accounts, score_file
     accounts = read_accounts(YEAR_ACCOUNTS)
-    return score_file(YEAR_BILLS, state=accounts, members=YEAR_MEMBERS), accounts
+    return score_file(YEAR_BILLS, state=accounts, members=YEAR_MEMBERS, keep_intermediate=True), accounts
 
 
 def test_member_year_of_the_re_enrolled_mother(year_result):
@@ -203,7 +203,13 @@ def test_member_year_of_the_re_enrolled_mother(year_result):
     assert b["deductible_so_far"].iat[-1] == pytest.approx(b["deductible"].sum())
     # the parts of every bill add up
     assert np.allclose(b["fund"] + b["acct"] + b["family"] + b["cash"], b["total"])
+    # the pooled fund so far against the cap of each bill's benefit (住院 25 万 in 北京's resident table)
+    inpatient = b[b["visit"] == "inpatient"]
+    assert inpatient["cap"].notna().all() and inpatient["fund_so_far"].iat[-1] == inpatient["fund"].sum()
+    assert not y.cap_reached
     assert "waiting period 5 months, until 2025-08-14" in summary_text(y)
+    with pytest.raises(ValueError, match="needs the settlement's intermediate columns"):
+        member_year(score_file(YEAR_BILLS, members=YEAR_MEMBERS).settlement, "W02")
     zh = member_year(res.settlement, "W02", YEAR_MEMBERS, accounts=accounts, lang="zh")
     assert "否：等待期至 2025-08-14" in bills_table(zh, lang="zh")["待遇资格"].tolist()
 
@@ -233,7 +239,7 @@ def test_with_break_lengthens_the_wait(year_result):
     from ybcalc.member_year import member_year, with_break
     _, accounts = year_result
     m = with_break(str(YEAR_MEMBERS), "W02", break_years=4, repaid_years=2)
-    y = member_year(score_file(YEAR_BILLS, state=accounts, members=m).settlement, "W02", m)
+    y = member_year(score_file(YEAR_BILLS, state=accounts, members=m, keep_intermediate=True).settlement, "W02", m)
     assert y.spans["wait_months"].iat[0] == 6                  # 3 + 4 − 2 = 5, but a 4-year break waits 6
     assert list(y.bills["eligible"]) == [False, False, False, True]
     with pytest.raises(ValueError, match="does not list member nobody"):

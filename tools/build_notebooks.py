@@ -331,7 +331,8 @@ def write_images(out_dir: Path = ROOT / "docs" / "img") -> list[Path]:
     res = score_frame(df, book, row_numbers=rows, state=read_accounts(ROOT / "examples" / "accounts.csv"))
     bills = S.bill_shares(res.settlement)
     deductible = S.policy_parameter_table(book, "inpatient.deductible", hosp_lv=3)
-    figs = {"waterfall.png": plotting.waterfall(st), "scenario_bars.png": plotting.scenario_bars(table),
+    figs = {"member_year.png": member_year_figure(book)}
+    figs |= {"waterfall.png": plotting.waterfall(st), "scenario_bars.png": plotting.scenario_bars(table),
             "oop_curves.png": plotting.oop_curves(curves), "batch_share_distribution.png":
             plotting.share_distribution(bills), "batch_split.png": plotting.group_split_bars(S.share_summary(bills)),
             "parameter_deductible.png": plotting.parameter_chart(deductible, title="住院起付线（三级医院）")}
@@ -341,6 +342,21 @@ def write_images(out_dir: Path = ROOT / "docs" / "img") -> list[Path]:
         written.append(path)
         print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KB)")
     return written
+
+
+def member_year_figure(book):
+    """The chart of notebook 05: the mother's year in the example family (examples/year_*.csv)."""
+    from ybcalc import plotting
+    from ybcalc.batch import read_accounts, score_file
+    from ybcalc.i18n import language
+    from ybcalc.member_year import member_year
+
+    accounts = read_accounts(ROOT / "examples" / "year_accounts.csv")
+    members = ROOT / "examples" / "year_members.csv"
+    res = score_file(ROOT / "examples" / "year_bills.csv", book, state=accounts, members=members,
+                     keep_intermediate=True)
+    with language("zh"):
+        return plotting.member_year(member_year(res.settlement, "W02", members, accounts=accounts))
 
 
 def main(argv=None) -> int:

@@ -50,7 +50,8 @@ def _col(raw: pd.DataFrame, name: str, default=0) -> np.ndarray:
 
 def member_year(settlement, psn_no: str, members=None, year: int | None = None, accounts=None,
                 lang: str | None = None) -> MemberYear:
-    """The year of ``psn_no`` (default: the year of the member's first bill) from a settlement.
+    """The year of ``psn_no`` (default: the year of the member's first bill) from a settlement with the
+    engine's intermediate columns (``settle``, ``score_frame``, ``score_file(keep_intermediate=True)``).
 
     ``members``: the members file the settlement used (path, frame or ``read_members``), for the spans and
     waiting periods (without it: no spans). ``accounts``: the opening balances given to the settlement
@@ -62,6 +63,11 @@ def member_year(settlement, psn_no: str, members=None, year: int | None = None, 
     eligibility) are in ``lang`` (default: the current language)."""
     raw = settlement.raw
     book = settlement.book
+    if "cap_amount" not in raw.columns:        # score_file keeps only the output columns by default
+        raise ValueError(tr("member_year 需要结算的中间列：用 ybcalc.settle、score_frame 或 "
+                            "score_file(keep_intermediate=True) 结算",
+                            "member_year needs the settlement's intermediate columns: settle with ybcalc.settle, "
+                            "score_frame or score_file(keep_intermediate=True)"))
     psn = str(psn_no)
     mine = raw[raw["psn_no"].astype(str) == psn].copy()
     mine["_day"] = mine["setl_date"].to_numpy("datetime64[D]")
