@@ -351,6 +351,9 @@ def cmd_tables(args) -> int:
                         if k not in ("from", "source", "note"):
                             print(_fmt_field(k, v, p.kind, labels))
                     print(f"      {tr('来源', 'source')}: {e.source.cite(args.lang)}")
+                    if p.path in ("waiting_period", "critical_illness_rewards"):      # a deviation (ybcalc.members)
+                        print(tr("      其余按国家规定（ybcalc tables show 全国）",
+                                 "      the rest as the national rule (ybcalc tables show national)"))
             print()
         return 0
     return 2
@@ -433,7 +436,7 @@ def _fmt_field(name: str, value, kind: str = "", benefit_labels: dict | None = N
     from .words import FIELD_VALUES, FIELDS, adjustment_words, condition_words, value_words, word
 
     def value_words(v, _plain=value_words):
-        if name in ("rates", "rate", "ratio_add") and not isinstance(v, str):
+        if name in ("rates", "rate", "ratio_add", "total_max_share_of_cap") and not isinstance(v, str):
             return _pct(v)
         if name == "applies_to" and benefit_labels:
             return _plain([benefit_labels.get(x, x) for x in (v if isinstance(v, list) else [v])])
