@@ -697,46 +697,6 @@ def score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_0
                            keep_intermediate=keep_intermediate, sink=sink, jobs=jobs, **kw)
 
 
-def _families_together(table, member_col: str, part: np.ndarray, members, k: int) -> np.ndarray:
-    """Partitions with each family (家庭共济: a payer and the members their account pays for, joined over
-    every link) in one partition: they share one balance, settled in date order over all their bills.
-    Only the rows of linked members move; a members file without links changes nothing."""
-    import zlib
-
-    import pyarrow.compute as pc
-    spans = members.spans
-    links = spans[spans["acct_payer"] != ""]
-    if not len(links):
-        return part
-    # families: connected groups of payers and payees (union-find over the few links)
-    root: dict[str, str] = {}
-
-    def find(x):
-        while root.setdefault(x, x) != x:
-            root[x] = root[root[x]]
-            x = root[x]
-        return x
-    for a, b in zip(links["psn_no"], links["acct_payer"]):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            root[max(ra, rb)] = min(ra, rb)
-    people = list(root)
-    family_part = {p: zlib.crc32(find(p).encode("utf-8")) % k for p in people}
-    who = pc.utf8_trim_whitespace(table.column(member_col).cast("string"))
-    hit = pc.is_in(who, value_set=_text_array(people)).to_numpy(zero_copy_only=False)
-    hit = np.asarray(hit, dtype=bool)
-    if hit.any():
-        part = part.copy()
-        names = who.to_numpy(zero_copy_only=False)[hit]
-        part[hit] = [family_part[x] for x in names]
-    return part
-
-
-def _text_array(values):
-    import pyarrow as pa
-    return pa.array(values, type=pa.string())
-
-
 # With several input files a line's row number carries its file: file index · 2^40 + its row in the
 # file. Rows then sort by file, then row (the input order that breaks ties between same-day bills),
 # and the first file's rows are its plain row numbers.
@@ -887,9 +847,10 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
         from .routing import partition_rows
         header = {codes_header(c): c for c in reversed(table.column_names)}    # first column of a name wins
         if "mdtrt_id" in header:
-            part = partition_rows(table, k, header["mdtrt_id"], header.get("psn_no"))
-            if kw.get("members") is not None and "psn_no" in header:
-                part = _families_together(table, header["psn_no"], part, kw["members"], k)
+            # a members file's family links (家庭共济): a family's bills settle in one partition
+            from .routing import family_roots
+            family = family_roots(kw["members"]) if kw.get("members") is not None else None
+            part = partition_rows(table, k, header["mdtrt_id"], header.get("psn_no"), family)
         else:                     # prepare rejects the file (required column missing): one partition
             k, part = 1, np.zeros(n, np.int64)
     render = (sink.lang, sink.money, sink.parquet) if isinstance(sink, BillWriter) else None
