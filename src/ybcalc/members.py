@@ -36,7 +36,7 @@ MEMBER_COLUMNS = {
 }
 _ALIASES = {alias: canon for canon, zhs in MEMBER_COLUMNS.items() for alias in (canon, *zhs)}
 #: columns ``Settlement.bills()`` adds when a members file was given (the Dask engine's metadata lists them)
-MEMBER_BILL_COLUMNS = ("eligibility",)
+MEMBER_BILL_COLUMNS = ("eligibility", "acct_paid_by")    # the text columns a members file adds to the bills
 _TRUE = {"1", "是", "y", "yes", "true", "t", "是的"}
 _FALSE = {"0", "否", "n", "no", "false", "f", ""}
 
