@@ -371,6 +371,9 @@ class _Compiler:
                     ck.add(fp, tr(f"须为文字，实为 {short_repr(v)}", f"must be text, got {short_repr(v)}"))
             elif fkind == "groups":
                 ck.groups(fp, v, sources)
+            elif fkind == "count":
+                if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                    ck.add(fp, tr(f"须为不小于 1 的整数，实为 {short_repr(v)}", f"must be a whole number >= 1, got {short_repr(v)}"))
             elif fkind.startswith("adjust:"):
                 target = fkind.split(":")[1]
                 if not isinstance(v, list):
@@ -401,6 +404,8 @@ class _Compiler:
                         ck.add(f"{ap}.source", tr(f"未知的来源编号 {short_repr(a['source'])}", f"unknown source id {short_repr(a['source'])}"))
             else:
                 ck.table(fp, v, fkind, nseg, sources)
+        if kind == "manual_claim_deadline" and ("months" in e) == ("days" in e):
+            ck.add(ep, tr("申报时限须写 months（月）或 days（天）其中之一", "a claim deadline gives either months or days"))
 
 
 def _compile_file(raw: dict, table_key: str, file: str, ck: Checker, comp: _Compiler):
@@ -437,7 +442,8 @@ def _compile_file(raw: dict, table_key: str, file: str, ck: Checker, comp: _Comp
         benefits[bname] = {"label": b.get("label", bname), "med_types": [str(x) for x in (mts or [])],
                            "settle_as": b.get("settle_as"), "params": params, "has_med_types": mts is not None}
     params = {}
-    for pname in ("selfpay_prop", "out_of_area", "medical_assistance", "personal_account", "psn_type_by_age"):
+    for pname in ("selfpay_prop", "out_of_area", "medical_assistance", "personal_account", "psn_type_by_age",
+                  "manual_claim_deadline"):
         p = comp.param(raw.get(pname), pname, table_key, pname, file, sources, ck)
         if p is not None:
             params[pname] = p

@@ -27,6 +27,8 @@ FIL_TYPES = ("long_term", "referral", "emergency", "temporary", "unfiled")
 BASE_COMPONENTS = ("deductible", "preselfpay", "coinsurance", "above_cap")
 WHEN_KEYS = ("psn_type", "contrib_tier", "hosp_lv", "hosp_type", "age", "psn_idet_type", "med_type", "fil_type",
              "admission", "mdtrt_province", "mdtrt_scope", "med_chrgitm_type", "chrgitm_lv")
+# the day a manual claim's deadline counts from, as notices word it: 费用发生之日 / 出院之日 / 结算之日
+CLAIM_COUNTS_FROM = ("care", "discharge", "settlement")
 MDTRT_SCOPES = ("local", "in_province", "out_of_province", "unknown")
 COMMON_ENTRY_KEYS = ("from", "source", "missing", "note")
 
@@ -38,7 +40,7 @@ COMMON_ENTRY_KEYS = ("from", "source", "missing", "note")
 #   level   – hospital level 0..3 (decision table allowed)
 #   segments – ascending list of yuan starting at 0
 #   factors  – list of 0..1 multipliers;  enum:<a|b> – one word;  list:<a|b> – list of words
-#   adjust  – adjustment rules;  bool;  str;  med_types – list of visit codes
+#   adjust  – adjustment rules;  bool;  str;  med_types – list of visit codes;  count – a whole number >= 1
 PARAM_FIELDS: dict[str, dict[str, str]] = {
     "deductible": {"basis": "enum:per_admission|per_year", "amount": "amount", "nth_factor": "factors",
                    "nth_decrement": "amount", "min": "amount", "adjust": "adjust:amount"},
@@ -58,17 +60,19 @@ PARAM_FIELDS: dict[str, dict[str, str]] = {
     "personal_account": {"pays": "list:selfpay|ownpay", "med_types": "med_types"},
     # 居民 groups by age, as the table's source states them: used where a bill gives no 人员类别
     "psn_type_by_age": {"groups": "groups"},
+    # 手工报销（零星报销）申报时限: months or days, counted from the day the notice names
+    "manual_claim_deadline": {"months": "count", "days": "count", "counts_from": "enum:" + "|".join(CLAIM_COUNTS_FROM)},
 }
 REQUIRED_FIELDS = {
     "deductible": ("basis", "amount"), "ratio": ("rates",), "cap": ("amount",), "selfpay_prop": ("rate",),
     "out_of_area": (), "critical_illness": ("base", "threshold", "rates"),
     "medical_assistance": ("base", "threshold", "rates"), "personal_account": ("pays", "med_types"),
-    "psn_type_by_age": ("groups",),
+    "psn_type_by_age": ("groups",), "manual_claim_deadline": ("counts_from",),
 }
 ADJUST_OPS = {"ratio": ("add", "max", "min", "share_factor"), "amount": ("subtract", "factor", "min", "max")}
 TOP_KEYS = ("region", "scheme", "title", "extends", "psn_types", "contrib_tiers", "policy_year_start", "sources", "benefits",
             "selfpay_prop", "out_of_area", "critical_illness", "medical_assistance", "personal_account",
-            "psn_type_by_age", "notes")
+            "psn_type_by_age", "manual_claim_deadline", "notes")
 BENEFIT_KEYS = ("label", "med_types", "deductible", "ratio", "cap", "settle_as", "note")
 SOURCE_KEYS = ("title", "doc_no", "issuer", "url", "date", "grade", "note", "quote")   # doc_no: 文号
 CRITICAL_PAYERS = ("hifmi", "hifob")
