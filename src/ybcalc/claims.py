@@ -62,7 +62,7 @@ def claim_terms(bills: pd.DataFrame, book, warn) -> dict:
             if e is None or e.missing:
                 label = t.title if t is not None else k
                 warn(r, tr(f"{label}：手工报销申报时限无已核实数值，未核对时限，按时限内结算",
-                           f"{label}: no sourced manual-claim deadline, not checked; settled as filed in time"),
+                           f"{label}: no sourced manual-claim deadline, not checked, settled as filed in time"),
                      "missing")
                 continue
             f = e.fields
@@ -73,7 +73,7 @@ def claim_terms(bills: pd.DataFrame, book, warn) -> dict:
     undated = np.flatnonzero(status == UNDATED)
     if len(undated):
         warn(undated, tr("手工报销未填申报日期，未核对申报时限，按时限内结算",
-                         "manual claim without a filing date (claim_date): the deadline was not checked; settled as "
+                         "manual claim without a filing date (claim_date): the deadline was not checked, settled as "
                          "filed in time"), "input")
     return {"status": status, "deadline": deadline, "entry": entry}
 
@@ -133,12 +133,12 @@ def explain_step(book, r, lang: str) -> tuple[str, str, str, str] | None:
     if uid < 0:
         return (item, tr("未核对", "not checked", lang),
                 tr(f"手工报销，{filed_text}；本地区申报时限未收录，未核对，按时限内结算",
-                   f"manual claim, {filed_text}; the region's deadline is not in the tables: not checked, settled as "
+                   f"manual claim, {filed_text}, the region's deadline is not in the tables: not checked, settled as "
                    f"filed in time", lang), "")
     e = book.entries[uid]
     last = pd.Timestamp(r["claim_deadline"]).date()
     rule = tr(f"手工报销，{filed_text}；时限：{period_words(e, lang)}（至 {last}）",
-              f"manual claim, {filed_text}; time limit: {period_words(e, lang)} (by {last})", lang)
+              f"manual claim, {filed_text}, time limit: {period_words(e, lang)} (by {last})", lang)
     if status == LATE:
         rule += tr("：已超过时限，医保基金不予支付，全部费用由个人负担",
                    ": filed too late, the funds pay nothing and the patient pays all", lang)
@@ -147,7 +147,7 @@ def explain_step(book, r, lang: str) -> tuple[str, str, str, str] | None:
         rule += tr("：在时限内，按参保地规定结算", ": in time, settled under the insured region's rules", lang)
         amount = tr("是", "yes", lang)
     else:
-        rule += tr("：未填申报日期，未核对，按时限内结算", ": no filing date, not checked; settled as filed in time", lang)
+        rule += tr("：未核对，按时限内结算", ": not checked, settled as filed in time", lang)
         amount = tr("未核对", "not checked", lang)
     source = (e.source.cite(lang) + f" — {e.key}") if e.source else e.key
     return item, amount, rule, source

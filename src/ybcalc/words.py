@@ -22,6 +22,7 @@ PARAMS = {
     "personal_account": ("个人账户", "personal account"),
     "benefits": ("待遇", "benefits"),
     "psn_type_by_age": ("按年龄划分人员类别", "member group by age"),
+    "manual_claim_deadline": ("手工报销申报时限", "manual claim deadline"),
 }
 
 # fields of an entry
@@ -50,6 +51,9 @@ FIELDS = {
     "pays": ("可支付", "pays"),
     "groups": ("人员类别", "groups"),
     "med_types": ("医疗类别", "visit types"),
+    "months": ("期限（月）", "months"),
+    "days": ("期限（天）", "days"),
+    "counts_from": ("起算日", "counted from"),
 }
 
 # (field, value) → words; a value alone (any field) below
@@ -61,6 +65,9 @@ FIELD_VALUES = {
     ("ratio", "basis", "fund_paid"): ("分段按统筹基金已支付额", "segments by what the fund has paid"),
     ("cap", "basis", "fund"): ("按基金支付额封顶", "caps what the fund pays"),
     ("cap", "basis", "cost"): ("按费用封顶", "caps the eligible cost"),
+    ("manual_claim_deadline", "counts_from", "care"): ("费用发生之日", "the day of care"),
+    ("manual_claim_deadline", "counts_from", "discharge"): ("出院之日", "discharge"),
+    ("manual_claim_deadline", "counts_from", "settlement"): ("结算之日", "settlement"),
 }
 VALUES = {
     "per_admission": ("每次住院", "per admission"),
