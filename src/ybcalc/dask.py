@@ -45,8 +45,14 @@ def money_fen(col: pd.Series) -> np.ndarray:
     return words[2 * arr.offset::2].copy()
 
 
-def _meta(catalogue: bool = False):
+def _has_claims(columns) -> bool:
+    """The lines say how bills were settled (结算方式 / 申报日期): the bills then carry ``claim_in_time``."""
+    return "settle_mode" in columns or "claim_date" in columns
+
+
+def _meta(catalogue: bool = False, claims: bool = False):
     columns = BILL_COLUMNS + (["catalogue_lines"] if catalogue else [])     # --catalogue: lines it classed
+    columns += ["claim_in_time"] if claims else []                          # manual claims: filed in time?
     bills = pd.DataFrame({c: pd.Series(dtype=money_dtype() if c in SETTLEMENT_FIELDS else
                                      "int64" if c == "catalogue_lines" else "str")
                           for c in columns})
@@ -78,7 +84,7 @@ _ASSUMED: dict = {}
 def _score_partition(part: pd.DataFrame, tables: str | None, on, accounts: pd.DataFrame | None,
                      prior: dict | None = None, assume: tuple = (), catalogue=None):
     from .batch import score_frame
-    bills_meta, rejects_meta = _meta(catalogue is not None)
+    bills_meta, rejects_meta = _meta(catalogue is not None, _has_claims(part.columns))
     if len(part) == 0:
         return bills_meta, rejects_meta
     rows = part["_row"].to_numpy(np.int64)
@@ -213,7 +219,7 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
     if catalogue is not None:
         from .catalogue import load_catalogue
         catalogue = dask.delayed(load_catalogue(catalogue))       # sent to the workers once
-    bills_meta, rejects_meta = _meta(catalogue is not None)
+    bills_meta, rejects_meta = _meta(catalogue is not None, _has_claims(ddf.columns))
     outs = [dask.delayed(_score_partition, nout=2)(p, tables, on, accounts, prior or None, assume, catalogue)
             for p in shuffled.to_delayed()]
     bills = dd.from_delayed([o[0] for o in outs], meta=bills_meta)
