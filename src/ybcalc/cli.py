@@ -219,6 +219,17 @@ def cmd_explain(args) -> int:
     res = score_frame(df, book, row_numbers=rows, source=str(args.file), on=args.on, state=accounts,
                       catalogue=_catalogue(args), members=members)
     settlement: Settlement = res.settlement
+    if args.mdtrt_id is None:
+        # a file of one bill needs no id; with several, name them rather than guess
+        ids = list(dict.fromkeys([*settlement.raw["mdtrt_id"].astype(str), *settlement.errors.index.astype(str),
+                                  *res.rejects["mdtrt_id"].dropna().astype(str)]))
+        if len(ids) != 1:
+            shown = ", ".join(ids[:20]) + (tr(f" …（共 {len(ids)} 张）", f" … ({len(ids)} in all)") if len(ids) > 20 else "")
+            print(tr(f"ybcalc explain：{args.file} 有 {len(ids)} 张账单，请用 --mdtrt-id 选一张：{shown}",
+                     f"ybcalc explain: {args.file} holds {len(ids)} bills: pick one with --mdtrt-id: {shown}"),
+                  file=sys.stderr)
+            return 2
+        args.mdtrt_id = ids[0]
     mid = str(args.mdtrt_id)
     if mid in settlement.errors.index:
         print(tr(f"账单 {mid} 无法结算：{settlement.errors[mid]}", f"bill {mid} cannot be settled: {settlement.errors[mid]}"),
@@ -343,6 +354,9 @@ def cmd_tables(args) -> int:
                         if k not in ("from", "source", "note"):
                             print(_fmt_field(k, v, p.kind, labels))
                     print(f"      {tr('来源', 'source')}: {e.source.cite(args.lang)}")
+                    if p.path in ("waiting_period", "critical_illness_rewards"):      # a deviation (ybcalc.members)
+                        print(tr("      其余按国家规定（ybcalc tables show 全国）",
+                                 "      the rest as the national rule (ybcalc tables show national)"))
             print()
         return 0
     return 2
@@ -425,7 +439,7 @@ def _fmt_field(name: str, value, kind: str = "", benefit_labels: dict | None = N
     from .words import FIELD_VALUES, FIELDS, adjustment_words, condition_words, value_words, word
 
     def value_words(v, _plain=value_words):
-        if name in ("rates", "rate", "ratio_add") and not isinstance(v, str):
+        if name in ("rates", "rate", "ratio_add", "total_max_share_of_cap") and not isinstance(v, str):
             return _pct(v)
         if name == "applies_to" and benefit_labels:
             return _plain([benefit_labels.get(x, x) for x in (v if isinstance(v, list) else [v])])
@@ -534,8 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description=tr("逐步解释一张账单的结算：每一步的金额、规则、参数和来源",
                                       "explain one bill step by step: each step's amount, rule, value and source"))
     e.add_argument("file", metavar=file_mv, help=tr("费用明细文件（.csv 或 .parquet）", "bill lines (.csv or .parquet)"))
-    e.add_argument("--mdtrt-id", required=True, metavar=tr("就诊ID", "ID"),
-                   help=tr("要解释的账单的就诊ID（mdtrt_id）", "the bill to explain (its mdtrt_id)"))
+    e.add_argument("--mdtrt-id", metavar=tr("就诊ID", "ID"),
+                   help=tr("要解释的账单的就诊ID（mdtrt_id）；文件只有一张账单时可省略",
+                           "the bill to explain (its mdtrt_id); may be left out when the file holds one bill"))
     _add_lang(e)
     e.add_argument("--on", metavar=date_mv, help=on_help)
     e.add_argument("--accounts", metavar=file_mv, help=accounts_help)
