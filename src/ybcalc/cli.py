@@ -74,11 +74,7 @@ def cmd_score(args) -> int:
     accounts = _read_accounts(args.accounts) if args.accounts else None
     members = _read_members(args.members, book) if args.members else None
     if args.engine == "dask":
-        if members is not None:
-            print("ybcalc: " + tr("--members 暂不支持 --engine dask", "--members is not supported with --engine dask yet"),
-                  file=sys.stderr)
-            return 2
-        return _score_dask(args, accounts, catalogue)
+        return _score_dask(args, accounts, catalogue, members)
     progress = None if args.quiet or not sys.stderr.isatty() else _progress
     if progress:            # a large file takes a while to read and sort by member before the first bill
         size = sum(os.path.getsize(f) for f in args.files)
@@ -155,7 +151,7 @@ def _empty_settlement(book):
                                 "setl_time": [], "insuplc": [], "insutype": []}), book, strict=False)
 
 
-def _score_dask(args, accounts, catalogue=None) -> int:
+def _score_dask(args, accounts, catalogue=None, members=None) -> int:
     from .batch import ScoreResult, exact_sum, stage_table
     from .dask import money_fen, score_path
     from .labels import SETTLEMENT_FIELDS, relabel_columns
@@ -166,7 +162,7 @@ def _score_dask(args, accounts, catalogue=None) -> int:
     bills, rejects = score_path(args.files, scheduler=args.scheduler, workers=args.workers, tables=args.tables,
                                 on=args.on, accounts=accounts, encoding=args.encoding,
                                 progress=not args.quiet and sys.stderr.isatty(), assume=args.assume,
-                                catalogue=catalogue)
+                                catalogue=catalogue, members=members)
     # the summary the local engine prints: rows read = scored + rejected, and the totals (fen)
     rows_read = rejects.attrs["rows_read"]
     rejected = len(rejects[["file", "row"]].drop_duplicates()) if "file" in rejects.columns else rejects["row"].nunique()
@@ -176,7 +172,8 @@ def _score_dask(args, accounts, catalogue=None) -> int:
     assumed_bills = int(bills["policy_version"].fillna("").astype(str).str.contains("+assume:", regex=False).sum())
     res = ScoreResult(None, rejects, rows_read, rows_read - rejected,
                       {"totals": {c: exact_sum(money_fen(bills[c])) for c in SETTLEMENT_FIELDS}, "bills": len(bills),
-                       "warned": warned, "assumed": assumed_bills})
+                       "warned": warned, "assumed": assumed_bills},
+                      members_absent=rejects.attrs.get("members_absent") if members is not None else None)
     if not str(args.output).lower().endswith((".parquet", ".pq")):   # CSV: yuan text; Parquet: exact decimals
         from .money import fen_text
         for c in SETTLEMENT_FIELDS:

@@ -35,6 +35,8 @@ MEMBER_COLUMNS = {
     "waiting_exempt": ("免等待期",),
 }
 _ALIASES = {alias: canon for canon, zhs in MEMBER_COLUMNS.items() for alias in (canon, *zhs)}
+#: columns ``Settlement.bills()`` adds when a members file was given (the Dask engine's metadata lists them)
+MEMBER_BILL_COLUMNS = ("eligibility",)
 _TRUE = {"1", "是", "y", "yes", "true", "t", "是的"}
 _FALSE = {"0", "否", "n", "no", "false", "f", ""}
 
