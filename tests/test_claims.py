@@ -199,3 +199,15 @@ def test_a_bad_deadline_entry_is_a_table_error(tmp_path, entry, message):
     (folder / "x.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(TableError, match=message):
         load_book(folder)
+
+
+def test_lines_of_one_bill_must_agree_on_the_claim():
+    s = ybcalc.settle([line("A", settle_mode="手工报销", claim_date="2025-06-01"),
+                       line("A", settle_mode="手工报销", claim_date="2025-07-01"),
+                       line("B", settle_mode="手工报销", claim_date="2025-06-01"),
+                       line("B", settle_mode="直接结算")], strict=False)
+    assert len(s.raw) == 0
+    reasons = set(s.rejects["reason"])
+    assert "lines of this bill disagree on claim_date" in reasons
+    assert "a direct settlement has no filing date (the filing date is for manual claims only)" not in reasons
+    assert set(s.rejects["mdtrt_id"]) == {"A", "B"}
