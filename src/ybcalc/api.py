@@ -207,6 +207,11 @@ class Settlement:
             paid_by = account_payer_texts(b, lang)
             out["acct_paid_by"] = (pd.Categorical(paid_by) if text == "category"
                                    else pd.Series(paid_by, index=out.index, dtype=object))
+        if "claim_status" in b.columns:                  # the input said how bills were settled (手工报销)
+            from .claims import claim_texts
+            filed = claim_texts(b, self.book, lang)
+            out["claim_in_time"] = (pd.Categorical(filed) if text == "category"
+                                    else pd.Series(filed, index=out.index, dtype=object))
         # the engine keeps text as object or categories: output pandas' text type (or Python strings)
         for c in (out.columns if text != "category" else []):
             if c in SETTLEMENT_COLUMNS:
