@@ -22,6 +22,7 @@ PARAMS = {
     "personal_account": ("个人账户", "personal account"),
     "benefits": ("待遇", "benefits"),
     "psn_type_by_age": ("按年龄划分人员类别", "member group by age"),
+    "transfer_carryover": ("年度内转入（变更参保地/险种）", "moving in within the year (change of region/scheme)"),
 }
 
 # fields of an entry
@@ -50,6 +51,8 @@ FIELDS = {
     "pays": ("可支付", "pays"),
     "groups": ("人员类别", "groups"),
     "med_types": ("医疗类别", "visit types"),
+    "carried_over": ("转出地年度内已发生费用累计计算（起付线、已支付金额、大病保险累计）",
+                     "the year so far in the previous region counts (deductible, amounts paid, critical illness)"),
 }
 
 # (field, value) → words; a value alone (any field) below
