@@ -254,6 +254,217 @@ def add_months(days: np.ndarray, months: np.ndarray) -> np.ndarray:
     return target.astype("datetime64[D]") + np.minimum(day_of_month, length)
 
 
+# ---- the span in force: 参保地 and 险种 of a bill (change of region or scheme within a year) -----------
+def span_index(members: Members, psn: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Per (member, day): the row of ``members.spans`` in force (-1: none; the latest-begun span wins, though
+    spans do not overlap). Looked up once per distinct (member, day), not per line."""
+    n = len(psn)
+    out = np.full(n, -1, np.int64)
+    if not n:
+        return out
+    psn = np.asarray(psn, dtype=object).astype(str)
+    day = np.asarray(day, dtype="datetime64[D]")
+    pc, _ = pd.factorize(psn)
+    dc, _ = pd.factorize(day.view(np.int64))
+    key, first = np.unique(pc.astype(np.int64) * (int(dc.max()) + 1) + dc, return_index=True)
+    inv = np.searchsorted(key, pc.astype(np.int64) * (int(dc.max()) + 1) + dc)
+    sp = members.spans
+    pairs = pd.DataFrame({"pos": np.arange(len(first)), "psn_no": psn[first], "day": day[first]}).merge(
+        pd.DataFrame({"psn_no": sp["psn_no"].astype(str).to_numpy(), "begin": sp["begin"].to_numpy(),
+                      "end": sp["end"].to_numpy(), "span": np.arange(len(sp))}), on="psn_no", how="inner")
+    b = pairs["begin"].to_numpy("datetime64[D]")
+    e = pairs["end"].to_numpy("datetime64[D]")
+    d = pairs["day"].to_numpy("datetime64[D]")
+    pairs = pairs[(b <= d) & (np.isnat(e) | (d <= e))].sort_values(["pos", "begin"]).drop_duplicates("pos", keep="last")
+    per_key = np.full(len(first), -1, np.int64)
+    per_key[pairs["pos"].to_numpy()] = pairs["span"].to_numpy()
+    return per_key[inv]
+
+
+def fill_from_spans(df: pd.DataFrame, psn: np.ndarray, day: np.ndarray, members: Members, book):
+    """The bill's 参保地 (``insuplc``) and 险种 (``insutype``) from the span in force on its date.
+
+    The members file is the enrolment record, so where it names the span's region or scheme it decides the
+    bill's table: an empty cell takes it, and a cell that says otherwise is settled as the members file says,
+    with a note (kind ``input``) naming both. Returns (df with the two columns filled, the note per line)."""
+    from . import codes
+    from .divisions import region_lookup
+    from .inputs import Distinct
+    n = len(df)
+    notes = np.full(n, "", dtype=object)
+    idx = span_index(members, psn, day)
+    sp = members.spans
+    has = idx >= 0
+    df = df.copy(deep=False)
+    for col, span_col in (("insuplc", "region"), ("insutype", "scheme")):
+        span_val = np.full(n, "", dtype=object)
+        span_val[has] = sp[span_col].to_numpy(dtype=object)[idx[has]]
+        if col not in df.columns:
+            df[col] = ""
+        d = Distinct(df[col])
+        if col == "insuplc":
+            parsed = d.each(lambda t: (region_lookup(book, t).region or "?") if t else "")
+        else:
+            parsed = d.each(lambda t: (codes.parse_insutype(t) or "?") if t else "")
+        bill_val = d.spread(parsed) if n else np.array([], dtype=object)
+        raw = d.spread(d.texts) if n else np.array([], dtype=object)
+        take = (span_val != "") & (bill_val != span_val)
+        if not take.any():
+            continue
+        differs = take & (bill_val != "")
+        if differs.any():
+            word = tr("参保地", "insured region") if col == "insuplc" else tr("险种", "scheme")
+            label = (lambda v: book.region_label(v)) if col == "insuplc" else (lambda v: tr(*_scheme_label(v)))
+            for r, v in sorted(set(zip(raw[differs], span_val[differs]))):
+                rows = np.flatnonzero(differs & (raw == r) & (span_val == v))
+                note = tr(f"账单的{word} {r} 与参保信息（{members.source}）该日的{word}（{label(v)}）不一致："
+                          f"按参保信息结算",
+                          f"the bill's {word} {r} differs from the members file ({members.source}) on that day "
+                          f"({label(v)}): settled as the members file says")
+                notes[rows] = np.where(notes[rows] == "", note, notes[rows] + "；" + note)
+        col_text = pd.Series(raw, index=df.index, dtype=object)
+        col_text[take] = span_val[take]
+        df[col] = col_text
+    return df, notes
+
+
+TRANSFER_KINDS = ("carried", "not_carried", "missing")
+
+
+def _carryover_rule(book, region: str, scheme: str, day) -> tuple[str, int]:
+    """(kind, entry uid) of the receiving table's ``transfer_carryover`` on the transfer day: ``carried``, ``not_carried``,
+    or ``missing`` (no table, no entry in force, or a ``missing`` entry; uid -1 where there is no entry)."""
+    t = book.tables.get((region, scheme))
+    p = t.params.get("transfer_carryover") if t is not None else None
+    if p is None:
+        return "missing", -1
+    i = int(p.entry_index(np.array([np.datetime64(day, "D")]))[0])
+    if i < 0:
+        return "missing", -1
+    e = p.entries[i]
+    if e.missing:
+        return "missing", e.uid
+    return ("carried" if e.raw.get("carried_over") is True else "not_carried"), e.uid
+
+
+def _policy_year(book, region, scheme, days: np.ndarray) -> np.ndarray:
+    t = book.tables.get((region, scheme))
+    mo, dd = t.policy_year_start if t is not None else (1, 1)
+    cy = days.astype("datetime64[Y]")
+    start = (cy.astype("datetime64[M]") + np.timedelta64(mo - 1, "M")).astype("datetime64[D]") + np.timedelta64(dd - 1, "D")
+    return cy.astype(np.int64) + 1970 - (days < start)
+
+
+def year_groups(bills: pd.DataFrame, members: Members, book) -> dict:
+    """Whose year state each bill continues, following the member's spans (issue 17: change of 参保地/险种).
+
+    A member's consecutive spans that name both a region and a scheme and differ in either are a move. The
+    receiving table's ``transfer_carryover`` in force on the new span's first day decides: ``carried`` — the
+    new span continues the previous span's year state (deductible used, amounts paid, 大病 segments);
+    otherwise (not carried, or missing) the new span starts afresh. Consecutive spans of one region and scheme
+    (re-enrolment) continue. Bills outside every span, or in a span that does not name both, keep the state
+    of their bill's region and scheme, as without a members file.
+
+    Returns per-bill columns: ``_year_group`` (int), ``member_span`` (row of ``members.spans``, -1),
+    ``member_transfer`` (the move's kind for bills of the transfer's policy year in the receiving span, else ""),
+    ``member_transfer_from`` ("region/scheme" of the previous span), ``member_transfer_date`` and
+    ``member_transfer_entry`` (uid of the rule's entry, -1)."""
+    n = len(bills)
+    sp = members.spans
+    m = len(sp)
+    order = np.lexsort((sp["begin"].to_numpy("datetime64[D]"), sp["psn_no"].astype(str).to_numpy()))
+    psn = sp["psn_no"].astype(str).to_numpy()[order]
+    reg = sp["region"].to_numpy(dtype=object)[order]
+    sch = sp["scheme"].to_numpy(dtype=object)[order]
+    begin = sp["begin"].to_numpy("datetime64[D]")[order]
+    complete = (reg != "") & (sch != "")
+    same = np.zeros(m, bool)
+    same[1:] = psn[1:] == psn[:-1]
+    prev_complete = np.zeros(m, bool)
+    prev_complete[1:] = complete[:-1]
+    prev_reg = np.concatenate([[""], reg[:-1]]).astype(object)
+    prev_sch = np.concatenate([[""], sch[:-1]]).astype(object)
+    moved = same & complete & prev_complete & ((reg != prev_reg) | (sch != prev_sch))
+    kind = np.full(m, "", dtype=object)
+    entry = np.full(m, -1, np.int64)
+    rules: dict = {}
+    for k in np.flatnonzero(moved):
+        key = (reg[k], sch[k], begin[k])
+        if key not in rules:
+            rules[key] = _carryover_rule(book, *key)
+        kind[k], entry[k] = rules[key]
+    new_chain = ~same | ~complete | ~prev_complete | (moved & (kind != "carried"))
+    chain = np.cumsum(new_chain) - 1
+    # back to the spans' own rows
+    at = np.empty(m, np.int64)
+    at[order] = np.arange(m)
+
+    year_group = bills["_year_group"].to_numpy(np.int64).copy()
+    span = span_index(members, bills["psn_no"].to_numpy(dtype=object), bills["setl_date"].to_numpy("datetime64[D]"))
+    out = {"member_span": span, "member_transfer": np.full(n, "", dtype=object),
+           "member_transfer_from": np.full(n, "", dtype=object),
+           "member_transfer_date": np.full(n, np.datetime64("NaT"), dtype="datetime64[D]"),
+           "member_transfer_entry": np.full(n, -1, np.int64)}
+    has = span >= 0
+    pos = np.flatnonzero(has)
+    k = at[span[pos]]                       # the span's place in the sorted order
+    in_chain = complete[k]
+    offset = int(year_group.max(initial=-1)) + 1          # chain numbers after the region/scheme numbers
+    year_group[pos[in_chain]] = offset + chain[k[in_chain]]
+    out["_year_group"] = year_group
+    # which bills a move concerns: those of the receiving span in the policy year of the transfer
+    mv = moved[k]
+    if mv.any():
+        p, km = pos[mv], k[mv]
+        day = bills["setl_date"].to_numpy("datetime64[D]")[p]
+        same_year = np.zeros(len(p), bool)
+        for (r, s_) in set(zip(reg[km], sch[km])):
+            sel = (reg[km] == r) & (sch[km] == s_)
+            same_year[sel] = _policy_year(book, r, s_, day[sel]) == _policy_year(book, r, s_, begin[km][sel])
+        p, km = p[same_year], km[same_year]
+        out["member_transfer"][p] = kind[km]
+        out["member_transfer_from"][p] = [f"{a}/{b}" for a, b in zip(prev_reg[km], prev_sch[km])]
+        out["member_transfer_date"][p] = begin[km]
+        out["member_transfer_entry"][p] = entry[km]
+    return out
+
+
+def transfer_warnings(bills: pd.DataFrame, book, warn) -> None:
+    """Each bill a move concerns says what happened to the year so far: a ``missing`` warning where the receiving
+    table has no sourced rule (computed as not carried over), a note where the rule is sourced."""
+    kind = bills["member_transfer"].to_numpy(dtype=object)
+    if not (kind != "").any():
+        return
+    frm = bills["member_transfer_from"].to_numpy(dtype=object)
+    to = (bills["region"].astype(str) + "/" + bills["scheme"].astype(str)).to_numpy(dtype=object)
+    for k, f, t in sorted(set(zip(kind[kind != ""], frm[kind != ""], to[kind != ""]))):
+        rows = np.flatnonzero((kind == k) & (frm == f) & (to == t))
+        move = f"{_place(book, f, 'zh')} → {_place(book, t, 'zh')}"
+        move_en = f"{_place(book, f, 'en')} → {_place(book, t, 'en')}"
+        if k == "missing":
+            warn(rows, tr(f"参保地/险种变更（{move}）：{_place(book, t, 'zh')}年度内转入人员已发生费用是否累计计算无已核实规定；"
+                          f"起付线、已支付金额和大病保险累计未结转，按不累计重新计算",
+                          f"change of region/scheme ({move_en}): no sourced rule on whether {_place(book, t, 'en')} "
+                          f"counts the year so far; the deductible used, amounts paid and critical-illness totals were "
+                          f"not carried over (computed afresh)"), "missing")
+        elif k == "carried":
+            warn(rows, tr(f"参保地/险种变更（{move}）：年度内已发生费用累计计算（起付线、已支付金额、大病保险累计结转）",
+                          f"change of region/scheme ({move_en}): the year so far counts (deductible used, amounts paid "
+                          f"and critical-illness totals carried over)"), "note")
+        else:
+            warn(rows, tr(f"参保地/险种变更（{move}）：按{_place(book, t, 'zh')}规定，年度内已发生费用不累计计算（重新计算）",
+                          f"change of region/scheme ({move_en}): by {_place(book, t, 'en')}'s rule the year so far does "
+                          f"not count (computed afresh)"), "note")
+
+
+def _place(book, key: str, lang: str) -> str:
+    """"chengdu/employee" → 成都职工 / 成都 employee."""
+    region, _, scheme = key.partition("/")
+    label = book.region_label(region)
+    return f"{label}{tr(*_scheme_label(scheme), lang=lang)}" if lang == "zh" else \
+        f"{label} {tr(*_scheme_label(scheme), lang=lang)}"
+
+
 # ---- per bill ----------------------------------------------------------------------------------------
 def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
     """Per bill: whether the member could be paid on the bill's date, and why not.
