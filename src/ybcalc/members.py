@@ -671,6 +671,48 @@ def explain_text(book, r, lang: str) -> tuple[str, str, str] | None:
     return tr("待遇资格", "eligibility", lang), tr("不享受", "not eligible", lang), text, src
 
 
+def move_explain_text(book, r, lang: str) -> tuple[str, str, str, str] | None:
+    """(item, amount, rule, source) of the step for a change of 参保地/险种 (a bill a move concerns), or None."""
+    kind = r.get("member_transfer", "") if hasattr(r, "get") else ""
+    if not isinstance(kind, str) or not kind:
+        return None
+    frm, to = str(r["member_transfer_from"]), f"{r['region']}/{r['scheme']}"
+    day = _date(np.datetime64(pd.Timestamp(r["member_transfer_date"]), "D"))
+    row = int(r.get("member_span_row", -1))
+    where = tr(f"参保信息第 {row} 行：", f"members file row {row}: ", lang) if row > 0 else ""
+    head = tr(f"{where}{day} 起由{_place(book, frm, 'zh')}转入{_place(book, to, 'zh')}，本账单按{_place(book, to, 'zh')}的参数表结算",
+              f"{where}moved from {_place(book, frm, 'en')} to {_place(book, to, 'en')} on {day}; this bill is settled "
+              f"by the {_place(book, to, 'en')} table", lang)
+    uid = int(r.get("member_transfer_entry", -1))
+    entry = book.entries[uid] if uid >= 0 else None
+    if kind == "carried":
+        amount = tr("累计计算", "carried over", lang)
+        text = tr("；转出地年度内已发生的费用累计计算：起付线、统筹基金已支付金额和大病保险累计接续",
+                  "; the year so far counts: deductible used, fund payments and critical-illness totals continue", lang)
+    elif kind == "not_carried":
+        amount = tr("不累计", "not carried over", lang)
+        text = tr("；转出地年度内已发生的费用不累计：起付线、封顶线和大病保险在本参保地重新计算",
+                  "; the year so far does not count: deductible, cap and critical illness start afresh here", lang)
+    else:
+        amount = tr("缺失：按不累计", "missing: not carried over", lang)
+        text = tr(f"；{_place(book, to, 'zh')}年度内转入人员已发生费用是否累计计算无已核实规定，按不累计计算（起付线、"
+                  f"已支付金额和大病保险累计未结转）",
+                  f"; no sourced rule on whether {_place(book, to, 'en')} counts the year so far: computed as not "
+                  f"carried over (deductible used, amounts paid and critical-illness totals start afresh)", lang)
+    src = []
+    if entry is not None and entry.source is not None and not entry.missing:
+        src.append(entry.source.cite(lang) + f" — {entry.key}")
+    elif entry is not None:
+        src.append(entry.key)
+    acct = rule_in_force(book, "account_transfer", r["setl_date"])
+    if acct is not None and "missing" not in acct:
+        text += tr("；个人账户余额随本人转移（同一余额）", "; the personal account balance moves with the member (one balance)",
+                   lang)
+        src.append(_cite(book, acct, lang))
+    return tr("变更参保地/险种", "change of region/scheme", lang), amount, head + text, \
+        ("；" if lang == "zh" else "; ").join(x for x in src if x)
+
+
 def eligibility_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
     """The 待遇资格 column of the bill output: 是 / 否：等待期至 … / 否：未参保 / 未列入参保信息."""
     listed = raw["member_listed"].to_numpy(bool)
@@ -696,13 +738,14 @@ _RULE_TEXT = {
     "employee_gap": ("职工医保断缴后的待遇恢复", "employee insurance after a contribution gap"),
     "critical_illness_rewards": ("大病保险连续参保激励和零报销激励", "critical-illness cap rewards"),
     "manual_claim_deadline": ("手工报销申报时限", "manual claim deadline"),
+    "account_transfer": ("基本医疗保险关系转移接续：个人账户", "transfer of enrolment: the personal account"),
 }
 
 
 def national_rules_text(book, lang: str | None = None) -> str:
     """The member-year rules of national.yaml as a notice reads (``ybcalc tables show 全国``)."""
-    out = [tr("== 国家规定：参保人的一年（待遇等待期、激励、手工报销）",
-              "== National rules: a member's year (waiting periods, rewards, manual claims)", lang)]
+    out = [tr("== 国家规定：参保人的一年（待遇等待期、激励、手工报销、转移接续）",
+              "== National rules: a member's year (waiting periods, rewards, manual claims, transfers)", lang)]
     for key, (zh, en) in _RULE_TEXT.items():
         for e in _entries(book, key):
             head = f"  {tr(zh, en, lang)} {tr('自', 'from', lang)} {e['from']}"
@@ -743,6 +786,12 @@ def national_rules_text(book, lang: str | None = None) -> str:
                            f"      in total at most {e['total_max_share_of_cap']:.0%} of the original cap; a break "
                            f"resets the count (provinces set the amounts; where not in the tables, these minimums are used and "
                            f"warned)", lang)]
+            elif key == "account_transfer":
+                out += [tr("      职工医保个人账户余额随本人转移：跨地区只有一个余额；年度内已发生费用是否累计计算由转入地规定"
+                           "（各地参数表 transfer_carryover）",
+                           "      the employee personal account balance moves with the member: one balance across "
+                           "regions; whether the year so far counts is the receiving region's rule (transfer_carryover)",
+                           lang)]
             cite = _cite(book, e, lang)
             if cite:
                 out.append(tr("      来源：", "      source: ", lang) + cite)
