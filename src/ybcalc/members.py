@@ -504,17 +504,9 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
     out["span_row"][pos] = pairs["row"].to_numpy()
     _rewards(out, pairs, pos, bills, day, book, warn)
 
-    # the span's 参保地/险种, when given, should be the bill's
-    span_region = pairs["region"].to_numpy(dtype=object)
+    # the span's 参保地/险种 are the bill's already where the span names them (inputs.prepare, fill_from_spans)
     span_scheme = pairs["scheme"].to_numpy(dtype=object)
-    bill_region = bills["region"].to_numpy(dtype=object)[pos]
-    bill_scheme = bills["scheme"].to_numpy(dtype=object)[pos]
-    mism = ((span_region != "") & (span_region != bill_region)) | ((span_scheme != "") & (span_scheme != bill_scheme))
-    if mism.any():
-        warn(pos[mism], tr(f"账单的参保地或险种与参保信息（{members.source}）不一致，按账单结算",
-                           f"the bill's region or scheme differs from the members file ({members.source}), "
-                           f"settled as the bill says"), "input")
-    scheme = np.where(span_scheme != "", span_scheme, bill_scheme)
+    scheme = np.where(span_scheme != "", span_scheme, bills["scheme"].to_numpy(dtype=object)[pos])
 
     begin = pairs["begin"].to_numpy("datetime64[D]")
     paid = pairs["paid_on"].to_numpy("datetime64[D]")
