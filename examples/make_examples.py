@@ -107,6 +107,7 @@ def main():
             w.writeheader()
             w.writerows(rows)
     write_catalogue()
+    write_member_year()
     print(f"wrote {len(rows)} lines of {n} bills")
 
 
@@ -119,6 +120,55 @@ def write_catalogue():
         w.writerow(["医疗目录编码", "项目名称", "收费项目等级", "自付比例", "限价", "说明"])
         for i, (name, _cat, lv, prop) in enumerate(ITEMS.values(), 1):
             w.writerow([f"DEMO{i:04d}", name, "甲乙丙"[lv - 1], prop or "", "", note])
+
+
+# A family's year (notebook 05 “一年的就医”, issue 17): W01 works in 北京 and moves to 上海 on 2025-07-01
+# (a new enrolment span; his account moves with him); his mother W02 re-enrolled in 北京 on 2025-03-15
+# after a two-year break and waits until 2025-08-14 (national rule, 3 + 2 months); his daughter W03 was
+# enrolled in the concentrated period (no wait). W01's account may pay both (家庭共济, 共济账户 = W01).
+YEAR_MEMBERS = [  # psn_no, begin, end, insuplc, insutype, paid_on, break_years, acct_payer
+    ("W01", "2016-07-01", "2025-06-30", "北京", "职工", "", 0, ""),
+    ("W01", "2025-07-01", "", "上海", "职工", "", 0, ""),
+    ("W02", "2025-03-15", "", "北京", "居民", "2025-03-15", 2, "W01"),
+    ("W03", "2025-01-01", "", "北京", "居民", "2024-11-20", 0, "W01"),
+]
+YEAR_BILLS = [  # psn_no, date, insuplc, insutype, psn_type, age, med_type, hosp_lv, [(item, amount)]
+    ("W01", "2025-02-12", "北京", "310", "在职", 41, "11", 2, [("consult", 25), ("lab", 120), ("drug_b", 380)]),
+    ("W03", "2025-04-03", "北京", "390", "学生儿童", 8, "11", 2, [("consult", 25), ("drug_a", 96)]),
+    ("W02", "2025-05-08", "北京", "390", "老年人", 68, "11", 2, [("consult", 25), ("lab", 260), ("tcm_b", 180)]),
+    ("W02", "2025-07-01", "北京", "390", "老年人", 68, "21", 3,
+     [("bed", 640), ("nursing", 320), ("exam", 480), ("lab", 380), ("drug_a", 620), ("drug_b", 5400), ("tcm_b", 360)]),
+    ("W02", "2025-09-01", "北京", "390", "老年人", 68, "21", 3,
+     [("bed", 960), ("nursing", 480), ("exam", 480), ("lab", 380), ("surgery", 6800), ("material_b", 2400),
+      ("drug_b", 4200), ("own", 1800)]),
+    ("W01", "2025-09-20", "上海", "310", "在职", 41, "21", 3,
+     [("bed", 560), ("nursing", 280), ("exam", 480), ("lab", 260), ("drug_a", 420), ("drug_b", 2600)]),
+    ("W03", "2025-10-10", "北京", "390", "学生儿童", 8, "21", 2,
+     [("bed", 400), ("nursing", 200), ("lab", 260), ("drug_a", 310), ("drug_b", 1900)]),
+    ("W02", "2025-11-15", "北京", "390", "老年人", 68, "11", 2, [("consult", 25), ("lab", 120), ("tcm_b", 260)]),
+]
+
+
+def write_member_year():
+    """examples/year_bills.csv, year_members.csv and year_accounts.csv: one family's year (see YEAR_MEMBERS)."""
+    rows = []
+    for psn, date, region, insutype, psn_type, age, med_type, hosp_lv, items in YEAR_BILLS:
+        for key, amount in items:
+            name, cat, lv, prop = ITEMS[key]
+            rows.append({"mdtrt_id": f"{psn}-{date.replace('-', '')}", "psn_no": psn, "setl_time": date,
+                         "insuplc": region, "insutype": insutype, "psn_type": psn_type, "age": age,
+                         "med_type": med_type, "hosp_lv": hosp_lv, "med_chrgitm_type": cat, "item_name": name,
+                         "chrgitm_lv": lv, "selfpay_prop": prop or "", "cnt": 1, "det_item_fee_sumamt": f"{amount:.2f}"})
+    with open(HERE / "year_bills.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with open(HERE / "year_members.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["人员编号", "参保开始日期", "参保结束日期", "参保地", "险种", "缴费日期", "断缴年数", "共济账户"])
+        w.writerows(YEAR_MEMBERS)
+    with open(HERE / "year_accounts.csv", "w", newline="", encoding="utf-8") as fh:
+        fh.write("psn_no,acct_balance\nW01,3000.00\n")
 
 
 if __name__ == "__main__":

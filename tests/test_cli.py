@@ -71,6 +71,16 @@ def test_explain_cli(capsys):
     assert f"did you mean {mid}" in capsys.readouterr().err
 
 
+def test_explain_without_id(capsys):
+    """A file of one bill is explained without --mdtrt-id; a file of several names them instead of guessing."""
+    one = ROOT / "examples" / "my_bill.csv"
+    assert main(["explain", str(one), "--lang", "zh"]) == 0
+    assert "ZY2025001" in capsys.readouterr().out
+    assert main(["explain", str(EXAMPLE), "--lang", "zh"]) == 2
+    err = capsys.readouterr().err
+    assert "张账单，请用 --mdtrt-id 选一张" in err and "Traceback" not in err
+
+
 def test_tables_commands(capsys):
     assert main(["tables", "validate"]) == 0
     assert main(["tables", "list"]) == 0

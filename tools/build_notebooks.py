@@ -211,11 +211,58 @@ POLICY_SOURCES = [
     code("D.gaps(deductible)"),
 ]
 
+MEMBER_YEAR = [
+    md("# 一年的就医\n\n"
+       "一个家庭一年的账单（随附的 `examples/year_bills.csv`）、参保信息（`examples/year_members.csv`：参保期、"
+       "缴费日期、断缴年数、共济账户）和个人账户余额（`examples/year_accounts.csv`）。选一位参保人，看他这一年在"
+       "时间轴上的样子：参保期和参保地、待遇等待期、每张账单由谁支付、起付线累计、是否达到封顶线、个人账户余额，"
+       "以及家人账户的共济支付。拖动“断缴年数”“补缴年数”，或勾选“集中缴费期后才缴费”，整份账单会按国家规定重新"
+       "结算并重画。\n\n"
+       "这家人：W01 是北京的在职职工，2025 年 7 月 1 日起转到上海参保（新的一段参保期，个人账户随人转移）；"
+       "他的母亲 W02 断缴两年后于 2025-03-15 重新参加北京居民医保；女儿 W03 在集中缴费期内参保。"
+       "W01 的个人账户可以为母亲和女儿支付（共济账户 = W01）。"),
+    code(SETUP, IGNORE),
+    widget("from ybcalc.widgets import MemberYearView\n\n"
+           'ui = MemberYearView("../examples/year_bills.csv", "../examples/year_members.csv", book,\n'
+           '                    accounts="../examples/year_accounts.csv", psn_no="W02")\n'
+           "ui.widget"),
+]
+MEMBER_YEAR_EXAMPLE = [
+    md("## 例子：母亲 W02 的 2025 年\n\n"
+       "断缴 2 年后在集中缴费期外参保：待遇等待期 = 固定 3 个月 + 每断缴 1 年 1 个月 = 5 个月"
+       "（国办发〔2024〕38号；北京的细则未收录，按国家规定计算，账单上有提示）。等待期内的两张账单基金不支付。"),
+    code("from ybcalc.batch import read_bills, read_accounts, score_frame\n"
+         "from ybcalc.member_year import account_table, bills_table, member_year, summary_text, with_break\n\n"
+         'df, rows = read_bills("../examples/year_bills.csv")\n'
+         'accounts = read_accounts("../examples/year_accounts.csv")\n'
+         'members = "../examples/year_members.csv"\n'
+         "result = score_frame(df, book, row_numbers=rows, state=accounts, members=members)\n"
+         'mother = member_year(result.settlement, "W02", members, accounts=accounts)\n'
+         "print(summary_text(mother))"),
+    code("D.table(bills_table(mother))"),
+    chart("plotting.member_year(mother)"),
+    md("## 如果断缴 4 年\n\n固定 3 个月 + 4 个月 = 7 个月，等待期到 10 月中旬：9 月的住院也不能报销。"
+       "补缴 2 年可以减少 2 个月，但断缴 4 年及以上合计不少于 6 个月。"),
+    code('for repaid in (0, 2):\n'
+         '    what_if = with_break(members, "W02", break_years=4, repaid_years=repaid, book=book)\n'
+         "    again = score_frame(df, book, row_numbers=rows, state=accounts, members=what_if)\n"
+         '    year = member_year(again.settlement, "W02", what_if, accounts=accounts)\n'
+         '    print(f"补缴 {repaid} 年：" + summary_text(year).splitlines()[1])'),
+    md("## W01 的个人账户\n\n"
+       "W01 年中从北京转到上海：两段参保期各按当地的参数表结算，个人账户余额随人转移。账户的每一笔支出"
+       "（本人的账单，以及家庭共济为家人支付的部分）按日期先后扣减："),
+    code('son = member_year(result.settlement, "W01", members, accounts=accounts)\n'
+         "print(summary_text(son))\n"
+         "D.table(account_table(son))"),
+    chart("plotting.member_year(son)"),
+]
+
 NOTEBOOKS = {
     "01_bill_explained.ipynb": [*BILL_EXPLAINED, *BILL_EXAMPLE, *MY_REGION],
     "02_scenarios.ipynb": [*SCENARIOS, *SCENARIO_TABLE, *SCENARIO_CURVES],
     "03_batch_report.ipynb": [*BATCH_REPORT, *BATCH_TABLES, *BATCH_LIMITS],
     "04_policy_tables.ipynb": [*POLICY_TABLES, *POLICY_VALUES, *POLICY_SOURCES],
+    "05_member_year.ipynb": [*MEMBER_YEAR, *MEMBER_YEAR_EXAMPLE],
 }
 
 
@@ -284,7 +331,8 @@ def write_images(out_dir: Path = ROOT / "docs" / "img") -> list[Path]:
     res = score_frame(df, book, row_numbers=rows, state=read_accounts(ROOT / "examples" / "accounts.csv"))
     bills = S.bill_shares(res.settlement)
     deductible = S.policy_parameter_table(book, "inpatient.deductible", hosp_lv=3)
-    figs = {"waterfall.png": plotting.waterfall(st), "scenario_bars.png": plotting.scenario_bars(table),
+    figs = {"member_year.png": member_year_figure(book)}
+    figs |= {"waterfall.png": plotting.waterfall(st), "scenario_bars.png": plotting.scenario_bars(table),
             "oop_curves.png": plotting.oop_curves(curves), "batch_share_distribution.png":
             plotting.share_distribution(bills), "batch_split.png": plotting.group_split_bars(S.share_summary(bills)),
             "parameter_deductible.png": plotting.parameter_chart(deductible, title="住院起付线（三级医院）")}
@@ -294,6 +342,21 @@ def write_images(out_dir: Path = ROOT / "docs" / "img") -> list[Path]:
         written.append(path)
         print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KB)")
     return written
+
+
+def member_year_figure(book):
+    """The chart of notebook 05: the mother's year in the example family (examples/year_*.csv)."""
+    from ybcalc import plotting
+    from ybcalc.batch import read_accounts, score_file
+    from ybcalc.i18n import language
+    from ybcalc.member_year import member_year
+
+    accounts = read_accounts(ROOT / "examples" / "year_accounts.csv")
+    members = ROOT / "examples" / "year_members.csv"
+    res = score_file(ROOT / "examples" / "year_bills.csv", book, state=accounts, members=members,
+                     keep_intermediate=True)
+    with language("zh"):
+        return plotting.member_year(member_year(res.settlement, "W02", members, accounts=accounts))
 
 
 def main(argv=None) -> int:

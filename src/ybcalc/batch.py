@@ -844,7 +844,10 @@ def _score_file(path, policy=None, *, encoding=None, partition_lines: int = 250_
         from .routing import partition_rows
         header = {codes_header(c): c for c in reversed(table.column_names)}    # first column of a name wins
         if "mdtrt_id" in header:
-            part = partition_rows(table, k, header["mdtrt_id"], header.get("psn_no"))
+            # a members file's family links (家庭共济): a family's bills settle in one partition
+            from .routing import family_roots
+            family = family_roots(kw["members"]) if kw.get("members") is not None else None
+            part = partition_rows(table, k, header["mdtrt_id"], header.get("psn_no"), family)
         else:                     # prepare rejects the file (required column missing): one partition
             k, part = 1, np.zeros(n, np.int64)
     render = (sink.lang, sink.money, sink.parquet) if isinstance(sink, BillWriter) else None

@@ -74,11 +74,7 @@ def cmd_score(args) -> int:
     accounts = _read_accounts(args.accounts) if args.accounts else None
     members = _read_members(args.members, book) if args.members else None
     if args.engine == "dask":
-        if members is not None:
-            print("ybcalc: " + tr("--members 暂不支持 --engine dask", "--members is not supported with --engine dask yet"),
-                  file=sys.stderr)
-            return 2
-        return _score_dask(args, accounts, catalogue)
+        return _score_dask(args, accounts, catalogue, members)
     progress = None if args.quiet or not sys.stderr.isatty() else _progress
     if progress:            # a large file takes a while to read and sort by member before the first bill
         size = sum(os.path.getsize(f) for f in args.files)
@@ -155,7 +151,7 @@ def _empty_settlement(book):
                                 "setl_time": [], "insuplc": [], "insutype": []}), book, strict=False)
 
 
-def _score_dask(args, accounts, catalogue=None) -> int:
+def _score_dask(args, accounts, catalogue=None, members=None) -> int:
     from .batch import ScoreResult, exact_sum, stage_table
     from .dask import money_fen, score_path
     from .labels import SETTLEMENT_FIELDS, relabel_columns
@@ -166,7 +162,7 @@ def _score_dask(args, accounts, catalogue=None) -> int:
     bills, rejects = score_path(args.files, scheduler=args.scheduler, workers=args.workers, tables=args.tables,
                                 on=args.on, accounts=accounts, encoding=args.encoding,
                                 progress=not args.quiet and sys.stderr.isatty(), assume=args.assume,
-                                catalogue=catalogue)
+                                catalogue=catalogue, members=members)
     # the summary the local engine prints: rows read = scored + rejected, and the totals (fen)
     rows_read = rejects.attrs["rows_read"]
     rejected = len(rejects[["file", "row"]].drop_duplicates()) if "file" in rejects.columns else rejects["row"].nunique()
@@ -176,7 +172,8 @@ def _score_dask(args, accounts, catalogue=None) -> int:
     assumed_bills = int(bills["policy_version"].fillna("").astype(str).str.contains("+assume:", regex=False).sum())
     res = ScoreResult(None, rejects, rows_read, rows_read - rejected,
                       {"totals": {c: exact_sum(money_fen(bills[c])) for c in SETTLEMENT_FIELDS}, "bills": len(bills),
-                       "warned": warned, "assumed": assumed_bills})
+                       "warned": warned, "assumed": assumed_bills},
+                      members_absent=rejects.attrs.get("members_absent") if members is not None else None)
     if not str(args.output).lower().endswith((".parquet", ".pq")):   # CSV: yuan text; Parquet: exact decimals
         from .money import fen_text
         for c in SETTLEMENT_FIELDS:
@@ -219,6 +216,17 @@ def cmd_explain(args) -> int:
     res = score_frame(df, book, row_numbers=rows, source=str(args.file), on=args.on, state=accounts,
                       catalogue=_catalogue(args), members=members)
     settlement: Settlement = res.settlement
+    if args.mdtrt_id is None:
+        # a file of one bill needs no id; with several, name them rather than guess
+        ids = list(dict.fromkeys([*settlement.raw["mdtrt_id"].astype(str), *settlement.errors.index.astype(str),
+                                  *res.rejects["mdtrt_id"].dropna().astype(str)]))
+        if len(ids) != 1:
+            shown = ", ".join(ids[:20]) + (tr(f" …（共 {len(ids)} 张）", f" … ({len(ids)} in all)") if len(ids) > 20 else "")
+            print(tr(f"ybcalc explain：{args.file} 有 {len(ids)} 张账单，请用 --mdtrt-id 选一张：{shown}",
+                     f"ybcalc explain: {args.file} holds {len(ids)} bills: pick one with --mdtrt-id: {shown}"),
+                  file=sys.stderr)
+            return 2
+        args.mdtrt_id = ids[0]
     mid = str(args.mdtrt_id)
     if mid in settlement.errors.index:
         print(tr(f"账单 {mid} 无法结算：{settlement.errors[mid]}", f"bill {mid} cannot be settled: {settlement.errors[mid]}"),
@@ -343,6 +351,9 @@ def cmd_tables(args) -> int:
                         if k not in ("from", "source", "note"):
                             print(_fmt_field(k, v, p.kind, labels))
                     print(f"      {tr('来源', 'source')}: {e.source.cite(args.lang)}")
+                    if p.path in ("waiting_period", "critical_illness_rewards"):      # a deviation (ybcalc.members)
+                        print(tr("      其余按国家规定（ybcalc tables show 全国）",
+                                 "      the rest as the national rule (ybcalc tables show national)"))
             print()
         return 0
     return 2
@@ -425,7 +436,7 @@ def _fmt_field(name: str, value, kind: str = "", benefit_labels: dict | None = N
     from .words import FIELD_VALUES, FIELDS, adjustment_words, condition_words, value_words, word
 
     def value_words(v, _plain=value_words):
-        if name in ("rates", "rate", "ratio_add") and not isinstance(v, str):
+        if name in ("rates", "rate", "ratio_add", "total_max_share_of_cap") and not isinstance(v, str):
             return _pct(v)
         if name == "applies_to" and benefit_labels:
             return _plain([benefit_labels.get(x, x) for x in (v if isinstance(v, list) else [v])])
@@ -535,8 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description=tr("逐步解释一张账单的结算：每一步的金额、规则、参数和来源",
                                       "explain one bill step by step: each step's amount, rule, value and source"))
     e.add_argument("file", metavar=file_mv, help=tr("费用明细文件（.csv 或 .parquet）", "bill lines (.csv or .parquet)"))
-    e.add_argument("--mdtrt-id", required=True, metavar=tr("就诊ID", "ID"),
-                   help=tr("要解释的账单的就诊ID（mdtrt_id）", "the bill to explain (its mdtrt_id)"))
+    e.add_argument("--mdtrt-id", metavar=tr("就诊ID", "ID"),
+                   help=tr("要解释的账单的就诊ID（mdtrt_id）；文件只有一张账单时可省略",
+                           "the bill to explain (its mdtrt_id); may be left out when the file holds one bill"))
     _add_lang(e)
     e.add_argument("--on", metavar=date_mv, help=on_help)
     e.add_argument("--accounts", metavar=file_mv, help=accounts_help)

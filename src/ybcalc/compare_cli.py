@@ -1,6 +1,7 @@
 """``ybcalc compare BILL --regions 北京,上海 [--statuses 在职,退休] [--hosp-lv 3] [--date D] [--out compare.png]``.
 
 ``BILL`` is a CSV of one bill's lines, or a file of many bills with ``--mdtrt-id`` naming one.
+``--members FILE`` applies the bill's member's enrolment (spans, waiting period, rewards) in every scenario.
 
 Settles one bill (a CSV of its lines) as if incurred in each region × member group × hospital level,
 prints the table (scenarios that cannot be settled with their reason) and writes the chart.
@@ -51,6 +52,14 @@ def add_compare_command(subparsers) -> argparse.ArgumentParser:
                            "settlement date (default: the bill's setl_time, else 2025-06-01)"))
     c.add_argument("--scheme", metavar=tr("险种", "SCHEME"),
                    help=tr("所有人员类别一律按 职工 或 居民", "force 职工 or 居民 for every status"))
+    c.add_argument("--members", metavar=file_mv,
+                   help=tr("参保信息文件：账单所属人员的参保期、待遇等待期、断缴/补缴和大病保险激励在每种情形下按该情形的"
+                           "险种和规定计入（表中加“待遇资格”列）",
+                           "members file: the bill's member's enrolment (spans, waiting period, breaks, critical-illness "
+                           "rewards) applied in each scenario under its scheme's rules (adds an eligibility column)"))
+    c.add_argument("--psn-no", metavar=tr("人员编号", "ID"),
+                   help=tr("参保信息文件中的哪一人（默认：账单的人员编号）",
+                           "which member of the members file (default: the bill's psn_no)"))
     c.add_argument("--out", metavar=file_mv, help=tr("把图写入此 PNG 文件", "write the chart to this PNG"))
     c.add_argument("--csv", metavar=file_mv, help=tr("另把完整的情景表写入此 CSV", "also write the full scenario table to this CSV"))
     c.add_argument("--encoding", metavar=tr("编码", "ENCODING"),
@@ -86,7 +95,8 @@ def cmd_compare(args) -> int:
                  f"or leave out --out to print the table only"), file=sys.stderr)
         return 2
     from .outputs import TABLES, check_outputs
-    check_outputs({"--out": (args.out, (".png",)), "--csv": (args.csv, TABLES)}, {tr("账单文件", "the bill file"): args.bill})
+    check_outputs({"--out": (args.out, (".png",)), "--csv": (args.csv, TABLES)},
+                  {tr("账单文件", "the bill file"): args.bill, tr("参保信息文件", "the members file"): args.members})
     from .cli import _catalogue, assumed
     book = assumed(load_book(getattr(args, "tables", None)), args)
     catalogue = _catalogue(args)
@@ -133,14 +143,26 @@ def cmd_compare(args) -> int:
         print(tr(f"ybcalc compare：--hosp-lv 须为 0-3 的数字（收到 {args.hosp_lv!r}）",
                  f"ybcalc compare: --hosp-lv must be numbers 0-3 (got {args.hosp_lv!r})"), file=sys.stderr)
         return 2
+    members = None
+    if args.members:
+        from .members import read_members
+        members = read_members(args.members, book)
     table = compare_scenarios(df, _split(args.regions), _split(args.statuses), levels, date, book,
-                              scheme=args.scheme)
+                              scheme=args.scheme, members=members, psn_no=args.psn_no)
     shown = display_table(table, reason_width=36, lang=getattr(args, "lang", None))
     from .i18n import terminal_table
     day = pd.Timestamp(date).date()
     print(tr(f"账单 {args.bill}：{table['medfee_sumamt'].dropna().iat[0]:,.2f} 元，{day}",
              f"bill {args.bill}: {table['medfee_sumamt'].dropna().iat[0]:,.2f} yuan on {day}")
           if table["settled"].any() else tr(f"账单 {args.bill}，{day}", f"bill {args.bill} on {day}"))
+    if members is not None:
+        psn = table.attrs.get("psn_no", args.psn_no)
+        listed = psn is not None and str(psn) in set(map(str, members.psn_nos))
+        print(tr(f"参保信息：人员 {psn}（{args.members}），其参保期、待遇等待期和激励按每种情形的险种计入"
+                 if listed else f"参保信息：{args.members} 未列出人员 {psn}：按一直参保结算",
+                 f"enrolment: member {psn} ({args.members}), spans, waiting period and rewards applied under each "
+                 f"scenario's scheme" if listed else
+                 f"enrolment: {args.members} does not list member {psn}: settled as always enrolled"))
     print(terminal_table(shown, index=False))
     failed = table[~table["settled"]]
     if len(failed):

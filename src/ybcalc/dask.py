@@ -45,8 +45,10 @@ def money_fen(col: pd.Series) -> np.ndarray:
     return words[2 * arr.offset::2].copy()
 
 
-def _meta(catalogue: bool = False):
-    columns = BILL_COLUMNS + (["catalogue_lines"] if catalogue else [])     # --catalogue: lines it classed
+def _meta(catalogue: bool = False, members: bool = False):
+    from .members import MEMBER_BILL_COLUMNS
+    columns = (BILL_COLUMNS + (["catalogue_lines"] if catalogue else [])     # --catalogue: lines it classed
+               + (list(MEMBER_BILL_COLUMNS) if members else []))            # --members: eligibility …
     bills = pd.DataFrame({c: pd.Series(dtype=money_dtype() if c in SETTLEMENT_FIELDS else
                                      "int64" if c == "catalogue_lines" else "str")
                           for c in columns})
@@ -76,18 +78,20 @@ _ASSUMED: dict = {}
 
 
 def _score_partition(part: pd.DataFrame, tables: str | None, on, accounts: pd.DataFrame | None,
-                     prior: dict | None = None, assume: tuple = (), catalogue=None):
+                     prior: dict | None = None, assume: tuple = (), catalogue=None, members=None):
+    """(bills, rejects, members absent from the members file) of one partition of whole members (and
+    families: see ybcalc.routing)."""
     from .batch import score_frame
-    bills_meta, rejects_meta = _meta(catalogue is not None)
+    bills_meta, rejects_meta = _meta(catalogue is not None, members is not None)
     if len(part) == 0:
-        return bills_meta, rejects_meta
+        return bills_meta, rejects_meta, 0
     rows = part["_row"].to_numpy(np.int64)
     part = part.drop(columns=["_row", "_route"])
     order = np.argsort(rows, kind="stable")
     part = part.iloc[order].reset_index(drop=True)
     rows = rows[order]
     res = score_frame(part, _assumed_book(tables, tuple(assume)), row_numbers=rows, on=on, state=accounts,
-                      prior_rejects=prior, catalogue=catalogue)
+                      prior_rejects=prior, catalogue=catalogue, members=members)
     from .money import fen_to_arrow_decimal
     bills = res.settlement.bills(money="fen")
     for c in SETTLEMENT_FIELDS:             # exact yuan, as ybcalc.score returns them (not fen)
@@ -95,12 +99,16 @@ def _score_partition(part: pd.DataFrame, tables: str | None, on, accounts: pd.Da
                              index=bills.index)
     bills = _conform(bills, bills_meta)
     rejects = _conform(res.rejects, rejects_meta)
-    return bills, rejects
+    return bills, rejects, res.members_absent or 0
+
+
+def _count_frame(n) -> pd.DataFrame:
+    return pd.DataFrame({"n": pd.Series([n], dtype="int64")})
 
 
 def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | None = None,
           first_row: int | list = 2, npartitions: int | None = None, files: list | None = None,
-          assume=None, catalogue=None):
+          assume=None, catalogue=None, members=None):
     """Lazily score a Dask DataFrame of lines. Returns (bills, rejects) as Dask DataFrames.
 
     ``first_row``: the row number of the first data line as users see it (2 for a CSV with a header),
@@ -111,9 +119,14 @@ def score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | N
     headers in either language): they are settled together, and each reject names its file (from
     ``files``, else the file's position) and its row in that file; ``first_row`` is then one number
     for all or one per file.
+
+    ``members``: enrolment spans (a members file, a DataFrame or ``ybcalc.members.read_members``), read
+    here once and sent to the workers once; the bills gain ``eligibility`` as on one machine. Members
+    whose accounts are linked (``acct_payer``, 家庭共济) are settled in one partition, as one family.
     """
-    bills, rejects, _ = _score(ddf, tables=tables, on=on, accounts=accounts, first_row=first_row,
-                               npartitions=npartitions, files=files, assume=assume, catalogue=catalogue)
+    bills, rejects, _, _ = _score(ddf, tables=tables, on=on, accounts=accounts, first_row=first_row,
+                                  npartitions=npartitions, files=files, assume=assume, catalogue=catalogue,
+                                  members=members)
     return bills, rejects
 
 
@@ -138,8 +151,9 @@ def _compute(*collections, progress: str | None = None):
 
 def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | None = None,
            first_row: int | list = 2, npartitions: int | None = None, files: list | None = None,
-           progress: bool = False, assume=None, catalogue=None):
-    """``score``, and the number of rows read (broken rows included), known after its first pass.
+           progress: bool = False, assume=None, catalogue=None, members=None):
+    """``score``, the number of rows read (broken rows included), known after its first pass, and (with
+    ``members``) the lazy count of members the members file does not list (None without one).
     ``assume`` (``ybcalc.assume`` statements) reach the workers as text, each applies them to its
     tables once; ``catalogue`` (a file or ``load_catalogue``'s result) is read here, once."""
     import dask
@@ -194,15 +208,27 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
                 prior.setdefault(bill, reason)
     broken = pd.concat(broken, ignore_index=True) if broken else None
 
-    def add_rows(part, offset):
+    family = None
+    if members is not None:
+        # read once here (a bad members file fails before any task), sent to the workers once; a
+        # family whose accounts are linked (家庭共济) is routed as one member, by its root
+        from .api import load_tables
+        from .members import read_members
+        from .routing import family_roots
+        members = read_members(members, load_tables(tables))
+        family = family_roots(members)
+        members = dask.delayed(members)
+    family_d = dask.delayed(family) if family else None
+
+    def add_rows(part, offset, family=None):
         part = part.copy()
         part["_row"] = np.arange(len(part), dtype=np.int64) + offset
         part = _good(part)             # numbered first: a broken row keeps its place in the file's rows
-        part["_route"] = route_keys(part["mdtrt_id"], part["psn_no"], several).astype(object)
+        part["_route"] = route_keys(part["mdtrt_id"], part["psn_no"], several, family).astype(object)
         return part
 
     parts = ddf.to_delayed()
-    numbered = dd.from_delayed([dask.delayed(add_rows)(p, int(o)) for p, o in zip(parts, offsets)],
+    numbered = dd.from_delayed([dask.delayed(add_rows)(p, int(o), family_d) for p, o in zip(parts, offsets)],
                                meta=add_rows(ddf._meta, 0))
     shuffled = numbered.shuffle(on="_route", npartitions=npartitions or ddf.npartitions)
     assume = tuple(str(a.spec if hasattr(a, "spec") else a) for a in _statements(assume))
@@ -213,11 +239,16 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
     if catalogue is not None:
         from .catalogue import load_catalogue
         catalogue = dask.delayed(load_catalogue(catalogue))       # sent to the workers once
-    bills_meta, rejects_meta = _meta(catalogue is not None)
-    outs = [dask.delayed(_score_partition, nout=2)(p, tables, on, accounts, prior or None, assume, catalogue)
+    bills_meta, rejects_meta = _meta(catalogue is not None, members is not None)
+    outs = [dask.delayed(_score_partition, nout=3)(p, tables, on, accounts, prior or None, assume, catalogue,
+                                                   members)
             for p in shuffled.to_delayed()]
     bills = dd.from_delayed([o[0] for o in outs], meta=bills_meta)
     rejects = dd.from_delayed([o[1] for o in outs], meta=rejects_meta)
+    absent = None
+    if members is not None:        # a Dask collection like the others (computed with them in one pass)
+        counts = dd.from_delayed([dask.delayed(_count_frame)(o[2]) for o in outs], meta=_count_frame(0))
+        absent = counts["n"].sum()
     if broken is not None:
         rejects = dd.concat([rejects, dd.from_pandas(_conform(broken, rejects_meta), npartitions=1)])
     if several_files:
@@ -226,7 +257,7 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
         from .batch import with_files
         paths = [Path(nm) for nm in names]
         rejects = rejects.map_partitions(with_files, paths, meta=with_files(rejects_meta, paths))
-    return bills, rejects, int(sum(int(np.sum(n)) for n in lengths)) - blank
+    return bills, rejects, int(sum(int(np.sum(n)) for n in lengths)) - blank, absent
 
 
 def _statements(assume) -> list:
@@ -397,11 +428,13 @@ def detect_encoding(path: str) -> str:
 
 def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=None, on=None,
                accounts=None, encoding: str | None = None, blocksize: str = "64MB", progress: bool = False,
-               assume=None, catalogue=None):
+               assume=None, catalogue=None, members=None):
     """Score CSV/Parquet files (a file, a glob, or a list) on a Dask cluster; returns pandas (bills,
     rejects) sorted like the single-machine output (member, region, scheme, date). With several
     files the rejects name their file, and rows are counted in each file, as locally.
-    ``rejects.attrs["rows_read"]``: the rows read from all files (each either scored or rejected).
+    ``rejects.attrs["rows_read"]``: the rows read from all files (each either scored or rejected);
+    with ``members`` (see ``score``), ``rejects.attrs["members_absent"]``: the members of the bills
+    that the members file does not list.
     ``progress``: a progress bar for each of the two passes on standard error."""
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
@@ -435,11 +468,12 @@ def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=N
                 ddfs.append(dd.read_parquet(f).map_partitions(_parquet_text))
                 firsts.append(1)
         several = len(ddfs) > 1
-        bills, rejects, rows_read = _score(ddfs if several else ddfs[0], tables=tables, on=on, accounts=accounts,
-                                           first_row=firsts if several else firsts[0],
-                                           files=paths if several else None, progress=progress,
-                                           assume=assume, catalogue=catalogue)
-        bills, rejects = _compute(bills, rejects, progress=tr("结算", "settling") if progress else None)
+        bills, rejects, rows_read, absent = _score(ddfs if several else ddfs[0], tables=tables, on=on,
+                                                   accounts=accounts, first_row=firsts if several else firsts[0],
+                                                   files=paths if several else None, progress=progress,
+                                                   assume=assume, catalogue=catalogue, members=members)
+        bills, rejects, *absent = _compute(bills, rejects, *([absent] if absent is not None else []),
+                                           progress=tr("结算", "settling") if progress else None)
     finally:
         client.close()
         if cluster is not None:
@@ -454,4 +488,6 @@ def score_path(path, *, scheduler: str | None = None, workers: int = 2, tables=N
         rejects = rejects.sort_values(order, kind="stable")
     rejects = rejects.reset_index(drop=True)
     rejects.attrs["rows_read"] = rows_read          # for the summary: rows read = scored + rejected
+    if absent:
+        rejects.attrs["members_absent"] = int(absent[0])
     return bills.reset_index(drop=True), rejects

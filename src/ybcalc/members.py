@@ -35,6 +35,8 @@ MEMBER_COLUMNS = {
     "waiting_exempt": ("免等待期",),
 }
 _ALIASES = {alias: canon for canon, zhs in MEMBER_COLUMNS.items() for alias in (canon, *zhs)}
+#: columns ``Settlement.bills()`` adds when a members file was given (the Dask engine's metadata lists them)
+MEMBER_BILL_COLUMNS = ("eligibility",)
 _TRUE = {"1", "是", "y", "yes", "true", "t", "是的"}
 _FALSE = {"0", "否", "n", "no", "false", "f", ""}
 
@@ -176,6 +178,7 @@ def read_members(src, book=None, source: str | None = None) -> Members:
 # ---- rules -------------------------------------------------------------------------------------------
 WAITING_FIELDS = ("fixed_months", "months_per_break_year", "months_per_repaid_year", "long_break_years",
                   "long_break_min_months")
+GAP_FIELDS = ("max_gap_months", "wait_months")
 
 
 def check_national(national: dict, ck) -> None:
@@ -214,6 +217,33 @@ def check_national(national: dict, ck) -> None:
             ck.add(key, "entries must be oldest first")
 
 
+def check_region_rules(params: dict, national: dict, ck) -> None:
+    """A region's reward amounts may not fall below the national minimums in force over the entry's dates: the
+    national rule (“原则上每次提高限额均不低于1000元”) is a floor, so a lower amount is a table error (the loader
+    calls this for every region table, shipped or the user's)."""
+    import datetime as dt
+    param = params.get("critical_illness_rewards")
+    if param is None:
+        return
+    nat = [e for e in national.get("critical_illness_rewards") or [] if isinstance(e, dict) and hasattr(e.get("from"), "year")]
+    for j, e in enumerate(param.entries):
+        if e.missing:
+            continue
+        end = param.entries[j + 1].start if j + 1 < len(param.entries) else dt.date.max
+        for k, ne in enumerate(nat):
+            n_end = nat[k + 1]["from"] if k + 1 < len(nat) else dt.date.max
+            if "missing" in ne or not (ne["from"] < end and n_end > e.start):
+                continue
+            for field, floor in (("continuous_step", "continuous_step_min"), ("zero_claim_step", "zero_claim_step_min")):
+                v, low = e.raw.get(field), ne.get(floor)
+                if isinstance(v, (int, float)) and isinstance(low, (int, float)) and v < low:
+                    ck.add(f"{e.path}[{e.index}].{field}",
+                           tr(f"{v:,} 元低于国家最低标准 {low:,} 元（national.yaml critical_illness_rewards[{k}]，"
+                              f"自 {ne['from']} 起）：国家规定是下限",
+                              f"{v:,} yuan is below the national minimum of {low:,} yuan (national.yaml "
+                              f"critical_illness_rewards[{k}], from {ne['from']}): the national rule is a floor"))
+
+
 def _entries(book, key) -> list[dict]:
     return [e for e in (book.national.get(key) or []) if isinstance(e, dict)]
 
@@ -241,6 +271,91 @@ def rule_in_force(book, key: str, day) -> dict | None:
         if pd.Timestamp(e["from"]) <= pd.Timestamp(day):
             best = e
     return best
+
+
+@dataclass
+class RuleInForce:
+    """A member-year rule as it applies to one region, scheme and date: the national entry with what the region's
+    table (or its province's) states laid over it (a region states only what deviates)."""
+    fields: dict                  # the merged fields (region's over national)
+    region_entry: object | None   # the region's policy Entry, None when the region states nothing (national rule)
+    national: dict | None         # the national entry in force, None when there is none or it is missing
+    holder: str = ""              # id of the region whose table stated it ("" for the national rule)
+
+    @property
+    def regional(self) -> bool:
+        return self.region_entry is not None
+
+    def from_region(self, field: str) -> bool:
+        return self.region_entry is not None and field in self.region_entry.raw
+
+
+_META = ("from", "source", "document", "missing", "note", "schemes")
+
+
+def _region_param(book, region: str, scheme: str, key: str):
+    """(param, holder): ``key`` as the table of region × scheme states it (its baseline's included), else as
+    the table of the region's province states it; (None, "") when neither does."""
+    t = book.tables.get((region, scheme))
+    if t is not None and key in t.params:
+        return t.params[key], region
+    r = book.regions.get(region)
+    province = r.province if r is not None else None
+    if province and province != region:
+        pt = book.tables.get((province, scheme))
+        if pt is not None and key in pt.params:
+            return pt.params[key], province
+    return None, ""
+
+
+def _merge(book, key: str, scheme: str, nat: dict | None, entry, holder: str) -> RuleInForce | None:
+    if nat is not None and "missing" in nat:
+        nat = None
+    if entry is not None and entry.missing:
+        entry = None                                 # the region's rule is unknown: the national one is used
+    if entry is None and nat is None:
+        return None
+    fields = {k: v for k, v in (nat or {}).items() if k not in _META}
+    fields["schemes"] = list((nat or {}).get("schemes") or [])
+    if entry is not None:
+        fields.update({k: v for k, v in entry.raw.items() if k not in _META})
+        fields["schemes"] = [scheme]                 # a region's table is the scheme's own
+    return RuleInForce(fields, entry, nat, holder if entry is not None else "")
+
+
+def rule_for(book, key: str, region: str, scheme: str, day) -> RuleInForce | None:
+    """The rule ``key`` in force for a bill of region × scheme on ``day`` (None: neither the region nor the
+    nation states one)."""
+    param, holder = _region_param(book, region, scheme, key)
+    entry = None
+    for e in param.entries if param is not None else ():
+        if np.datetime64(e.start, "D") <= np.datetime64(pd.Timestamp(day).date(), "D"):
+            entry = e
+    return _merge(book, key, scheme, rule_in_force(book, key, day), entry, holder)
+
+
+def rule_groups(book, key: str, regions: np.ndarray, schemes: np.ndarray, days: np.ndarray):
+    """Yield (positions, RuleInForce or None) over arrays of bills: one group per rule, vectorised by the
+    entries' dates (few groups, however many bills)."""
+    n = len(days)
+    days = days.astype("datetime64[D]")
+    nat = _entries(book, key)
+    nat_starts = np.array([np.datetime64(e["from"], "D") for e in nat], dtype="datetime64[D]")
+    k_nat = np.searchsorted(nat_starts, days, side="right") - 1 if len(nat) else np.full(n, -1)
+    k_reg = np.full(n, -1, np.int64)
+    holder = np.full(n, "", dtype=object)
+    pairs = pd.DataFrame({"r": regions.astype(object), "s": schemes.astype(object)})
+    for (r, s), idx in pairs.groupby(["r", "s"], sort=False).indices.items():
+        param, h = _region_param(book, r, s, key)
+        if param is None:
+            continue
+        starts = np.array([np.datetime64(e.start, "D") for e in param.entries], dtype="datetime64[D]")
+        k_reg[idx] = np.searchsorted(starts, days[idx], side="right") - 1
+        holder[idx] = h
+    keys = pd.DataFrame({"h": holder, "s": schemes.astype(object), "kr": k_reg, "kn": k_nat})
+    for (h, s, kr, kn), idx in keys.groupby(["h", "s", "kr", "kn"], sort=False).indices.items():
+        entry = book.tables[(h, s)].params[key].entries[kr] if h and kr >= 0 else None
+        yield idx, _merge(book, key, s, nat[kn] if kn >= 0 else None, entry, h)
 
 
 def add_months(days: np.ndarray, months: np.ndarray) -> np.ndarray:
@@ -465,6 +580,18 @@ def _place(book, key: str, lang: str) -> str:
         f"{label} {tr(*_scheme_label(scheme), lang=lang)}"
 
 
+def _with_prev_end(sp: pd.DataFrame) -> pd.DataFrame:
+    """The spans with ``span`` (their number) and ``prev_end``: the end of the member's span before (NaT for the
+    first), from which a 职工 contribution gap is measured."""
+    order = sp.sort_values(["psn_no", "begin"], kind="stable").index.to_numpy()
+    srt = sp.loc[order]
+    same = np.r_[False, srt["psn_no"].to_numpy()[1:] == srt["psn_no"].to_numpy()[:-1]]
+    prev = np.r_[np.datetime64("NaT"), srt["end"].to_numpy("datetime64[D]")[:-1]].astype("datetime64[D]")
+    prev_end = np.full(len(sp), np.datetime64("NaT"), dtype="datetime64[D]")
+    prev_end[order] = np.where(same, prev, np.datetime64("NaT"))
+    return sp.assign(span=np.arange(len(sp)), prev_end=prev_end)
+
+
 # ---- per bill ----------------------------------------------------------------------------------------
 def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
     """Per bill: whether the member could be paid on the bill's date, and why not.
@@ -483,11 +610,12 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
     wait_months = np.full(n, -1, np.int64)
     out = {"listed": listed, "eligible": eligible, "reason": reason, "benefit_from": benefit_from,
            "wait_months": wait_months, "span_row": np.full(n, -1, np.int64),
-           "reward": np.zeros(n, np.int64), "reward_share": np.zeros(n, np.int64)}
+           "reward": np.zeros(n, np.int64), "reward_share": np.zeros(n, np.int64),
+           "wait_rule": np.full(n, "", dtype=object)}
     if not listed.any():
         return out
     pairs = pd.DataFrame({"pos": np.arange(n)[listed], "psn_no": psn[listed], "day": day[listed]}).merge(
-        sp.assign(span=np.arange(len(sp))), on="psn_no", how="inner")
+        _with_prev_end(sp), on="psn_no", how="inner")
     b = pairs["begin"].to_numpy("datetime64[D]")
     e = pairs["end"].to_numpy("datetime64[D]")
     d = pairs["day"].to_numpy("datetime64[D]")
@@ -518,90 +646,143 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
     exempt = pairs["waiting_exempt"].to_numpy(bool)
     needs = (late | (brk > 0)) & ~exempt
     start = np.where(late, paid, begin)
-    if not needs.any():
-        return out
-    # which national entry applies: the one in force when the wait starts
-    entries = _entries(book, "waiting_period")
-    starts = np.array([np.datetime64(e["from"], "D") for e in entries], dtype="datetime64[D]")
-    k = np.searchsorted(starts, start, side="right") - 1 if len(entries) else np.full(len(start), -1)
-    for j in np.unique(k[needs]):
-        rows = needs & (k == j)
-        rule = entries[j] if j >= 0 else None
-        if rule is not None and "missing" in rule:
-            rule = None
-        for sch in np.unique(scheme[rows]):
-            r = rows & (scheme == sch)
-            label = tr(*_scheme_label(sch))
-            if rule is None:
-                warn(pos[r], tr(f"{label}：{_date(start[r].min())} 时无已核实的待遇等待期规定，未计入",
-                                f"{label}: no sourced waiting-period rule on {_date(start[r].min())}, not applied"),
-                     "missing")
-                continue
-            if sch not in (rule.get("schemes") or []):
-                gap = rule_in_force(book, "employee_gap", start[r].min()) if sch == "employee" else None
-                if sch == "employee" and (gap is None or "missing" in gap):
-                    warn(pos[r], tr(f"{label}：断缴或补缴后的待遇等待期无已核实规定，未计入",
-                                    f"{label}: no sourced rule for the wait after a contribution gap, not applied"),
-                         "missing")
-                continue
-            fixed = int(rule["fixed_months"])
-            var = np.maximum(brk[r] * int(rule["months_per_break_year"]) - rep[r] * int(rule["months_per_repaid_year"]), 0)
-            total = fixed + var
-            total = np.where(brk[r] >= int(rule["long_break_years"]),
-                             np.maximum(total, int(rule["long_break_min_months"])), total)
-            frm = add_months(start[r], total)
-            p = pos[r]
-            benefit_from[p] = frm
-            wait_months[p] = total
-            waiting = day[p] < frm
-            if not rule.get("fund_pays_during_wait", False):
-                eligible[p[waiting]] = False
-            last = frm - np.timedelta64(1, "D")
-            reason[p[waiting]] = [tr(f"等待期至 {_date(x)}", f"waiting period until {_date(x)}") for x in last[waiting]]
-            doc = book.national_sources.get(rule.get("document") or rule.get("source"))
-            docname = _doc_no(doc)
+    region = bills["region"].to_numpy(dtype=object)[pos]
+    prev_end = pairs["prev_end"].to_numpy("datetime64[D]")
+    wait_rule = out["wait_rule"]
+
+    def apply_wait(r: np.ndarray, total: np.ndarray, rule: RuleInForce, key: str) -> None:
+        """Bills ``r`` (positions in ``pairs``) wait ``total`` months from ``start`` under ``rule``."""
+        frm = add_months(start[r], total)
+        p = pos[r]
+        benefit_from[p] = frm
+        wait_months[p] = total
+        wait_rule[p] = key
+        waiting = day[p] < frm
+        if not rule.fields.get("fund_pays_during_wait", False):
+            eligible[p[waiting]] = False
+        last = frm - np.timedelta64(1, "D")
+        reason[p[waiting]] = [tr(f"等待期至 {_date(x)}", f"waiting period until {_date(x)}") if m else
+                              tr(f"缴费之日 {_date(x + 1)} 起享受待遇", f"benefits only from the payment day {_date(x + 1)}")
+                              for x, m in zip(last[waiting], np.broadcast_to(total, p.shape)[waiting])]
+        if not rule.regional:
+            docname = _doc_no(book.national_sources.get(rule.national.get("document") or rule.national.get("source")))
             warn(p, tr(f"待遇等待期：本地区细则未收录，按国家规定计算（{docname}）",
                        f"waiting period: the region's own rule is not in the tables, the national rule is used "
                        f"({docname})"), "national")
+
+    # 职工: a contribution gap longer than the region's limit stops benefits until M months after paying again
+    handled = np.zeros(len(pos), bool)
+    emp = np.flatnonzero((scheme == "employee") & ~exempt)
+    for g, rule in rule_groups(book, "employee_gap", region[emp], scheme[emp], start[emp]) if len(emp) else ():
+        if rule is None or any(f not in rule.fields for f in GAP_FIELDS):
+            continue
+        r = emp[g]
+        handled[r] = True
+        limit = int(rule.fields["max_gap_months"])
+        after_span = ~np.isnat(prev_end[r])
+        resumed = np.where(after_span, prev_end[r], begin[r]) + np.timedelta64(1, "D")
+        over = np.where(after_span, begin[r] > add_months(resumed, np.full(len(r), limit)), brk[r] * 12 > limit)
+        if over.any():
+            apply_wait(r[over], np.full(int(over.sum()), int(rule.fields["wait_months"]), np.int64), rule,
+                       "employee_gap")
+    needs &= ~handled
+
+    # 待遇等待期: the rule in force when the wait starts, the region's where its table states one
+    todo = np.flatnonzero(needs)
+    for g, rule in rule_groups(book, "waiting_period", region[todo], scheme[todo], start[todo]) if len(todo) else ():
+        r = todo[g]
+        sch = scheme[r[0]]
+        label = tr(*_scheme_label(sch))
+        if rule is None or any(f not in rule.fields for f in WAITING_FIELDS):
+            warn(pos[r], tr(f"{label}：{_date(start[r].min())} 时无已核实的待遇等待期规定，未计入",
+                            f"{label}: no sourced waiting-period rule on {_date(start[r].min())}, not applied"),
+                 "missing")
+            continue
+        if sch not in rule.fields["schemes"]:
+            if sch == "employee":
+                warn(pos[r], tr(f"{label}：断缴或补缴后的待遇等待期无已核实规定，未计入",
+                                f"{label}: no sourced rule for the wait after a contribution gap, not applied"),
+                     "missing")
+            continue
+        f = rule.fields
+        if f.get("extended_payment_months"):
+            # paid in the first months of the span's year: still the (extended) concentrated period, no wait
+            year_start = begin[r].astype("datetime64[Y]").astype("datetime64[D]")
+            ext_end = add_months(year_start, np.full(len(r), int(f["extended_payment_months"])))
+            in_time = late[r] & (brk[r] == 0) & (paid[r] >= year_start) & (paid[r] < ext_end)
+            if f.get("benefits_from_payment") and in_time.any():     # 从缴费之日起享受 (福建)
+                apply_wait(r[in_time], np.zeros(int(in_time.sum()), np.int64), rule, "waiting_period")
+            r = r[~in_time]
+            if not len(r):
+                continue
+        var = np.maximum(brk[r] * int(f["months_per_break_year"]) - rep[r] * int(f["months_per_repaid_year"]), 0)
+        total = int(f["fixed_months"]) + var
+        total = np.where(brk[r] >= int(f["long_break_years"]), np.maximum(total, int(f["long_break_min_months"])), total)
+        apply_wait(r, total.astype(np.int64), rule, "waiting_period")
     return out
 
 
 def _rewards(out: dict, pairs: pd.DataFrame, pos: np.ndarray, bills: pd.DataFrame, day: np.ndarray, book,
              warn) -> None:
-    """大病保险 cap raised for continuous enrolment and a zero-claim year (national floors: regions state
-    no amounts yet). ``reward`` (fen) and ``reward_share`` (ppm of the original cap, its ceiling) per bill."""
+    """大病保险 cap raised for continuous enrolment and a zero-claim year: the region's amounts where its table
+    states them, else the national floors (warned). ``reward`` (fen) and ``reward_share`` (ppm of the original
+    cap, its ceiling) per bill."""
     n = len(bills)
     out["reward"] = np.zeros(n, np.int64)
     out["reward_share"] = np.zeros(n, np.int64)
-    entries = _entries(book, "critical_illness_rewards")
-    if not entries:
-        return
     scheme = np.where(pairs["scheme"].to_numpy(dtype=object) != "", pairs["scheme"].to_numpy(dtype=object),
                       bills["scheme"].to_numpy(dtype=object)[pos])
+    region = bills["region"].to_numpy(dtype=object)[pos]
     cont = pairs["continuous_years"].to_numpy(np.int64)
     no_claim = pairs["prev_year_no_claim"].to_numpy(bool)
-    starts = np.array([np.datetime64(e["from"], "D") for e in entries], dtype="datetime64[D]")
-    k = np.searchsorted(starts, day[pos], side="right") - 1
-    for j in np.unique(k[k >= 0]):
-        e = entries[j]
-        if "missing" in e:
+    for g, rule in rule_groups(book, "critical_illness_rewards", region, scheme, day[pos]):
+        if rule is None or scheme[g[0]] not in rule.fields["schemes"]:
             continue
-        rows = (k == j) & np.isin(scheme, e.get("schemes") or [])
-        steps_c = np.where(rows, np.maximum(cont - int(e["continuous_after_years"]), 0), 0)
-        steps_z = np.where(rows, no_claim, 0)
-        fen = steps_c * round(e["continuous_step_min"] * 100) + steps_z * round(e["zero_claim_step_min"] * 100)
+        f = rule.fields
+        step_c, step_z = reward_steps(rule)
+        if step_c is None or step_z is None or "continuous_after_years" not in f:
+            continue
+        steps_c = np.maximum(cont[g] - int(f["continuous_after_years"]), 0)
+        steps_z = no_claim[g].astype(np.int64)
+        fen = steps_c * round(step_c * 100) + steps_z * round(step_z * 100)
+        if "total_max" in f:                                    # a region's ceiling in yuan (e.g. 8 万)
+            fen = np.minimum(fen, round(f["total_max"] * 100))
         got = fen > 0
         if not got.any():
             continue
-        out["reward"][pos[got]] = fen[got]
-        out["reward_share"][pos[got]] = round(float(e["total_max_share_of_cap"]) * 1_000_000)
-        doc = _doc_no(book.national_sources.get(e.get("document") or e.get("source")))
-        for y in np.unique(fen[got]):
-            warn(pos[got & (fen == y)],
-                 tr(f"大病保险最高支付限额：连续参保/零报销激励本地区标准未收录，按国家最低标准提高 {y / 100:,.0f} 元"
-                    f"（{doc}）",
-                    f"critical-illness cap: the region's reward is not in the tables, raised by the national minimum "
-                    f"{y / 100:,.0f} yuan ({doc})"), "national")
+        p = pos[g][got]
+        out["reward"][p] = fen[got]
+        share = f.get("total_max_share_of_cap")
+        out["reward_share"][p] = round(float(share) * 1_000_000) if share is not None else 1_000_000
+        national_c = ~np.bool_(rule.from_region("continuous_step")) & (steps_c[got] > 0)
+        national_z = ~np.bool_(rule.from_region("zero_claim_step")) & (steps_z[got] > 0)
+        by_nation = national_c | national_z
+        if not by_nation.any():
+            continue
+        doc = _doc_no(book.national_sources.get(rule.national.get("document") or rule.national.get("source"))) \
+            if rule.national else ""
+        if not rule.regional:
+            for y in np.unique(fen[got][by_nation]):
+                warn(p[by_nation & (fen[got] == y)],
+                     tr(f"大病保险最高支付限额：连续参保/零报销激励本地区标准未收录，按国家最低标准提高 {y / 100:,.0f} 元"
+                        f"（{doc}）",
+                        f"critical-illness cap: the region's reward is not in the tables, raised by the national minimum "
+                        f"{y / 100:,.0f} yuan ({doc})"), "national")
+            continue
+        for mask, zh, en in ((national_c, "连续参保激励", "continuous-enrolment reward"),
+                             (national_z, "零报销激励", "zero-claim reward")):
+            if mask.any():
+                warn(p[mask], tr(f"大病保险最高支付限额：{zh}本地区标准未收录，按国家最低标准计入（{doc}）",
+                                 f"critical-illness cap: the region's {en} is not in the tables, the national minimum "
+                                 f"is used ({doc})"), "national")
+
+
+def reward_steps(rule: RuleInForce) -> tuple:
+    """(continuous step, zero-claim step) in yuan: the region's amounts, else the national minimums."""
+    f = rule.fields
+    step_c = f["continuous_step"] if rule.from_region("continuous_step") else f.get("continuous_step_min")
+    step_z = f["zero_claim_step"] if rule.from_region("zero_claim_step") else f.get("zero_claim_step_min")
+    return step_c, step_z
 
 
 def _scheme_label(s):
@@ -620,44 +801,85 @@ def _doc_no(src) -> str:
     return m.group(1) if m else src.title
 
 
+def _rule_cite(book, rule: RuleInForce | None, lang: str) -> str:
+    """The documents a rule was read from: the region's source when its table stated it, and the national
+    document for what it left to the national rule."""
+    if rule is None:
+        return ""
+    parts = []
+    if rule.regional and rule.region_entry.source is not None:
+        parts.append(rule.region_entry.source.cite(lang))
+    if rule.national is not None:
+        parts.append(_cite(book, rule.national, lang))
+    return ("；" if lang == "zh" else "; ").join(p for p in parts if p)
+
+
+def _rule_owner(book, rule: RuleInForce, lang: str) -> str:
+    """Whose rule it is, in words: 成都市规定 / 四川省规定 / 国家规定."""
+    if rule.regional:
+        e = rule.region_entry                   # the table that stated it: a baseline the region's table extends
+        rid = e.table.split("/")[0] if not e.user and e.table.split("/")[0] in book.regions else rule.holder
+        name = book.regions[rid].name if rid in book.regions else rid
+        return tr(f"{name}规定", f"rule of {name}", lang)
+    return tr("国家规定", "national rule", lang)
+
+
 def explain_text(book, r, lang: str) -> tuple[str, str, str] | None:
     """(item, amount, rule, source) of the eligibility step of one bill row, or None when no members file said."""
     if "member_listed" not in r or not bool(r["member_listed"]):
         return None
     months = int(r.get("member_wait_months", -1))
     frm = r.get("member_benefit_from")
-    rule = rule_in_force(book, "waiting_period", pd.Timestamp(frm) - pd.DateOffset(months=max(months, 0))) \
+    key = str(r.get("member_wait_rule") or "waiting_period")
+    rule = rule_for(book, key, r["region"], r["scheme"], pd.Timestamp(frm) - pd.DateOffset(months=max(months, 0))) \
         if months >= 0 and pd.notna(frm) else None
-    src = _cite(book, rule, lang) if rule else ""
+    src = _rule_cite(book, rule, lang)
+    owner = f"（{_rule_owner(book, rule, lang)}）" if rule is not None and lang == "zh" else \
+        (f" ({_rule_owner(book, rule, lang)})" if rule is not None else "")
+    what = tr("职工医保中断缴费后的待遇等待期", "wait after an employee contribution gap", lang) \
+        if key == "employee_gap" else tr("待遇等待期", "waiting period", lang)
     if bool(r["member_eligible"]):
-        if months >= 0:
-            text = tr(f"待遇等待期 {months} 个月，{_date(np.datetime64(frm, 'D'))} 起享受待遇；就诊日在其后",
-                      f"waiting period {months} months, benefits from {_date(np.datetime64(frm, 'D'))}; the bill "
+        if months == 0:
+            text = tr(f"延长缴费期内缴费{owner}，缴费之日 {_date(np.datetime64(frm, 'D'))} 起享受待遇；就诊日在其后",
+                      f"paid in the extended payment period{owner}: benefits from the payment day "
+                      f"{_date(np.datetime64(frm, 'D'))}; the bill is after it", lang)
+        elif months > 0:
+            text = tr(f"{what} {months} 个月{owner}，{_date(np.datetime64(frm, 'D'))} 起享受待遇；就诊日在其后",
+                      f"{what} {months} months{owner}, benefits from {_date(np.datetime64(frm, 'D'))}; the bill "
                       f"is after it", lang)
         else:
             text = tr("就诊日在参保期内，无待遇等待期", "enrolled on the bill's date, no waiting period", lang)
         reward = int(r.get("member_reward", 0))
         if reward > 0:
-            text += tr(f"；大病保险最高支付限额因连续参保/零报销激励提高 {reward / 100:,.0f} 元（国家最低标准，"
-                       f"至多原封顶线的 {int(r['member_reward_share']) / 10_000:.0f}%）",
+            rw = rule_for(book, "critical_illness_rewards", r["region"], r["scheme"], r["setl_date"])
+            if rw is not None and rw.regional and rw.from_region("continuous_step") and rw.from_region("zero_claim_step"):
+                whose = _rule_owner(book, rw, lang)
+            else:
+                whose = tr("国家最低标准", "national minimum", lang)
+            share = int(r["member_reward_share"]) / 10_000
+            text += tr(f"；大病保险最高支付限额因连续参保/零报销激励提高 {reward / 100:,.0f} 元（{whose}，"
+                       f"至多原封顶线的 {share:.0f}%）",
                        f"; critical-illness cap raised by {reward / 100:,.0f} yuan for continuous enrolment / a "
-                       f"zero-claim year (national minimum, at most {int(r['member_reward_share']) / 10_000:.0f}% of "
-                       f"the original cap)", lang)
-            rw = rule_in_force(book, "critical_illness_rewards", r["setl_date"])
-            if rw is not None and "missing" not in rw:
-                src = "；".join(x for x in (src, _cite(book, rw, lang)) if x) if lang == "zh" else \
-                    "; ".join(x for x in (src, _cite(book, rw, lang)) if x)
+                       f"zero-claim year ({whose}, at most {share:.0f}% of the original cap)", lang)
+            cite = _rule_cite(book, rw, lang)
+            src = ("；" if lang == "zh" else "; ").join(x for x in (src, cite) if x)
         return tr("待遇资格", "eligibility", lang), tr("享受", "eligible", lang), text, src
-    if months >= 0:
+    if months == 0:
+        day = _date(np.datetime64(frm, 'D'))
+        whose = _rule_owner(book, rule, lang) if rule else ""
+        text = tr(f"缴费之日 {day} 起享受待遇（{whose}：延长缴费期内缴费的，从缴费之日起享受）：就诊日在缴费之前，"
+                  f"医保基金不支付",
+                  f"benefits only from the payment day {day} ({whose}: paid in the extended payment period, benefits "
+                  f"start that day): the bill is before it, the funds pay nothing", lang)
+    elif months > 0:
         why = tr(f"等待期至 {_date(np.datetime64(frm, 'D') - np.timedelta64(1, 'D'))}",
                  f"waiting period until {_date(np.datetime64(frm, 'D') - np.timedelta64(1, 'D'))}", lang)
+        text = tr(f"{why}（{what} {months} 个月，{_rule_owner(book, rule, lang) if rule else ''}）：医保基金不支付"
+                  f"等待期内发生的医疗费用，全部由个人负担",
+                  f"{why} ({what} {months} months{', ' + _rule_owner(book, rule, lang) if rule else ''}): the "
+                  f"funds pay nothing for care during the wait; the patient pays all", lang)
     else:
         why = tr("未参保", "not enrolled", lang)
-    if months >= 0:
-        text = tr(f"{why}（等待期 {months} 个月）：医保基金不支付等待期内发生的医疗费用，全部由个人负担",
-                  f"{why} ({months} months): the funds pay nothing for care during the wait; the patient pays all",
-                  lang)
-    else:
         text = tr(f"{why}：就诊日不在任何参保期内，基金不支付", f"{why}: no enrolment span covers the bill's date; "
                   f"the funds pay nothing", lang)
     return tr("待遇资格", "eligibility", lang), tr("不享受", "not eligible", lang), text, src
@@ -711,7 +933,9 @@ def eligibility_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
     ok = raw["member_eligible"].to_numpy(bool)
     frm = raw["member_benefit_from"].to_numpy("datetime64[D]")
     waiting = ~ok & ~np.isnat(frm)
-    key = np.where(~listed, "absent", np.where(ok, "yes", np.where(waiting, "wait", "out")))
+    months = raw["member_wait_months"].to_numpy(np.int64) if "member_wait_months" in raw else np.full(len(raw), -1)
+    key = np.where(~listed, "absent", np.where(ok, "yes", np.where(waiting, np.where(months == 0, "paid", "wait"),
+                                                                      "out")))
     last = np.where(waiting, frm - np.timedelta64(1, "D"), np.datetime64("NaT"))
     combo = pd.Series(key).str.cat(pd.Series(np.datetime_as_string(last, unit="D")), sep="|")
     codes_, uniq = pd.factorize(combo)
@@ -721,6 +945,9 @@ def eligibility_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
         texts.append({"absent": tr("未列入参保信息（按一直参保）", "not in the members file (as always enrolled)", lang),
                       "yes": tr("是", "yes", lang),
                       "wait": tr(f"否：等待期至 {d}", f"no: waiting period until {d}", lang),
+                      "paid": tr(f"否：缴费前（{_date(np.datetime64(d) + 1)} 起享受）",
+                                 f"no: before the payment (benefits from {_date(np.datetime64(d) + 1)})", lang)
+                      if d != "NaT" else "",
                       "out": tr("否：未参保", "no: not enrolled", lang)}[k])
     return np.array(texts, dtype=object)[codes_] if len(uniq) else np.array([], dtype=object)
 

@@ -188,11 +188,21 @@ def scenario_bars(table: pd.DataFrame, *, title: str | None = None, figsize=None
         ax.bar(pos[settled], pat[settled], bottom=fund[settled], color=COLORS["patient"], width=0.75, label="个人负担")
     if (~settled).any():
         ax.bar(pos[~settled], 100, color=COLORS["fail"], hatch="//", edgecolor="#aaa", width=0.75, label="无法结算")
-    for p, ok, f, pa, amt in zip(pos, settled, fund, pat, t["psn_part_amt"].to_numpy(float)):
-        if ok:
+    # with a members file (compare --members): a scenario whose member is not eligible on the bill's date
+    # (waiting period, not enrolled) says why inside its bar
+    refused = np.zeros(n, bool)
+    if "eligible" in t.columns:
+        refused = settled & (t["eligible"].to_numpy(dtype=object) == False)      # noqa: E712 (None: unknown)
+    why = (t["eligibility"].fillna("").astype(str).str.split("：", n=1).str[-1].to_numpy(dtype=object)
+           if "eligibility" in t.columns else np.full(n, "", dtype=object))
+    for p, ok, f, pa, amt, no, w in zip(pos, settled, fund, pat, t["psn_part_amt"].to_numpy(float), refused, why):
+        if no:
+            ax.text(p, 50, w, ha="center", va="center", color="white", fontsize=8, rotation=90)
+        if ok and not no:
             ax.text(p, f / 2, f"{f:.0f}%", ha="center", va="center", color="white", fontsize=8)
+        if ok:
             ax.text(p, 101, f"{amt:,.0f}", ha="center", va="bottom", fontsize=7, rotation=90 if n > 12 else 0)
-        else:
+        if not ok:
             ax.text(p, 50, "无法结算", ha="center", va="center", fontsize=8, rotation=90, color="#555")
     ax.set_xticks(pos, ticks, fontsize=8)
     for mid, reg in group_mid:
@@ -207,6 +217,8 @@ def scenario_bars(table: pd.DataFrame, *, title: str | None = None, figsize=None
         tot = t.loc[t["settled"], "medfee_sumamt"].iat[0]
         visit = t["med_type"].iat[0] if "med_type" in t else ""
         title = f"同一张账单（{visit} {tot:,.0f} 元）在各地的分担；柱顶数字为个人负担（元）"
+        if t.attrs.get("psn_no"):
+            title += f"\n按人员 {t.attrs['psn_no']} 的参保信息（参保期、待遇等待期、激励）"
     if title:
         ax.set_title(title, fontsize=11)
     return fig
@@ -355,4 +367,126 @@ def parameter_chart(table: pd.DataFrame, *, title: str | None = None, figsize=No
               ncols=4)
     if title:
         ax.set_title(title, fontsize=11)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# a member's year (notebook 05 “一年的就医”)
+# ---------------------------------------------------------------------------------------------
+SPAN_COLORS = ("#cfe3f7", "#d5ecd4", "#f6e3c8", "#e6dcf2")
+
+
+def member_year(year, *, figsize=(10, 6.8), title: str | None = None) -> Figure:
+    """One member's year (a ``ybcalc.member_year.MemberYear``) on one time axis, three bands:
+
+    参保: enrolment spans (参保地 · 险种) and waiting periods (hatched); 账单: each bill's cost split into
+    what the funds paid, the member's own account, a relative's account (共济) and cash, a bill the funds
+    refused marked with why; 累计: the deductible paid so far and the personal account's balance after each
+    payment from it (payments for relatives' bills marked), with the pooled fund against its cap."""
+    import matplotlib.dates as mdates
+    use_cjk_font()
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax_span, ax_bill, ax_sum = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [0.9, 2.2, 1.6]})
+    y0, y1 = np.datetime64(f"{year.year}-01-01"), np.datetime64(f"{year.year + 1}-01-01")
+    one = np.timedelta64(1, "D")
+
+    # enrolment and waiting periods
+    sp = year.spans
+    ax_span.set_ylim(0, 1)
+    ax_span.set_yticks([])
+    if not len(sp):
+        ax_span.text(0.5, 0.5, "未提供参保信息（按一直参保结算）", transform=ax_span.transAxes, ha="center",
+                     va="center", fontsize=9, color="#555")
+    regions = list(dict.fromkeys(sp["region"])) if len(sp) else []
+    for r in sp.itertuples():
+        b, e = np.datetime64(r.begin, "D"), np.datetime64(r.end, "D") + one
+        ax_span.barh(0.62, e - b, left=b, height=0.5, color=SPAN_COLORS[regions.index(r.region) % len(SPAN_COLORS)],
+                     edgecolor="#6a8caf")
+        ax_span.text(b + (e - b) / 2, 0.62, f"参保 {r.region} {r.scheme}", ha="center", va="center", fontsize=9)
+        if r.wait_months >= 0 and not pd.isna(r.wait_from):
+            w0 = max(np.datetime64(r.wait_from, "D"), y0)
+            w1 = min(np.datetime64(r.benefit_from, "D"), y1)
+            if w1 > w0:
+                ax_span.barh(0.18, w1 - w0, left=w0, height=0.3, color="#f4c7c3", hatch="//", edgecolor="#c0392b")
+                last = np.datetime64(r.benefit_from, "D") - one
+                ax_span.text(w0 + (w1 - w0) / 2, 0.18, f"待遇等待期 {r.wait_months} 个月（至 {last}）", ha="center",
+                             va="center", fontsize=8, color="#8e1b10")
+    ax_span.set_ylabel("参保", rotation=0, ha="right", va="center")
+
+    # bills
+    b = year.bills
+    if len(b):
+        d = b["date"].to_numpy("datetime64[D]")
+        width = np.timedelta64(6, "D")
+        parts = [("fund", "基金支付", COLORS["fund"]), ("acct", "个人账户", COLORS["acct"]),
+                 ("family", "共济账户（家人）", COLORS["maf"]), ("cash", "个人现金", COLORS["cash"])]
+        bottom = np.zeros(len(b))
+        for col, label, color in parts:
+            v = b[col].to_numpy(float)
+            if (v > 0).any():
+                ax_bill.bar(d, v, width, bottom=bottom, color=color, label=label, align="center")
+            bottom += v
+        top = b["total"].max()
+        for x, tot, ok, why, fam, by in zip(d, b["total"], b["eligible"], b["eligibility"], b["family"],
+                                            b["paid_by"]):
+            ax_bill.text(x, tot + top * 0.02, f"{tot:,.0f}", ha="center", va="bottom", fontsize=7)
+            if not ok:
+                reason = str(why).split("：", 1)[-1] if why else "不享受待遇"
+                ax_bill.text(x, tot + top * 0.09, "× " + reason, ha="center", va="bottom", fontsize=7.5,
+                             color="#c0392b")
+            if fam > 0:
+                ax_bill.text(x, tot + top * 0.09, f"共济：{by}", ha="center", va="bottom", fontsize=7.5,
+                             color="#2e7d32")
+        ax_bill.set_ylim(0, top * 1.25)
+        ax_bill.legend(loc="upper left", fontsize=8, frameon=False, ncols=4)
+    else:
+        ax_bill.text(0.5, 0.5, "本年无账单", transform=ax_bill.transAxes, ha="center", va="center", color="#555")
+    ax_bill.set_ylabel("每张账单（元）")
+
+    # running totals
+    if len(b):
+        d = b["date"].to_numpy("datetime64[D]")
+        xs = np.r_[y0, d, y1 - one]
+        ded = b["deductible_so_far"].to_numpy(float)
+        ax_sum.step(xs, np.r_[0, ded, ded[-1]], where="post", color=COLORS["patient"], lw=1.8, label="起付线累计")
+        hit = b["cap_reached"].to_numpy(bool)
+        if hit.any():
+            ax_sum.scatter(d[hit], ded[hit], marker="*", s=120, color="#c0392b", zorder=5, label="达到封顶线")
+    a = year.account
+    if year.opening_balance is not None and len(a):
+        ad = a["date"].to_numpy("datetime64[D]")
+        bal = a["balance"].to_numpy(float)
+        ax_sum.step(np.r_[y0, ad, y1 - one], np.r_[year.opening_balance, bal, bal[-1]], where="post",
+                    color=COLORS["acct"], lw=1.8, label="个人账户余额")
+        other = a["psn_no"].to_numpy(dtype=object) != year.psn_no
+        if other.any():
+            ax_sum.scatter(ad[other], bal[other], color=COLORS["maf"], zorder=5, label="为家人支付")
+            for x, v, who, paid in zip(ad[other], bal[other], a["psn_no"][other], a["paid"][other]):
+                ax_sum.annotate(f"为 {who} 付 {paid:,.0f}", (x, v), xytext=(4, 6), textcoords="offset points",
+                                fontsize=7, color="#2e7d32")
+    elif year.opening_balance is not None:
+        ax_sum.step([y0, y1 - one], [year.opening_balance] * 2, where="post", color=COLORS["acct"], lw=1.8,
+                    label="个人账户余额")
+    if len(b):
+        capped = b[b["cap"].notna() & (b["cap"] > 0)]
+        if len(capped):          # the cap the year came closest to
+            last = capped.iloc[int(np.argmax(capped["fund_so_far"].to_numpy(float) / capped["cap"].to_numpy(float)))]
+            ax_sum.text(0.99, 0.95, f"统筹基金本年度累计 {last['fund_so_far']:,.0f} 元 / 最高支付限额 {last['cap']:,.0f} 元"
+                        f"（{last['visit']}，{last['region']}）", transform=ax_sum.transAxes, ha="right", va="top",
+                        fontsize=8, color="#333")
+    ax_sum.set_ylim(0, max(1.0, ax_sum.get_ylim()[1]) * 1.3)       # room for the legend and the cap's line
+    ax_sum.set_ylabel("累计（元）")
+    if ax_sum.lines or ax_sum.collections:
+        ax_sum.legend(loc="upper left", fontsize=8, frameon=False, ncols=4)
+
+    for ax in (ax_span, ax_bill, ax_sum):
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(axis="x", alpha=0.25)
+    ax_sum.set_xlim(y0, y1)
+    ax_sum.xaxis.set_major_locator(mdates.MonthLocator())
+    ax_sum.xaxis.set_major_formatter(mdates.DateFormatter("%-m月"))
+    if title is None:
+        title = f"{year.psn_no} 的 {year.year} 年：参保、待遇等待期、每张账单与累计"
+    if title:
+        fig.suptitle(title, fontsize=11)
     return fig

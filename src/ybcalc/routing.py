@@ -10,6 +10,11 @@ empty ``psn_no``. Rows go by a hash of that member; the lines of a bill that nam
 (rare: a broken export) all go by a hash of the bill instead. Hashes only spread the work: rows that
 prepare would treat as one member or one bill always get equal hashes, and the check for bills with
 several members is exact (hash collisions are resolved on the text).
+
+A members file may link members' accounts (家庭共济, ``acct_payer``: whose account pays this member's
+costs): the payer's account then runs down in date order over the bills of the whole family, so a
+family's bills must meet in one partition too. Rows of a linked member go by their family's root (see
+``family_roots``) instead of their own ``psn_no``.
 """
 from __future__ import annotations
 
@@ -96,23 +101,72 @@ def _partition_of(h: np.ndarray, k: int) -> np.ndarray:
     return ((h >> np.uint64(32)) * np.uint64(k) >> np.uint64(32)).astype(np.int32)
 
 
-def _batch_keys(batch, bill_col: str, member_col: str | None, k: int):
-    """(bill hash, partition by member, bill text) of one block of rows."""
+def family_roots(members) -> dict[str, str]:
+    """``psn_no`` -> the root of its family, for the members a members file links by ``acct_payer``.
+
+    A family is every member reached through payer links, over all spans (a member may have a payer in
+    one span and another in the next, and a payer may pay for several): its root is its first payer in
+    text order, the same whichever rows or partitions it is computed from. Unlinked members are not in
+    the mapping (they go by their own ``psn_no``)."""
+    spans = getattr(members, "spans", members)
+    if spans is None or "acct_payer" not in spans.columns or not len(spans):
+        return {}
+    payer = spans["acct_payer"].astype(str).str.strip().to_numpy(dtype=object)
+    who = spans["psn_no"].astype(str).str.strip().to_numpy(dtype=object)
+    linked = (payer != "") & (payer != who)
+    if not linked.any():
+        return {}
+    parent: dict[str, str] = {}
+
+    def find(x):
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+    for a, b in zip(who[linked], payer[linked]):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    payers = set(payer[linked])
+    roots: dict[str, str] = {}
+    for m in sorted(parent):                      # the family's first payer, in text order
+        r = find(m)
+        if m in payers and r not in roots:
+            roots[r] = m
+    return {m: roots[find(m)] for m in parent}
+
+
+def _family_member(member, family: dict | None):
+    """An Arrow string array of members with each linked member replaced by its family root."""
+    if not family:
+        return member
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    if pa.types.is_large_string(member.type):
+        member = member.cast(pa.string())
+    idx = pc.index_in(member, value_set=pa.array(list(family), pa.string()))
+    root = pc.take(pa.array(list(family.values()), pa.string()), idx)
+    return pc.if_else(pc.is_valid(idx), root, member)
+
+
+def _batch_keys(batch, bill_col: str, member_col: str | None, k: int, family: dict | None = None):
+    """(bill hash, partition by member (or family), bill text) of one block of rows."""
     bill = _trimmed(batch.column(bill_col))
     hb, _ = text_hash(bill)
     if member_col is None:
         return hb, _partition_of(hb, k), bill
-    member = _trimmed(batch.column(member_col))
+    member = _family_member(_trimmed(batch.column(member_col)), family)
     hm, mlen = text_hash(member)
     return hb, _partition_of(np.where(mlen == 0, hb, hm), k), bill
 
 
-def partition_rows(table, k: int, bill_col: str, member_col: str | None) -> np.ndarray:
-    """Partition number (0..k-1) of each row of an Arrow table (see the module text)."""
+def partition_rows(table, k: int, bill_col: str, member_col: str | None, family: dict | None = None) -> np.ndarray:
+    """Partition number (0..k-1) of each row of an Arrow table (see the module text); ``family``:
+    ``family_roots`` of a members file, whose linked members go by their family."""
     import pyarrow as pa
     batches = table.select([c for c in (bill_col, member_col) if c]).to_batches()
     with ThreadPoolExecutor(os.cpu_count() or 1) as threads:     # Arrow and numpy release the GIL
-        keys = list(threads.map(lambda b: _batch_keys(b, bill_col, member_col, k), batches))
+        keys = list(threads.map(lambda b: _batch_keys(b, bill_col, member_col, k, family), batches))
     if not keys:
         return np.zeros(0, np.int32)
     part = np.concatenate([kk[1] for kk in keys])
@@ -167,14 +221,18 @@ def _split_bills(hb: np.ndarray, part: np.ndarray, bits: int = 22) -> np.ndarray
     return rows[(lo != hi)[codes]]
 
 
-def route_keys(bill: pd.Series, member: pd.Series | None, several: set) -> pd.Series:
-    """The text a row is shuffled on (Dask): its member as prepare reads it, or ``bill:<id>`` for the
-    lines of a bill that names several members."""
+def route_keys(bill: pd.Series, member: pd.Series | None, several: set, family: dict | None = None) -> pd.Series:
+    """The text a row is shuffled on (Dask): its member as prepare reads it (a linked member: its
+    family's root, see ``family_roots``), or ``bill:<id>`` for the lines of a bill that names several
+    members."""
     b = bill.astype("string").fillna("").str.strip()
     if member is None:
         return b
     m = member.astype("string").fillna("").str.strip()
     m = m.where(m != "", b)
+    if family:
+        root = m.map(family)
+        m = root.where(root.notna(), m).astype("string")
     return ("bill:" + b).where(b.isin(several), m)
 
 

@@ -53,7 +53,8 @@ ZH = {"region": "地区", "scheme": "险种", "status": "人员", "psn_type": "�
       "acct_pay": "个人账户", "psn_cash_pay": "个人现金", "fund_share": "基金占比", "patient_share": "个人占比",
       "reason": "无法结算原因", "n_warnings": "提示数", "bills": "单据数", "mean_share": "平均个人占比",
       "median_share": "个人占比中位数", "fund": "基金支付", "patient": "个人负担", "acct": "个人账户",
-      "cash": "个人现金"}
+      "cash": "个人现金", "eligibility": "待遇资格", "eligible": "享受待遇", "benefit_from": "待遇起始日",
+      "wait_months": "等待期（月）", "reward": "大病封顶线激励"}
 
 #: English headers of the same columns (``display_table(..., lang="en")``)
 EN = {"region": "region", "scheme": "scheme", "status": "member", "psn_type": "member group", "age": "age",
@@ -65,7 +66,9 @@ EN = {"region": "region", "scheme": "scheme", "status": "member", "psn_type": "m
       "acct_pay": "personal account", "psn_cash_pay": "cash", "fund_share": "fund share",
       "patient_share": "patient share", "reason": "why not settled", "n_warnings": "warnings", "bills": "bills",
       "mean_share": "mean patient share", "median_share": "median patient share", "fund": "fund pays",
-      "patient": "patient pays", "acct": "personal account", "cash": "cash"}
+      "patient": "patient pays", "acct": "personal account", "cash": "cash", "eligibility": "eligibility",
+      "eligible": "eligible", "benefit_from": "benefits from", "wait_months": "waiting months",
+      "reward": "critical-illness cap reward"}
 #: member words of the scenario table in English (a table's own group names stay as the notice writes them)
 MEMBER_EN = {"在职": "employed", "退休": "retired", "退休2000前": "retired before 2000", "职工": "employee",
              "居民": "resident"}
@@ -276,9 +279,36 @@ def _line_frame(bill_lines) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # settling many what-ifs in one call
 # ---------------------------------------------------------------------------------------------
-def _settle(lines: pd.DataFrame, book: PolicyBook, accounts=None):
+def _settle(lines: pd.DataFrame, book: PolicyBook, accounts=None, members=None):
     from .api import settle
-    return settle(lines, book, strict=False, accounts=accounts, source="<scenarios>")
+    return settle(lines, book, strict=False, accounts=accounts, source="<scenarios>", members=members)
+
+
+def scenario_members(members, book: PolicyBook, psn_no: str | None, ids: Sequence[str], bill_psn=None):
+    """(``Members`` with one member's spans copied to each scenario id, the member's psn_no).
+
+    The spans keep the member's dates, payments, breaks and rewards, but not their 参保地/险种: each
+    scenario asks what this member's enrolment means had the bill been incurred there. A member the
+    file does not list gets no spans (each scenario is then settled as always enrolled, and says so)."""
+    from .members import Members, read_members
+    m = read_members(members, book)
+    psn = psn_no
+    if psn is None:
+        known = [p for p in pd.unique(pd.Series(bill_psn, dtype=object).dropna().astype(str).str.strip()) if p] \
+            if bill_psn is not None else []
+        if len(known) == 1:
+            psn = known[0]
+        elif len(m.psn_nos) == 1:
+            psn = str(m.psn_nos[0])
+        else:
+            raise ValueError(tr(f"{m.source} 列出 {len(m.psn_nos)} 名人员，账单没有人员编号（psn_no）：请指定一人"
+                                f"（--psn-no / psn_no=）",
+                                f"{m.source} lists {len(m.psn_nos)} members and the bill names none (psn_no): "
+                                f"name one (--psn-no / psn_no=)"))
+    own = m.spans[m.spans["psn_no"].astype(str) == str(psn)]
+    spans = pd.concat([own.assign(psn_no=sid, region="", scheme="") for sid in ids], ignore_index=True) \
+        if len(own) else own.copy()
+    return Members(spans.reset_index(drop=True), m.source), str(psn)
 
 
 def _results(settlement, ids: Sequence[str]) -> tuple[pd.DataFrame, pd.Series]:
@@ -311,7 +341,7 @@ def _money_columns(raw: pd.DataFrame) -> dict:
 
 def compare_scenarios(bill_lines, regions: Iterable = DEFAULT_REGIONS, statuses: Iterable = ("在职", "退休"),
                       hosp_levels: Iterable = (3,), date=DEFAULT_DATE, book=None, *, scheme=None, age=None,
-                      accounts=None) -> pd.DataFrame:
+                      accounts=None, members=None, psn_no: str | None = None) -> pd.DataFrame:
     """Settle one bill as if it had been incurred in each region × status × hospital level.
 
     ``bill_lines``: the bill's lines (DataFrame or list of dicts, national or Chinese headers). Its
@@ -319,12 +349,17 @@ def compare_scenarios(bill_lines, regions: Iterable = DEFAULT_REGIONS, statuses:
     replaced by each scenario's; ``med_type`` and item columns are kept. ``statuses``: 在职, 退休 (职工)
     or 居民 (the table's adult group) or a table's own group name. ``scheme`` forces 职工/居民.
     ``age``: default 45 在职 / 65 退休 / 40 居民. ``accounts``: personal account balance in yuan.
+    ``members``: a members file (path, frame or ``read_members``): the member's enrolment (spans, waiting
+    period, breaks, 大病 rewards) is applied in every scenario, under each scenario's scheme and rules
+    (``psn_no``: which member; default the bill's). The table then gains ``eligibility`` (待遇资格),
+    ``benefit_from``, ``wait_months`` and ``reward`` (yuan added to the 大病 cap); ``attrs["psn_no"]``.
 
     Returns one row per scenario in the order asked; rows that cannot be settled keep NaN amounts
     and the reason.
     """
     book = _book(book)
     lines = _line_frame(bill_lines)
+    bill_psn = lines["psn_no"] if "psn_no" in lines.columns else None
     for c in _SCENARIO_COLUMNS:
         if c in lines.columns:
             lines = lines.drop(columns=c)
@@ -363,7 +398,11 @@ def compare_scenarios(bill_lines, regions: Iterable = DEFAULT_REGIONS, statuses:
         acc = None
         if accounts is not None:
             acc = {sid: accounts for sid in spec.loc[spec["pre_reason"] == "", "id"]}
-        settlement = _settle(pd.concat(frames, ignore_index=True), book, acc)
+        mem = None
+        if members is not None:
+            mem, psn_no = scenario_members(members, book, psn_no, spec.loc[spec["pre_reason"] == "", "id"].tolist(),
+                                           bill_psn)
+        settlement = _settle(pd.concat(frames, ignore_index=True), book, acc, mem)
         raw, reasons = _results(settlement, ids)
     else:
         raw = pd.DataFrame(index=ids, columns=[*MONEY_FIELDS, "warnings", "med_type"], dtype=float)
@@ -386,7 +425,34 @@ def compare_scenarios(bill_lines, regions: Iterable = DEFAULT_REGIONS, statuses:
     out["n_warnings"] = [len([w for w in s.split("; ") if w]) for s in warn]
     out["warnings"] = warn
     out["reason"] = reasons.to_numpy()
+    if members is not None:
+        _member_columns(out, raw)
+        out.attrs["psn_no"] = psn_no
     return out.reset_index(drop=True)
+
+
+def _member_columns(out: pd.DataFrame, raw: pd.DataFrame) -> None:
+    """The member's enrolment in each scenario (``compare_scenarios(members=…)``): 待遇资格 as the bills
+    say it, the day benefits start after a wait, the wait in months and the 大病 cap reward (yuan)."""
+    from .members import eligibility_texts
+    ok = out["settled"].to_numpy(bool)
+    elig = np.full(len(out), "", dtype=object)
+    if ok.any() and "member_listed" in raw.columns:
+        r = raw[ok]
+        elig[ok] = eligibility_texts(r.assign(member_listed=r["member_listed"].astype(bool),
+                                              member_eligible=r["member_eligible"].astype(bool)))
+        frm = pd.to_datetime(raw["member_benefit_from"]).dt.strftime("%Y-%m-%d").fillna("").to_numpy(dtype=object)
+        out["eligibility"] = elig
+        out["eligible"] = np.where(ok, raw["member_eligible"].to_numpy(dtype=object), None)
+        out["benefit_from"] = np.where(ok, frm, "")
+        out["wait_months"] = np.where(ok, raw["member_wait_months"].fillna(-1).to_numpy(), np.nan)
+        out["reward"] = np.where(ok, raw["member_reward"].fillna(0).to_numpy(float) / 100, np.nan)
+    else:
+        out["eligibility"] = elig
+        out["eligible"] = None
+        out["benefit_from"] = ""
+        out["wait_months"] = np.nan
+        out["reward"] = np.nan
 
 
 def key_fields(settlement, mdtrt_id: str | None = None) -> pd.DataFrame:
@@ -403,7 +469,7 @@ def key_fields(settlement, mdtrt_id: str | None = None) -> pd.DataFrame:
 
 
 DISPLAY_COLUMNS = ("region", "scheme", "status", "psn_type", "hosp_lv", "medfee_sumamt", "act_pay_dedc",
-                   "fund_pay_sumamt", "psn_part_amt", "patient_share", "reason")
+                   "fund_pay_sumamt", "psn_part_amt", "patient_share", "eligibility", "reason")
 
 
 def display_table(table: pd.DataFrame, columns: Sequence[str] = DISPLAY_COLUMNS, lang: str = "zh",

@@ -433,6 +433,93 @@ class BatchReport:
 
 
 # ---------------------------------------------------------------------------------------------
+class MemberYearView:
+    """One member's year (notebook 05 “一年的就医”): a file of bills, a members file and account
+    balances; pick a member, try 断缴 N 年 / 补缴 M 年 / 集中缴费期后缴费, and the whole file is settled again
+    (a relative's account may pay, so the family is settled together) and the year redrawn.
+
+    Results: ``.result`` (``ScoreResult``), ``.year`` (``member_year.MemberYear``), ``.figure``, ``.error``.
+    """
+
+    def __init__(self, bills, members, book=None, *, accounts=None, assume=None, psn_no=None, update=True):
+        from .batch import read_bills
+        from .members import read_members
+        self.book = _book(book, assume)
+        self.lines, self.rows = read_bills(bills)
+        self.source = str(bills)
+        self.accounts = read_accounts(accounts) if isinstance(accounts, (str, Path)) else accounts
+        self.members = read_members(members, self.book)
+        sp = self.members.spans
+        billed = set(self.lines["psn_no"].astype(str).str.strip()) if "psn_no" in self.lines else set()
+        options = []
+        for psn in self.members.psn_nos:
+            last = sp[sp["psn_no"] == psn].sort_values("begin").iloc[-1]
+            where = " ".join(x for x in (self.book.region_label(last["region"]) if last["region"] else "",
+                                         codes.SCHEME_LABEL.get(last["scheme"], ("",))[0]) if x)
+            options.append((f"{psn}（{where}）" if where else str(psn), str(psn)))
+        options.sort(key=lambda o: (o[1] not in billed, o[1]))
+        self.member = W.Dropdown(options=options, value=psn_no or options[0][1], description="参保人", style=STYLE,
+                                 layout=LAYOUT)
+        self.break_years = W.IntSlider(value=0, min=0, max=8, description="断缴年数", style=STYLE, layout=LAYOUT)
+        self.repaid_years = W.IntSlider(value=0, min=0, max=8, description="补缴年数", style=STYLE, layout=LAYOUT)
+        self.late = W.Checkbox(value=False, description="集中缴费期后才缴费", indent=False)
+        self.reset = W.Button(description="恢复文件中的值")
+        self.status = W.HTML()
+        self.table_html = W.HTML()
+        self.image = _image()
+        self.result = self.year = self.figure = self.error = None
+        self._quiet = False
+        self._from_file()
+        self.member.observe(lambda _c: (self._from_file(), self.update()), names="value")
+        for w in (self.break_years, self.repaid_years, self.late):
+            w.observe(lambda _c: None if self._quiet else self.update(), names="value")
+        self.reset.on_click(lambda _b: (self._from_file(), self.update()))
+        self.widget = W.VBox([W.HBox([self.member, self.reset]), W.HBox([self.break_years, self.repaid_years]),
+                              self.late, self.status, self.image, self.table_html])
+        if update:
+            self.update()
+
+    def _from_file(self):
+        """The toggles as the members file says for the member's latest span."""
+        sp = self.members.spans
+        last = sp[sp["psn_no"] == self.member.value].sort_values("begin").iloc[-1]
+        self._quiet = True
+        self.break_years.value = int(last["break_years"])
+        self.repaid_years.value = int(last["repaid_years"])
+        self.late.value = bool(pd.notna(last["paid_on"]) and last["paid_on"] >= last["begin"])
+        self._quiet = False
+
+    def members_now(self):
+        """The members file with the toggles applied to the chosen member's latest span."""
+        from .member_year import with_break
+        return with_break(self.members, self.member.value, self.break_years.value, self.repaid_years.value,
+                          self.book, late=self.late.value)
+
+    def update(self):
+        """Settle the file with the toggles and redraw; returns the MemberYear (None on an error)."""
+        from .batch import score_frame
+        from .member_year import bills_table, member_year, summary_text
+        self.error = None
+        try:
+            members = self.members_now()
+            self.result = score_frame(self.lines, self.book, row_numbers=self.rows, source=self.source,
+                                      state=self.accounts, members=members)
+            self.year = member_year(self.result.settlement, self.member.value, members, accounts=self.accounts)
+        except (OSError, ValueError, KeyError) as exc:
+            self.result = self.year = None
+            self.error = str(exc)
+            self.status.value = _error_html(exc)
+            self.table_html.value = ""
+            self.image.value = b""
+            return None
+        self.status.value = "<pre>" + html.escape(summary_text(self.year)) + "</pre>"
+        self.table_html.value = html_table(bills_table(self.year))
+        self.figure = P.member_year(self.year)
+        self.image.value = P.png_bytes(self.figure, dpi=80)
+        return self.year
+
+
+# ---------------------------------------------------------------------------------------------
 PARAMS = {"住院起付线": "inpatient.deductible", "住院支付比例": "inpatient.ratio", "住院最高支付限额": "inpatient.cap",
           "门诊起付线": "outpatient.deductible", "门诊支付比例": "outpatient.ratio", "门诊最高支付限额": "outpatient.cap"}
 

@@ -23,6 +23,10 @@ PARAMS = {
     "benefits": ("待遇", "benefits"),
     "psn_type_by_age": ("按年龄划分人员类别", "member group by age"),
     "transfer_carryover": ("年度内转入（变更参保地/险种）", "moving in within the year (change of region/scheme)"),
+    "waiting_period": ("待遇等待期（与国家规定不同之处）", "waiting period (where it deviates from the national rule)"),
+    "critical_illness_rewards": ("大病保险连续参保激励和零报销激励（与国家规定不同之处）",
+                                 "critical-illness cap rewards (where they deviate from the national rule)"),
+    "employee_gap": ("职工医保中断缴费后的待遇", "employee benefits after a contribution gap"),
 }
 
 # fields of an entry
@@ -53,6 +57,23 @@ FIELDS = {
     "med_types": ("医疗类别", "visit types"),
     "carried_over": ("转出地年度内已发生费用累计计算（起付线、已支付金额、大病保险累计）",
                      "the year so far in the previous region counts (deductible, amounts paid, critical illness)"),
+    "fixed_months": ("固定待遇等待期（月）", "fixed wait (months)"),
+    "months_per_break_year": ("每断缴 1 年增加（月）", "added per year of break (months)"),
+    "months_per_repaid_year": ("每补缴 1 年减少变动等待期（月）", "variable wait cut per year repaid (months)"),
+    "long_break_years": ("长期断缴（年及以上）", "long break (years or more)"),
+    "long_break_min_months": ("长期断缴修复后等待期不少于（月）", "long break: wait at least (months)"),
+    "exempt": ("不设等待期的人员", "exempt"),
+    "fund_pays_during_wait": ("等待期内基金支付", "the funds pay during the wait"),
+    "extended_payment_months": ("年初延长缴费期（月，期内缴费不设等待期）", "extended payment period at the start of the year (months, no wait)"),
+    "benefits_from_payment": ("延长缴费期内缴费的，从缴费之日起享受待遇", "paid in the extended period: benefits from the payment day"),
+    "continuous_after_years": ("连续参保满（年）后起算", "counted after continuous years"),
+    "continuous_step": ("每多连续参保 1 年提高（元）", "raise per further continuous year (yuan)"),
+    "zero_claim_step": ("上年零报销提高（元）", "raise after a zero-claim year (yuan)"),
+    "total_max": ("累计提高不超过（元）", "total raise at most (yuan)"),
+    "total_max_share_of_cap": ("累计提高不超过原封顶线的比例", "total raise at most, share of the original cap"),
+    "reset_on_break": ("断保后连续参保年数重新计算", "a break resets the count"),
+    "max_gap_months": ("中断缴费超过（月）暂停待遇", "benefits stop after a gap of more than (months)"),
+    "wait_months": ("再缴费后等待（月）", "wait after paying again (months)"),
 }
 
 # (field, value) → words; a value alone (any field) below

@@ -692,6 +692,7 @@ def _member_eligibility(bills: pd.DataFrame, members, book: PolicyBook, errors: 
     bills["member_reason"] = elig["reason"]
     bills["member_benefit_from"] = elig["benefit_from"]
     bills["member_wait_months"] = elig["wait_months"]
+    bills["member_wait_rule"] = elig["wait_rule"]          # which rule set the wait (waiting_period / employee_gap)
     bills["member_reward"] = elig["reward"]
     bills["member_reward_share"] = elig["reward_share"]
     ok = elig["eligible"]

@@ -15,7 +15,7 @@ import yaml
 
 from ..i18n import tr
 from .model import Benefit, Entry, Param, SchemeTable, Source, compile_adjust, compile_value
-from .schema import (BENEFIT_KEYS, COMMON_ENTRY_KEYS, CRITICAL_PAYERS, GRADES, MED_TYPES, PARAM_FIELDS,
+from .schema import (BENEFIT_KEYS, COMMON_ENTRY_KEYS, CRITICAL_PAYERS, GRADES, MED_TYPES, MEMBER_YEAR_PARAMS, PARAM_FIELDS,
                      REQUIRED_FIELDS, SCHEMES, SOURCE_KEYS, TOP_KEYS, ADJUST_OPS, Checker, Problem, TableError,
                      PLACEHOLDER, as_date, is_number, short_repr)
 
@@ -366,6 +366,15 @@ class _Compiler:
             elif fkind == "bool":
                 if not isinstance(v, bool):
                     ck.add(fp, tr(f"须为 true 或 false，实为 {short_repr(v)}", f"must be true or false, got {short_repr(v)}"))
+            elif fkind == "count":
+                if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                    ck.add(fp, tr(f"须为不小于 0 的整数，实为 {short_repr(v)}", f"must be a whole number ≥ 0, got {short_repr(v)}"))
+            elif fkind == "yuan":
+                if not is_number(v) or v < 0:
+                    ck.add(fp, tr(f"须为不小于 0 的金额（元），实为 {short_repr(v)}", f"must be an amount in yuan ≥ 0, got {short_repr(v)}"))
+            elif fkind == "share":
+                if not is_number(v) or not 0 <= v <= 1:
+                    ck.add(fp, tr(f"须为 0 到 1 之间的比例，实为 {short_repr(v)}", f"must be a share within 0..1, got {short_repr(v)}"))
             elif fkind == "str":
                 if not isinstance(v, str):
                     ck.add(fp, tr(f"须为文字，实为 {short_repr(v)}", f"must be text, got {short_repr(v)}"))
@@ -438,7 +447,7 @@ def _compile_file(raw: dict, table_key: str, file: str, ck: Checker, comp: _Comp
                            "settle_as": b.get("settle_as"), "params": params, "has_med_types": mts is not None}
     params = {}
     for pname in ("selfpay_prop", "out_of_area", "medical_assistance", "personal_account", "psn_type_by_age",
-                  "transfer_carryover"):
+                  *MEMBER_YEAR_PARAMS, "transfer_carryover"):
         p = comp.param(raw.get(pname), pname, table_key, pname, file, sources, ck)
         if p is not None:
             params[pname] = p
@@ -506,6 +515,7 @@ def load_book(root: str | Path | None = None, strict: bool = True, *, overlay=()
                                   r.get("kind", "city"), list(r.get("aliases") or []))
     problems += reg_ck.problems
 
+    from ..members import check_national, check_region_rules      # a member's year: waiting periods, rewards
     nat_ck = Checker(str(root / "national.yaml"))
     national, national_sources = {}, {}
     if (root / "national.yaml").exists():
@@ -524,7 +534,6 @@ def load_book(root: str | Path | None = None, strict: bool = True, *, overlay=()
                                                 f"method {short_repr(e.get('method'))}",
                                                 f"the engine implements unit 0.01, method half_up only; got "
                                                 f"unit {short_repr(e.get('unit'))}, method {short_repr(e.get('method'))}"))
-        from ..members import check_national            # a member's year: waiting periods, rewards
         check_national(national, nat_ck)
     problems += nat_ck.problems
 
@@ -553,6 +562,7 @@ def load_book(root: str | Path | None = None, strict: bool = True, *, overlay=()
         py_start = _year_start(raw, ck)
         key = f"{folder}/{scheme}"
         parts = _compile_file(raw, key, ck.file, ck, comp)
+        check_region_rules(parts[2], national, ck)
         compiled[(folder, scheme)] = (raw, ck, py_start, parts)
 
     # The user's tables: their regions first (a region the shipped tables lack), then their files.
@@ -704,6 +714,7 @@ def _read_user_layers(layers: list[Path], regions: dict, national: dict, comp, p
     sichuan}``); its scheme as 职工/居民, employee/resident or 310/390. They are names, never paths.
     """
     from ..codes import parse_insutype
+    from ..members import check_region_rules
     out: dict[tuple[str, str], list[_UserLayer]] = {}
     names: list[str] = []
     for layer in layers:
@@ -745,6 +756,7 @@ def _read_user_layers(layers: list[Path], regions: dict, national: dict, comp, p
         seen_in_folder[(folder, key)] = name
         first = len(comp.entries)
         parts = _compile_file(raw, name, ck.file, ck, comp)
+        check_region_rules(parts[2], national, ck)
         for e in comp.entries[first:]:
             e.user = True
         out.setdefault(key, []).append(_UserLayer(name, raw, ck, _year_start(raw, ck), parts))

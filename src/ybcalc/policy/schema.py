@@ -61,17 +61,35 @@ PARAM_FIELDS: dict[str, dict[str, str]] = {
     # a change of 参保地/险种 within a year (issue 17): whether the year's deductible used and amounts paid in the
     # previous region count in this one (年度内已发生的医疗费用累计计算) — this table's rule for members moving in
     "transfer_carryover": {"carried_over": "bool"},
+    # A member's year (issue 17; ybcalc.members). A region's entry states only what deviates from the national
+    # rule in force (national.yaml, same key): a field it leaves out is the national one (gettsim GEP-3's
+    # `deviation_from`). `count`: a whole number ≥ 0; `yuan`: an amount in yuan ≥ 0 (plain values only).
+    "waiting_period": {"fixed_months": "count", "months_per_break_year": "count", "months_per_repaid_year": "count",
+                       "long_break_years": "count", "long_break_min_months": "count", "exempt": "list:*",
+                       "fund_pays_during_wait": "bool",
+                       # regional only: payments in the first N months of the year still count as the concentrated
+                       # period (no wait); with benefits_from_payment, benefits start on the payment day
+                       "extended_payment_months": "count", "benefits_from_payment": "bool"},
+    "critical_illness_rewards": {"continuous_after_years": "count", "continuous_step": "yuan",
+                                 "zero_claim_step": "yuan", "total_max": "yuan", "total_max_share_of_cap": "share",
+                                 "reset_on_break": "bool"},
+    # 职工: a contribution gap of more than `max_gap_months` stops benefits; they resume `wait_months` after the
+    # member pays again (no national rule: a region states both)
+    "employee_gap": {"max_gap_months": "count", "wait_months": "count"},
 }
+MEMBER_YEAR_PARAMS = ("waiting_period", "critical_illness_rewards", "employee_gap")
 REQUIRED_FIELDS = {
     "deductible": ("basis", "amount"), "ratio": ("rates",), "cap": ("amount",), "selfpay_prop": ("rate",),
     "out_of_area": (), "critical_illness": ("base", "threshold", "rates"),
     "medical_assistance": ("base", "threshold", "rates"), "personal_account": ("pays", "med_types"),
     "psn_type_by_age": ("groups",), "transfer_carryover": ("carried_over",),
+    "waiting_period": (), "critical_illness_rewards": (), "employee_gap": ("max_gap_months", "wait_months"),
 }
 ADJUST_OPS = {"ratio": ("add", "max", "min", "share_factor"), "amount": ("subtract", "factor", "min", "max")}
 TOP_KEYS = ("region", "scheme", "title", "extends", "psn_types", "contrib_tiers", "policy_year_start", "sources", "benefits",
             "selfpay_prop", "out_of_area", "critical_illness", "medical_assistance", "personal_account",
-            "psn_type_by_age", "transfer_carryover", "notes")
+            "psn_type_by_age", "waiting_period", "critical_illness_rewards", "employee_gap", "transfer_carryover",
+            "notes")
 BENEFIT_KEYS = ("label", "med_types", "deductible", "ratio", "cap", "settle_as", "note")
 SOURCE_KEYS = ("title", "doc_no", "issuer", "url", "date", "grade", "note", "quote")   # doc_no: 文号
 CRITICAL_PAYERS = ("hifmi", "hifob")
