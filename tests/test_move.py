@@ -89,7 +89,7 @@ def test_move_from_panzhihua_to_chengdu_each_table_for_its_dates_missing_rule_wa
     assert raw.loc["B", "act_pay_dedc"] == 100000 and raw.loc["B", "hifp_pay"] == 1710000
     assert raw.loc["B", "member_transfer"] == "missing"
     assert ("missing: change of region/scheme (攀枝花 employee → 成都 employee): no sourced rule on whether 成都 "
-            "employee counts the year so far; the deductible used, amounts paid and critical-illness totals were "
+            "employee counts the year so far: the deductible used, amounts paid and critical-illness totals were "
             "not carried over (computed afresh)") in raw.loc["B", "warnings"]
     assert "change of region" not in raw.loc["A", "warnings"]
     with i18n.language("zh"):

@@ -533,7 +533,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
     if member_notes is not None and (member_notes != "").any():      # said on the bill as the county notes are
         base = out["region_note"].to_numpy(dtype=object) if "region_note" in out.columns else full_object(n, "")
         out["region_note"] = text(np.where(base == "", member_notes,
-                                           np.where(member_notes == "", base, base + "；" + member_notes)))
+                                           np.where(member_notes == "", base, base + tr("；", " — ") + member_notes)))
 
     if "hosp_lv" in df.columns:
         out["hosp_lv"] = coded("hosp_lv", lambda x: codes.parse_hosp_lv(x) if x else -1,

@@ -436,7 +436,8 @@ def fill_from_spans(df: pd.DataFrame, psn: np.ndarray, day: np.ndarray, members:
                           f"按参保信息结算",
                           f"the bill's {word} {r} differs from the members file ({members.source}) on that day "
                           f"({label(v)}): settled as the members file says")
-                notes[rows] = np.where(notes[rows] == "", note, notes[rows] + "；" + note)
+                # one warning text per bill (a bill's warnings are joined by "; ", so never that inside one)
+                notes[rows] = np.where(notes[rows] == "", note, notes[rows] + tr("；", " — ") + note)
         col_text = pd.Series(raw, index=df.index, dtype=object)
         col_text[take] = span_val[take]
         df[col] = col_text
@@ -560,7 +561,7 @@ def transfer_warnings(bills: pd.DataFrame, book, warn) -> None:
             warn(rows, tr(f"参保地/险种变更（{move}）：{_place(book, t, 'zh')}年度内转入人员已发生费用是否累计计算无已核实规定；"
                           f"起付线、已支付金额和大病保险累计未结转，按不累计重新计算",
                           f"change of region/scheme ({move_en}): no sourced rule on whether {_place(book, t, 'en')} "
-                          f"counts the year so far; the deductible used, amounts paid and critical-illness totals were "
+                          f"counts the year so far: the deductible used, amounts paid and critical-illness totals were "
                           f"not carried over (computed afresh)"), "missing")
         elif k == "carried":
             warn(rows, tr(f"参保地/险种变更（{move}）：年度内已发生费用累计计算（起付线、已支付金额、大病保险累计结转）",
