@@ -227,9 +227,40 @@ def _parse_bills(lines_df: pd.DataFrame, book) -> list[dict]:
                                                              _text(row.get("contrib_tier"))),
                 "age": row.get("age"), "med_type": _text(row["med_type"]), "hosp_lv": int(float(row["hosp_lv"])),
                 "hosp_type": _text(row.get("hosp_type")), "mdtrt_area": area, "fil_type": fil, "lines": [],
+                "claim": _claim(row),
             }
         bills[mid]["lines"].append(row)
     return list(bills.values())
+
+
+def _claim(row: dict):
+    """(manual claim?, filing date or None) as docs say: 手工报销/零星报销, or a filing date with no mode."""
+    mode = _text(row.get("settle_mode"))
+    filed = _text(row.get("claim_date"))
+    filed = pd.Timestamp(filed).date() if filed else None
+    return (mode in ("手工报销", "零星报销", "manual") or (mode == "" and filed is not None)), filed
+
+
+def _filed_late(bill: dict, table) -> bool:
+    """A manual claim filed after its table's deadline: months (the day of the month kept, else the
+    month's last day) or days after the bill's date (the 民法典's count)."""
+    manual, filed = bill["claim"]
+    param = table.params.get("manual_claim_deadline")
+    if not manual or filed is None or param is None:
+        return False
+    try:
+        e = entry_on(param, bill["date"], "manual_claim_deadline")
+    except RefError:                    # before the first entry, or missing: not checked
+        return False
+    d = bill["date"]
+    if "months" in e:
+        m = d.month - 1 + e["months"]
+        y, m = d.year + m // 12, m % 12 + 1
+        last_day = (dt.date(y + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1)).day
+        last = dt.date(y, m, min(d.day, last_day))
+    else:
+        last = d + dt.timedelta(days=e["days"])
+    return filed > last
 
 
 def _line_amounts(bill: dict, table, book) -> None:
@@ -406,14 +437,18 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None,
         bkey = ykey + (benefit,)
         if bkey not in admissions and year == first_year[bill["psn_no"]] and bill["state"] == earliest[bill["psn_no"]]:
             admissions[bkey] = int(admissions_before.get(bill["psn_no"], 0))
+        # a manual claim filed too late is not covered: the funds pay nothing, it is no admission of the
+        # year and uses none of the year's deductible or caps
+        in_cover = not _filed_late(bill, table)
         n = admissions[bkey] + 1
-        admissions[bkey] = n
+        if in_cover:
+            admissions[bkey] = n
         attrs = dict(base_attrs, admission=n)
 
         # ---- step 1: line amounts (line tables see the bill's attributes, incl. hosp_lv_as)
         bill["attrs"] = attrs
         _line_amounts(bill, table, book)
-        E = bill["inscp"]
+        E = bill["inscp"] if in_cover else 0
 
         # ---- step 3: deductible
         de = entry_on(bparams.get("deductible"), date, "deductible")
@@ -525,14 +560,17 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None,
             reduction = min(local_uncapped, room) - min(uncapped, room)
             if REDUCTION_ROUNDING == "half_up":
                 reduction = Fraction(round_half_up(reduction))
-        comp = {"deductible": used, "preselfpay": bill["pre"], "coinsurance": coins, "above_cap": above_cap}
-        burden = used + bill["pre"] + coins + above_cap
+        pre = bill["pre"] if in_cover else 0
+        comp = {"deductible": used, "preselfpay": pre, "coinsurance": coins, "above_cap": above_cap}
+        burden = used + pre + coins + above_cap
 
         # ---- step 6: critical illness (hifob, then hifmi) and medical assistance
         supp = {"hifob": 0, "hifmi": 0, "maf": 0}
         programs = [(p, table.critical.get(p)) for p in ("hifob", "hifmi")]
         programs.append(("maf", table.params.get("medical_assistance")))
         for payer, param in programs:
+            if not in_cover:
+                break
             pe = entry_on(param, date, payer)
             if pe is None:
                 continue
@@ -583,7 +621,7 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None,
             balances[bill["psn_no"]] = bal - acct
         out.append({
             "mdtrt_id": bill["mdtrt_id"], "medfee_sumamt": bill["medfee"], "fulamt_ownpay_amt": bill["ownpay"],
-            "overlmt_selfpay": bill["over"], "preselfpay_amt": bill["pre"], "inscp_scp_amt": E,
+            "overlmt_selfpay": bill["over"], "preselfpay_amt": bill["pre"], "inscp_scp_amt": bill["inscp"],
             "act_pay_dedc": used, "hifp_pay": hifp, "hifmi_pay": supp["hifmi"], "hifob_pay": supp["hifob"],
             "maf_pay": supp["maf"], "fund_pay_sumamt": fund, "psn_part_amt": psn_part, "acct_pay": acct,
             "psn_cash_pay": psn_part - acct,

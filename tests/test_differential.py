@@ -227,6 +227,15 @@ personal_account:
     source: v
     pays: [selfpay]
     med_types: [11, 14, 41]
+manual_claim_deadline:
+  - from: 2020-01-01
+    source: v
+    months: 6
+    counts_from: discharge
+  - from: 2024-01-01
+    source: v
+    days: 90
+    counts_from: care
 """
 EXTRA_EXCLUSIONS = """\
   - id: cosmetic
@@ -286,7 +295,18 @@ def line(draw, needs_selfpay: bool, items):
 
 
 @st.composite
-def member(draw, i: int, kinds_from, items, hosp_type: bool, span, max_bills: int):
+def claim(draw, day: dt.date) -> dict:
+    """结算方式 and 申报日期 of a bill: direct, or a manual claim filed some days after the care (or undated);
+    a filing date alone is a manual claim."""
+    mode = draw(st.sampled_from(["", "直接结算", "手工报销", "手工报销", "零星报销"]))
+    if mode == "直接结算" or (mode == "" and draw(st.booleans())):
+        return {"settle_mode": mode, "claim_date": ""}
+    after = draw(st.one_of(st.none(), st.integers(0, 100), st.integers(150, 400)))
+    return {"settle_mode": mode, "claim_date": "" if after is None else (day + dt.timedelta(days=after)).isoformat()}
+
+
+@st.composite
+def member(draw, i: int, kinds_from, items, hosp_type: bool, span, max_bills: int, claims: bool = False):
     # usually one region × scheme per member; sometimes two (a move between schemes)
     kinds = draw(st.lists(st.sampled_from(kinds_from), min_size=1, max_size=2, unique=True))
     psn_types = {k: draw(st.sampled_from(PSN_TYPES[k[1]])) for k in kinds}
@@ -308,6 +328,8 @@ def member(draw, i: int, kinds_from, items, hosp_type: bool, span, max_bills: in
                 "fil_type": draw(st.sampled_from(FIL_TYPES)) if region != "testcity" else ""}
         if hosp_type:
             bill["hosp_type"] = draw(st.sampled_from(HOSP_TYPES))
+        if claims:
+            bill.update(draw(claim(dt.date.fromisoformat(bill["setl_time"]))))
         # testprov/testcity have no 乙类 table: their 乙类 lines carry their own share
         for ln in draw(st.lists(line(region == "testcity", items), min_size=1, max_size=4)):
             rows.append({**bill, **ln})
@@ -316,16 +338,17 @@ def member(draw, i: int, kinds_from, items, hosp_type: bool, span, max_bills: in
 
 
 @st.composite
-def batches(draw, kinds=FIXTURE_KINDS, items=ITEMS, hosp_type=False, max_members=4, span=SPAN, max_bills=6):
+def batches(draw, kinds=FIXTURE_KINDS, items=ITEMS, hosp_type=False, max_members=4, span=SPAN, max_bills=6,
+            claims=False):
     rows, accounts = [], {}
     for i in range(draw(st.integers(1, max_members))):
-        r, bal = draw(member(i, kinds, items, hosp_type, span, max_bills))
+        r, bal = draw(member(i, kinds, items, hosp_type, span, max_bills, claims))
         rows += r
         if bal is not None:
             accounts[f"m{i}"] = bal
     # lines in any order: input order must not matter across members or within a bill
     order = draw(st.permutations(range(len(rows))))
-    cols = LINE_COLUMNS + (["hosp_type"] if hosp_type else [])
+    cols = LINE_COLUMNS + (["hosp_type"] if hosp_type else []) + (["settle_mode", "claim_date"] if claims else [])
     return pd.DataFrame([rows[k] for k in order], columns=cols), accounts
 
 
@@ -444,11 +467,12 @@ def test_members_are_independent(batch):
 
 @settings(max_examples=30, **SETTINGS)
 @given(batches(kinds=VARIANT_KINDS, items=VARIANT_ITEMS, hosp_type=True, max_members=3, span=VARIANT_SPAN,
-               max_bills=8),
+               max_bills=8, claims=True),
        st.dictionaries(st.sampled_from(["m0", "m1", "m2"]), st.integers(0, 3)))
 def test_engine_matches_reference_on_variant_tables(batch, admissions_before):
     """… also with admissions earlier in the year (state `admissions`): varland's deductible rules key
-    on `admission` and count down by nth_decrement/nth_factor, so both must see the same number."""
+    on `admission` and count down by nth_decrement/nth_factor, so both must see the same number. Bills may
+    be manual claims (varland: 6 months from discharge, from 2024 90 days): one filed late is not covered."""
     df, accounts = batch
     got = engine(df, accounts, VBOOK, admissions_before)
     check_balances(got)

@@ -203,6 +203,11 @@ class Settlement:
             elig = eligibility_texts(b, lang)
             out["eligibility"] = (pd.Categorical(elig) if text == "category"
                                   else pd.Series(elig, index=out.index, dtype=object))
+        if "claim_status" in b.columns:                  # the input said how bills were settled (手工报销)
+            from .claims import claim_texts
+            filed = claim_texts(b, self.book, lang)
+            out["claim_in_time"] = (pd.Categorical(filed) if text == "category"
+                                    else pd.Series(filed, index=out.index, dtype=object))
         # the engine keeps text as object or categories: output pandas' text type (or Python strings)
         for c in (out.columns if text != "category" else []):
             if c in SETTLEMENT_COLUMNS:

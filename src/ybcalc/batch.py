@@ -32,7 +32,7 @@ ENCODINGS = ("utf-8-sig", "gb18030")
 # of integers. Ids and amounts, mostly distinct, stay plain text.
 REPEATED_CODES = ("setl_time", "fee_ocur_time", "insuplc", "insutype", "psn_type", "contrib_tier", "psn_idet_type",
                   "age", "med_type", "hosp_lv", "hosp_type", "mdtrt_area", "fil_type", "chrgitm_lv",
-                  "med_chrgitm_type", "selfpay_prop", "chld_medc_flag")
+                  "med_chrgitm_type", "selfpay_prop", "chld_medc_flag", "settle_mode", "claim_date")
 
 
 def read_arrow(path: str | Path, encoding: str | None = None, dictionary: bool = False, known_only: bool = False,
@@ -647,7 +647,8 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
 
 OUTPUT_KEEP = ["mdtrt_id", "psn_no", "setl_date", "region", "scheme", "med_type", "benefit", "table", "warnings", "notes",
                "psn_type", "policy_year", "assumptions", "catalogue_lines",
-               "member_listed", "member_eligible", "member_reason", "member_benefit_from", "member_wait_months"]
+               "member_listed", "member_eligible", "member_reason", "member_benefit_from", "member_wait_months",
+               "settle_mode", "claim_date", "claim_status", "claim_deadline", "claim_entry"]
 
 
 def slim(result: ScoreResult) -> ScoreResult:

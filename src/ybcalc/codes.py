@@ -26,6 +26,9 @@ HEADER_ALIASES = {
     "hosp_type": ["医院类别", "医疗机构类别", "机构类别"],
     "mdtrt_area": ["就医地", "就医地区", "就医地区划", "mdtrt_admdvs"],
     "fil_type": ["异地备案类型", "备案类型", "异地就医备案"],
+    # 直接结算 (settled at the hospital) or 手工报销 (paid in full, claimed afterwards), and the claim's filing date
+    "settle_mode": ["结算方式", "报销方式"],
+    "claim_date": ["申报日期", "报销申请日期", "申请报销日期", "报销申报日期"],
     "med_chrgitm_type": ["收费类别", "医疗收费项目类别", "费用类别"],
     "item_code": ["项目编码", "医疗目录编码", "医保目录编码", "hilist_code", "med_list_codg"],
     "item_name": ["项目名称", "医疗目录名称", "医保目录名称", "明细项目名称", "hilist_name", "med_list_name"],
@@ -114,6 +117,14 @@ FIL_TYPE_LABEL = {
     "temporary": ("临时外出", "temporary (filed)"), "referral": ("转诊", "referral"), "emergency": ("急诊抢救", "emergency"),
 }
 
+# 结算方式. The national platform's 结算类别 (setl_type) codes were not found in a readable source: words only.
+SETTLE_MODE = {
+    "direct": "direct", "直接结算": "direct", "联网结算": "direct", "刷卡结算": "direct", "即时结算": "direct",
+    "manual": "manual", "手工报销": "manual", "零星报销": "manual", "手工结算": "manual", "手工": "manual",
+    "manual claim": "manual",
+}
+SETTLE_MODE_LABEL = {"direct": ("直接结算", "direct settlement"), "manual": ("手工报销", "manual claim")}
+
 PSN_TYPE = {"在职": "在职", "在职职工": "在职", "employed": "在职", "11": "在职",
             "退休": "退休", "退休人员": "退休", "retired": "退休", "12": "退休"}
 
@@ -171,6 +182,14 @@ def parse_hosp_lv(value) -> int | None:
 def parse_fil_type(value) -> str | None:
     s = norm_text(value)
     return FIL_TYPE.get(s, FIL_TYPE.get(s.lower()))
+
+
+def parse_settle_mode(value) -> str | None:
+    """结算方式: 直接结算/手工报销 (or 零星报销 …) or direct/manual; empty is a direct settlement."""
+    s = norm_text(value)
+    if s == "":
+        return "direct"
+    return SETTLE_MODE.get(s, SETTLE_MODE.get(s.lower()))
 
 
 TIER_WORDS = {"1": "一档", "一": "一档", "一档": "一档", "2": "二档", "二": "二档", "二档": "二档",

@@ -45,10 +45,16 @@ def money_fen(col: pd.Series) -> np.ndarray:
     return words[2 * arr.offset::2].copy()
 
 
-def _meta(catalogue: bool = False, members: bool = False):
+def _has_claims(columns) -> bool:
+    """The lines say how bills were settled (结算方式 / 申报日期): the bills then carry ``claim_in_time``."""
+    return "settle_mode" in columns or "claim_date" in columns
+
+
+def _meta(catalogue: bool = False, members: bool = False, claims: bool = False):
     from .members import MEMBER_BILL_COLUMNS
     columns = (BILL_COLUMNS + (["catalogue_lines"] if catalogue else [])     # --catalogue: lines it classed
-               + (list(MEMBER_BILL_COLUMNS) if members else []))            # --members: eligibility …
+               + (list(MEMBER_BILL_COLUMNS) if members else [])             # --members: eligibility …
+               + (["claim_in_time"] if claims else []))                     # manual claims: filed in time?
     bills = pd.DataFrame({c: pd.Series(dtype=money_dtype() if c in SETTLEMENT_FIELDS else
                                      "int64" if c == "catalogue_lines" else "str")
                           for c in columns})
@@ -82,7 +88,7 @@ def _score_partition(part: pd.DataFrame, tables: str | None, on, accounts: pd.Da
     """(bills, rejects, members absent from the members file) of one partition of whole members (and
     families: see ybcalc.routing)."""
     from .batch import score_frame
-    bills_meta, rejects_meta = _meta(catalogue is not None, members is not None)
+    bills_meta, rejects_meta = _meta(catalogue is not None, members is not None, _has_claims(part.columns))
     if len(part) == 0:
         return bills_meta, rejects_meta, 0
     rows = part["_row"].to_numpy(np.int64)
@@ -239,7 +245,7 @@ def _score(ddf, *, tables: str | None = None, on=None, accounts: pd.DataFrame | 
     if catalogue is not None:
         from .catalogue import load_catalogue
         catalogue = dask.delayed(load_catalogue(catalogue))       # sent to the workers once
-    bills_meta, rejects_meta = _meta(catalogue is not None, members is not None)
+    bills_meta, rejects_meta = _meta(catalogue is not None, members is not None, _has_claims(ddf.columns))
     outs = [dask.delayed(_score_partition, nout=3)(p, tables, on, accounts, prior or None, assume, catalogue,
                                                    members)
             for p in shuffled.to_delayed()]

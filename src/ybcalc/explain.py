@@ -172,6 +172,11 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
         if step is not None:                           # a change of 参保地/险种 within the year
             item, status, rule_text, src = step
             add(item, status, rule=rule_text, source=src)
+    from .claims import explain_step                  # a manual claim: filed within the deadline?
+    step = explain_step(book, r, lang)
+    if step is not None:
+        item, status, rule_text, src = step
+        add(item, status, rule=rule_text, source=src)
     # 全自费, by reason
     ex = L[L["fulamt_ownpay_amt"] != 0]
     for reason, grp in ex.groupby("exclusion", sort=False):

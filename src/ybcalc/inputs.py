@@ -371,6 +371,34 @@ def _last_day_per_bill(days: np.ndarray, bill: np.ndarray) -> np.ndarray:
     return last[bill].view("datetime64[D]")          # int64's minimum is NaT
 
 
+def _claim_columns(df: pd.DataFrame, out: pd.DataFrame, n: int, coded, reject, consistency) -> None:
+    """结算方式 (``settle_mode``: direct / manual) and the claim's filing date (``claim_date``, 申报日期), both
+    bill-level and optional. A filing date with no 结算方式 is a manual claim (only those are filed); a direct
+    settlement with a filing date, or a claim filed before the bill's date, is refused."""
+    if "settle_mode" in df.columns:
+        mode = coded("settle_mode", codes.parse_settle_mode,
+                     tr("未知的结算方式（应为 直接结算 或 手工报销/零星报销）",
+                        "unknown settlement mode (expected 直接结算/direct or 手工报销/manual)"), "", default="")
+    else:
+        mode = full_object(n, "")
+    if "claim_date" in df.columns:
+        filed, empty = date_column(df["claim_date"])
+        reject(np.isnat(filed) & ~empty, "claim_date", tr("无法读取的申报日期（请用 2025-03-01、2025/3/1 或 20250301）",
+                                                          "unreadable filing date (use 2025-03-01, 2025/3/1 or 20250301)"))
+        consistency["claim_date"] = filed.view(np.int64)
+    else:
+        filed = np.full(n, np.datetime64("NaT"), "datetime64[D]")
+    has_date = ~np.isnat(filed)
+    reject((mode == "direct") & has_date, "claim_date",
+           tr("直接结算的账单不填申报日期（申报日期只用于手工报销）",
+              "a direct settlement has no filing date (the filing date is for manual claims only)"))
+    day = out["setl_date"].to_numpy("datetime64[D]")
+    reject(has_date & ~np.isnat(day) & (filed < day), "claim_date",
+           tr("申报日期早于结算日期", "filing date before the bill's settlement date"))
+    out["settle_mode"] = text(np.where((mode == "manual") | ((mode == "") & has_date), "manual", "direct"))
+    out["claim_date"] = filed
+
+
 def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book=None,
             default_region: str | None = None, default_scheme: str | None = None,
             require_date: bool = True, prior_rejects: dict | None = None, catalogue=None, members=None) -> Prepared:
@@ -580,6 +608,8 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
                                      "none"))
     else:
         out["fil_type"] = text(full_object(n, "none"))
+    if "settle_mode" in df.columns or "claim_date" in df.columns:
+        _claim_columns(df, out, n, coded, reject, consistency)
     region = out["region"].to_numpy()
     if "mdtrt_area" in df.columns and book is not None:
         # 就医地: a region of the tables (a county code as its prefecture), else "?" and what it is: the
@@ -646,7 +676,7 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         ref = first[bill_code]
         consistency["psn_no"] = member_codes if member_codes is not None else pd.factorize(out["psn_no"].to_numpy())[0]
         for col in ("psn_no", "setl_date", "region", "scheme", "psn_type", "contrib_tier", "psn_idet_type", "age",
-                    "med_type", "hosp_lv", "hosp_type", "mdtrt_area", "fil_type"):
+                    "med_type", "hosp_lv", "hosp_type", "mdtrt_area", "fil_type", "settle_mode", "claim_date"):
             if col not in consistency:
                 continue
             vcode = consistency[col][keep]

@@ -35,6 +35,8 @@ LINE_FIELDS = {
     "hosp_type": ("医院类别", "hospital category"),
     "mdtrt_area": ("就医地", "place of care"),
     "fil_type": ("异地备案类型", "out-of-area filing"),
+    "settle_mode": ("结算方式", "settlement mode (直接结算/手工报销)"),
+    "claim_date": ("申报日期", "claim filing date"),
     "med_chrgitm_type": ("医疗收费项目类别", "fee category"),
     "item_code": ("医疗目录编码", "catalogue code"),
     "item_name": ("项目名称", "item name"),
@@ -53,6 +55,7 @@ OTHER_FIELDS = {
     "benefit": ("待遇类别", "benefit"),
     "policy_date": ("政策日期", "policy date"),
     "eligibility": ("待遇资格", "eligible"),
+    "claim_in_time": ("申报时限", "claim filed in time"),
     "catalogue_lines": ("目录分类明细数", "lines classed by the catalogue"),
 }
 

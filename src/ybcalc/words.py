@@ -23,6 +23,7 @@ PARAMS = {
     "benefits": ("待遇", "benefits"),
     "psn_type_by_age": ("按年龄划分人员类别", "member group by age"),
     "transfer_carryover": ("年度内转入（变更参保地/险种）", "moving in within the year (change of region/scheme)"),
+    "manual_claim_deadline": ("手工报销申报时限", "manual claim deadline"),
     "waiting_period": ("待遇等待期（与国家规定不同之处）", "waiting period (where it deviates from the national rule)"),
     "critical_illness_rewards": ("大病保险连续参保激励和零报销激励（与国家规定不同之处）",
                                  "critical-illness cap rewards (where they deviate from the national rule)"),
@@ -57,6 +58,9 @@ FIELDS = {
     "med_types": ("医疗类别", "visit types"),
     "carried_over": ("转出地年度内已发生费用累计计算（起付线、已支付金额、大病保险累计）",
                      "the year so far in the previous region counts (deductible, amounts paid, critical illness)"),
+    "months": ("期限（月）", "months"),
+    "days": ("期限（天）", "days"),
+    "counts_from": ("起算日", "counted from"),
     "fixed_months": ("固定待遇等待期（月）", "fixed wait (months)"),
     "months_per_break_year": ("每断缴 1 年增加（月）", "added per year of break (months)"),
     "months_per_repaid_year": ("每补缴 1 年减少变动等待期（月）", "variable wait cut per year repaid (months)"),
@@ -85,6 +89,9 @@ FIELD_VALUES = {
     ("ratio", "basis", "fund_paid"): ("分段按统筹基金已支付额", "segments by what the fund has paid"),
     ("cap", "basis", "fund"): ("按基金支付额封顶", "caps what the fund pays"),
     ("cap", "basis", "cost"): ("按费用封顶", "caps the eligible cost"),
+    ("manual_claim_deadline", "counts_from", "care"): ("费用发生之日", "the day of care"),
+    ("manual_claim_deadline", "counts_from", "discharge"): ("出院之日", "discharge"),
+    ("manual_claim_deadline", "counts_from", "settlement"): ("结算之日", "settlement"),
 }
 VALUES = {
     "per_admission": ("每次住院", "per admission"),

@@ -226,8 +226,9 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _bill_amounts(bills, lines)
     warnings.merge(params["_warn"])
     _warn_unknown_account(bills, params, state, warnings)
-    if members is not None:
-        params["_ineligible"] = ~bills["member_eligible"].to_numpy(bool)
+    uncovered = _not_covered(bills)
+    if uncovered is not None:
+        params["_ineligible"] = uncovered
     bills = _compute(bills, params, state, warnings)
     extra = {}
     assumed = _assumed_uids(book)
@@ -307,6 +308,11 @@ def _resolve_terms(lines: pd.DataFrame, book: PolicyBook, on, state: pd.DataFram
     _assign_tables(bills, book, errors)
     if members is not None:
         _member_eligibility(bills, members, book, errors)
+    if "settle_mode" in bills.columns:
+        _manual_claims(bills, book, errors)
+    uncovered = _not_covered(bills)
+    if uncovered is not None and uncovered.any():
+        _count_covered_admissions(bills, ~uncovered)
     # the admission number counts the year's admissions before the batch (state `admissions`) here,
     # before any table value is looked up: rules and adjustments keyed on `admission` see the same
     # number as the nth-admission factors
@@ -443,7 +449,8 @@ def _bill_frame(lines: pd.DataFrame, on) -> pd.DataFrame:
     at = first[order]
     # column by column: a frame-wide take would first merge the text columns into one block
     # region_note (inputs.prepare): how a 参保地 was read, where that is worth telling (a county code)
-    extra = ["region_note"] if "region_note" in lines.columns else []
+    # settle_mode, claim_date (inputs.prepare): a manual claim and its filing date, where the input says
+    extra = [c for c in ("region_note", "settle_mode", "claim_date") if c in lines.columns]
     bills = pd.DataFrame({c: _take_column(lines[c], at) for c in ["mdtrt_id", "_bill", "_member"] + BILL_ATTRS + extra})
     bills["setl_date"] = setl_date[order]
     bills["first_row"] = first_row[order]
@@ -695,12 +702,36 @@ def _member_eligibility(bills: pd.DataFrame, members, book: PolicyBook, errors: 
     bills["member_wait_rule"] = elig["wait_rule"]          # which rule set the wait (waiting_period / employee_gap)
     bills["member_reward"] = elig["reward"]
     bills["member_reward_share"] = elig["reward_share"]
-    ok = elig["eligible"]
-    if not ok.all():
-        gid = group_ids(bills["_member"].to_numpy(), bills["_year_group"].to_numpy(),
-                        bills["policy_year"].to_numpy(), pd.factorize(bills["benefit"].to_numpy())[0])
-        n_ok = gcumsum(ok.astype(np.int64), gid)
-        bills["admission"] = np.where(ok, n_ok, n_ok + 1)
+
+
+def _manual_claims(bills: pd.DataFrame, book: PolicyBook, errors: "Errors") -> None:
+    """A manual claim (手工报销) and whether it was filed in time (``ybcalc.claims``), as bill columns."""
+    from ..claims import claim_terms
+    terms = claim_terms(bills, book, errors.warn)
+    bills["claim_status"] = terms["status"]
+    bills["claim_deadline"] = terms["deadline"]
+    bills["claim_entry"] = terms["entry"]
+
+
+def _not_covered(bills: pd.DataFrame) -> np.ndarray | None:
+    """Bills the funds pay nothing for: the member not eligible on the bill's date (members file) or a manual
+    claim filed after its deadline. None when neither was said."""
+    out = None
+    if "member_eligible" in bills.columns:
+        out = ~bills["member_eligible"].to_numpy(bool)
+    if "claim_status" in bills.columns:
+        from ..claims import LATE
+        late = bills["claim_status"].to_numpy() == LATE
+        out = late if out is None else out | late
+    return out
+
+
+def _count_covered_admissions(bills: pd.DataFrame, ok: np.ndarray) -> None:
+    """A bill the funds do not cover does not count as an admission of the year."""
+    gid = group_ids(bills["_member"].to_numpy(), bills["_year_group"].to_numpy(),
+                    bills["policy_year"].to_numpy(), pd.factorize(bills["benefit"].to_numpy())[0])
+    n_ok = gcumsum(ok.astype(np.int64), gid)
+    bills["admission"] = np.where(ok, n_ok, n_ok + 1)
 
 
 class _Lazy(dict):

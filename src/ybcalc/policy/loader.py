@@ -410,6 +410,10 @@ class _Compiler:
                         ck.add(f"{ap}.source", tr(f"未知的来源编号 {short_repr(a['source'])}", f"unknown source id {short_repr(a['source'])}"))
             else:
                 ck.table(fp, v, fkind, nseg, sources)
+        if kind == "manual_claim_deadline" and ("months" in e) == ("days" in e):
+            ck.add(ep, tr("申报时限须写 months（月）或 days（天）其中之一", "a claim deadline gives either months or days"))
+        elif kind == "manual_claim_deadline" and e.get("months", e.get("days")) == 0:
+            ck.add(ep, tr("申报时限不能为 0", "a claim deadline cannot be 0"))
 
 
 def _compile_file(raw: dict, table_key: str, file: str, ck: Checker, comp: _Compiler):
@@ -447,7 +451,7 @@ def _compile_file(raw: dict, table_key: str, file: str, ck: Checker, comp: _Comp
                            "settle_as": b.get("settle_as"), "params": params, "has_med_types": mts is not None}
     params = {}
     for pname in ("selfpay_prop", "out_of_area", "medical_assistance", "personal_account", "psn_type_by_age",
-                  *MEMBER_YEAR_PARAMS, "transfer_carryover"):
+                  *MEMBER_YEAR_PARAMS, "manual_claim_deadline", "transfer_carryover"):
         p = comp.param(raw.get(pname), pname, table_key, pname, file, sources, ck)
         if p is not None:
             params[pname] = p

@@ -27,6 +27,8 @@ FIL_TYPES = ("long_term", "referral", "emergency", "temporary", "unfiled")
 BASE_COMPONENTS = ("deductible", "preselfpay", "coinsurance", "above_cap")
 WHEN_KEYS = ("psn_type", "contrib_tier", "hosp_lv", "hosp_type", "age", "psn_idet_type", "med_type", "fil_type",
              "admission", "mdtrt_province", "mdtrt_scope", "med_chrgitm_type", "chrgitm_lv")
+# the day a manual claim's deadline counts from, as notices word it: 费用发生之日 / 出院之日 / 结算之日
+CLAIM_COUNTS_FROM = ("care", "discharge", "settlement")
 MDTRT_SCOPES = ("local", "in_province", "out_of_province", "unknown")
 COMMON_ENTRY_KEYS = ("from", "source", "missing", "note")
 
@@ -38,7 +40,7 @@ COMMON_ENTRY_KEYS = ("from", "source", "missing", "note")
 #   level   – hospital level 0..3 (decision table allowed)
 #   segments – ascending list of yuan starting at 0
 #   factors  – list of 0..1 multipliers;  enum:<a|b> – one word;  list:<a|b> – list of words
-#   adjust  – adjustment rules;  bool;  str;  med_types – list of visit codes
+#   adjust  – adjustment rules;  bool;  str;  med_types – list of visit codes;  count – a whole number >= 0
 PARAM_FIELDS: dict[str, dict[str, str]] = {
     "deductible": {"basis": "enum:per_admission|per_year", "amount": "amount", "nth_factor": "factors",
                    "nth_decrement": "amount", "min": "amount", "adjust": "adjust:amount"},
@@ -76,6 +78,8 @@ PARAM_FIELDS: dict[str, dict[str, str]] = {
     # 职工: a contribution gap of more than `max_gap_months` stops benefits; they resume `wait_months` after the
     # member pays again (no national rule: a region states both)
     "employee_gap": {"max_gap_months": "count", "wait_months": "count"},
+    # 手工报销（零星报销）申报时限: months or days, counted from the day the notice names
+    "manual_claim_deadline": {"months": "count", "days": "count", "counts_from": "enum:" + "|".join(CLAIM_COUNTS_FROM)},
 }
 MEMBER_YEAR_PARAMS = ("waiting_period", "critical_illness_rewards", "employee_gap")
 REQUIRED_FIELDS = {
@@ -84,11 +88,13 @@ REQUIRED_FIELDS = {
     "medical_assistance": ("base", "threshold", "rates"), "personal_account": ("pays", "med_types"),
     "psn_type_by_age": ("groups",), "transfer_carryover": ("carried_over",),
     "waiting_period": (), "critical_illness_rewards": (), "employee_gap": ("max_gap_months", "wait_months"),
+    "manual_claim_deadline": ("counts_from",),
 }
 ADJUST_OPS = {"ratio": ("add", "max", "min", "share_factor"), "amount": ("subtract", "factor", "min", "max")}
 TOP_KEYS = ("region", "scheme", "title", "extends", "psn_types", "contrib_tiers", "policy_year_start", "sources", "benefits",
             "selfpay_prop", "out_of_area", "critical_illness", "medical_assistance", "personal_account",
-            "psn_type_by_age", "waiting_period", "critical_illness_rewards", "employee_gap", "transfer_carryover",
+            "psn_type_by_age", "waiting_period", "critical_illness_rewards", "employee_gap", "manual_claim_deadline",
+            "transfer_carryover",
             "notes")
 BENEFIT_KEYS = ("label", "med_types", "deductible", "ratio", "cap", "settle_as", "note")
 SOURCE_KEYS = ("title", "doc_no", "issuer", "url", "date", "grade", "note", "quote")   # doc_no: 文号
