@@ -616,8 +616,9 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None,
         psn_part = bill["medfee"] - fund
         selfpay = burden - supp["hifob"] - supp["hifmi"] - supp["maf"]
         own_eligible = 0
+        bill["_late"] = not in_cover            # a late claim is not accepted: no account pays it either
         pa = entry_on(table.params.get("personal_account"), date, "personal_account")
-        if pa is not None and bill["med_type"] in [str(m) for m in pa["med_types"]]:
+        if in_cover and pa is not None and bill["med_type"] in [str(m) for m in pa["med_types"]]:
             if "selfpay" in pa["pays"]:
                 own_eligible += selfpay
             if "ownpay" in pa["pays"]:
@@ -649,7 +650,7 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None,
         for e in fam_rules:
             if pd.Timestamp(e["from"]).date() <= bill["date"]:
                 rule = e
-        if payer and rule is not None and "missing" not in rule:
+        if payer and rule is not None and "missing" not in rule and not bill["_late"]:
             payer_prov = province.get(payer_regions.get(payer, ""), "")
             same = not payer_prov or payer_prov == province.get(bill["region"], bill["region"])
             if rule["cross_province"] or same:

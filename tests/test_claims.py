@@ -211,3 +211,26 @@ def test_lines_of_one_bill_must_agree_on_the_claim():
     assert "lines of this bill disagree on claim_date" in reasons
     assert "a direct settlement has no filing date (the filing date is for manual claims only)" not in reasons
     assert set(s.rejects["mdtrt_id"]) == {"A", "B"}
+
+
+def test_a_late_claim_is_not_accepted_so_no_account_pays_it_either(tmp_path):
+    """逾期不予受理: a claim past its deadline gets nothing, from the funds or from the member's account; one
+    filed in time is paid from the account as a direct settlement would be (北京 职工's account, sourced, with a
+    user's 90-day deadline)."""
+    folder = tmp_path / "ybcalc-tables"
+    folder.mkdir()
+    # the user's account rule also pays the 自费 parts, so a late claim's whole bill would be payable
+    (folder / "北京-职工.yaml").write_text(USER_TABLE + """\
+personal_account:
+  - {from: 2024-01-01, source: notice, pays: [selfpay, ownpay], med_types: [11]}
+""", encoding="utf-8")
+    book = ybcalc.load_tables(folder)
+    base = {"setl_time": "2025-01-10", "insuplc": "北京", "insutype": "职工", "psn_type": "在职",
+            "med_type": "11", "hosp_lv": 3, "chrgitm_lv": "丙", "det_item_fee_sumamt": "500", "settle_mode": "手工报销"}
+    s = ybcalc.settle([{**base, "mdtrt_id": "OK", "psn_no": "P", "claim_date": "2025-04-10"},
+                       {**base, "mdtrt_id": "LATE", "psn_no": "Q", "claim_date": "2025-04-11"}], book, strict=False,
+                      accounts={"P": 1000, "Q": 1000})
+    raw = s.raw.set_index("mdtrt_id")
+    adds_up(raw)
+    assert raw.loc["OK", "acct_pay"] == raw.loc["OK", "psn_part_amt"] > 0
+    assert raw.loc["LATE", "acct_pay"] == 0 and raw.loc["LATE", "psn_cash_pay"] == raw.loc["LATE", "medfee_sumamt"]

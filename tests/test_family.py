@@ -237,3 +237,13 @@ def test_batch_partitions_keep_a_family_together(tmp_path):
     cols = ["acct_pay", "acct_mulaid_pay", "psn_cash_pay"]
     pd.testing.assert_frame_equal(split.loc[whole.index, cols], whole[cols])
     assert whole.loc["A", "acct_mulaid_pay"] + whole.loc["S1", "acct_pay"] + whole.loc["B", "acct_mulaid_pay"] == 100000
+
+
+def test_a_waiting_period_bill_is_the_patients_own_burden_which_the_family_account_may_pay():
+    """In a waiting period the mother is insured but the funds pay nothing: her whole share is 个人负担
+    (in-scope cost included, not only the 自费 parts), which the son's linked account pays."""
+    members = FAMILY.assign(参保开始日期=["2025-03-01", "2020-01-01"], 缴费日期=["2025-03-01", ""])
+    r = settle([bill("A", "2025-03-10", "MOM", 400)], members=members).raw.iloc[0]
+    assert not r["member_eligible"] and r["member_wait_months"] == 3
+    assert r["fund_pay_sumamt"] == 0 and r["acct_mulaid_pay"] == r["psn_part_amt"] == 40000
+    assert r["psn_cash_pay"] == 0

@@ -750,6 +750,17 @@ def _not_covered(bills: pd.DataFrame) -> np.ndarray | None:
     return out
 
 
+def _waiting_or_late(bills) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per bill: in a waiting period (enrolled, benefits not yet due); a manual claim filed too late."""
+    waiting = late = None
+    if "member_eligible" in bills.columns:
+        waiting = ~bills["member_eligible"].to_numpy(bool) & (bills["member_wait_months"].to_numpy(np.int64) >= 0)
+    if "claim_status" in bills.columns:
+        from ..claims import LATE
+        late = bills["claim_status"].to_numpy() == LATE
+    return waiting, late
+
+
 def _count_covered_admissions(bills: pd.DataFrame, ok: np.ndarray) -> None:
     """A bill the funds do not cover does not count as an admission of the year."""
     gid = group_ids(bills["_member"].to_numpy(), bills["_year_group"].to_numpy(),
@@ -1495,6 +1506,12 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     pays = P["acct_pays"]
     selfpay_part = inscope_burden - paid_so_far
     ownpay_part = bills["fulamt_ownpay_amt"].to_numpy(np.int64) + bills["overlmt_selfpay"].to_numpy(np.int64)
+    # A bill in a waiting period (insured, benefits not yet due): the funds pay nothing, so the in-scope cost
+    # is the patient's own burden (个人负担) like any 自付, which an account may pay as its rule says. A manual
+    # claim filed too late is not accepted at all (逾期不予受理): no account pays it either.
+    waiting, late = _waiting_or_late(bills)
+    if waiting is not None:
+        selfpay_part = np.where(waiting, medfee - ownpay_part, selfpay_part)
     has_self = np.zeros(n, bool)
     has_own = np.zeros(n, bool)
     a_entry = P["acct_entry"]
@@ -1505,6 +1522,8 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
         has_own[m] = "ownpay" in listed
     eligible = np.where(has_self, selfpay_part, 0) + np.where(has_own, ownpay_part, 0)
     eligible = np.clip(np.minimum(eligible, medfee - fund), 0, None)
+    if late is not None:
+        eligible = np.where(late, 0, eligible)
     balances = None
     if state is not None and "acct_balance" in state.columns:
         balances = state.set_index("psn_no")["acct_balance"]
@@ -1536,6 +1555,8 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     if linked.any():
         fam_parts = (np.where(bills["family_pays_selfpay"].to_numpy(bool), selfpay_part, 0)
                      + np.where(bills["family_pays_ownpay"].to_numpy(bool), ownpay_part, 0))
+        if late is not None:
+            fam_parts = np.where(late, 0, fam_parts)
         rest = medfee - fund - acct
         mulaid_eligible = np.where(linked, np.clip(np.minimum(fam_parts - acct, rest), 0, None), 0)
         own_rows = np.flatnonzero(pays_for_others)
