@@ -213,14 +213,15 @@ def _parse_bills(lines_df: pd.DataFrame, book) -> list[dict]:
     for pos, row in enumerate(lines_df.to_dict("records")):
         mid = str(row["mdtrt_id"])
         if mid not in bills:
-            region = book.region_id(_text(row["insuplc"]))
+            region = book.region_id(_text(row["insuplc"])) if _text(row["insuplc"]) else ""
             area = _text(row.get("mdtrt_area"))
+            given = bool(area)
             area = (book.region_id(area) or f"?{area}") if area else region
             fil = _text(row.get("fil_type")) or "none"
             bills[mid] = {
                 "mdtrt_id": mid, "psn_no": str(row["psn_no"]), "order": pos,
                 "date": pd.Timestamp(row["setl_time"]).date(),
-                "region": region, "scheme": SCHEMES[_text(row["insutype"])],
+                "region": region, "scheme": SCHEMES.get(_text(row["insutype"]), ""), "mdtrt_area_given": given,
                 "psn_type": _text(row.get("psn_type")), "psn_idet_type": _text(row.get("psn_idet_type")),
                 "contrib_tier": {"1": "一档", "2": "二档"}.get(_text(row.get("contrib_tier")),
                                                              _text(row.get("contrib_tier"))),
@@ -313,21 +314,87 @@ def _fil_category(bill: dict) -> str:
     return "emergency" if bill["med_type"] == "13" else "unfiled"
 
 
+def _date(v):
+    return None if is_nan(v) else pd.Timestamp(str(v).strip()).date()
+
+
+def _spans(members_df, book) -> dict:
+    """psn_no -> the member's spans in date order, each with its year-state key.
+
+    Docs (docs/tables.md, README members file): a span naming its 参保地 and 险种 decides the bill's table; a
+    move (the next span names another region or scheme) continues the previous span's year only where the
+    receiving table's ``transfer_carryover`` in force on the new span's first day says ``carried_over: true``;
+    a span of the same region and scheme as the one before (re-enrolment) continues it."""
+    out: dict = defaultdict(list)
+    if members_df is None:
+        return out
+    for row in members_df.to_dict("records"):
+        region = _text(row.get("insuplc"))
+        scheme = _text(row.get("insutype"))
+        out[str(row["psn_no"]).strip()].append({
+            "begin": _date(row["begin"]), "end": _date(row.get("end")),
+            "region": book.region_id(region) if region else "", "scheme": SCHEMES[scheme] if scheme else ""})
+    for psn, spans in out.items():
+        spans.sort(key=lambda x: x["begin"])
+        prev = None
+        for i, sp in enumerate(spans):
+            complete = bool(sp["region"] and sp["scheme"])
+            sp["move"] = None
+            if not complete or prev is None or not (prev["region"] and prev["scheme"]):
+                sp["key"] = ("span", psn, i)
+            elif (sp["region"], sp["scheme"]) == (prev["region"], prev["scheme"]):
+                sp["key"] = prev["key"]
+            else:
+                t = book.tables.get((sp["region"], sp["scheme"]))
+                e = entry_on(t.params.get("transfer_carryover"), sp["begin"], "transfer_carryover") if t else None
+                carried = e is not None and e.get("carried_over") is True
+                sp["key"] = prev["key"] if carried else ("span", psn, i)
+                sp["move"] = "carried" if carried else ("not_carried" if e is not None else "missing")
+            prev = sp
+    return out
+
+
 def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None,
-                     admissions_before: dict | None = None) -> pd.DataFrame:
+                     admissions_before: dict | None = None, members: pd.DataFrame | None = None) -> pd.DataFrame:
     """Settle ``lines_df`` (national field names) bill by bill; one row per mdtrt_id, integer fen.
 
     ``admissions_before``: psn_no -> admissions earlier in the year (the state file's ``admissions``),
-    counted before the member's first bill of each benefit in the member's first policy year here.
+    counted before the member's first bill of each benefit in the member's first policy year here, in the
+    table (or carried-over chain of tables) of the member's earliest bill.
+    ``members``: enrolment spans (psn_no, begin, end, insuplc, insutype); every bill of a listed member must
+    fall in one of its spans (no waiting periods here). The span's 参保地/险种 replace the bill's.
     """
     accounts = accounts or {}
     admissions_before = admissions_before or {}
     bills = _parse_bills(lines_df, book)
+    spans = _spans(members, book)
+    for b in bills:
+        b["state"] = (b["region"], b["scheme"])
+        b["move"] = None
+        if b["psn_no"] not in spans:
+            continue
+        sp = [x for x in spans[b["psn_no"]] if x["begin"] <= b["date"] and (x["end"] is None or b["date"] <= x["end"])]
+        if not sp:
+            raise RefError("bill outside its member's spans (not modelled here)")
+        sp = sp[-1]
+        b["region"] = sp["region"] or b["region"]
+        b["scheme"] = sp["scheme"] or b["scheme"]
+        if sp["region"] and sp["scheme"]:
+            b["state"] = sp["key"]
+            start = book.tables[(b["region"], b["scheme"])].policy_year_start
+            if sp["move"] and _policy_year(b["date"], start) == _policy_year(sp["begin"], start):
+                b["move"] = sp["move"]
+        else:
+            b["state"] = (b["region"], b["scheme"])
+        if not b["mdtrt_area_given"]:
+            b["mdtrt_area"] = b["region"]          # care where the member is insured, as the bill names no place
     bills.sort(key=lambda b: (b["psn_no"], b["date"], b["order"]))
     first_year: dict = {}
+    earliest: dict = {}
     for b in bills:
         y = _policy_year(b["date"], book.tables[(b["region"], b["scheme"])].policy_year_start)
         first_year[b["psn_no"]] = min(y, first_year.get(b["psn_no"], y))
+        earliest.setdefault(b["psn_no"], b["state"])            # sorted by date, then input order
 
     # year state, keyed by (psn_no, region, scheme, policy year, ...)
     admissions = defaultdict(int)          # + benefit
@@ -346,7 +413,7 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None,
         table = book.tables[(bill["region"], bill["scheme"])]
         date = bill["date"]
         year = _policy_year(date, table.policy_year_start)
-        ykey = (bill["psn_no"], bill["region"], bill["scheme"], year)
+        ykey = (bill["psn_no"], bill["state"], year)
         away = bill["mdtrt_area"] != bill["region"]
         fil = _fil_category(bill) if away else "none"
         base_attrs = {"psn_type": bill["psn_type"], "contrib_tier": bill["contrib_tier"],
@@ -368,7 +435,7 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None,
             raise RefError(f"no benefit for med_type {bill['med_type']}")
         bparams = table.benefits[benefit].params
         bkey = ykey + (benefit,)
-        if bkey not in admissions and year == first_year[bill["psn_no"]]:
+        if bkey not in admissions and year == first_year[bill["psn_no"]] and bill["state"] == earliest[bill["psn_no"]]:
             admissions[bkey] = int(admissions_before.get(bill["psn_no"], 0))
         # a manual claim filed too late is not covered: the funds pay nothing, it is no admission of the
         # year and uses none of the year's deductible or caps

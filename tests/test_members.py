@@ -124,10 +124,18 @@ def test_employee_gap_is_warned_missing_not_applied():
     assert "missing:" in raw["warnings"] and "wait after a contribution gap" in raw["warnings"]
 
 
-def test_span_region_differs_from_bill_warns_input():
-    m = pd.DataFrame({"psn_no": ["P1"], "begin": ["2024-01-01"], "参保地": ["成都"]})
+def test_span_region_differs_from_bill_members_file_wins_with_input_warning():
+    # the members file is the enrolment record: its 参保地 decides the table, and the bill says so
+    m = pd.DataFrame({"psn_no": ["P1"], "begin": ["2024-01-01"], "参保地": ["上海"]})
     raw = ybcalc.settle([bill("A", "2025-04-01")], ybcalc.load_tables(), members=m).raw.iloc[0]
-    assert "input: the bill's region or scheme differs from the members file" in raw["warnings"]
+    assert raw["table"] == "shanghai/resident"
+    assert ("input: the bill's insured region 北京 differs from the members file (<members>) on that day (上海): "
+            "settled as the members file says") in raw["warnings"]
+    shanghai = ybcalc.settle([bill("A", "2025-04-01", region="上海")], ybcalc.load_tables()).raw.iloc[0]
+    assert raw[MONEY].tolist() == shanghai[MONEY].tolist()
+    with i18n.language("zh"):
+        zh = ybcalc.settle([bill("A", "2025-04-01")], ybcalc.load_tables(), members=m).raw.iloc[0]
+    assert "账单的参保地 北京 与参保信息（<members>）该日的参保地（上海）不一致：按参保信息结算" in zh["warnings"]
 
 
 @pytest.mark.parametrize("col, value, words", [

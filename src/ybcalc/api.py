@@ -331,8 +331,11 @@ def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, s
     default_scheme = policy.scheme if isinstance(policy, Policy) else None
     if on is None and isinstance(policy, Policy) and policy.on is not None:
         on = policy.on
+    if members is not None:
+        from .members import read_members
+        members = read_members(members, book)
     prepared = prepare(lines, source=source, book=book, default_region=default_region,
-                       default_scheme=default_scheme, require_date=on is None, catalogue=catalogue)
+                       default_scheme=default_scheme, require_date=on is None, catalogue=catalogue, members=members)
     if strict and len(prepared.rejects):
         raise BillError(prepared.rejects, source)
     if isinstance(policy, Policy):
@@ -342,9 +345,6 @@ def settle(lines, policy: Policy | PolicyBook | None = None, *, accounts=None, s
             raise ValueError(f"{source}: {len(other)} line(s) belong to another region/scheme than {policy!r} "
                              f"(first: mdtrt_id {other['mdtrt_id'].iat[0]}); pass ybcalc.load_tables() instead")
     st = _state_frame(accounts, state, prepared.lines)
-    if members is not None:
-        from .members import read_members
-        members = read_members(members, book)
     bills, out_lines, errors = settle_prepared(prepared.lines, book, on=on, state=st, members=members)
     if strict and len(errors):
         raise SettlementError(errors)

@@ -618,15 +618,16 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
     ``members``: enrolment spans (path, DataFrame or ``ybcalc.members.Members``), see ``ybcalc.members``."""
     policy, catalogue = policy_inputs(policy, assume, catalogue)
     book = policy.book if isinstance(policy, Policy) else policy
-    prepared = prepare(df, source=source, row_numbers=row_numbers, book=book,
-                       default_region=policy.region if isinstance(policy, Policy) else None,
-                       default_scheme=policy.scheme if isinstance(policy, Policy) else None,
-                       require_date=on is None, prior_rejects=prior_rejects, catalogue=catalogue)
-    st = _state_frame(accounts, state, prepared.lines)
-    absent = None
     if members is not None:
         from .members import read_members
         members = read_members(members, book)
+    prepared = prepare(df, source=source, row_numbers=row_numbers, book=book,
+                       default_region=policy.region if isinstance(policy, Policy) else None,
+                       default_scheme=policy.scheme if isinstance(policy, Policy) else None,
+                       require_date=on is None, prior_rejects=prior_rejects, catalogue=catalogue, members=members)
+    st = _state_frame(accounts, state, prepared.lines)
+    absent = None
+    if members is not None:
         absent = int((~pd.Index(pd.unique(prepared.lines["psn_no"].astype(str))).isin(members.psn_nos)).sum())
     bills, lines, errors = settle_prepared(prepared.lines, book, on=on, state=st, members=members)
     rejects = prepared.rejects

@@ -497,11 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
     accounts_help = tr("个人账户文件（CSV：psn_no、acct_balance 个人账户余额及年内累计）",
                        "CSV of psn_no, acct_balance (个人账户余额) and year-to-date state")
     date_mv, file_mv = tr("日期", "DATE"), tr("文件", "FILE")
-    members_help = tr("参保信息文件（CSV：人员编号、参保开始日期、参保结束日期、缴费日期、断缴年数、补缴年数 …）："
-                      "未参保或待遇等待期内的账单基金不支付；文件未列出的人员按一直参保结算",
-                      "members file (CSV: psn_no, begin, end, paid_on, break_years, repaid_years …): bills outside "
-                      "enrolment or in a waiting period get no fund payment; members not listed are settled as "
-                      "always enrolled")
+    members_help = tr("参保信息文件（CSV：人员编号、参保开始日期、参保结束日期、参保地、险种、缴费日期、断缴年数、补缴年数 …）："
+                      "参保期的参保地、险种决定账单用哪张参数表；未参保或待遇等待期内的账单基金不支付；"
+                      "文件未列出的人员按一直参保结算",
+                      "members file (CSV: psn_no, begin, end, insuplc, insutype, paid_on, break_years, repaid_years …): "
+                      "a span's region and scheme decide the bill's table; bills outside enrolment or in a waiting "
+                      "period get no fund payment; members not listed are settled as always enrolled")
 
     s = sub.add_parser("score", help=tr("结算 CSV/Parquet 文件中的每张账单：每张账单一行",
                                         "settle every bill of CSV/Parquet files: one row per bill"),

@@ -167,6 +167,11 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
         if step is not None:
             item, status, rule_text, src = step
             add(item, status, rule=rule_text, source=src)
+        from .members import move_explain_text
+        step = move_explain_text(book, r, lang)
+        if step is not None:                           # a change of 参保地/险种 within the year
+            item, status, rule_text, src = step
+            add(item, status, rule=rule_text, source=src)
     from .claims import explain_step                  # a manual claim: filed within the deadline?
     step = explain_step(book, r, lang)
     if step is not None:

@@ -401,11 +401,13 @@ def _claim_columns(df: pd.DataFrame, out: pd.DataFrame, n: int, coded, reject, c
 
 def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book=None,
             default_region: str | None = None, default_scheme: str | None = None,
-            require_date: bool = True, prior_rejects: dict | None = None, catalogue=None) -> Prepared:
+            require_date: bool = True, prior_rejects: dict | None = None, catalogue=None, members=None) -> Prepared:
     """Validate and normalise input lines. ``row_numbers`` are the rows as the user sees them.
     ``prior_rejects``: {mdtrt_id: reason} of bills one of whose lines was rejected before these lines
     were read (a broken CSV row): their lines here are rejected too, with that reason. ``catalogue``
-    (``ybcalc.catalogue.Catalogue``): lines lacking 收费项目等级, 自付比例 or 限价 take them from it."""
+    (``ybcalc.catalogue.Catalogue``): lines lacking 收费项目等级, 自付比例 or 限价 take them from it.
+    ``members`` (``ybcalc.members.Members``): a line's 参保地/险种 is the one of its member's span in force on the
+    bill's date where the span names it (an empty cell may then be left empty)."""
     check_headers(df.columns, source)
     df = rename_columns(df.reset_index(drop=True))
     classed = None
@@ -531,8 +533,16 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
         else:
             missing_column(col, tr(f"缺少必需的列 {col}（或给出一种政策）", f"required column {col} is missing (or pass a policy)"))
 
+    member_notes = None
+    if members is not None and book is not None:
+        # the enrolment record decides 参保地/险种 where it names them (ybcalc.members.fill_from_spans)
+        from .members import fill_from_spans
+        df, member_notes = fill_from_spans(df, out["psn_no"].to_numpy(), out["setl_date"].to_numpy(), members, book)
+    no_span = (tr(f"，参保信息文件（{members.source}）中该人员在结算日也没有", f"; neither does the members file "
+                  f"({members.source}) for this member on the bill's date") if members is not None else "")
     code_column("insutype", codes.parse_insutype, default_scheme, "scheme",
-                tr("未知的险种（应为 310/职工 或 390/居民）", "unknown scheme (expected 310/职工 or 390/居民)"))
+                lambda x: tr("未知的险种（应为 310/职工 或 390/居民）", "unknown scheme (expected 310/职工 or 390/居民)")
+                if x else tr(f"险种（insutype）为空{no_span}", f"scheme (insutype) is empty{no_span}"))
     # 参保地: a region of the tables by id, name, alias or code; else what the value is, read against
     # the national division list (a region without a table yet, a county code, the nearest names)
     regions_seen: dict = {}
@@ -542,11 +552,16 @@ def prepare(df: pd.DataFrame, *, source: str = "<lines>", row_numbers=None, book
             regions_seen[value] = region_lookup(book, value)
         return regions_seen[value]
     code_column("insuplc", lambda x: region_of(x).region if x else None, default_region, "region",
-                lambda x: region_of(x).reject if x else tr("参保地（insuplc）为空", "insured region (insuplc) is empty"))
+                lambda x: region_of(x).reject if x else tr(f"参保地（insuplc）为空{no_span}",
+                                                           f"insured region (insuplc) is empty{no_span}"))
     notes = {k: v.note for k, v in regions_seen.items() if v.note and v.region}
     if notes:                                   # a county-level code settled as its prefecture: said on the bill
         d = Distinct(df["insuplc"])
         out["region_note"] = text(d.spread(np.array([notes.get(t, "") for t in d.texts], dtype=object)))
+    if member_notes is not None and (member_notes != "").any():      # said on the bill as the county notes are
+        base = out["region_note"].to_numpy(dtype=object) if "region_note" in out.columns else full_object(n, "")
+        out["region_note"] = text(np.where(base == "", member_notes,
+                                           np.where(member_notes == "", base, base + tr("；", " — ") + member_notes)))
 
     if "hosp_lv" in df.columns:
         out["hosp_lv"] = coded("hosp_lv", lambda x: codes.parse_hosp_lv(x) if x else -1,

@@ -369,6 +369,218 @@ def add_months(days: np.ndarray, months: np.ndarray) -> np.ndarray:
     return target.astype("datetime64[D]") + np.minimum(day_of_month, length)
 
 
+# ---- the span in force: 参保地 and 险种 of a bill (change of region or scheme within a year) -----------
+def span_index(members: Members, psn: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Per (member, day): the row of ``members.spans`` in force (-1: none; the latest-begun span wins, though
+    spans do not overlap). Looked up once per distinct (member, day), not per line."""
+    n = len(psn)
+    out = np.full(n, -1, np.int64)
+    if not n:
+        return out
+    psn = np.asarray(psn, dtype=object).astype(str)
+    day = np.asarray(day, dtype="datetime64[D]")
+    pc, _ = pd.factorize(psn)
+    dc, _ = pd.factorize(day.view(np.int64))
+    key, first = np.unique(pc.astype(np.int64) * (int(dc.max()) + 1) + dc, return_index=True)
+    inv = np.searchsorted(key, pc.astype(np.int64) * (int(dc.max()) + 1) + dc)
+    sp = members.spans
+    pairs = pd.DataFrame({"pos": np.arange(len(first)), "psn_no": psn[first], "day": day[first]}).merge(
+        pd.DataFrame({"psn_no": sp["psn_no"].astype(str).to_numpy(), "begin": sp["begin"].to_numpy(),
+                      "end": sp["end"].to_numpy(), "span": np.arange(len(sp))}), on="psn_no", how="inner")
+    b = pairs["begin"].to_numpy("datetime64[D]")
+    e = pairs["end"].to_numpy("datetime64[D]")
+    d = pairs["day"].to_numpy("datetime64[D]")
+    pairs = pairs[(b <= d) & (np.isnat(e) | (d <= e))].sort_values(["pos", "begin"]).drop_duplicates("pos", keep="last")
+    per_key = np.full(len(first), -1, np.int64)
+    per_key[pairs["pos"].to_numpy()] = pairs["span"].to_numpy()
+    return per_key[inv]
+
+
+def fill_from_spans(df: pd.DataFrame, psn: np.ndarray, day: np.ndarray, members: Members, book):
+    """The bill's 参保地 (``insuplc``) and 险种 (``insutype``) from the span in force on its date.
+
+    The members file is the enrolment record, so where it names the span's region or scheme it decides the
+    bill's table: an empty cell takes it, and a cell that says otherwise is settled as the members file says,
+    with a note (kind ``input``) naming both. Returns (df with the two columns filled, the note per line)."""
+    from . import codes
+    from .divisions import region_lookup
+    from .inputs import Distinct
+    n = len(df)
+    notes = np.full(n, "", dtype=object)
+    idx = span_index(members, psn, day)
+    sp = members.spans
+    has = idx >= 0
+    df = df.copy(deep=False)
+    for col, span_col in (("insuplc", "region"), ("insutype", "scheme")):
+        span_val = np.full(n, "", dtype=object)
+        span_val[has] = sp[span_col].to_numpy(dtype=object)[idx[has]]
+        if col not in df.columns:
+            df[col] = ""
+        d = Distinct(df[col])
+        if col == "insuplc":
+            parsed = d.each(lambda t: (region_lookup(book, t).region or "?") if t else "")
+        else:
+            parsed = d.each(lambda t: (codes.parse_insutype(t) or "?") if t else "")
+        bill_val = d.spread(parsed) if n else np.array([], dtype=object)
+        raw = d.spread(d.texts) if n else np.array([], dtype=object)
+        take = (span_val != "") & (bill_val != span_val)
+        if not take.any():
+            continue
+        differs = take & (bill_val != "")
+        if differs.any():
+            word = tr("参保地", "insured region") if col == "insuplc" else tr("险种", "scheme")
+            label = (lambda v: book.region_label(v)) if col == "insuplc" else (lambda v: tr(*_scheme_label(v)))
+            for r, v in sorted(set(zip(raw[differs], span_val[differs]))):
+                rows = np.flatnonzero(differs & (raw == r) & (span_val == v))
+                note = tr(f"账单的{word} {r} 与参保信息（{members.source}）该日的{word}（{label(v)}）不一致："
+                          f"按参保信息结算",
+                          f"the bill's {word} {r} differs from the members file ({members.source}) on that day "
+                          f"({label(v)}): settled as the members file says")
+                # one warning text per bill (a bill's warnings are joined by "; ", so never that inside one)
+                notes[rows] = np.where(notes[rows] == "", note, notes[rows] + tr("；", " — ") + note)
+        col_text = pd.Series(raw, index=df.index, dtype=object)
+        col_text[take] = span_val[take]
+        df[col] = col_text
+    return df, notes
+
+
+TRANSFER_KINDS = ("carried", "not_carried", "missing")
+
+
+def _carryover_rule(book, region: str, scheme: str, day) -> tuple[str, int]:
+    """(kind, entry uid) of the receiving table's ``transfer_carryover`` on the transfer day: ``carried``, ``not_carried``,
+    or ``missing`` (no table, no entry in force, or a ``missing`` entry; uid -1 where there is no entry)."""
+    t = book.tables.get((region, scheme))
+    p = t.params.get("transfer_carryover") if t is not None else None
+    if p is None:
+        return "missing", -1
+    i = int(p.entry_index(np.array([np.datetime64(day, "D")]))[0])
+    if i < 0:
+        return "missing", -1
+    e = p.entries[i]
+    if e.missing:
+        return "missing", e.uid
+    return ("carried" if e.raw.get("carried_over") is True else "not_carried"), e.uid
+
+
+def _policy_year(book, region, scheme, days: np.ndarray) -> np.ndarray:
+    t = book.tables.get((region, scheme))
+    mo, dd = t.policy_year_start if t is not None else (1, 1)
+    cy = days.astype("datetime64[Y]")
+    start = (cy.astype("datetime64[M]") + np.timedelta64(mo - 1, "M")).astype("datetime64[D]") + np.timedelta64(dd - 1, "D")
+    return cy.astype(np.int64) + 1970 - (days < start)
+
+
+def year_groups(bills: pd.DataFrame, members: Members, book) -> dict:
+    """Whose year state each bill continues, following the member's spans (issue 17: change of 参保地/险种).
+
+    A member's consecutive spans that name both a region and a scheme and differ in either are a move. The
+    receiving table's ``transfer_carryover`` in force on the new span's first day decides: ``carried`` — the
+    new span continues the previous span's year state (deductible used, amounts paid, 大病 segments);
+    otherwise (not carried, or missing) the new span starts afresh. Consecutive spans of one region and scheme
+    (re-enrolment) continue. Bills outside every span, or in a span that does not name both, keep the state
+    of their bill's region and scheme, as without a members file.
+
+    Returns per-bill columns: ``_year_group`` (int), ``member_span`` (row of ``members.spans``, -1),
+    ``member_transfer`` (the move's kind for bills of the transfer's policy year in the receiving span, else ""),
+    ``member_transfer_from`` ("region/scheme" of the previous span), ``member_transfer_date`` and
+    ``member_transfer_entry`` (uid of the rule's entry, -1)."""
+    n = len(bills)
+    sp = members.spans
+    m = len(sp)
+    order = np.lexsort((sp["begin"].to_numpy("datetime64[D]"), sp["psn_no"].astype(str).to_numpy()))
+    psn = sp["psn_no"].astype(str).to_numpy()[order]
+    reg = sp["region"].to_numpy(dtype=object)[order]
+    sch = sp["scheme"].to_numpy(dtype=object)[order]
+    begin = sp["begin"].to_numpy("datetime64[D]")[order]
+    complete = (reg != "") & (sch != "")
+    same = np.zeros(m, bool)
+    same[1:] = psn[1:] == psn[:-1]
+    prev_complete = np.zeros(m, bool)
+    prev_complete[1:] = complete[:-1]
+    prev_reg = np.concatenate([[""], reg[:-1]]).astype(object)
+    prev_sch = np.concatenate([[""], sch[:-1]]).astype(object)
+    moved = same & complete & prev_complete & ((reg != prev_reg) | (sch != prev_sch))
+    kind = np.full(m, "", dtype=object)
+    entry = np.full(m, -1, np.int64)
+    rules: dict = {}
+    for k in np.flatnonzero(moved):
+        key = (reg[k], sch[k], begin[k])
+        if key not in rules:
+            rules[key] = _carryover_rule(book, *key)
+        kind[k], entry[k] = rules[key]
+    new_chain = ~same | ~complete | ~prev_complete | (moved & (kind != "carried"))
+    chain = np.cumsum(new_chain) - 1
+    # back to the spans' own rows
+    at = np.empty(m, np.int64)
+    at[order] = np.arange(m)
+
+    year_group = bills["_year_group"].to_numpy(np.int64).copy()
+    span = span_index(members, bills["psn_no"].to_numpy(dtype=object), bills["setl_date"].to_numpy("datetime64[D]"))
+    out = {"member_span": span, "member_transfer": np.full(n, "", dtype=object),
+           "member_transfer_from": np.full(n, "", dtype=object),
+           "member_transfer_date": np.full(n, np.datetime64("NaT"), dtype="datetime64[D]"),
+           "member_transfer_entry": np.full(n, -1, np.int64)}
+    has = span >= 0
+    pos = np.flatnonzero(has)
+    k = at[span[pos]]                       # the span's place in the sorted order
+    in_chain = complete[k]
+    offset = int(year_group.max(initial=-1)) + 1          # chain numbers after the region/scheme numbers
+    year_group[pos[in_chain]] = offset + chain[k[in_chain]]
+    out["_year_group"] = year_group
+    # which bills a move concerns: those of the receiving span in the policy year of the transfer
+    mv = moved[k]
+    if mv.any():
+        p, km = pos[mv], k[mv]
+        day = bills["setl_date"].to_numpy("datetime64[D]")[p]
+        same_year = np.zeros(len(p), bool)
+        for (r, s_) in set(zip(reg[km], sch[km])):
+            sel = (reg[km] == r) & (sch[km] == s_)
+            same_year[sel] = _policy_year(book, r, s_, day[sel]) == _policy_year(book, r, s_, begin[km][sel])
+        p, km = p[same_year], km[same_year]
+        out["member_transfer"][p] = kind[km]
+        out["member_transfer_from"][p] = [f"{a}/{b}" for a, b in zip(prev_reg[km], prev_sch[km])]
+        out["member_transfer_date"][p] = begin[km]
+        out["member_transfer_entry"][p] = entry[km]
+    return out
+
+
+def transfer_warnings(bills: pd.DataFrame, book, warn) -> None:
+    """Each bill a move concerns says what happened to the year so far: a ``missing`` warning where the receiving
+    table has no sourced rule (computed as not carried over), a note where the rule is sourced."""
+    kind = bills["member_transfer"].to_numpy(dtype=object)
+    if not (kind != "").any():
+        return
+    frm = bills["member_transfer_from"].to_numpy(dtype=object)
+    to = (bills["region"].astype(str) + "/" + bills["scheme"].astype(str)).to_numpy(dtype=object)
+    for k, f, t in sorted(set(zip(kind[kind != ""], frm[kind != ""], to[kind != ""]))):
+        rows = np.flatnonzero((kind == k) & (frm == f) & (to == t))
+        move = f"{_place(book, f, 'zh')} → {_place(book, t, 'zh')}"
+        move_en = f"{_place(book, f, 'en')} → {_place(book, t, 'en')}"
+        if k == "missing":
+            warn(rows, tr(f"参保地/险种变更（{move}）：{_place(book, t, 'zh')}年度内转入人员已发生费用是否累计计算无已核实规定；"
+                          f"起付线、已支付金额和大病保险累计未结转，按不累计重新计算",
+                          f"change of region/scheme ({move_en}): no sourced rule on whether {_place(book, t, 'en')} "
+                          f"counts the year so far: the deductible used, amounts paid and critical-illness totals were "
+                          f"not carried over (computed afresh)"), "missing")
+        elif k == "carried":
+            warn(rows, tr(f"参保地/险种变更（{move}）：年度内已发生费用累计计算（起付线、已支付金额、大病保险累计结转）",
+                          f"change of region/scheme ({move_en}): the year so far counts (deductible used, amounts paid "
+                          f"and critical-illness totals carried over)"), "note")
+        else:
+            warn(rows, tr(f"参保地/险种变更（{move}）：按{_place(book, t, 'zh')}规定，年度内已发生费用不累计计算（重新计算）",
+                          f"change of region/scheme ({move_en}): by {_place(book, t, 'en')}'s rule the year so far does "
+                          f"not count (computed afresh)"), "note")
+
+
+def _place(book, key: str, lang: str) -> str:
+    """"chengdu/employee" → 成都职工 / 成都 employee."""
+    region, _, scheme = key.partition("/")
+    label = book.region_label(region)
+    return f"{label}{tr(*_scheme_label(scheme), lang=lang)}" if lang == "zh" else \
+        f"{label} {tr(*_scheme_label(scheme), lang=lang)}"
+
+
 def _with_prev_end(sp: pd.DataFrame) -> pd.DataFrame:
     """The spans with ``span`` (their number) and ``prev_end``: the end of the member's span before (NaT for the
     first), from which a 职工 contribution gap is measured."""
@@ -421,17 +633,9 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
     out["span_row"][pos] = pairs["row"].to_numpy()
     _rewards(out, pairs, pos, bills, day, book, warn)
 
-    # the span's 参保地/险种, when given, should be the bill's
-    span_region = pairs["region"].to_numpy(dtype=object)
+    # the span's 参保地/险种 are the bill's already where the span names them (inputs.prepare, fill_from_spans)
     span_scheme = pairs["scheme"].to_numpy(dtype=object)
-    bill_region = bills["region"].to_numpy(dtype=object)[pos]
-    bill_scheme = bills["scheme"].to_numpy(dtype=object)[pos]
-    mism = ((span_region != "") & (span_region != bill_region)) | ((span_scheme != "") & (span_scheme != bill_scheme))
-    if mism.any():
-        warn(pos[mism], tr(f"账单的参保地或险种与参保信息（{members.source}）不一致，按账单结算",
-                           f"the bill's region or scheme differs from the members file ({members.source}), "
-                           f"settled as the bill says"), "input")
-    scheme = np.where(span_scheme != "", span_scheme, bill_scheme)
+    scheme = np.where(span_scheme != "", span_scheme, bills["scheme"].to_numpy(dtype=object)[pos])
 
     begin = pairs["begin"].to_numpy("datetime64[D]")
     paid = pairs["paid_on"].to_numpy("datetime64[D]")
@@ -682,6 +886,48 @@ def explain_text(book, r, lang: str) -> tuple[str, str, str] | None:
     return tr("待遇资格", "eligibility", lang), tr("不享受", "not eligible", lang), text, src
 
 
+def move_explain_text(book, r, lang: str) -> tuple[str, str, str, str] | None:
+    """(item, amount, rule, source) of the step for a change of 参保地/险种 (a bill a move concerns), or None."""
+    kind = r.get("member_transfer", "") if hasattr(r, "get") else ""
+    if not isinstance(kind, str) or not kind:
+        return None
+    frm, to = str(r["member_transfer_from"]), f"{r['region']}/{r['scheme']}"
+    day = _date(np.datetime64(pd.Timestamp(r["member_transfer_date"]), "D"))
+    row = int(r.get("member_span_row", -1))
+    where = tr(f"参保信息第 {row} 行：", f"members file row {row}: ", lang) if row > 0 else ""
+    head = tr(f"{where}{day} 起由{_place(book, frm, 'zh')}转入{_place(book, to, 'zh')}，本账单按{_place(book, to, 'zh')}的参数表结算",
+              f"{where}moved from {_place(book, frm, 'en')} to {_place(book, to, 'en')} on {day}; this bill is settled "
+              f"by the {_place(book, to, 'en')} table", lang)
+    uid = int(r.get("member_transfer_entry", -1))
+    entry = book.entries[uid] if uid >= 0 else None
+    if kind == "carried":
+        amount = tr("累计计算", "carried over", lang)
+        text = tr("；转出地年度内已发生的费用累计计算：起付线、统筹基金已支付金额和大病保险累计接续",
+                  "; the year so far counts: deductible used, fund payments and critical-illness totals continue", lang)
+    elif kind == "not_carried":
+        amount = tr("不累计", "not carried over", lang)
+        text = tr("；转出地年度内已发生的费用不累计：起付线、封顶线和大病保险在本参保地重新计算",
+                  "; the year so far does not count: deductible, cap and critical illness start afresh here", lang)
+    else:
+        amount = tr("缺失：按不累计", "missing: not carried over", lang)
+        text = tr(f"；{_place(book, to, 'zh')}年度内转入人员已发生费用是否累计计算无已核实规定，按不累计计算（起付线、"
+                  f"已支付金额和大病保险累计未结转）",
+                  f"; no sourced rule on whether {_place(book, to, 'en')} counts the year so far: computed as not "
+                  f"carried over (deductible used, amounts paid and critical-illness totals start afresh)", lang)
+    src = []
+    if entry is not None and entry.source is not None and not entry.missing:
+        src.append(entry.source.cite(lang) + f" — {entry.key}")
+    elif entry is not None:
+        src.append(entry.key)
+    acct = rule_in_force(book, "account_transfer", r["setl_date"])
+    if acct is not None and "missing" not in acct:
+        text += tr("；个人账户余额随本人转移（同一余额）", "; the personal account balance moves with the member (one balance)",
+                   lang)
+        src.append(_cite(book, acct, lang))
+    return tr("变更参保地/险种", "change of region/scheme", lang), amount, head + text, \
+        ("；" if lang == "zh" else "; ").join(x for x in src if x)
+
+
 def eligibility_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
     """The 待遇资格 column of the bill output: 是 / 否：等待期至 … / 否：未参保 / 未列入参保信息."""
     listed = raw["member_listed"].to_numpy(bool)
@@ -712,13 +958,14 @@ _RULE_TEXT = {
     "employee_gap": ("职工医保断缴后的待遇恢复", "employee insurance after a contribution gap"),
     "critical_illness_rewards": ("大病保险连续参保激励和零报销激励", "critical-illness cap rewards"),
     "manual_claim_deadline": ("手工报销申报时限", "manual claim deadline"),
+    "account_transfer": ("基本医疗保险关系转移接续：个人账户", "transfer of enrolment: the personal account"),
 }
 
 
 def national_rules_text(book, lang: str | None = None) -> str:
     """The member-year rules of national.yaml as a notice reads (``ybcalc tables show 全国``)."""
-    out = [tr("== 国家规定：参保人的一年（待遇等待期、激励、手工报销）",
-              "== National rules: a member's year (waiting periods, rewards, manual claims)", lang)]
+    out = [tr("== 国家规定：参保人的一年（待遇等待期、激励、手工报销、转移接续）",
+              "== National rules: a member's year (waiting periods, rewards, manual claims, transfers)", lang)]
     for key, (zh, en) in _RULE_TEXT.items():
         for e in _entries(book, key):
             head = f"  {tr(zh, en, lang)} {tr('自', 'from', lang)} {e['from']}"
@@ -759,6 +1006,12 @@ def national_rules_text(book, lang: str | None = None) -> str:
                            f"      in total at most {e['total_max_share_of_cap']:.0%} of the original cap; a break "
                            f"resets the count (provinces set the amounts; where not in the tables, these minimums are used and "
                            f"warned)", lang)]
+            elif key == "account_transfer":
+                out += [tr("      职工医保个人账户余额随本人转移：跨地区只有一个余额；年度内已发生费用是否累计计算由转入地规定"
+                           "（各地参数表 transfer_carryover）",
+                           "      the employee personal account balance moves with the member: one balance across "
+                           "regions; whether the year so far counts is the receiving region's rule (transfer_carryover)",
+                           lang)]
             cite = _cite(book, e, lang)
             if cite:
                 out.append(tr("      来源：", "      source: ", lang) + cite)

@@ -302,6 +302,8 @@ def _resolve_terms(lines: pd.DataFrame, book: PolicyBook, on, state: pd.DataFram
     """Bills from lines, and every table value they need; a bill failing here is rejected before computing."""
     lines = line_codes(lines.reset_index(drop=True))
     bills = _bill_frame(lines, on)
+    if members is not None:
+        bills = _member_year_groups(bills, members, book)
     errors = Errors(len(bills))
     _assign_tables(bills, book, errors)
     if members is not None:
@@ -456,6 +458,24 @@ def _bill_frame(lines: pd.DataFrame, on) -> pd.DataFrame:
     bills["policy_date"] = policy_date[order]
     bills["_region"] = region[order]
     bills["_scheme"] = scheme[order]
+    # whose year state a bill shares: one per member's region and scheme (a move that carries the year over
+    # joins two, see ``_member_year_groups``); numbered in the sort order above
+    bills["_year_group"] = region[order] * (int(scheme.max(initial=0)) + 1) + scheme[order]
+    return bills
+
+
+def _member_year_groups(bills: pd.DataFrame, members, book: PolicyBook) -> pd.DataFrame:
+    """With a members file: the year state follows the member's spans (``ybcalc.members.year_groups``): a move
+    into a region whose table says the year carries over continues the previous span's state. The bills are
+    re-sorted so that each year group's bills are in date order."""
+    from ..members import year_groups
+    info = year_groups(bills, members, book)
+    bills = bills.assign(**info)
+    keys = (bills["first_row"].to_numpy(), bills["setl_date"].to_numpy("datetime64[D]"),
+            bills["_year_group"].to_numpy(), bills["_member"].to_numpy())
+    order = _lexsort_unless_sorted(keys)
+    if (order != np.arange(len(order))).any():
+        bills = bills.take(order).reset_index(drop=True)
     return bills
 
 
@@ -606,7 +626,7 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
                                                  "place of care not in regions.yaml: settled as out-of-area care"),
                 kind="input")
     # admission counter of the year, per benefit (1-based): tables may key on `admission`
-    gid = group_ids(bills["_member"].to_numpy(), bills["_region"].to_numpy(), bills["_scheme"].to_numpy(),
+    gid = group_ids(bills["_member"].to_numpy(), bills["_year_group"].to_numpy(),
                     bills["policy_year"].to_numpy(), pd.factorize(benefit)[0])
     bills["admission"] = pd.Series(np.ones(len(bills), np.int64)).groupby(gid).cumsum().to_numpy()
 
@@ -670,8 +690,10 @@ def age_band(band, lang: str = "zh") -> str:
 def _member_eligibility(bills: pd.DataFrame, members, book: PolicyBook, errors: "Errors") -> None:
     """Whether each bill's member could be paid on its date (``ybcalc.members``), as bill columns; a bill
     the member is not eligible for does not count as an admission of the year."""
-    from ..members import eligibility
+    from ..members import eligibility, transfer_warnings
     elig = eligibility(bills, members, book, errors.warn)
+    transfer_warnings(bills, book, errors.warn)
+    bills["member_span_row"] = elig["span_row"]
     bills["member_listed"] = elig["listed"]
     bills["member_eligible"] = elig["eligible"]
     bills["member_reason"] = elig["reason"]
@@ -706,7 +728,7 @@ def _not_covered(bills: pd.DataFrame) -> np.ndarray | None:
 
 def _count_covered_admissions(bills: pd.DataFrame, ok: np.ndarray) -> None:
     """A bill the funds do not cover does not count as an admission of the year."""
-    gid = group_ids(bills["_member"].to_numpy(), bills["_region"].to_numpy(), bills["_scheme"].to_numpy(),
+    gid = group_ids(bills["_member"].to_numpy(), bills["_year_group"].to_numpy(),
                     bills["policy_year"].to_numpy(), pd.factorize(bills["benefit"].to_numpy())[0])
     n_ok = gcumsum(ok.astype(np.int64), gid)
     bills["admission"] = np.where(ok, n_ok, n_ok + 1)
@@ -1223,10 +1245,11 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     bills = _Columns(base)
     base_cols = set(base.columns)
     n = len(bills)
-    psn, reg, sch, yr = (bills[c].to_numpy() for c in ("_member", "_region", "_scheme", "policy_year"))
+    psn, ygroup, yr = (bills[c].to_numpy() for c in ("_member", "_year_group", "policy_year"))
     first_year = _first_year(bills)
-    # one integer per member's policy year in one region and scheme; later keys refine it
-    gid_y = group_ids(psn, reg, sch, yr)
+    # one integer per member's policy year in one region and scheme (or a chain of them the year carried
+    # over across, see _member_year_groups); later keys refine it
+    gid_y = group_ids(psn, ygroup, yr)
     member = bills["_member"].to_numpy()
     benefit = bills["benefit"].to_numpy()
     gid_b = group_ids(gid_y, pd.factorize(benefit)[0])
@@ -1482,9 +1505,22 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
 
 
 def _first_year(bills) -> np.ndarray:
-    """Per bill: is it in its member's first policy year in the batch (where year-to-date state applies)."""
+    """Per bill: is it in its member's first policy year in the batch, in the year group (region and scheme, or
+    the chain of them a move carried the year over across) of the member's earliest bill — where the year-to-date
+    state (``--accounts``) applies. A member whose bills of that year are under two tables that do not share
+    the year gets it once, in the table of the earliest bill, not in both."""
     yr = bills["policy_year"].to_numpy()
-    return yr == pd.Series(yr).groupby(bills["_member"].to_numpy()).transform("min").to_numpy()
+    member = bills["_member"].to_numpy()
+    first = yr == pd.Series(yr).groupby(member).transform("min").to_numpy()
+    group = bills["_year_group"].to_numpy()
+    # the bills come sorted by member, then year group: a member with two groups shows as a change between rows
+    if ((member[1:] == member[:-1]) & (group[1:] != group[:-1])).any():
+        day = bills["setl_date"].to_numpy("datetime64[D]")
+        order = np.lexsort((bills["first_row"].to_numpy(), day, member))
+        earliest = np.full(int(member.max()) + 1, -1, np.int64)
+        earliest[member[order][::-1]] = group[order][::-1]        # the first-dated bill's group wins
+        first &= group == earliest[member]
+    return first
 
 
 def _lexsort_unless_sorted(keys) -> np.ndarray:

@@ -451,7 +451,7 @@ def _compile_file(raw: dict, table_key: str, file: str, ck: Checker, comp: _Comp
                            "settle_as": b.get("settle_as"), "params": params, "has_med_types": mts is not None}
     params = {}
     for pname in ("selfpay_prop", "out_of_area", "medical_assistance", "personal_account", "psn_type_by_age",
-                  *MEMBER_YEAR_PARAMS, "manual_claim_deadline"):
+                  *MEMBER_YEAR_PARAMS, "manual_claim_deadline", "transfer_carryover"):
         p = comp.param(raw.get(pname), pname, table_key, pname, file, sources, ck)
         if p is not None:
             params[pname] = p

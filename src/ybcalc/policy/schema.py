@@ -60,6 +60,9 @@ PARAM_FIELDS: dict[str, dict[str, str]] = {
     "personal_account": {"pays": "list:selfpay|ownpay", "med_types": "med_types"},
     # 居民 groups by age, as the table's source states them: used where a bill gives no 人员类别
     "psn_type_by_age": {"groups": "groups"},
+    # a change of 参保地/险种 within a year (issue 17): whether the year's deductible used and amounts paid in the
+    # previous region count in this one (年度内已发生的医疗费用累计计算) — this table's rule for members moving in
+    "transfer_carryover": {"carried_over": "bool"},
     # A member's year (issue 17; ybcalc.members). A region's entry states only what deviates from the national
     # rule in force (national.yaml, same key): a field it leaves out is the national one (gettsim GEP-3's
     # `deviation_from`). `count`: a whole number ≥ 0; `yuan`: an amount in yuan ≥ 0 (plain values only).
@@ -83,7 +86,7 @@ REQUIRED_FIELDS = {
     "deductible": ("basis", "amount"), "ratio": ("rates",), "cap": ("amount",), "selfpay_prop": ("rate",),
     "out_of_area": (), "critical_illness": ("base", "threshold", "rates"),
     "medical_assistance": ("base", "threshold", "rates"), "personal_account": ("pays", "med_types"),
-    "psn_type_by_age": ("groups",),
+    "psn_type_by_age": ("groups",), "transfer_carryover": ("carried_over",),
     "waiting_period": (), "critical_illness_rewards": (), "employee_gap": ("max_gap_months", "wait_months"),
     "manual_claim_deadline": ("counts_from",),
 }
@@ -91,6 +94,7 @@ ADJUST_OPS = {"ratio": ("add", "max", "min", "share_factor"), "amount": ("subtra
 TOP_KEYS = ("region", "scheme", "title", "extends", "psn_types", "contrib_tiers", "policy_year_start", "sources", "benefits",
             "selfpay_prop", "out_of_area", "critical_illness", "medical_assistance", "personal_account",
             "psn_type_by_age", "waiting_period", "critical_illness_rewards", "employee_gap", "manual_claim_deadline",
+            "transfer_carryover",
             "notes")
 BENEFIT_KEYS = ("label", "med_types", "deductible", "ratio", "cap", "settle_as", "note")
 SOURCE_KEYS = ("title", "doc_no", "issuer", "url", "date", "grade", "note", "quote")   # doc_no: 文号
