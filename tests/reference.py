@@ -20,7 +20,7 @@ import pandas as pd
 
 OUT_COLUMNS = ["medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt",
                "act_pay_dedc", "hifp_pay", "hifmi_pay", "hifob_pay", "maf_pay", "fund_pay_sumamt",
-               "psn_part_amt", "acct_pay", "psn_cash_pay"]
+               "psn_part_amt", "acct_pay", "acct_mulaid_pay", "psn_cash_pay"]
 INF = Fraction(10) ** 30          # "no bound" on a money axis (fen)
 
 # Rounding conventions on which docs/tables.md and the engine docstring are silent. They are set to
@@ -355,7 +355,8 @@ def _spans(members_df, book) -> dict:
 
 
 def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None,
-                     admissions_before: dict | None = None, members: pd.DataFrame | None = None) -> pd.DataFrame:
+                     admissions_before: dict | None = None, members: pd.DataFrame | None = None,
+                     family: dict | None = None, payer_regions: dict | None = None) -> pd.DataFrame:
     """Settle ``lines_df`` (national field names) bill by bill; one row per mdtrt_id, integer fen.
 
     ``admissions_before``: psn_no -> admissions earlier in the year (the state file's ``admissions``),
@@ -363,8 +364,13 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None,
     table (or carried-over chain of tables) of the member's earliest bill.
     ``members``: enrolment spans (psn_no, begin, end, insuplc, insutype); every bill of a listed member must
     fall in one of its spans (no waiting periods here). The span's 参保地/险种 replace the bill's.
+    ``family``: payee psn_no -> payer psn_no (家庭共济, the members file's 共济账户, for all dates);
+    ``payer_regions``: payer psn_no -> the region id of the payer's 参保地 (absent: not given, taken as the
+    payee's province).
     """
     accounts = accounts or {}
+    family = family or {}
+    payer_regions = payer_regions or {}
     admissions_before = admissions_before or {}
     bills = _parse_bills(lines_df, book)
     spans = _spans(members, book)
@@ -605,27 +611,57 @@ def reference_settle(lines_df: pd.DataFrame, book, accounts: dict | None = None,
             remaining = burden - supp["hifob"] - supp["hifmi"] - supp["maf"]
             supp[payer] = max(0, min(pay, remaining))
 
-        # ---- step 7: totals and the personal account
+        # ---- step 7: totals (the accounts pay below, over all bills in date order)
         fund = hifp + supp["hifmi"] + supp["hifob"] + supp["maf"]
         psn_part = bill["medfee"] - fund
-        acct = 0
+        selfpay = burden - supp["hifob"] - supp["hifmi"] - supp["maf"]
+        own_eligible = 0
         pa = entry_on(table.params.get("personal_account"), date, "personal_account")
         if pa is not None and bill["med_type"] in [str(m) for m in pa["med_types"]]:
-            eligible = 0
             if "selfpay" in pa["pays"]:
-                eligible += burden - supp["hifob"] - supp["hifmi"] - supp["maf"]
+                own_eligible += selfpay
             if "ownpay" in pa["pays"]:
-                eligible += bill["ownpay"] + bill["over"]
-            bal = balances.get(bill["psn_no"], 0)
-            acct = max(0, min(bal, eligible))
-            balances[bill["psn_no"]] = bal - acct
+                own_eligible += bill["ownpay"] + bill["over"]
         out.append({
             "mdtrt_id": bill["mdtrt_id"], "medfee_sumamt": bill["medfee"], "fulamt_ownpay_amt": bill["ownpay"],
             "overlmt_selfpay": bill["over"], "preselfpay_amt": bill["pre"], "inscp_scp_amt": bill["inscp"],
             "act_pay_dedc": used, "hifp_pay": hifp, "hifmi_pay": supp["hifmi"], "hifob_pay": supp["hifob"],
-            "maf_pay": supp["maf"], "fund_pay_sumamt": fund, "psn_part_amt": psn_part, "acct_pay": acct,
-            "psn_cash_pay": psn_part - acct,
+            "maf_pay": supp["maf"], "fund_pay_sumamt": fund, "psn_part_amt": psn_part,
+            "_bill": bill, "_own_eligible": own_eligible, "_selfpay": selfpay,
         })
+
+    # ---- step 8: the personal accounts, bill by bill in date order over all members (one balance may
+    # pay for a family): the member's own account first, then the family account (共济账户) for the
+    # parts the national family_account rule in force lets it pay, within its province unless the rule
+    # allows sharing across provinces
+    fam_rules = [e for e in (book.national.get("family_account") or []) if isinstance(e, dict)]
+    province = {rid: r.province for rid, r in book.regions.items()}
+    for rec in sorted(out, key=lambda r: (r["_bill"]["date"], r["_bill"]["order"])):
+        bill = rec.pop("_bill")
+        own_eligible, selfpay = rec.pop("_own_eligible"), rec.pop("_selfpay")
+        psn = bill["psn_no"]
+        bal = balances.get(psn, 0)
+        acct = max(0, min(bal, own_eligible))
+        balances[psn] = bal - acct
+        mulaid = 0
+        payer = family.get(psn, "")
+        rule = None
+        for e in fam_rules:
+            if pd.Timestamp(e["from"]).date() <= bill["date"]:
+                rule = e
+        if payer and rule is not None and "missing" not in rule:
+            payer_prov = province.get(payer_regions.get(payer, ""), "")
+            same = not payer_prov or payer_prov == province.get(bill["region"], bill["region"])
+            if rule["cross_province"] or same:
+                parts = (selfpay if "selfpay" in rule["pays"] else 0) + \
+                    (bill["ownpay"] + bill["over"] if "ownpay" in rule["pays"] else 0)
+                want = max(0, min(parts - acct, rec["psn_part_amt"] - acct))
+                pbal = balances.get(payer, 0)
+                mulaid = min(pbal, want)
+                balances[payer] = pbal - mulaid
+        rec["acct_pay"] = acct
+        rec["acct_mulaid_pay"] = mulaid
+        rec["psn_cash_pay"] = rec["psn_part_amt"] - acct - mulaid
     df = pd.DataFrame(out, columns=["mdtrt_id", *OUT_COLUMNS])
     for c in OUT_COLUMNS:
         df[c] = df[c].astype("int64")

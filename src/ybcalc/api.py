@@ -203,6 +203,10 @@ class Settlement:
             elig = eligibility_texts(b, lang)
             out["eligibility"] = (pd.Categorical(elig) if text == "category"
                                   else pd.Series(elig, index=out.index, dtype=object))
+            from .members import account_payer_texts        # which account paid: 本人 / 共济：<payer>
+            paid_by = account_payer_texts(b, lang)
+            out["acct_paid_by"] = (pd.Categorical(paid_by) if text == "category"
+                                   else pd.Series(paid_by, index=out.index, dtype=object))
         if "claim_status" in b.columns:                  # the input said how bills were settled (手工报销)
             from .claims import claim_texts
             filed = claim_texts(b, self.book, lang)

@@ -564,6 +564,9 @@ class ScoreResult:
                        f"; bills with notes (e.g. secondary sources) {warn.get('note', 0):,}"))
         # bills settled with a value the user assumed (--assume): counted, never silent
         warned += tr(f"；使用假设值的账单 {assumed:,}", f"; bills with assumed values {assumed:,}") if assumed else ""
+        # 家庭共济: shown when a family account paid (the summary reads as before otherwise)
+        fam_zh = f"，共济 {t['acct_mulaid_pay']:,}" if totals.get("acct_mulaid_pay") else ""
+        fam_en = f", family account {t['acct_mulaid_pay']:,}" if totals.get("acct_mulaid_pay") else ""
         absent = ""
         if self.members_absent:
             absent = "\n" + tr(f"参保信息文件未列出 {self.members_absent:,} 名人员：按一直参保结算",
@@ -572,12 +575,12 @@ class ScoreResult:
                   f"结算账单 {bills:,} 张，拒绝 {rej_bills:,} 张；{warned}\n"
                   f"医疗费总额 {t['medfee_sumamt']:,}  基金支付 {t['fund_pay_sumamt']:,}（统筹 {t['hifp_pay']:,}，"
                   f"大病 {t['hifmi_pay']:,}，大额 {t['hifob_pay']:,}，救助 {t['maf_pay']:,}）  "
-                  f"个人负担 {t['psn_part_amt']:,}（账户 {t['acct_pay']:,}，现金 {t['psn_cash_pay']:,}）（元）",
+                  f"个人负担 {t['psn_part_amt']:,}（账户 {t['acct_pay']:,}{fam_zh}，现金 {t['psn_cash_pay']:,}）（元）",
                   f"rows read {self.rows_read:,} = scored {self.rows_scored:,} + rejected {self.rows_rejected:,}; "
                   f"bills settled {bills:,}, rejected {rej_bills:,}; {warned}\n"
                   f"total cost {t['medfee_sumamt']:,}  fund {t['fund_pay_sumamt']:,} (pooled {t['hifp_pay']:,}, "
                   f"critical illness {t['hifmi_pay']:,}, large-expense {t['hifob_pay']:,}, assistance "
-                  f"{t['maf_pay']:,})  patient {t['psn_part_amt']:,} (account {t['acct_pay']:,}, cash "
+                  f"{t['maf_pay']:,})  patient {t['psn_part_amt']:,} (account {t['acct_pay']:,}{fam_en}, cash "
                   f"{t['psn_cash_pay']:,}) (yuan)") + absent
 
 
@@ -648,6 +651,7 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
 OUTPUT_KEEP = ["mdtrt_id", "psn_no", "setl_date", "region", "scheme", "med_type", "benefit", "table", "warnings", "notes",
                "psn_type", "policy_year", "assumptions", "catalogue_lines",
                "member_listed", "member_eligible", "member_reason", "member_benefit_from", "member_wait_months",
+               "acct_payer",
                "settle_mode", "claim_date", "claim_status", "claim_deadline", "claim_entry"]
 
 

@@ -27,7 +27,7 @@ from .i18n import current, tr
 #: columns holding yuan (formatted as 1,234.50)
 MONEY = {"medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt",
          "act_pay_dedc", "hifp_pay", "hifmi_pay", "hifob_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt",
-         "acct_pay", "psn_cash_pay", "det_item_fee_sumamt", "total", "fund", "patient", "acct", "cash",
+         "acct_pay", "acct_mulaid_pay", "psn_cash_pay", "det_item_fee_sumamt", "total", "fund", "patient", "acct", "cash",
          "above_cap", "critical"}
 #: columns holding a fraction (formatted as 12.3%)
 SHARES = {"fund_share", "patient_share", "mean_share", "median_share", "selfpay_prop"}

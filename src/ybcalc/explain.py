@@ -320,8 +320,15 @@ def explain_bill(settlement, mdtrt_id: str, lang: str = "zh") -> Explanation:
         rule=(f"账户余额 {fmt_yuan(r['acct_balance_before'])}，可支付部分 {fmt_yuan(r['acct_eligible'])}"
               + (f"（{'、'.join(value_words(p, lang) for p in ae.raw.get('pays', []))}）" if ae else "（本险种/本类就诊无个人账户支付规则）")) if zh else
         f"balance {fmt_yuan(r['acct_balance_before'])}, payable {fmt_yuan(r['acct_eligible'])}", source=asrc)
+    family = str(r.get("acct_payer", "") or "")
+    if family:                                         # 家庭共济: the payer's account pays the rest
+        from .members import family_explain
+        item, rule_text, src = family_explain(book, r, lang)
+        add(item, fmt_yuan(r["acct_mulaid_pay"]), base=fmt_yuan(r["acct_mulaid_eligible"]), rule=rule_text,
+            source=src)
     add("个人现金支付" if zh else "patient pays in cash", fmt_yuan(r["psn_cash_pay"]),
-        rule="个人负担 − 个人账户" if zh else "patient's share − account")
+        rule=(tr("个人负担 − 个人账户 − 共济账户", "patient's share − account − family account", lang) if family
+              else "个人负担 − 个人账户" if zh else "patient's share − account"))
     frame = pd.DataFrame(steps, columns=COLUMNS[lang if lang in COLUMNS else "zh"])
     warnings = [translate_warning(w, lang) for w in str(r["warnings"]).split("; ") if w]
     notes = [translate_warning(w, lang) for w in str(r.get("notes", "") or "").split("; ") if w]
@@ -334,4 +341,5 @@ def waterfall_steps(settlement, mdtrt_id: str) -> list[tuple[str, float]]:
     r = b.loc[b["mdtrt_id"].astype(str) == mdtrt_id].iloc[0]
     return [(label, float(fen_to_yuan(r[c]))) for c, label in (
         ("medfee_sumamt", "医疗费总额"), ("hifp_pay", "统筹基金"), ("hifob_pay", "大额补助"), ("hifmi_pay", "大病保险"),
-        ("maf_pay", "医疗救助"), ("acct_pay", "个人账户"), ("psn_cash_pay", "个人现金"))]
+        ("maf_pay", "医疗救助"), ("acct_pay", "个人账户"), ("acct_mulaid_pay", "共济账户"), ("psn_cash_pay", "个人现金"))
+        if c != "acct_mulaid_pay" or r.get(c, 0) > 0]

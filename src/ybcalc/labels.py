@@ -16,6 +16,7 @@ SETTLEMENT_FIELDS = {
     "fund_pay_sumamt": ("基金支付总额", "total fund payment"),
     "psn_part_amt": ("个人负担总金额", "patient's total share"),
     "acct_pay": ("个人账户支出", "personal account payment"),
+    "acct_mulaid_pay": ("个人账户共济支付金额", "paid from a family member's account (共济)"),
     "psn_cash_pay": ("个人现金支出", "patient's cash payment"),
 }
 
@@ -55,6 +56,7 @@ OTHER_FIELDS = {
     "benefit": ("待遇类别", "benefit"),
     "policy_date": ("政策日期", "policy date"),
     "eligibility": ("待遇资格", "eligible"),
+    "acct_paid_by": ("账户支付", "account paid by"),
     "claim_in_time": ("申报时限", "claim filed in time"),
     "catalogue_lines": ("目录分类明细数", "lines classed by the catalogue"),
 }

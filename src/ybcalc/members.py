@@ -36,7 +36,7 @@ MEMBER_COLUMNS = {
 }
 _ALIASES = {alias: canon for canon, zhs in MEMBER_COLUMNS.items() for alias in (canon, *zhs)}
 #: columns ``Settlement.bills()`` adds when a members file was given (the Dask engine's metadata lists them)
-MEMBER_BILL_COLUMNS = ("eligibility",)
+MEMBER_BILL_COLUMNS = ("eligibility", "acct_paid_by")    # the text columns a members file adds to the bills
 _TRUE = {"1", "是", "y", "yes", "true", "t", "是的"}
 _FALSE = {"0", "否", "n", "no", "false", "f", ""}
 
@@ -172,10 +172,37 @@ def read_members(src, book=None, source: str | None = None) -> Members:
         j = int(np.flatnonzero(overl)[0])
         i = int(srt.index[j + 1])
         fail(i, "begin", df["begin"].iat[i], "与同一人员的上一段参保期重叠", "overlaps the member's previous span")
+    _check_one_level(out, fail)
     return Members(out.reset_index(drop=True), source)
 
 
+def _check_one_level(out: pd.DataFrame, fail) -> None:
+    """共济账户 one level deep: a member whose account pays for someone is paid from no one else's account
+    (the engine settles the payers' accounts after every other account, in one pass). Refused at any date,
+    not only overlapping ones: a chain over time would need the accounts settled in turn, bill by bill."""
+    payer = out["acct_payer"].to_numpy(dtype=object)
+    psn = out["psn_no"].to_numpy(dtype=object)
+    own = np.flatnonzero((payer != "") & (payer == psn))
+    if len(own):
+        i = int(own[0])
+        fail(i, "acct_payer", payer[i], "共济账户不能是本人（本人账户总是先支付）",
+             "the family account cannot be the member's own (the own account always pays first)")
+    payers = pd.unique(payer[payer != ""])
+    chained = np.flatnonzero((payer != "") & (pd.Index(payers).get_indexer(psn) >= 0)) if len(payers) else []
+    if len(chained):
+        i = int(chained[0])
+        whom = ", ".join(sorted(set(psn[payer == psn[i]]))[:3])
+        fail(i, "acct_payer", payer[i],
+             f"人员 {psn[i]} 的账户是 {whom} 的共济账户，本人不能再由他人的共济账户支付（共济只支持一层）",
+             f"member {psn[i]}'s account pays for {whom}, so it cannot itself be paid from another member's "
+             f"account (family accounts are one level deep)")
+
+
 # ---- rules -------------------------------------------------------------------------------------------
+# the parts of a bill's personal burden an account may pay: 政策范围内自付 and 自费 (as `personal_account.pays`)
+ACCOUNT_PARTS = ("selfpay", "ownpay")
+ACCOUNT_PART_WORDS = {"selfpay": ("政策范围内个人自付", "in-scope patient share"),
+                      "ownpay": ("自费（全自费、超限价）", "self-paid items (excluded, above price limits)")}
 WAITING_FIELDS = ("fixed_months", "months_per_break_year", "months_per_repaid_year", "long_break_years",
                   "long_break_min_months")
 GAP_FIELDS = ("max_gap_months", "wait_months")
@@ -205,7 +232,19 @@ def check_national(national: dict, ck) -> None:
         v = e.get("total_max_share_of_cap")
         if not isinstance(v, (int, float)) or not 0 <= v <= 1:
             ck.add(f"critical_illness_rewards[{i}].total_max_share_of_cap", f"must be a share 0..1, got {v!r}")
-    for key in ("waiting_period", "employee_gap", "critical_illness_rewards", "manual_claim_deadline"):
+    for i, e in enumerate(national.get("family_account") or []):
+        if not isinstance(e, dict) or "missing" in e:
+            continue
+        pays = e.get("pays")
+        if not isinstance(pays, list) or not pays or any(p not in ACCOUNT_PARTS for p in pays):
+            ck.add(f"family_account[{i}].pays", f"must list selfpay and/or ownpay, got {pays!r}")
+        if e.get("cross_province") not in (False, True):
+            ck.add(f"family_account[{i}].cross_province", "must be true or false")
+        rel = e.get("relatives")
+        if not isinstance(rel, list) or not rel or not all(isinstance(r, str) for r in rel):
+            ck.add(f"family_account[{i}].relatives", f"must list the relatives a payer may be linked to, got {rel!r}")
+    for key in ("waiting_period", "employee_gap", "critical_illness_rewards", "manual_claim_deadline",
+                "family_account"):
         lst = national.get(key)
         if lst is not None and not isinstance(lst, list):
             ck.add(key, "must be a list of dated entries")
@@ -612,7 +651,7 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
     out = {"listed": listed, "eligible": eligible, "reason": reason, "benefit_from": benefit_from,
            "wait_months": wait_months, "span_row": np.full(n, -1, np.int64),
            "reward": np.zeros(n, np.int64), "reward_share": np.zeros(n, np.int64),
-           "wait_rule": np.full(n, "", dtype=object)}
+           "wait_rule": np.full(n, "", dtype=object), "acct_payer": np.full(n, "", dtype=object)}
     if not listed.any():
         return out
     pairs = pd.DataFrame({"pos": np.arange(n)[listed], "psn_no": psn[listed], "day": day[listed]}).merge(
@@ -631,6 +670,7 @@ def eligibility(bills: pd.DataFrame, members: Members, book, warn) -> dict:
     if not len(pairs):
         return out
     out["span_row"][pos] = pairs["row"].to_numpy()
+    out["acct_payer"][pos] = pairs["acct_payer"].to_numpy(dtype=object)
     _rewards(out, pairs, pos, bills, day, book, warn)
 
     # the span's 参保地/险种 are the bill's already where the span names them (inputs.prepare, fill_from_spans)
@@ -784,6 +824,106 @@ def reward_steps(rule: RuleInForce) -> tuple:
     step_c = f["continuous_step"] if rule.from_region("continuous_step") else f.get("continuous_step_min")
     step_z = f["zero_claim_step"] if rule.from_region("zero_claim_step") else f.get("zero_claim_step_min")
     return step_c, step_z
+
+
+def family_account(bills: pd.DataFrame, payer: np.ndarray, members: Members, book, warn) -> dict:
+    """Per bill: whose account may pay the rest of its personal burden (家庭共济, ``national.family_account``).
+
+    ``payer``: the 共济账户 of the member's span on the bill's date ("" = none). A link is kept where a rule is
+    in force on the bill's date and, before cross-province sharing, the payer is insured in the same province
+    (the payer's span on that date; a payer without a 参保地 in the file counts as the member's province, and
+    the bill says so). Returns ``payer`` (object, "" where no family account pays), ``pays_selfpay``,
+    ``pays_ownpay`` (bool: the parts of the personal burden it may pay)."""
+    n = len(bills)
+    payer = np.asarray(payer, dtype=object).copy()
+    out = {"payer": payer, "pays_selfpay": np.zeros(n, bool), "pays_ownpay": np.zeros(n, bool)}
+    linked = payer != ""
+    if not linked.any():
+        return out
+    day = bills["setl_date"].to_numpy("datetime64[D]")
+    entries = _entries(book, "family_account")
+    starts = np.array([np.datetime64(e["from"], "D") for e in entries], dtype="datetime64[D]")
+    k = np.searchsorted(starts, day, side="right") - 1 if len(entries) else np.full(n, -1)
+    before = linked & (k < 0)
+    if before.any():
+        first = _date(starts[0]) if len(entries) else ""
+        warn(np.flatnonzero(before),
+             tr(f"家庭共济：就诊日早于个人账户家庭共济规定（{first} 起），共济账户不支付",
+                f"family account: the bill is before the family-account rule ({first}), the payer's account pays "
+                f"nothing") if first else
+             tr("家庭共济：无已核实的个人账户家庭共济规定，共济账户不支付",
+                "family account: no sourced family-account rule, the payer's account pays nothing"),
+             "missing" if not first else "other")
+        payer[before] = ""
+    # the payer's 参保地 on the bill's date, where the members file gives it
+    payer_region = _payer_regions(bills, payer, members)
+    province = {rid: r.province for rid, r in book.regions.items()}
+    bill_prov = np.array([province.get(r, r) for r in bills["region"].to_numpy(dtype=object)], dtype=object)
+    payer_prov = np.array([province.get(r, r) if r else "" for r in payer_region], dtype=object)
+    for j in np.unique(k[(payer != "") & (k >= 0)]):
+        e = entries[j]
+        rows = (payer != "") & (k == j)
+        if "missing" in e:
+            warn(np.flatnonzero(rows), tr(f"家庭共济：{e['from']} 起无已核实规定，共济账户不支付",
+                                          f"family account: no sourced rule from {e['from']}, the payer's account "
+                                          f"pays nothing"), "missing")
+            payer[rows] = ""
+            continue
+        if not e.get("cross_province"):
+            unknown = rows & (payer_prov == "")
+            if unknown.any():
+                warn(np.flatnonzero(unknown),
+                     tr("家庭共济：参保信息未给出共济账户人员的参保地，按与本人同省计",
+                        "family account: the members file gives no 参保地 for the payer, taken as the member's "
+                        "province"), "input")
+            other = rows & (payer_prov != "") & (payer_prov != bill_prov)
+            if other.any():
+                warn(np.flatnonzero(other),
+                     tr(f"家庭共济：共济账户人员在外省参保，{e['from']} 起的规定只允许省内共济，共济账户不支付",
+                        f"family account: the payer is insured in another province; the rule from {e['from']} "
+                        f"allows sharing within a province only, the payer's account pays nothing"), "other")
+                payer[other] = ""
+                rows &= ~other
+        listed = e.get("pays") or []
+        out["pays_selfpay"][rows] = "selfpay" in listed
+        out["pays_ownpay"][rows] = "ownpay" in listed
+    return out
+
+
+def family_explain(book, r, lang: str) -> tuple[str, str, str]:
+    """(item, rule, source) of the explanation step of a family account's payment (家庭共济) on one bill."""
+    from .money import fmt_yuan
+    payer = str(r["acct_payer"])
+    rule = rule_in_force(book, "family_account", r["setl_date"])
+    pays = tr("、", ", ", lang).join(tr(*ACCOUNT_PART_WORDS[p], lang=lang) for p in (rule or {}).get("pays", []))
+    before = int(r["acct_mulaid_balance_before"])
+    after = before - int(r["acct_mulaid_pay"])
+    text = tr(f"本人账户先付，余下的个人负担由 {payer} 的职工医保个人账户支付（本工具的计算顺序）；"
+              f"共济账户可付部分 {fmt_yuan(r['acct_mulaid_eligible'])}（{pays}）；"
+              f"{payer} 账户余额：支付前 {fmt_yuan(before)}，支付后 {fmt_yuan(after)}",
+              f"the member's own account pays first, then {payer}'s employee account pays the rest of the "
+              f"patient's share (the order this tool uses); payable from the family account {fmt_yuan(r['acct_mulaid_eligible'])} "
+              f"({pays}); {payer}'s balance before {fmt_yuan(before)}, after {fmt_yuan(after)}", lang)
+    return (tr(f"共济账户支付（{payer}）", f"family account pays ({payer})", lang), text,
+            _cite(book, rule, lang) if rule else "")
+
+
+def _payer_regions(bills: pd.DataFrame, payer: np.ndarray, members: Members) -> np.ndarray:
+    """The 参保地 of each bill's payer on the bill's date from the payer's own span ("" when not given)."""
+    n = len(bills)
+    out = np.full(n, "", dtype=object)
+    has = np.flatnonzero(payer != "")
+    if not len(has):
+        return out
+    pairs = pd.DataFrame({"pos": has, "psn_no": payer[has],
+                          "day": bills["setl_date"].to_numpy("datetime64[D]")[has]}).merge(
+        members.spans[["psn_no", "begin", "end", "region"]], on="psn_no", how="inner")
+    b = pairs["begin"].to_numpy("datetime64[D]")
+    e = pairs["end"].to_numpy("datetime64[D]")
+    d = pairs["day"].to_numpy("datetime64[D]")
+    pairs = pairs[(b <= d) & (np.isnat(e) | (d <= e))]
+    out[pairs["pos"].to_numpy()] = pairs["region"].to_numpy(dtype=object)
+    return out
 
 
 def _scheme_label(s):
@@ -953,19 +1093,38 @@ def eligibility_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
     return np.array(texts, dtype=object)[codes_] if len(uniq) else np.array([], dtype=object)
 
 
+def account_payer_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
+    """The 账户支付 column: 本人 / 共济：<payer> / 本人+共济：<payer> / empty when no account paid."""
+    own = raw["acct_pay"].to_numpy(np.int64) > 0
+    fam = raw["acct_mulaid_pay"].to_numpy(np.int64) > 0
+    payer = raw["acct_payer"].to_numpy(dtype=object) if "acct_payer" in raw.columns else np.full(len(raw), "", object)
+    key = np.where(fam, payer, "")
+    combo = pd.Series(np.where(own, "1", "0"), dtype=object).str.cat(pd.Series(key, dtype=object), sep="|")
+    codes_, uniq = pd.factorize(combo)
+    texts = []
+    for u in uniq:
+        o, p = u.split("|", 1)
+        if p:
+            texts.append(tr(f"本人+共济：{p}", f"own+family: {p}", lang) if o == "1" else tr(f"共济：{p}", f"family: {p}", lang))
+        else:
+            texts.append(tr("本人", "own", lang) if o == "1" else "")
+    return np.array(texts, dtype=object)[codes_] if len(uniq) else np.array([], dtype=object)
+
+
 _RULE_TEXT = {
     "waiting_period": ("待遇等待期", "waiting period"),
     "employee_gap": ("职工医保断缴后的待遇恢复", "employee insurance after a contribution gap"),
     "critical_illness_rewards": ("大病保险连续参保激励和零报销激励", "critical-illness cap rewards"),
     "manual_claim_deadline": ("手工报销申报时限", "manual claim deadline"),
     "account_transfer": ("基本医疗保险关系转移接续：个人账户", "transfer of enrolment: the personal account"),
+    "family_account": ("职工医保个人账户家庭共济", "family use of an employee's personal account"),
 }
 
 
 def national_rules_text(book, lang: str | None = None) -> str:
     """The member-year rules of national.yaml as a notice reads (``ybcalc tables show 全国``)."""
-    out = [tr("== 国家规定：参保人的一年（待遇等待期、激励、手工报销、转移接续）",
-              "== National rules: a member's year (waiting periods, rewards, manual claims, transfers)", lang)]
+    out = [tr("== 国家规定：参保人的一年（待遇等待期、激励、手工报销、转移接续、家庭共济）",
+              "== National rules: a member's year (waiting periods, rewards, manual claims, transfers, family accounts)", lang)]
     for key, (zh, en) in _RULE_TEXT.items():
         for e in _entries(book, key):
             head = f"  {tr(zh, en, lang)} {tr('自', 'from', lang)} {e['from']}"
@@ -1006,6 +1165,18 @@ def national_rules_text(book, lang: str | None = None) -> str:
                            f"      in total at most {e['total_max_share_of_cap']:.0%} of the original cap; a break "
                            f"resets the count (provinces set the amounts; where not in the tables, these minimums are used and "
                            f"warned)", lang)]
+            elif key == "family_account":
+                pays = tr("、", ", ", lang).join(tr(*ACCOUNT_PART_WORDS[p], lang=lang) for p in e.get("pays") or [])
+                rel = "、".join(e.get("relatives") or [])
+                out += [tr(f"      职工医保个人账户可支付已参保亲属（{rel}）的个人负担：{pays}",
+                           f"      an employee's personal account may pay the patient's share of insured relatives "
+                           f"({rel}): {pays}", lang),
+                        tr("      可跨省共济" if e.get("cross_province") else "      限省内共济（共济双方在同一省份参保）",
+                           "      across provinces too" if e.get("cross_province")
+                           else "      within a province only (both insured in the same province)", lang),
+                        tr("      计算顺序：先由本人账户支付，余下的由共济账户支付（参保信息 共济账户 列；只支持一层）",
+                           "      order: the member's own account first, then the family account (members file "
+                           "column acct_payer; one level only)", lang)]
             elif key == "account_transfer":
                 out += [tr("      职工医保个人账户余额随本人转移：跨地区只有一个余额；年度内已发生费用是否累计计算由转入地规定"
                            "（各地参数表 transfer_carryover）",

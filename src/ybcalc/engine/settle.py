@@ -226,6 +226,7 @@ def settle_prepared(lines: pd.DataFrame, book: PolicyBook, *, on=None, state: pd
     _bill_amounts(bills, lines)
     warnings.merge(params["_warn"])
     _warn_unknown_account(bills, params, state, warnings)
+    _warn_unknown_payer_balance(bills, state, warnings)
     uncovered = _not_covered(bills)
     if uncovered is not None:
         params["_ineligible"] = uncovered
@@ -254,6 +255,24 @@ def _warn_unknown_account(bills: pd.DataFrame, P: dict, state, warnings) -> None
         if len(rows):
             warnings.add(rows, tr(f"{label}：无已核实参数，未计入", f"{label}: no sourced value, not applied"),
                          kind="missing")
+
+
+def _warn_unknown_payer_balance(bills: pd.DataFrame, state, warnings) -> None:
+    """A bill linked to a family account (共济账户) whose balance was not given (``--accounts``): that account
+    pays nothing, and the bill says so, as for an unknown own account."""
+    if "acct_payer" not in bills.columns:
+        return
+    payer = bills["acct_payer"].to_numpy(dtype=object)
+    linked = payer != ""
+    if not linked.any():
+        return
+    known = state["psn_no"].astype(str).to_numpy() if state is not None and "acct_balance" in state.columns \
+        else np.empty(0, dtype=object)
+    unknown = linked & ~np.isin(payer, known)
+    for p in pd.unique(payer[unknown]):
+        warnings.add(np.flatnonzero(unknown & (payer == p)),
+                     tr(f"共济账户 {p}：余额未知（--accounts 未列出），未计入", f"family account {p}: balance unknown "
+                        f"(not in --accounts), not applied"), kind="missing")
 
 
 def _assumptions_used(bills: pd.DataFrame, lines: pd.DataFrame, book: PolicyBook, assumed: np.ndarray):
@@ -702,6 +721,11 @@ def _member_eligibility(bills: pd.DataFrame, members, book: PolicyBook, errors: 
     bills["member_wait_rule"] = elig["wait_rule"]          # which rule set the wait (waiting_period / employee_gap)
     bills["member_reward"] = elig["reward"]
     bills["member_reward_share"] = elig["reward_share"]
+    from ..members import family_account                 # 家庭共济: whose account pays the rest
+    fam = family_account(bills, elig["acct_payer"], members, book, errors.warn)
+    bills["acct_payer"] = fam["payer"]
+    bills["family_pays_selfpay"] = fam["pays_selfpay"]
+    bills["family_pays_ownpay"] = fam["pays_ownpay"]
 
 
 def _manual_claims(bills: pd.DataFrame, book: PolicyBook, errors: "Errors") -> None:
@@ -1481,24 +1505,69 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
         has_own[m] = "ownpay" in listed
     eligible = np.where(has_self, selfpay_part, 0) + np.where(has_own, ownpay_part, 0)
     eligible = np.clip(np.minimum(eligible, medfee - fund), 0, None)
-    balance = np.zeros(n, np.int64)
+    balances = None
     if state is not None and "acct_balance" in state.columns:
-        balance = state.set_index("psn_no")["acct_balance"].reindex(bills["psn_no"]).fillna(0).to_numpy(np.int64)
-    order = _lexsort_unless_sorted((bills["first_row"].to_numpy(), bills["setl_date"].to_numpy("datetime64[D]"),
-                                    member))
+        balances = state.set_index("psn_no")["acct_balance"]
+    balance = balances.reindex(bills["psn_no"]).fillna(0).to_numpy(np.int64) if balances is not None \
+        else np.zeros(n, np.int64)
+    setl_day = bills["setl_date"].to_numpy("datetime64[D]")
+    first_row = bills["first_row"].to_numpy()
+    # 家庭共济 (ybcalc.members): a payer's account serves its own bills and its payees' remainders, so it is
+    # settled after every other account. Stage A: accounts that pay for no one, each over its member's bills
+    # in date order, as ``used = min(cumsum(eligible), balance)``. Stage B: each payer's account over its own
+    # bills and its payees' remainders after their own accounts (stage A: payees pay for no one), in date
+    # order (setl_date, then input order): the same closed form on one group per payer.
+    payer = bills["acct_payer"].to_numpy(dtype=object) if "acct_payer" in base_cols else None
+    linked = (payer != "") if payer is not None else np.zeros(n, bool)
+    psn_text = bills["psn_no"].to_numpy(dtype=object)
+    pays_for_others = np.isin(psn_text, pd.unique(payer[linked])) if linked.any() else None
+    order = _lexsort_unless_sorted((first_row, setl_day, member))
     gid_m = member[order]
-    cum = gcumsum(eligible[order], gid_m)
+    cum = gcumsum((eligible if pays_for_others is None else np.where(pays_for_others, 0, eligible))[order], gid_m)
     used = np.minimum(cum, balance[order])
     used_prev = gshift(used, gid_m, 0)
     acct = np.empty(n, np.int64)
     acct[order] = used - used_prev
     bal_before = np.empty(n, np.int64)
     bal_before[order] = balance[order] - used_prev
+    mulaid = np.zeros(n, np.int64)
+    mulaid_eligible = np.zeros(n, np.int64)
+    mulaid_before = np.zeros(n, np.int64)
+    if linked.any():
+        fam_parts = (np.where(bills["family_pays_selfpay"].to_numpy(bool), selfpay_part, 0)
+                     + np.where(bills["family_pays_ownpay"].to_numpy(bool), ownpay_part, 0))
+        rest = medfee - fund - acct
+        mulaid_eligible = np.where(linked, np.clip(np.minimum(fam_parts - acct, rest), 0, None), 0)
+        own_rows = np.flatnonzero(pays_for_others)
+        fam_rows = np.flatnonzero(linked)
+        rows = np.concatenate([own_rows, fam_rows])
+        key = np.concatenate([psn_text[own_rows], payer[fam_rows]])
+        amount = np.concatenate([eligible[own_rows], mulaid_eligible[fam_rows]])
+        acct_code, acct_ids = pd.factorize(key)
+        bal = balances.reindex(acct_ids).fillna(0).to_numpy(np.int64)[acct_code] if balances is not None \
+            else np.zeros(len(rows), np.int64)
+        o = np.lexsort((first_row[rows], setl_day[rows], acct_code))
+        g = acct_code[o]
+        used_b = np.minimum(gcumsum(amount[o], g), bal[o])
+        prev_b = gshift(used_b, g, 0)
+        paid = np.empty(len(rows), np.int64)
+        paid[o] = used_b - prev_b
+        before = np.empty(len(rows), np.int64)
+        before[o] = bal[o] - prev_b
+        n_own = len(own_rows)
+        acct[own_rows] = paid[:n_own]
+        bal_before[own_rows] = before[:n_own]
+        mulaid[fam_rows] = paid[n_own:]
+        mulaid_before[fam_rows] = before[n_own:]
     bills["acct_balance_before"] = bal_before
     bills["acct_eligible"] = eligible
     bills["acct_pay"] = acct
     bills["acct_entry"] = P["acct_entry"]
-    bills["psn_cash_pay"] = medfee - fund - acct
+    bills["acct_mulaid_pay"] = mulaid
+    if linked.any() or "acct_payer" in base_cols:
+        bills["acct_mulaid_eligible"] = mulaid_eligible
+        bills["acct_mulaid_balance_before"] = mulaid_before
+    bills["psn_cash_pay"] = medfee - fund - acct - mulaid
     bills["warnings"] = warnings.categorical()          # by kind, most important first
     bills["notes"] = warnings.categorical(notes=True)   # information (a value's grade …), not warnings
     return bills.frame()
