@@ -275,3 +275,22 @@ def test_member_year_widget_resettles_on_each_toggle():
     assert ui.year.spans["wait_months"].iat[0] == 5
     ui.member.value = "W01"
     assert ui.break_years.value == 0 and "3,000.00" in ui.status.value
+
+
+def test_member_year_marks_a_late_manual_claim():
+    """A claim filed by hand after 深圳's 12 months gets nothing: the year says so on that bill."""
+    import ybcalc
+    from ybcalc import plotting
+    from ybcalc.member_year import bills_table, member_year
+    base = {"psn_no": "S1", "insuplc": "深圳", "insutype": "职工", "psn_type": "在职", "contrib_tier": "一档",
+            "med_type": "21", "hosp_lv": 3, "chrgitm_lv": "甲", "det_item_fee_sumamt": "20000"}
+    s = ybcalc.settle([{**base, "mdtrt_id": "LATE", "setl_time": "2025-01-10", "settle_mode": "手工报销",
+                        "claim_date": "2026-03-10"},
+                       {**base, "mdtrt_id": "OK", "setl_time": "2025-05-10"}], strict=False)
+    y = member_year(s, "S1", lang="zh")
+    assert list(y.bills["eligible"]) == [False, True]
+    assert y.bills["eligibility"].iat[0].startswith("否：超过 12 个月申报时限")
+    assert y.bills["fund"].iat[0] == 0 and y.bills["fund"].iat[1] > 0
+    assert "申报时限" in bills_table(y, lang="zh").columns
+    texts = [t.get_text() for ax in plotting.member_year(y).axes for t in ax.texts]
+    assert any(t.startswith("× 超过 12 个月申报时限") for t in texts)

@@ -255,6 +255,12 @@ MEMBER_YEAR_EXAMPLE = [
          "print(summary_text(son))\n"
          "D.table(account_table(son))"),
     chart("plotting.member_year(son)"),
+    md("转到上海后有两件事要看规定：上海的起付线、已支付金额是否接着北京累计（参数表中没有有来源的规定，"
+       "所以不累计、重新计算，并提示“缺失”）；他的账户能否为仍在北京参保的母亲支付（按家庭共济的规定判断）。"
+       "这两张账单上的提示："),
+    code('raw = result.settlement.raw\n'
+         'for r in raw[raw["mdtrt_id"].isin(["W01-20250920", "W02-20250901"])].itertuples():\n'
+         '    print(r.mdtrt_id, r.warnings or "（无提示）")'),
 ]
 
 NOTEBOOKS = {

@@ -58,7 +58,7 @@ def member_year(settlement, psn_no: str, members=None, year: int | None = None, 
     (a frame psn_no/acct_balance in yuan, or a mapping); without it the balance before the member's first
     payment stands in. ``bills`` columns: date, mdtrt_id, visit (就诊类型), region, total, fund, patient,
     acct (own account), family (paid from a relative's account, 共济), paid_by (whose), cash, eligible,
-    eligibility (text), deductible (起付线 paid on the bill), deductible_so_far, fund_so_far (统筹 in the
+    eligibility (text: why not, a late manual claim included), claim (申报时限 of a 手工报销, else ""), deductible (起付线 paid on the bill), deductible_so_far, fund_so_far (统筹 in the
     policy year), cap (统筹 cap of the bill, NaN when none), cap_reached. Texts (visit, scheme,
     eligibility) are in ``lang`` (default: the current language)."""
     raw = settlement.raw
@@ -100,6 +100,15 @@ def _bill_rows(mine: pd.DataFrame, book, lang=None) -> pd.DataFrame:
            (mine["policy_year"].astype(str) if "policy_year" in mine.columns else "")).to_numpy()
     fund_so_far = pd.Series(hifp, dtype="int64").groupby(key).cumsum().to_numpy() if n else np.zeros(0)
     listed = "member_listed" in mine.columns
+    eligible = mine["member_eligible"].astype(bool).to_numpy() if listed else np.ones(n, bool)
+    eligibility = eligibility_texts(mine, lang) if listed and n else np.full(n, "", dtype=object)
+    claim = np.full(n, "", dtype=object)
+    if "claim_status" in mine.columns and n:     # 手工报销: a claim filed too late gets nothing from the funds
+        from .claims import LATE, claim_texts
+        claim = claim_texts(mine, book, lang)
+        late = eligible & (mine["claim_status"].to_numpy(np.int64) == LATE)
+        eligible = eligible & ~late
+        eligibility = np.where(late, claim, eligibility)
     out = pd.DataFrame({
         "date": mine["_day"].to_numpy("datetime64[D]"),
         "mdtrt_id": mine["mdtrt_id"].astype(str).to_numpy(),
@@ -109,8 +118,7 @@ def _bill_rows(mine: pd.DataFrame, book, lang=None) -> pd.DataFrame:
         "total": _yuan(mine["medfee_sumamt"]), "fund": _yuan(mine["fund_pay_sumamt"]),
         "patient": _yuan(mine["psn_part_amt"]), "acct": _yuan(acct), "family": _yuan(family),
         "paid_by": np.where(family > 0, payer, ""), "cash": _yuan(mine["psn_cash_pay"]),
-        "eligible": mine["member_eligible"].astype(bool).to_numpy() if listed else np.ones(n, bool),
-        "eligibility": eligibility_texts(mine, lang) if listed and n else np.full(n, "", dtype=object),
+        "eligible": eligible, "eligibility": eligibility, "claim": claim,
         "deductible": _yuan(mine["act_pay_dedc"]),
         "deductible_so_far": _yuan(np.cumsum(mine["act_pay_dedc"].to_numpy(np.int64))),
         "fund_so_far": _yuan(fund_so_far), "cap": _yuan(cap),
@@ -222,13 +230,15 @@ _BILL_HEADERS = {"date": ("日期", "date"), "visit": ("就诊类型", "visit"),
                  "patient": ("个人负担", "patient pays"), "acct": ("个人账户", "own account"),
                  "family": ("共济账户", "family account"), "paid_by": ("共济人", "paid by"),
                  "cash": ("个人现金", "cash"), "deductible_so_far": ("起付线累计", "deductible so far"),
-                 "eligibility": ("待遇资格", "eligibility")}
+                 "eligibility": ("待遇资格", "eligibility"), "claim": ("申报时限", "claim filed in time")}
 
 
 def bills_table(year: MemberYear, lang: str | None = None) -> pd.DataFrame:
     """The member's bills for people: dates as text, yuan with two decimals, headers in the reader's language."""
     b = year.bills
-    cols = [c for c in _BILL_HEADERS if c in b.columns and (c not in ("family", "paid_by") or (b["family"] > 0).any())]
+    shown = {"family": (b["family"] > 0).any(), "paid_by": (b["family"] > 0).any(),
+             "claim": (b["claim"] != "").any() if "claim" in b else False}
+    cols = [c for c in _BILL_HEADERS if c in b.columns and shown.get(c, True)]
     out = b[cols].copy()
     out["date"] = [str(np.datetime64(d, "D")) for d in b["date"]]
     for c in ("total", "fund", "patient", "acct", "family", "cash", "deductible_so_far"):
