@@ -434,8 +434,8 @@ def member_year(year, *, figsize=(10, 6.8), title: str | None = None) -> Figure:
                 reason = str(why).split("：", 1)[-1] if why else "不享受待遇"
                 ax_bill.text(x, tot + top * 0.09, "× " + reason, ha="center", va="bottom", fontsize=7.5,
                              color="#c0392b")
-            if fam > 0:
-                ax_bill.text(x, tot + top * 0.09, f"共济：{by}", ha="center", va="bottom", fontsize=7.5,
+            if fam > 0:                      # above the refusal note when the bill has both
+                ax_bill.text(x, tot + top * (0.09 if ok else 0.16), f"共济：{by}", ha="center", va="bottom", fontsize=7.5,
                              color="#2e7d32")
         ax_bill.set_ylim(0, top * 1.25)
         ax_bill.legend(loc="upper left", fontsize=8, frameon=False, ncols=4)
