@@ -294,3 +294,50 @@ def test_member_year_marks_a_late_manual_claim():
     assert "申报时限" in bills_table(y, lang="zh").columns
     texts = [t.get_text() for ax in plotting.member_year(y).axes for t in ax.texts]
     assert any(t.startswith("× 超过 12 个月申报时限") for t in texts)
+
+
+def _families_file(tmp_path, families=8, fillers=60):
+    """Bills of payers whose own first bill empties their account, and of their children a month later: a
+    child's bill is paid from the payer's account only if the payer's bill is settled beside it (it is
+    not: nothing is left). Filler members make many partitions."""
+    rows, members, accounts = [], ["psn_no,begin,acct_payer"], ["psn_no,acct_balance"]
+
+    def bill(mid, psn, day, scheme, group, amount):
+        rows.append(f"{mid},{psn},{day},北京,{scheme},{group},11,2,甲,{amount}")
+    for i in range(fillers):
+        bill(f"F{i}", f"F{i:03d}", "2025-03-01", "职工", "在职", 80)
+    for i in range(families):
+        bill(f"P{i}", f"PAY{i}", "2025-01-10", "职工", "在职", 500)
+        bill(f"K{i}", f"KID{i}", "2025-02-01", "居民", "学生儿童", 200)
+        members += [f"PAY{i},2020-01-01,", f"KID{i},2020-01-01,PAY{i}"]
+        accounts.append(f"PAY{i},300.00")
+    path = tmp_path / "families.csv"
+    path.write_text("mdtrt_id,psn_no,setl_time,insuplc,insutype,psn_type,med_type,hosp_lv,chrgitm_lv,"
+                    "det_item_fee_sumamt\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "members.csv").write_text("\n".join(members) + "\n", encoding="utf-8")
+    (tmp_path / "accounts.csv").write_text("\n".join(accounts) + "\n", encoding="utf-8")
+    return path, tmp_path / "members.csv", tmp_path / "accounts.csv"
+
+
+def test_a_family_s_account_runs_down_the_same_in_every_partitioning(tmp_path):
+    """Each payer's account is emptied by their own bill before their child's: whole file, many local
+    partitions and Dask partitions all leave the children's bills unpaid by the family account. Were the
+    family split over partitions, the child's partition would see the payer's full opening balance."""
+    from ybcalc.batch import read_accounts
+    bills, members, accounts = _families_file(tmp_path)
+    acc = read_accounts(accounts)
+    whole = score_file(bills, state=acc, members=members).settlement.raw.set_index("mdtrt_id")
+    assert (whole.loc[[f"P{i}" for i in range(8)], "acct_pay"] == 30000).all()
+    assert (whole["acct_mulaid_pay"] == 0).all()
+    parts = score_file(bills, state=acc, members=members, partition_lines=4).settlement.raw.set_index("mdtrt_id")
+    pd.testing.assert_series_equal(parts.loc[whole.index, "acct_mulaid_pay"], whole["acct_mulaid_pay"])
+    pytest.importorskip("distributed")
+    import dask
+    import dask.dataframe as dd
+
+    import ybcalc.dask as ydask
+    ddf = dd.read_csv(str(bills), dtype=str, keep_default_na=False, blocksize=800)
+    with dask.config.set(scheduler="sync"):
+        got, _ = dask.compute(*ydask.score(ddf, members=str(members), accounts=acc, npartitions=16))
+    got = got.set_index("mdtrt_id")
+    assert (ydask.money_fen(got.loc[whole.index, "acct_mulaid_pay"]) == 0).all()
