@@ -95,6 +95,9 @@ critical_illness_rewards:
     raw = ybcalc.settle(HUGE, book, members=LOYAL).raw
     assert raw["hifmi_pay"].sum() == 309_000 * 100
     assert (raw["hifmi_cap"] == 309_000 * 100).all()
+    # the bills say the cap in force after the rewards (issue 17: "the 大病 cap in force after rewards")
+    assert list(ybcalc.settle(HUGE, book, members=LOYAL).bills(lang="zh")["大病保险最高支付限额（含激励）"]) == \
+        ["309000.00", "309000.00"]
     assert not raw["warnings"].str.contains("national rule").any()
     text = str(ybcalc.settle(HUGE, book, members=LOYAL).explain("A", "zh"))
     assert "提高 9,000 元（测试市规定，至多原封顶线的 20%）" in text and "测试参数" in text

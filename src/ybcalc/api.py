@@ -207,6 +207,10 @@ class Settlement:
             paid_by = account_payer_texts(b, lang)
             out["acct_paid_by"] = (pd.Categorical(paid_by) if text == "category"
                                    else pd.Series(paid_by, index=out.index, dtype=object))
+            from .members import critical_illness_cap_texts  # the 大病 cap in force, rewards included
+            cap = critical_illness_cap_texts(b, lang)
+            out["hifmi_cap"] = (pd.Categorical(cap) if text == "category"
+                                else pd.Series(cap, index=out.index, dtype=object))
         if "claim_status" in b.columns:                  # the input said how bills were settled (手工报销)
             from .claims import claim_texts
             filed = claim_texts(b, self.book, lang)

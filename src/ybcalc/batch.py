@@ -651,7 +651,7 @@ def score_frame(df: pd.DataFrame, policy: Policy | PolicyBook | None = None, *, 
 OUTPUT_KEEP = ["mdtrt_id", "psn_no", "setl_date", "region", "scheme", "med_type", "benefit", "table", "warnings", "notes",
                "psn_type", "policy_year", "assumptions", "catalogue_lines",
                "member_listed", "member_eligible", "member_reason", "member_benefit_from", "member_wait_months",
-               "acct_payer",
+               "acct_payer", "hifmi_cap",
                "settle_mode", "claim_date", "claim_status", "claim_deadline", "claim_entry"]
 
 

@@ -57,6 +57,7 @@ OTHER_FIELDS = {
     "policy_date": ("政策日期", "policy date"),
     "eligibility": ("待遇资格", "eligible"),
     "acct_paid_by": ("账户支付", "account paid by"),
+    "hifmi_cap": ("大病保险最高支付限额（含激励）", "critical-illness cap (rewards included)"),
     "claim_in_time": ("申报时限", "claim filed in time"),
     "catalogue_lines": ("目录分类明细数", "lines classed by the catalogue"),
 }

@@ -36,7 +36,7 @@ MEMBER_COLUMNS = {
 }
 _ALIASES = {alias: canon for canon, zhs in MEMBER_COLUMNS.items() for alias in (canon, *zhs)}
 #: columns ``Settlement.bills()`` adds when a members file was given (the Dask engine's metadata lists them)
-MEMBER_BILL_COLUMNS = ("eligibility", "acct_paid_by")    # the text columns a members file adds to the bills
+MEMBER_BILL_COLUMNS = ("eligibility", "acct_paid_by", "hifmi_cap")    # the text columns a members file adds to the bills
 _TRUE = {"1", "是", "y", "yes", "true", "t", "是的"}
 _FALSE = {"0", "否", "n", "no", "false", "f", ""}
 
@@ -1108,6 +1108,21 @@ def account_payer_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarra
             texts.append(tr(f"本人+共济：{p}", f"own+family: {p}", lang) if o == "1" else tr(f"共济：{p}", f"family: {p}", lang))
         else:
             texts.append(tr("本人", "own", lang) if o == "1" else "")
+    return np.array(texts, dtype=object)[codes_] if len(uniq) else np.array([], dtype=object)
+
+
+def critical_illness_cap_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
+    """The 大病保险最高支付限额 column: the cap in force on the bill after the member's rewards, in yuan
+    (``402000.00``), 不封顶 when the table sets none, empty where no 大病保险 applies (e.g. 职工)."""
+    n = len(raw)
+    if "hifmi_cap" not in raw.columns or "hifmi_entry" not in raw.columns:
+        return np.full(n, "", dtype=object)
+    from .money import INF_FEN
+    cap = raw["hifmi_cap"].to_numpy(np.int64)
+    applies = raw["hifmi_entry"].to_numpy(np.int64) >= 0
+    key = np.where(~applies, -2, np.where(cap >= INF_FEN, -1, cap))
+    codes_, uniq = pd.factorize(key)
+    texts = ["" if u == -2 else tr("不封顶", "no cap", lang) if u == -1 else f"{u // 100}.{u % 100:02d}" for u in uniq]
     return np.array(texts, dtype=object)[codes_] if len(uniq) else np.array([], dtype=object)
 
 
