@@ -60,6 +60,7 @@ def test_family_rows_land_in_one_partition_locally_and_on_dask():
     assert (keys.to_numpy() == root).all()
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")     # no NaN cast to integers where a part lacks a column
 def test_local_partitions_keep_a_family_together(tmp_path, members_file):
     """Many small partitions settle as the whole file at once, with families linked."""
     whole = score_file(EXAMPLE, state=_accounts(), members=members_file)

@@ -1118,8 +1118,9 @@ def critical_illness_cap_texts(raw: pd.DataFrame, lang: str | None = None) -> np
     if "hifmi_cap" not in raw.columns or "hifmi_entry" not in raw.columns:
         return np.full(n, "", dtype=object)
     from .money import INF_FEN
-    cap = raw["hifmi_cap"].to_numpy(np.int64)
-    applies = raw["hifmi_entry"].to_numpy(np.int64) >= 0
+    # bills settled in parts (worker partitions) lack the columns where no 大病 applied: NaN there
+    cap = raw["hifmi_cap"].fillna(0).to_numpy(np.int64)
+    applies = raw["hifmi_entry"].fillna(-1).to_numpy(np.int64) >= 0
     key = np.where(~applies, -2, np.where(cap >= INF_FEN, -1, cap))
     codes_, uniq = pd.factorize(key)
     texts = ["" if u == -2 else tr("不封顶", "no cap", lang) if u == -1 else f"{u // 100}.{u % 100:02d}" for u in uniq]
