@@ -499,10 +499,13 @@ def build_parser() -> argparse.ArgumentParser:
     date_mv, file_mv = tr("日期", "DATE"), tr("文件", "FILE")
     members_help = tr("参保信息文件（CSV：人员编号、参保开始日期、参保结束日期、参保地、险种、缴费日期、断缴年数、补缴年数 …）："
                       "参保期的参保地、险种决定账单用哪张参数表；未参保或待遇等待期内的账单基金不支付；"
+                      "连续参保年数、上年零报销提高大病保险封顶线；共济账户列写明谁（人员编号）的个人账户可支付该人员的个人负担；"
                       "文件未列出的人员按一直参保结算",
                       "members file (CSV: psn_no, begin, end, insuplc, insutype, paid_on, break_years, repaid_years …): "
                       "a span's region and scheme decide the bill's table; bills outside enrolment or in a waiting "
-                      "period get no fund payment; members not listed are settled as always enrolled")
+                      "period get no fund payment; continuous_years and prev_year_no_claim raise the critical-illness "
+                      "cap; acct_payer names whose personal account may pay the member's share (family account); "
+                      "members not listed are settled as always enrolled")
 
     s = sub.add_parser("score", help=tr("结算 CSV/Parquet 文件中的每张账单：每张账单一行",
                                         "settle every bill of CSV/Parquet files: one row per bill"),
