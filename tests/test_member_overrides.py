@@ -278,3 +278,33 @@ def test_fujian_rewards_3000_per_step_and_sichuan_missing_is_national():
     out, warnings = eligibility_of(book, [("P1", "2025-03-01", "chengdu", "resident")], m)
     assert out["reward"].tolist() == [3_000 * 100]
     assert "national: critical-illness cap: the region's reward is not in the tables" in warnings[0][0]
+
+
+def test_diff_with_members_shows_what_a_draft_waiting_period_changes(tmp_path, capsys):
+    """`diff --members`: a draft that shortens 北京 居民's fixed wait to 2 months pays the 2025-07-20 bill the
+    national rule (5 months) refuses; --accounts is taken too. Before, diff had no --members (an argparse error)."""
+    draft = tmp_path / "draft.yaml"
+    draft.write_text("region: 北京\nscheme: 居民\n" + USER_SOURCE + """
+waiting_period:
+  - from: 2025-01-01
+    source: notice
+    fixed_months: 2
+""", encoding="utf-8")
+    bills = tmp_path / "bills.csv"
+    pd.DataFrame([bill("A", "2025-07-01"), bill("B", "2025-07-20")]).to_csv(bills, index=False)
+    members = tmp_path / "members.csv"
+    REENROLLED.to_csv(members, index=False)
+    accounts = tmp_path / "accounts.csv"
+    pd.DataFrame({"psn_no": ["P1"], "acct_balance": [0]}).to_csv(accounts, index=False)
+    out = tmp_path / "d.csv"
+    assert main(["diff", str(bills), "--draft-b", str(draft), "--members", str(members), "--accounts", str(accounts),
+                 "-o", str(out), "--lang", "zh"]) == 0
+    capsys.readouterr()
+    d = pd.read_csv(out, dtype={"就诊ID": str}).set_index("就诊ID")
+    assert d.loc["A", "Δ统筹基金"] == 0                       # in both waits
+    assert d.loc["B", "统筹基金 A"] == 0 and d.loc["B", "Δ统筹基金"] > 0
+    # a broken members file is named, not a traceback
+    members.write_text("人员编号,参保开始日期\nP1,someday\n", encoding="utf-8")
+    assert main(["diff", str(bills), "--draft-b", str(draft), "--members", str(members), "--lang", "zh"]) == 2
+    err = capsys.readouterr().err
+    assert "第 2 行" in err and "Traceback" not in err

@@ -402,7 +402,9 @@ def cmd_diff(args) -> int:
     check_outputs({"-o": (args.output, TABLES)},
                   {tr("输入文件", "the input file"): args.file,
                    tr("草稿参数表", "a draft table"): [*(args.draft_a or ()), *(args.draft_b or ())],
-                   tr("项目目录文件", "the catalogue file"): args.catalogue})
+                   tr("项目目录文件", "the catalogue file"): args.catalogue,
+                   tr("账户文件", "the accounts file"): args.accounts,
+                   tr("参保信息文件", "the members file"): args.members})
     book_a = assumed(book_with_drafts(args.draft_a or (), args.tables), args)   # --assume: both sides alike
     if args.draft_b:
         book_b = assumed(book_with_drafts(args.draft_b, args.tables), args)
@@ -418,8 +420,10 @@ def cmd_diff(args) -> int:
     label_b = (tr(f"{'、'.join(args.draft_b)}（草稿）", f"{', '.join(args.draft_b)} (draft)") if args.draft_b
                else args.tables_b or shipped) + \
         (tr(f"，{args.b}", f" on {args.b}") if args.b else tr("（账单日期）", " (bill dates)"))
+    accounts = _read_accounts(args.accounts) if args.accounts else None
     d = compare_policies(df, book_a=book_a, book_b=book_b, on_a=args.a, on_b=args.b, label_a=label_a,
-                         label_b=label_b, row_numbers=rows, catalogue=_catalogue(args))
+                         label_b=label_b, row_numbers=rows, state=accounts, catalogue=_catalogue(args),
+                         members=args.members)
     print(d.report())
     if args.output:
         from .batch import write_table
@@ -600,6 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", metavar=file_mv,
                    help=tr("逐张账单的比较结果 CSV/Parquet", "per-bill comparison CSV/Parquet"))
     d.add_argument("--encoding", metavar=tr("编码", "ENCODING"), help=encoding_help)
+    d.add_argument("--accounts", metavar=file_mv, help=accounts_help)
+    d.add_argument("--members", metavar=file_mv, help=members_help)
     _add_lang(d)
     add_assume_options(d)
     d.set_defaults(func=cmd_diff)

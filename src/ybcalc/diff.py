@@ -135,9 +135,12 @@ def _measures(settlement) -> pd.DataFrame:
 
 
 def compare_policies(df: pd.DataFrame, *, book_a: PolicyBook, book_b: PolicyBook, on_a=None, on_b=None,
-                     label_a="A", label_b="B", row_numbers=None, state=None, catalogue=None) -> PolicyDiff:
-    ra = score_frame(df, book_a, on=on_a, row_numbers=row_numbers, state=state, catalogue=catalogue)
-    rb = score_frame(df, book_b, on=on_b, row_numbers=row_numbers, state=state, catalogue=catalogue)
+                     label_a="A", label_b="B", row_numbers=None, state=None, catalogue=None,
+                     members=None) -> PolicyDiff:
+    """``state``: accounts / year-to-date amounts; ``members``: enrolment spans (a path or a frame), read
+    under each side's tables, so a draft that changes a region's waiting period or rewards shows its effect."""
+    ra = score_frame(df, book_a, on=on_a, row_numbers=row_numbers, state=state, catalogue=catalogue, members=members)
+    rb = score_frame(df, book_b, on=on_b, row_numbers=row_numbers, state=state, catalogue=catalogue, members=members)
     a, b = _measures(ra.settlement), _measures(rb.settlement)
     keys = ["mdtrt_id", "psn_no", "region", "scheme", "psn_type", "med_type", "medfee_sumamt"]
     m = a.merge(b, on=keys, suffixes=("_a", "_b"))
