@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .engine.settle import map_distinct
 from .i18n import tr
 
 # claim_status per bill
@@ -101,23 +102,22 @@ def claim_texts(raw: pd.DataFrame, book, lang: str | None = None) -> np.ndarray:
     last = raw["claim_deadline"].to_numpy("datetime64[D]")
     key = pd.Series(status).astype(str).str.cat([pd.Series(entry).astype(str),
                                                  pd.Series(np.datetime_as_string(last, unit="D"))], sep="|")
-    codes_, uniq = pd.factorize(key)
-    texts = []
-    for u in uniq:
-        s, uid, d = u.split("|")
-        s = int(s)
-        if s == DIRECT:
-            texts.append("")
-        elif s == IN_TIME:
-            texts.append(tr(f"是（至 {d}）", f"yes (by {d})", lang))
-        elif s == LATE:
-            lim = _limit(book.entries[int(uid)], lang)
-            texts.append(tr(f"否：超过 {lim}申报时限（至 {d}）", f"no: past the {lim} deadline ({d})", lang))
-        elif s == UNDATED:
-            texts.append(tr("未核对：未填申报日期", "not checked: no filing date", lang))
-        else:
-            texts.append(tr("未核对：时限未收录", "not checked: deadline not in the tables", lang))
-    return np.array(texts, dtype=object)[codes_] if len(uniq) else np.array([], dtype=object)
+    return map_distinct(key.to_numpy(dtype=object), lambda u: _claim_text(u, book, lang))
+
+
+def _claim_text(u: str, book, lang) -> str:
+    s, uid, d = u.split("|")
+    s = int(s)
+    if s == DIRECT:
+        return ""
+    if s == IN_TIME:
+        return tr(f"是（至 {d}）", f"yes (by {d})", lang)
+    if s == LATE:
+        lim = _limit(book.entries[int(uid)], lang)
+        return tr(f"否：超过 {lim}申报时限（至 {d}）", f"no: past the {lim} deadline ({d})", lang)
+    if s == UNDATED:
+        return tr("未核对：未填申报日期", "not checked: no filing date", lang)
+    return tr("未核对：时限未收录", "not checked: deadline not in the tables", lang)
 
 
 def explain_step(book, r, lang: str) -> tuple[str, str, str, str] | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .engine.settle import map_distinct
 from .i18n import tr
 
 # canonical column -> Chinese headers accepted
@@ -1078,19 +1079,18 @@ def eligibility_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
     key = np.where(~listed, "absent", np.where(ok, "yes", np.where(waiting, np.where(months == 0, "paid", "wait"),
                                                                       "out")))
     last = np.where(waiting, frm - np.timedelta64(1, "D"), np.datetime64("NaT"))
-    combo = pd.Series(key).str.cat(pd.Series(np.datetime_as_string(last, unit="D")), sep="|")
-    codes_, uniq = pd.factorize(combo)
-    texts = []
-    for u in uniq:
+    combo = pd.Series(key).str.cat(pd.Series(np.datetime_as_string(last, unit="D")), sep="|").to_numpy(dtype=object)
+
+    def text(u):
         k, d = u.split("|")
-        texts.append({"absent": tr("未列入参保信息（按一直参保）", "not in the members file (as always enrolled)", lang),
-                      "yes": tr("是", "yes", lang),
-                      "wait": tr(f"否：等待期至 {d}", f"no: waiting period until {d}", lang),
-                      "paid": tr(f"否：缴费前（{_date(np.datetime64(d) + 1)} 起享受）",
-                                 f"no: before the payment (benefits from {_date(np.datetime64(d) + 1)})", lang)
-                      if d != "NaT" else "",
-                      "out": tr("否：未参保", "no: not enrolled", lang)}[k])
-    return np.array(texts, dtype=object)[codes_] if len(uniq) else np.array([], dtype=object)
+        return {"absent": tr("未列入参保信息（按一直参保）", "not in the members file (as always enrolled)", lang),
+                "yes": tr("是", "yes", lang),
+                "wait": tr(f"否：等待期至 {d}", f"no: waiting period until {d}", lang),
+                "paid": tr(f"否：缴费前（{_date(np.datetime64(d) + 1)} 起享受）",
+                           f"no: before the payment (benefits from {_date(np.datetime64(d) + 1)})", lang)
+                if d != "NaT" else "",
+                "out": tr("否：未参保", "no: not enrolled", lang)}[k]
+    return map_distinct(combo, text)
 
 
 def account_payer_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
@@ -1100,15 +1100,13 @@ def account_payer_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarra
     payer = raw["acct_payer"].to_numpy(dtype=object) if "acct_payer" in raw.columns else np.full(len(raw), "", object)
     key = np.where(fam, payer, "")
     combo = pd.Series(np.where(own, "1", "0"), dtype=object).str.cat(pd.Series(key, dtype=object), sep="|")
-    codes_, uniq = pd.factorize(combo)
-    texts = []
-    for u in uniq:
+
+    def text(u):
         o, p = u.split("|", 1)
         if p:
-            texts.append(tr(f"本人+共济：{p}", f"own+family: {p}", lang) if o == "1" else tr(f"共济：{p}", f"family: {p}", lang))
-        else:
-            texts.append(tr("本人", "own", lang) if o == "1" else "")
-    return np.array(texts, dtype=object)[codes_] if len(uniq) else np.array([], dtype=object)
+            return tr(f"本人+共济：{p}", f"own+family: {p}", lang) if o == "1" else tr(f"共济：{p}", f"family: {p}", lang)
+        return tr("本人", "own", lang) if o == "1" else ""
+    return map_distinct(combo.to_numpy(dtype=object), text)
 
 
 def critical_illness_cap_texts(raw: pd.DataFrame, lang: str | None = None) -> np.ndarray:
@@ -1122,9 +1120,8 @@ def critical_illness_cap_texts(raw: pd.DataFrame, lang: str | None = None) -> np
     cap = raw["hifmi_cap"].fillna(0).to_numpy(np.int64)
     applies = raw["hifmi_entry"].fillna(-1).to_numpy(np.int64) >= 0
     key = np.where(~applies, -2, np.where(cap >= INF_FEN, -1, cap))
-    codes_, uniq = pd.factorize(key)
-    texts = ["" if u == -2 else tr("不封顶", "no cap", lang) if u == -1 else f"{u // 100}.{u % 100:02d}" for u in uniq]
-    return np.array(texts, dtype=object)[codes_] if len(uniq) else np.array([], dtype=object)
+    return map_distinct(key, lambda u: "" if u == -2 else tr("不封顶", "no cap", lang) if u == -1
+                        else f"{u // 100}.{u % 100:02d}")
 
 
 _RULE_TEXT = {

@@ -178,7 +178,7 @@ def group_ids(*keys) -> np.ndarray:
     return pd.factorize(combined)[0]
 
 
-def _map_distinct(values: np.ndarray, fn) -> np.ndarray:
+def map_distinct(values: np.ndarray, fn) -> np.ndarray:
     """``fn`` applied to each distinct value once, spread back over the rows (object array)."""
     c, uniques = pd.factorize(values, use_na_sentinel=False)
     return np.array([fn(u) for u in uniques] or [None], dtype=object)[c] if len(values) else \
@@ -632,15 +632,15 @@ def _assign_tables(bills: pd.DataFrame, book: PolicyBook, errors: Errors) -> Non
     prov = {rid: r.province for rid, r in book.regions.items()}
     area = bills["mdtrt_area"].to_numpy().astype(object)
     own = bills["region"].to_numpy().astype(object)
-    mprov = _map_distinct(area, lambda a: province_of(book, str(a)))      # a division without a table too
-    oprov = _map_distinct(own, lambda a: prov.get(a, ""))
+    mprov = map_distinct(area, lambda a: province_of(book, str(a)))      # a division without a table too
+    oprov = map_distinct(own, lambda a: prov.get(a, ""))
     bills["mdtrt_province"] = text(mprov)
     scope = full_object(len(bills), "out_of_province")
     scope[mprov == oprov] = "in_province"
     scope[mprov == ""] = "unknown"
     scope[local] = "local"
     bills["mdtrt_scope"] = text(scope)
-    unknown_area = _map_distinct(area, lambda a: str(a).startswith("?")).astype(bool)
+    unknown_area = map_distinct(area, lambda a: str(a).startswith("?")).astype(bool)
     errors.warn(np.flatnonzero(unknown_area), tr("就医地不在 regions.yaml 中，按异地就医处理",
                                                  "place of care not in regions.yaml: settled as out-of-area care"),
                 kind="input")
@@ -743,22 +743,26 @@ def _not_covered(bills: pd.DataFrame) -> np.ndarray | None:
     out = None
     if "member_eligible" in bills.columns:
         out = ~bills["member_eligible"].to_numpy(bool)
-    if "claim_status" in bills.columns:
-        from ..claims import LATE
-        late = bills["claim_status"].to_numpy() == LATE
+    late = _late_claims(bills)
+    if late is not None:
         out = late if out is None else out | late
     return out
 
 
+def _late_claims(bills) -> np.ndarray | None:
+    """Per bill: a manual claim filed after its deadline (None when no bill said how it was settled)."""
+    if "claim_status" not in bills.columns:
+        return None
+    from ..claims import LATE
+    return bills["claim_status"].to_numpy() == LATE
+
+
 def _waiting_or_late(bills) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Per bill: in a waiting period (enrolled, benefits not yet due); a manual claim filed too late."""
-    waiting = late = None
+    waiting = None
     if "member_eligible" in bills.columns:
         waiting = ~bills["member_eligible"].to_numpy(bool) & (bills["member_wait_months"].to_numpy(np.int64) >= 0)
-    if "claim_status" in bills.columns:
-        from ..claims import LATE
-        late = bills["claim_status"].to_numpy() == LATE
-    return waiting, late
+    return waiting, _late_claims(bills)
 
 
 def _count_covered_admissions(bills: pd.DataFrame, ok: np.ndarray) -> None:
@@ -1541,14 +1545,8 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     psn_text = bills["psn_no"].to_numpy(dtype=object)
     pays_for_others = np.isin(psn_text, pd.unique(payer[linked])) if linked.any() else None
     order = _lexsort_unless_sorted((first_row, setl_day, member))
-    gid_m = member[order]
-    cum = gcumsum((eligible if pays_for_others is None else np.where(pays_for_others, 0, eligible))[order], gid_m)
-    used = np.minimum(cum, balance[order])
-    used_prev = gshift(used, gid_m, 0)
-    acct = np.empty(n, np.int64)
-    acct[order] = used - used_prev
-    bal_before = np.empty(n, np.int64)
-    bal_before[order] = balance[order] - used_prev
+    acct, bal_before = _draw_down(eligible if pays_for_others is None else np.where(pays_for_others, 0, eligible),
+                                  balance, member, order)
     mulaid = np.zeros(n, np.int64)
     mulaid_eligible = np.zeros(n, np.int64)
     mulaid_before = np.zeros(n, np.int64)
@@ -1567,14 +1565,7 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
         acct_code, acct_ids = pd.factorize(key)
         bal = balances.reindex(acct_ids).fillna(0).to_numpy(np.int64)[acct_code] if balances is not None \
             else np.zeros(len(rows), np.int64)
-        o = np.lexsort((first_row[rows], setl_day[rows], acct_code))
-        g = acct_code[o]
-        used_b = np.minimum(gcumsum(amount[o], g), bal[o])
-        prev_b = gshift(used_b, g, 0)
-        paid = np.empty(len(rows), np.int64)
-        paid[o] = used_b - prev_b
-        before = np.empty(len(rows), np.int64)
-        before[o] = bal[o] - prev_b
+        paid, before = _draw_down(amount, bal, acct_code, np.lexsort((first_row[rows], setl_day[rows], acct_code)))
         n_own = len(own_rows)
         acct[own_rows] = paid[:n_own]
         bal_before[own_rows] = before[:n_own]
@@ -1592,6 +1583,20 @@ def _compute(base: pd.DataFrame, P: dict, state: pd.DataFrame | None, warnings) 
     bills["warnings"] = warnings.categorical()          # by kind, most important first
     bills["notes"] = warnings.categorical(notes=True)   # information (a value's grade …), not warnings
     return bills.frame()
+
+
+def _draw_down(amount: np.ndarray, balance: np.ndarray, account: np.ndarray, order: np.ndarray):
+    """One balance per account paying ``amount`` row by row in ``order`` (account, then date), in closed form:
+    what was used by a row is ``min(cumsum(amount), balance)``, so each row pays the step from its
+    predecessor. Returns (paid, balance before) per row, in the rows' own order."""
+    g = account[order]
+    used = np.minimum(gcumsum(amount[order], g), balance[order])
+    used_prev = gshift(used, g, 0)
+    paid = np.empty(len(amount), np.int64)
+    paid[order] = used - used_prev
+    before = np.empty(len(amount), np.int64)
+    before[order] = balance[order] - used_prev
+    return paid, before
 
 
 def _first_year(bills) -> np.ndarray:
